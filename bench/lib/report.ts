@@ -1,0 +1,96 @@
+// BENCHMARKS.md: one section per metric, each a table per measured quantity with median, min and max
+// per system and the berth/peer ratio of medians.
+import type { MetricResult } from './result.js';
+import { fmt, summarize } from './stats.js';
+
+export interface Machine {
+  os: string;
+  kernel: string;
+  cpu: string;
+  cores: number;
+  memGiB: number;
+  loadStart: string;
+  loadEnd?: string;
+}
+
+export interface RunRecord {
+  date: string;
+  machine: Machine;
+  /** The whole command line of the run. */
+  command: string;
+  quick: boolean;
+  result: MetricResult;
+}
+
+export const METRIC_ORDER = ['setup', 'seq', 'run', 'ports', 'dns', 'mem'];
+
+function ratio(berth: number | undefined, peer: number | undefined): string {
+  if (berth === undefined || peer === undefined || peer === 0) return '—';
+  return `${(berth / peer).toFixed(2)}×`;
+}
+
+function section(rec: RunRecord): string {
+  const r = rec.result;
+  const lines: string[] = [];
+  lines.push(`## ${r.title}`, '');
+  lines.push(r.description, '');
+  const m = rec.machine;
+  lines.push(
+    `Measured ${rec.date}${rec.quick ? ' (**--quick**: tiny sizes, for checking the harness only)' : ''} on ` +
+      `${m.os}, kernel ${m.kernel}, ${m.cores} × ${m.cpu}, ${m.memGiB} GiB; load average ${m.loadStart} at the start` +
+      `${m.loadEnd ? `, ${m.loadEnd} at the end` : ''}. This metric took ${Math.round(r.seconds)} s.`,
+    '',
+  );
+  lines.push(`Reproduce: \`${r.command}\``, '');
+  const failed = new Set(Object.keys(r.notMeasured));
+  const measured = r.systems.filter((s) => !failed.has(s));
+  const berths = r.berthSystems.filter((s) => measured.includes(s));
+  for (const q of r.measures) {
+    lines.push(`**${q.label}** (${q.unit}, ${q.better} is better)`, '');
+    const head = ['system', 'median', 'min', 'max', 'n', ...r.berthSystems.map((bs) => `${bs} / system`)];
+    lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
+    const med = new Map<string, number | undefined>();
+    for (const s of r.systems) med.set(s, failed.has(s) ? undefined : summarize(q.values[s] ?? [])?.median);
+    for (const s of r.systems) {
+      if (failed.has(s)) {
+        lines.push(`| ${[s, 'not measured', '', '', '', ...r.berthSystems.map(() => '')].join(' | ')} |`);
+        continue;
+      }
+      const st = summarize(q.values[s] ?? []);
+      const ratios = r.berthSystems.map((bs) => (bs === s || r.berthSystems.includes(s) ? '' : ratio(med.get(bs), st?.median)));
+      lines.push(`| ${[s, fmt(st?.median), fmt(st?.min), fmt(st?.max), String(st?.n ?? 0), ...ratios].join(' | ')} |`);
+    }
+    lines.push('');
+  }
+  if (berths.length === 0 && r.berthSystems.length > 0) lines.push('No berth figure in this section, so no ratio.', '');
+  if (failed.size) {
+    lines.push('Not measured:', '');
+    for (const s of r.systems) if (failed.has(s)) lines.push(`- ${s}: ${r.notMeasured[s]}`);
+    lines.push('');
+  }
+  if (r.notes.length) {
+    lines.push('Notes:', '');
+    for (const n of r.notes) lines.push(`- ${n}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+export function renderMarkdown(records: Record<string, RunRecord>): string {
+  const out: string[] = [];
+  out.push('# berth benchmarks', '');
+  out.push(
+    'Written by the harness in `bench/` (`npm run bench`; see bench/README.md for what each metric means and how ' +
+      'each peer is set up). Every system is measured on this machine in the same run, inside throw-away lab ' +
+      'network namespaces, alternating between systems. The **berth / system** columns are the ratio of ' +
+      'medians: for times and memory below 1× means berth uses less; for rates (higher is better) above 1× ' +
+      'means berth does more. A system that could not run says why instead of giving a number.',
+    '',
+  );
+  const ids = METRIC_ORDER.filter((id) => records[id]);
+  const dates = [...new Set(ids.map((id) => records[id]!.date.slice(0, 10)))];
+  const cmds = [...new Set(ids.map((id) => records[id]!.command))];
+  out.push(`Sections below come from ${cmds.length === 1 ? 'the run' : 'the runs'}: ${cmds.map((c) => `\`${c}\``).join(', ')} (${dates.join(', ')}).`, '');
+  for (const id of ids) out.push(section(records[id]!));
+  return out.join('\n');
+}

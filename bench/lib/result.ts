@@ -1,0 +1,60 @@
+// The shape of what a benchmark run produces, before it is written as BENCHMARKS.md.
+
+export type Better = 'lower' | 'higher';
+
+/** One measured quantity (a table): values per system. */
+export interface Measure {
+  id: string;
+  label: string;
+  unit: string;
+  better: Better;
+  values: Record<string, number[]>;
+}
+
+export interface MetricResult {
+  id: string;
+  title: string;
+  /** What the numbers mean, in a sentence or two. */
+  description: string;
+  /** Systems in table order. */
+  systems: string[];
+  /** Systems that are berth (ratios are berth/peer for each of them). */
+  berthSystems: string[];
+  measures: Measure[];
+  /** system -> why it was not measured. */
+  notMeasured: Record<string, string>;
+  notes: string[];
+  /** Exact command to reproduce this metric alone. */
+  command: string;
+  seconds: number;
+}
+
+export class MetricBuilder {
+  readonly result: MetricResult;
+  constructor(init: Omit<MetricResult, 'measures' | 'notMeasured' | 'notes' | 'seconds'>) {
+    this.result = { ...init, measures: [], notMeasured: {}, notes: [], seconds: 0 };
+  }
+
+  measure(id: string, label: string, unit: string, better: Better): Measure {
+    let m = this.result.measures.find((x) => x.id === id);
+    if (!m) {
+      m = { id, label, unit, better, values: {} };
+      this.result.measures.push(m);
+    }
+    return m;
+  }
+
+  add(measureId: string, system: string, value: number): void {
+    const m = this.result.measures.find((x) => x.id === measureId);
+    if (!m) throw new Error(`unknown measure ${measureId}`);
+    (m.values[system] ??= []).push(value);
+  }
+
+  skip(system: string, why: string): void {
+    this.result.notMeasured[system] ??= why;
+  }
+
+  note(s: string): void {
+    this.result.notes.push(s);
+  }
+}

@@ -1,0 +1,105 @@
+// Helpers shared by the metric runners.
+import type { MetricBuilder } from '../lib/result.js';
+import type { Ctx, SystemBase } from '../systems/types.js';
+
+export interface Sizes {
+  /** Metric 1: alternating iterations per system. */
+  setupIters: number;
+  /** Metric 2: sandboxes per series, and series per system. */
+  seqCount: number;
+  seqRepeats: number;
+  /** Metric 3: run -d -p iterations per system. */
+  runIters: number;
+  /** Metric 4: published-port counts for the data path, wrk seconds per round, rounds; ports for the RSS cost. */
+  portCounts: number[];
+  wrkSeconds: number;
+  wrkRounds: number;
+  proxyPorts: number;
+  /** Metric 5: dnsperf seconds per run, fixed rate (q/s), rounds, names registered. */
+  dnsSeconds: number;
+  dnsRate: number;
+  dnsRounds: number;
+  dnsNames: number;
+  /** Metric 6: sandboxes for the loaded state. */
+  memSandboxes: number;
+}
+
+export const FULL: Sizes = {
+  setupIters: 15,
+  seqCount: 100,
+  seqRepeats: 2,
+  runIters: 8,
+  portCounts: [1, 1000, 5000],
+  wrkSeconds: 4,
+  wrkRounds: 3,
+  proxyPorts: 20,
+  dnsSeconds: 8,
+  dnsRate: 2000,
+  dnsRounds: 2,
+  dnsNames: 10,
+  memSandboxes: 100,
+};
+
+export const QUICK: Sizes = {
+  setupIters: 2,
+  seqCount: 10,
+  seqRepeats: 1,
+  runIters: 2,
+  portCounts: [1, 50],
+  wrkSeconds: 1,
+  wrkRounds: 1,
+  proxyPorts: 3,
+  dnsSeconds: 2,
+  dnsRate: 2000,
+  dnsRounds: 1,
+  dnsNames: 3,
+  memSandboxes: 5,
+};
+
+export interface MetricContext extends Ctx {
+  sizes: Sizes;
+  /** The command line to reproduce a metric alone (filled in per metric). */
+  commandFor: (metric: string) => string;
+}
+
+/** Systems that can run here; the others are recorded as "not measured: <why>". */
+export async function usable<T extends SystemBase>(b: MetricBuilder, systems: T[], ctx: Ctx): Promise<T[]> {
+  const out: T[] = [];
+  for (const s of systems) {
+    const why = await s.check().catch((e: unknown) => `check failed: ${errText(e)}`);
+    if (why) {
+      b.skip(s.name, why);
+      ctx.log(`  ${s.name}: not measured: ${why}`);
+    } else out.push(s);
+  }
+  return out;
+}
+
+/** The systems in a different order each round, so no system always goes first. */
+export function rotate<T>(xs: T[], k: number): T[] {
+  if (xs.length === 0) return xs;
+  const r = k % xs.length;
+  return [...xs.slice(r), ...xs.slice(0, r)];
+}
+
+export function errText(e: unknown): string {
+  const s = e instanceof Error ? e.message : String(e);
+  return s.split('\n').slice(0, 3).join(' / ').slice(0, 300);
+}
+
+/**
+ * Run fn for a system; on failure record it as not measured (with the error) and stop the system,
+ * so one broken peer does not end the whole run. Returns false if it failed.
+ */
+export async function guarded(b: MetricBuilder, s: SystemBase, ctx: Ctx, fn: () => Promise<void>): Promise<boolean> {
+  try {
+    await fn();
+    return true;
+  } catch (e) {
+    const why = `failed: ${errText(e)}`;
+    ctx.log(`  ${s.name}: ${why}`);
+    b.skip(s.name, why);
+    await s.stop().catch(() => {});
+    return false;
+  }
+}
