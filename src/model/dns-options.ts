@@ -1,0 +1,71 @@
+// Validation of --dns, --dns-search and --dns-option, with Docker's messages. Pure.
+import { BadRequest } from './errors.js';
+import { parseIpLiteral } from './ip-literal.js';
+
+/** --dns: an IP address (Docker: "x is not an ip address"). Returns the canonical form. */
+export function validateDnsServer(val: string): string {
+  const parsed = parseIpLiteral(val.trim());
+  if (!parsed) throw new BadRequest(`${val} is not an ip address`);
+  return parsed.ip;
+}
+
+const ALPHA_RE = /[a-zA-Z]/;
+const LABEL = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const DOMAIN_RE = new RegExp(`^(${LABEL}(?:\\.${LABEL})*)\\.?$`);
+
+/**
+ * --dns-search: a domain, or "." meaning "no search list" (Docker's ValidateDNSSearch).
+ * Returns the domain without a trailing dot.
+ */
+export function validateDnsSearch(val: string): string {
+  const v = val.trim();
+  if (v === '.') return v;
+  const m = DOMAIN_RE.exec(v);
+  if (!ALPHA_RE.test(v) || !m || m[1]!.length >= 255 || m[1]!.split('.').some((l) => l.length > 63)) {
+    throw new BadRequest(`${val} is not a valid domain`);
+  }
+  return m[1]!;
+}
+
+/** resolv.conf options we know take a number. */
+const NUMERIC_OPTIONS = new Set(['ndots', 'timeout', 'attempts']);
+
+/**
+ * --dns-option: one resolv.conf option token such as `ndots:2`, `timeout:1`, `rotate`, `edns0`.
+ * Docker passes them through; berth refuses what would break the file (spaces, newlines) and bad numbers.
+ */
+export function validateDnsOption(val: string): string {
+  if (!/^[a-zA-Z][a-zA-Z0-9_-]*(:[^\s#;]+)?$/.test(val)) {
+    throw new BadRequest(`invalid DNS option "${val}": expected a resolv.conf option such as ndots:2, timeout:1 or rotate`);
+  }
+  const [key, value] = val.split(':', 2) as [string, string | undefined];
+  if (value !== undefined && NUMERIC_OPTIONS.has(key) && !/^\d{1,3}$/.test(value)) {
+    throw new BadRequest(`invalid number for ${key} option: ${value}`);
+  }
+  return val;
+}
+
+export interface DnsSettings {
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+}
+
+/** Validate the three flags together; returns normalized copies. */
+export function validateDnsSettings(s: DnsSettings): DnsSettings {
+  return {
+    dns: s.dns.map(validateDnsServer),
+    dnsSearch: s.dnsSearch.map(validateDnsSearch),
+    dnsOptions: s.dnsOptions.map(validateDnsOption),
+  };
+}
+
+/** The ndots value a user set with --dns-option, if any (the last one wins, as in resolv.conf). */
+export function userNdots(options: readonly string[]): number | undefined {
+  let n: number | undefined;
+  for (const o of options) {
+    const m = /^ndots:(\d+)$/.exec(o);
+    if (m) n = Number(m[1]);
+  }
+  return n;
+}
