@@ -122,6 +122,9 @@ export interface SandboxState {
   pid: number;
   /** /proc/PID/stat start time, to tell our process from a recycled PID. */
   pidStartTime: string;
+  /** The shim (sandbox-init) PID and the sandbox's mount namespace, to find every process of it. */
+  shimPid: number;
+  mntNs: string;
   startedAt: string;
   finishedAt: string;
   exitCode: number;

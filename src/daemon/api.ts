@@ -1,0 +1,118 @@
+// The routes of berth's HTTP API (Docker Engine API shapes where Docker has them).
+import { open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BadRequest, Conflict } from '../model/errors.js';
+import type { Ctx } from './context.js';
+import { connect, disconnect, type ConnectRequest } from './connect.js';
+import { HANDLED, Router } from './http.js';
+import { networkInspect, sandboxInspect, sandboxSummary } from './inspect.js';
+import { createNetwork, pruneNetworks, removeNetwork, type CreateNetworkRequest } from './networks.js';
+import type { CreateSandboxRequest } from './sandbox-spec.js';
+import type { Sandboxes } from './sandboxes.js';
+
+export interface ApiExtras {
+  /** Text for `berth rules`. */
+  rules: () => Promise<string>;
+}
+
+function timeoutOf(q: URLSearchParams): number {
+  const t = q.get('t');
+  if (t === null) return 10;
+  const n = Number(t);
+  if (!Number.isFinite(n) || n < 0) throw new BadRequest(`invalid timeout "${t}": give whole seconds`);
+  return n;
+}
+
+export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Router {
+  const r = new Router(ctx.log);
+  r.on('GET', '/_ping', async () => 'OK');
+  r.on('GET', '/version', async () => ({ Version: '0.1.0', ApiVersion: '1.41', Os: 'linux', Components: [{ Name: 'berth' }] }));
+
+  r.on('GET', '/networks', async () => Object.values(ctx.state.networks).map((n) => networkInspect(ctx, n)));
+  r.on('POST', '/networks/create', async (q) => {
+    const net = await createNetwork(ctx, q.body as CreateNetworkRequest);
+    return { __status: 201, Id: net.id, Warning: '' };
+  });
+  r.on('POST', '/networks/prune', async () => ({ NetworksDeleted: await pruneNetworks(ctx) }));
+  r.on('GET', '/networks/{id}', async (q) => networkInspect(ctx, ctx.network(q.params[0]!)));
+  r.on('DELETE', '/networks/{id}', async (q) => removeNetwork(ctx, q.params[0]!));
+  r.on('POST', '/networks/{id}/connect', async (q) => {
+    await connect(ctx, q.params[0]!, q.body as ConnectRequest);
+    return { __status: 200 };
+  });
+  r.on('POST', '/networks/{id}/disconnect', async (q) => {
+    await disconnect(ctx, q.params[0]!, String((q.body as { Container?: string }).Container ?? ''));
+    return { __status: 200 };
+  });
+
+  r.on('GET', '/containers/json', async (q) => {
+    const all = q.query.get('all') === '1' || q.query.get('all') === 'true';
+    return Object.values(ctx.state.sandboxes)
+      .filter((s) => all || s.state.status === 'running')
+      .sort((a, b) => b.created.localeCompare(a.created))
+      .map((s) => sandboxSummary(ctx, s));
+  });
+  r.on('POST', '/containers/create', async (q) => {
+    const { sb, warnings } = await sandboxes.create(q.query.get('name') ?? undefined, q.body as CreateSandboxRequest);
+    return { __status: 201, Id: sb.id, Warnings: warnings };
+  });
+  r.on('GET', '/containers/{id}/json', async (q) => sandboxInspect(ctx, ctx.sandbox(q.params[0]!)));
+  r.on('POST', '/containers/{id}/start', async (q) => sandboxes.start(q.params[0]!));
+  r.on('POST', '/containers/{id}/stop', async (q) => sandboxes.stop(q.params[0]!, timeoutOf(q.query)));
+  r.on('POST', '/containers/{id}/restart', async (q) => sandboxes.restart(q.params[0]!, timeoutOf(q.query)));
+  r.on('POST', '/containers/{id}/kill', async (q) => sandboxes.stop(q.params[0]!, 0));
+  r.on('DELETE', '/containers/{id}', async (q) => {
+    const force = q.query.get('force');
+    return sandboxes.remove(q.params[0]!, force === '1' || force === 'true');
+  });
+  r.on('POST', '/containers/{id}/wait', async (q) => {
+    const sb = ctx.sandbox(q.params[0]!);
+    await sandboxes.waitExit(sb.id);
+    return { StatusCode: ctx.state.sandboxes[sb.id]?.state.exitCode ?? 0 };
+  });
+  r.on('GET', '/containers/{id}/exec-target', async (q) => {
+    const sb = ctx.sandbox(q.params[0]!);
+    if (sb.state.status !== 'running' || !sb.state.pid) throw new Conflict(`Container ${sb.id} is not running`);
+    return { Pid: sb.state.pid, Rootfs: sb.config.rootfs };
+  });
+  r.on('GET', '/containers/{id}/logs', async (q) => {
+    const sb = ctx.sandbox(q.params[0]!);
+    const follow = q.query.get('follow') === '1' || q.query.get('follow') === 'true';
+    await streamLog(join(ctx.sandboxDir(sb.id), 'log'), q.res, follow ? () => ctx.state.sandboxes[sb.id]?.state.status === 'running' : () => false);
+    return HANDLED;
+  });
+  r.on('GET', '/rules', async () => extras.rules());
+  return r;
+}
+
+/** Sends the log, then (following) what is appended until the sandbox stops running. */
+async function streamLog(path: string, res: import('node:http').ServerResponse, stillRunning: () => boolean): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  let offset = 0;
+  let closed = false;
+  res.on('close', () => (closed = true));
+  const fh = await open(path, 'r').catch(() => undefined);
+  try {
+    for (;;) {
+      const size = fh ? (await stat(path).catch(() => ({ size: offset }))).size : 0;
+      while (fh && offset < size) {
+        const buf = Buffer.alloc(Math.min(65536, size - offset));
+        const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+        if (bytesRead === 0) break;
+        offset += bytesRead;
+        res.write(buf.subarray(0, bytesRead));
+      }
+      const running = stillRunning();
+      if (!running || closed) {
+        // One last read: output written just before the exit.
+        const final = fh ? (await stat(path).catch(() => ({ size: offset }))).size : 0;
+        if (final > offset && !closed) continue;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await fh?.close();
+    res.end();
+  }
+}

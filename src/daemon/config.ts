@@ -1,0 +1,76 @@
+// berthd's flags, parsed and validated before anything is touched.
+import { Command, Option } from 'commander';
+import { BadRequest } from '../model/errors.js';
+import { parseCidr, parseIp } from '../ipam/ipv4.js';
+import { DEFAULT_POOLS, parsePoolFlag, type AddressPool } from '../ipam/pools.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface DaemonConfig {
+  dataRoot: string;
+  execRoot: string;
+  socket: string;
+  bip: string;
+  pools: AddressPool[];
+  logLevel: LogLevel;
+  resolvConf: string;
+  icc: boolean;
+  ipMasq: boolean;
+  firewall: 'nftables' | 'none';
+  defaultBindIp: string;
+  hostServices: string[];
+  mtu: number;
+}
+
+function bool(name: string) {
+  return (v: string): boolean => {
+    if (v === 'true' || v === '1') return true;
+    if (v === 'false' || v === '0') return false;
+    throw new BadRequest(`invalid value "${v}" for --${name}: use true or false`);
+  };
+}
+
+export function parseDaemonArgs(argv: string[]): DaemonConfig {
+  const cmd = new Command('berthd')
+    .description('berth daemon: container networking on the kernel, controlled over a unix socket')
+    .option('--data-root <dir>', 'persistent state', '/var/lib/berth')
+    .option('--exec-root <dir>', 'runtime files: namespaces, sockets', '/run/berth')
+    .option('--socket <path>', 'API socket (default EXEC_ROOT/berth.sock)')
+    .option('--bip <cidr>', 'address and prefix of the default bridge', '172.17.0.1/16')
+    .option('--default-address-pool <spec>', 'base=CIDR,size=N (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .option('--resolv-conf <path>', 'upstream resolvers for sandboxes and the embedded DNS', '/etc/resolv.conf')
+    .option('--icc <bool>', 'inter-sandbox communication on the default bridge', bool('icc'), true)
+    .option('--ip-masq <bool>', 'masquerade outbound traffic', bool('ip-masq'), true)
+    .addOption(new Option('--firewall <mode>', 'firewall backend').choices(['nftables', 'none']).default('nftables'))
+    .option('--default-bind-ip <ip>', 'host address for -p without one', '0.0.0.0')
+    .option('--host-service <spec>', 'NAME=LINKLOCAL_IP:PORT->HOSTPORT (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--mtu <n>', 'MTU of berth bridges and veths', '1500')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  cmd.parse(argv, { from: 'user' });
+  const o = cmd.opts<Record<string, unknown>>();
+  const execRoot = String(o['execRoot']);
+  const bip = String(o['bip']);
+  parseCidr(bip, '--bip');
+  const defaultBindIp = String(o['defaultBindIp']);
+  parseIp(defaultBindIp, '--default-bind-ip');
+  const mtu = Number(o['mtu']);
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new BadRequest(`invalid --mtu ${String(o['mtu'])}`);
+  const poolFlags = o['defaultAddressPool'] as string[];
+  return {
+    dataRoot: String(o['dataRoot']),
+    execRoot,
+    socket: o['socket'] ? String(o['socket']) : `${execRoot}/berth.sock`,
+    bip,
+    pools: poolFlags.length ? poolFlags.map(parsePoolFlag) : DEFAULT_POOLS,
+    logLevel: o['logLevel'] as LogLevel,
+    resolvConf: String(o['resolvConf']),
+    icc: o['icc'] as boolean,
+    ipMasq: o['ipMasq'] as boolean,
+    firewall: o['firewall'] as 'nftables' | 'none',
+    defaultBindIp,
+    hostServices: o['hostService'] as string[],
+    mtu,
+  };
+}

@@ -1,0 +1,71 @@
+// Connecting a sandbox to a network, and disconnecting it, while it runs or not.
+import { BadRequest, BerthError, Conflict } from '../model/errors.js';
+import { validateAlias } from '../model/names.js';
+import type { NetworkId } from '../model/types.js';
+import type { Ctx } from './context.js';
+import { attachEndpoint, detachEndpoint, IP_ONLY_WITH_USER_SUBNET, reserveEndpoint } from './sandbox-net.js';
+
+export interface ConnectRequest {
+  Container?: string;
+  EndpointConfig?: { IPAMConfig?: { IPv4Address?: string } | null; Aliases?: string[] | null };
+}
+
+const SHARED_NS = 'container sharing network namespace with another container or host cannot be connected to any other network';
+
+export async function connect(ctx: Ctx, netRef: string, req: ConnectRequest): Promise<void> {
+  await ctx.lock.run(async () => {
+    const net = ctx.network(netRef);
+    const sb = ctx.sandbox(req.Container ?? '');
+    const mode = sb.config.networkMode;
+    if (mode === 'host' || mode.startsWith('container:')) throw new BerthError(403, SHARED_NS);
+    if (mode === 'none') throw new BerthError(403, 'container cannot be connected to multiple networks with one of the networks in private (none) mode');
+    if (net.driver === 'host' || net.driver === 'null') throw new BerthError(403, `container cannot be connected to the ${net.name} network: use --network ${net.name} at run`);
+    if (sb.config.networks.some((n) => n.networkId === net.id)) {
+      throw new BerthError(403, `endpoint with name ${sb.name} already exists in network ${net.name}`);
+    }
+    const ip = req.EndpointConfig?.IPAMConfig?.IPv4Address || undefined;
+    if (ip && !net.userSubnet) throw new BadRequest(IP_ONLY_WITH_USER_SUBNET);
+    const aliases = (req.EndpointConfig?.Aliases ?? []).map(validateAlias);
+    if (aliases.length && net.builtin) throw new BadRequest('network-scoped alias is supported only for containers in user defined networks');
+    const entry = { networkId: net.id as NetworkId, ip, aliases };
+    if (sb.state.status === 'running') {
+      const ep = reserveEndpoint(ctx, sb, net, ip, aliases);
+      ep.links = net.builtin ? [] : sb.config.links.map((l) => `${l.targetName}:${l.alias}`);
+      sb.config.networks.push(entry);
+      try {
+        await attachEndpoint(ctx, sb, net, ep);
+        await ctx.follow();
+      } catch (err) {
+        delete sb.endpoints[net.id];
+        sb.config.networks.pop();
+        await detachEndpoint(ctx, sb, net, ep).catch(() => undefined);
+        await ctx.follow().catch(() => undefined);
+        throw err;
+      }
+    } else {
+      sb.config.networks.push(entry);
+    }
+    await ctx.persist();
+    ctx.log('info', `sandbox ${sb.name} connected to ${net.name}`);
+  });
+}
+
+export async function disconnect(ctx: Ctx, netRef: string, container: string): Promise<void> {
+  await ctx.lock.run(async () => {
+    const net = ctx.network(netRef);
+    const sb = ctx.sandbox(container);
+    const idx = sb.config.networks.findIndex((n) => n.networkId === net.id);
+    if (idx < 0) throw new Conflict(`container ${sb.name} is not connected to network ${net.name}`);
+    const ep = sb.endpoints[net.id];
+    if (ep) {
+      await detachEndpoint(ctx, sb, net, ep);
+      delete sb.endpoints[net.id];
+    }
+    sb.config.networks.splice(idx, 1);
+    const first = sb.config.networks[0];
+    if (idx === 0) sb.config.networkMode = first ? (ctx.state.networks[first.networkId]?.name ?? 'none') : 'none';
+    await ctx.follow();
+    await ctx.persist();
+    ctx.log('info', `sandbox ${sb.name} disconnected from ${net.name}`);
+  });
+}

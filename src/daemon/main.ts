@@ -1,0 +1,68 @@
+// berthd: loads the store, reconciles the kernel with it, then serves the API on a unix socket.
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { FileStore } from '../store/file-store.js';
+import { buildApi } from './api.js';
+import { parseDaemonArgs } from './config.js';
+import { Ctx } from './context.js';
+import { makeLogger } from './log.js';
+import { reconcile } from './reconcile.js';
+import { Sandboxes } from './sandboxes.js';
+import { wireFeatures } from './features.js';
+
+async function main(): Promise<void> {
+  let cfg;
+  try {
+    cfg = parseDaemonArgs(process.argv.slice(2));
+  } catch (err) {
+    const msg = (err as Error).message;
+    if ((err as { code?: string }).code === 'commander.helpDisplayed' || (err as { code?: string }).code === 'commander.version') process.exit(0);
+    process.stderr.write(`berthd: ${msg}\n`);
+    process.exit(1);
+  }
+  const log = makeLogger(cfg.logLevel);
+  await mkdir(cfg.dataRoot, { recursive: true, mode: 0o700 });
+  await mkdir(join(cfg.execRoot, 'netns'), { recursive: true, mode: 0o700 });
+  await mkdir(dirname(cfg.socket), { recursive: true });
+  const store = new FileStore(join(cfg.dataRoot, 'state.json'));
+  const ctx = new Ctx(cfg, store, await store.load(), log);
+  ctx.host = {
+    resolvConf: await readFile(cfg.resolvConf, 'utf8').catch(() => ''),
+    hostHostname: hostname(),
+    hostHosts: await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n'),
+  };
+  const sandboxes = new Sandboxes(ctx);
+  const features = await wireFeatures(ctx, sandboxes);
+  const t0 = Date.now();
+  await reconcile(ctx, sandboxes);
+  log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
+  sandboxes.startPolling();
+
+  const api = buildApi(ctx, sandboxes, { rules: features.rules });
+  const server = createServer((req, res) => void api.handle(req, res));
+  await rm(cfg.socket, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.socket, () => resolve());
+  });
+  await chmod(cfg.socket, 0o660);
+  log('info', `berthd listening on ${cfg.socket} (data-root ${cfg.dataRoot}, exec-root ${cfg.execRoot})`);
+
+  const shutdown = (signal: string) => {
+    log('info', `${signal}: stopping berthd; sandboxes keep running and are adopted at the next start`);
+    sandboxes.stopPolling();
+    server.close();
+    void features.close().finally(() => {
+      void rm(cfg.socket, { force: true }).finally(() => process.exit(0));
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`berthd: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,252 @@
+// Network operations: create, remove, prune, and the built-in networks.
+import { BadRequest, BerthError, Conflict } from '../model/errors.js';
+import { newNetworkId } from '../model/ids.js';
+import { validateIfName, validateName } from '../model/names.js';
+import type { NetworkDriver, NetworkRecord } from '../model/types.js';
+import { defaultGateway, planSubnet } from '../ipam/allocator.js';
+import { formatIp, parseCidr, parseIp, type Prefix } from '../ipam/ipv4.js';
+import { nextFreeSubnet } from '../ipam/pools.js';
+import { bridgeCreateBatch } from '../plan/link-plan.js';
+import { deleteLink, ipBatch, linkExists, listRoutes } from '../kernel/links.js';
+import type { Ctx } from './context.js';
+
+export const OPT_BRIDGE_NAME = 'com.docker.network.bridge.name';
+export const OPT_ICC = 'com.docker.network.bridge.enable_icc';
+export const OPT_MASQ = 'com.docker.network.bridge.enable_ip_masquerade';
+export const OPT_HOST_BINDING = 'com.docker.network.bridge.host_binding_ipv4';
+export const OPT_MTU = 'com.docker.network.driver.mtu';
+export const DEFAULT_BRIDGE = 'berth0';
+
+export interface CreateNetworkRequest {
+  Name?: string;
+  Driver?: string;
+  Internal?: boolean;
+  IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> };
+  Options?: Record<string, string>;
+  Labels?: Record<string, string>;
+}
+
+function boolOption(opts: Record<string, string>, key: string, dflt: boolean): boolean {
+  const v = opts[key];
+  if (v === undefined) return dflt;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new BadRequest(`invalid value "${v}" for option ${key}: use true or false`);
+}
+
+export function bridgeNameFor(id: string): string {
+  return `berth-${id.slice(0, 9)}`;
+}
+
+/** Validates a request in full and returns the record to create; touches nothing. */
+export async function planNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<NetworkRecord> {
+  const name = validateName('network', req.Name ?? '');
+  if (Object.values(ctx.state.networks).some((n) => n.name === name)) {
+    throw new Conflict(`network with name ${name} already exists`);
+  }
+  const driver = (req.Driver || 'bridge') as NetworkDriver;
+  if (driver === 'host' || driver === 'null') {
+    throw new Conflict(`only one instance of "${driver}" network is allowed`);
+  }
+  if (driver !== 'bridge' && driver !== 'p2p') {
+    throw new BadRequest(`plugin "${req.Driver}" not found: berth supports the bridge and p2p drivers`);
+  }
+  const options = { ...(req.Options ?? {}) };
+  const labels = { ...(req.Labels ?? {}) };
+  const configs = req.IPAM?.Config ?? [];
+  if (configs.length > 1) throw new BadRequest('berth supports one IPv4 subnet per network');
+  const cfg0 = configs[0] ?? {};
+  if (!cfg0.Subnet && (cfg0.Gateway || cfg0.IPRange)) {
+    throw new BadRequest('--gateway and --ip-range need --subnet');
+  }
+
+  const id = newNetworkId();
+  const taken: Prefix[] = Object.values(ctx.state.networks).flatMap((n) => (n.subnet ? [parseCidr(n.subnet)] : []));
+  let subnet: string;
+  if (cfg0.Subnet) {
+    const s = parseCidr(cfg0.Subnet, 'subnet', true);
+    const clash = Object.values(ctx.state.networks).find((n) => n.subnet && overlapsText(n.subnet, s));
+    if (clash) throw new Conflict(`Pool overlaps with other one on this address space: ${cfg0.Subnet} overlaps network ${clash.name} (${clash.subnet})`);
+    subnet = cfg0.Subnet;
+  } else {
+    const routes = (await listRoutes()).flatMap((r) => (/^[0-9.]+(\/\d+)?$/.test(r) ? [parseCidr(r.includes('/') ? r : `${r}/32`)] : []));
+    subnet = nextFreeSubnet(ctx.cfg.pools, [...taken, ...routes]);
+  }
+  const plan = planSubnet(subnet, cfg0.Gateway, cfg0.IPRange);
+  const gateway = driver === 'bridge' ? (cfg0.Gateway ?? defaultGateway(plan)) : undefined;
+
+  let bridge: string | undefined;
+  if (driver === 'bridge') {
+    bridge = options[OPT_BRIDGE_NAME] ? validateIfName(options[OPT_BRIDGE_NAME]) : bridgeNameFor(id);
+    if (Object.values(ctx.state.networks).some((n) => n.bridge === bridge)) {
+      throw new Conflict(`bridge ${bridge} is already used by another network`);
+    }
+    if (await linkExists(bridge)) throw new Conflict(`an interface named ${bridge} already exists on the host; choose another ${OPT_BRIDGE_NAME}`);
+  } else if (options[OPT_BRIDGE_NAME]) {
+    throw new BadRequest(`option ${OPT_BRIDGE_NAME} applies to bridge networks only`);
+  }
+  const mtuText = options[OPT_MTU];
+  const mtu = mtuText === undefined ? ctx.cfg.mtu : Number(mtuText);
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new BadRequest(`invalid value "${mtuText}" for option ${OPT_MTU}: use a number from 68 to 65535`);
+  const hostBinding = options[OPT_HOST_BINDING] ?? ctx.cfg.defaultBindIp;
+  parseIp(hostBinding, `option ${OPT_HOST_BINDING}`);
+
+  return {
+    id,
+    name,
+    driver,
+    created: new Date().toISOString(),
+    builtin: false,
+    internal: Boolean(req.Internal),
+    bridge,
+    subnet,
+    gateway,
+    ipRange: cfg0.IPRange,
+    userSubnet: Boolean(cfg0.Subnet),
+    options,
+    labels,
+    icc: boolOption(options, OPT_ICC, true),
+    masquerade: boolOption(options, OPT_MASQ, ctx.cfg.ipMasq),
+    mtu,
+    hostBindingIpv4: hostBinding,
+    dns: true,
+  };
+}
+
+function overlapsText(a: string, b: Prefix): boolean {
+  const p = parseCidr(a);
+  const lastA = p.base + 2 ** (32 - p.len) - 1;
+  const lastB = b.base + 2 ** (32 - b.len) - 1;
+  return p.base <= lastB && b.base <= lastA;
+}
+
+async function createBridge(net: NetworkRecord): Promise<void> {
+  if (!net.bridge || !net.subnet || !net.gateway) return;
+  const len = parseCidr(net.subnet).len;
+  await ipBatch(bridgeCreateBatch(net.bridge, net.gateway, len, net.mtu));
+}
+
+export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<NetworkRecord> {
+  return ctx.lock.run(async () => {
+    const net = await planNetwork(ctx, req);
+    try {
+      await createBridge(net);
+      ctx.state.networks[net.id] = net;
+      await ctx.follow();
+      await ctx.persist();
+    } catch (err) {
+      delete ctx.state.networks[net.id];
+      if (net.bridge) await deleteLink(net.bridge);
+      await ctx.follow().catch(() => undefined);
+      throw err;
+    }
+    ctx.log('info', `network ${net.name} created (${net.driver} ${net.subnet ?? ''} ${net.bridge ?? ''})`);
+    return net;
+  });
+}
+
+export function activeEndpoints(ctx: Ctx, net: NetworkRecord): string[] {
+  return Object.values(ctx.state.sandboxes)
+    .filter((s) => s.endpoints[net.id])
+    .map((s) => s.name);
+}
+
+async function removeLocked(ctx: Ctx, ref: string): Promise<NetworkRecord> {
+  const net = ctx.network(ref);
+  if (net.builtin) throw new BerthError(403, `${net.name} is a pre-defined network and cannot be removed`);
+  const users = activeEndpoints(ctx, net);
+  if (users.length) {
+    throw new Conflict(`error while removing network: network ${net.name} id ${net.id} has active endpoints (${users.join(', ')})`);
+  }
+  delete ctx.state.networks[net.id];
+  await ctx.persist();
+  if (net.bridge) await deleteLink(net.bridge);
+  await ctx.follow();
+  ctx.log('info', `network ${net.name} removed`);
+  return net;
+}
+
+export async function removeNetwork(ctx: Ctx, ref: string): Promise<void> {
+  await ctx.lock.run(() => removeLocked(ctx, ref));
+}
+
+export async function pruneNetworks(ctx: Ctx): Promise<string[]> {
+  return ctx.lock.run(async () => {
+    const removed: string[] = [];
+    for (const net of Object.values(ctx.state.networks)) {
+      if (net.builtin || activeEndpoints(ctx, net).length) continue;
+      // Docker's prune also keeps networks that stopped containers still refer to.
+      if (Object.values(ctx.state.sandboxes).some((s) => s.config.networks.some((n) => n.networkId === net.id))) continue;
+      await removeLocked(ctx, net.id);
+      removed.push(net.name);
+    }
+    return removed;
+  });
+}
+
+/** bridge, host and none exist from the first start; the default bridge follows berthd's flags. */
+export function ensureBuiltins(ctx: Ctx): void {
+  const nets = Object.values(ctx.state.networks);
+  const bip = parseCidr(ctx.cfg.bip, '--bip');
+  const gw = ctx.cfg.bip.split('/')[0]!;
+  const subnet = `${formatIp(bip.base)}/${bip.len}`;
+  const existing = nets.find((n) => n.builtin && n.name === 'bridge');
+  const base: NetworkRecord = existing ?? {
+    id: newNetworkId(),
+    name: 'bridge',
+    driver: 'bridge',
+    created: new Date().toISOString(),
+    builtin: true,
+    internal: false,
+    userSubnet: false,
+    labels: {},
+    options: {},
+    icc: true,
+    masquerade: true,
+    mtu: ctx.cfg.mtu,
+    hostBindingIpv4: '0.0.0.0',
+    dns: false,
+  };
+  const bridge: NetworkRecord = {
+    ...base,
+    bridge: DEFAULT_BRIDGE,
+    subnet,
+    gateway: gw,
+    icc: ctx.cfg.icc,
+    masquerade: ctx.cfg.ipMasq,
+    mtu: ctx.cfg.mtu,
+    hostBindingIpv4: ctx.cfg.defaultBindIp,
+    options: {
+      'com.docker.network.bridge.default_bridge': 'true',
+      [OPT_ICC]: String(ctx.cfg.icc),
+      [OPT_MASQ]: String(ctx.cfg.ipMasq),
+      [OPT_HOST_BINDING]: ctx.cfg.defaultBindIp,
+      [OPT_BRIDGE_NAME]: DEFAULT_BRIDGE,
+      [OPT_MTU]: String(ctx.cfg.mtu),
+    },
+  };
+  ctx.state.networks[bridge.id] = bridge;
+  for (const [name, driver] of [['host', 'host'], ['none', 'null']] as const) {
+    if (nets.some((n) => n.builtin && n.name === name)) continue;
+    const id = newNetworkId();
+    ctx.state.networks[id] = {
+      id, name, driver, created: new Date().toISOString(), builtin: true, internal: false, userSubnet: false,
+      options: {}, labels: {}, icc: true, masquerade: false, mtu: ctx.cfg.mtu, hostBindingIpv4: '0.0.0.0', dns: false,
+    };
+  }
+}
+
+/** Makes sure every bridge network has its bridge, with its gateway address, up. */
+export async function ensureBridges(ctx: Ctx): Promise<void> {
+  for (const net of Object.values(ctx.state.networks)) {
+    if (net.driver !== 'bridge' || !net.bridge) continue;
+    if (!(await linkExists(net.bridge))) {
+      ctx.log('info', `creating missing bridge ${net.bridge} for network ${net.name}`);
+      await createBridge(net);
+    } else {
+      // Present: make sure it carries the gateway and is up (both are idempotent in effect).
+      const len = parseCidr(net.subnet!).len;
+      await ipBatch([`addr replace ${net.gateway}/${len} dev ${net.bridge}`, `link set ${net.bridge} up`]);
+    }
+  }
+}

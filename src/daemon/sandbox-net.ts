@@ -1,0 +1,151 @@
+// A sandbox's network: reserving addresses (pure, in state), then building or removing the
+// kernel objects: its namespace, veth pairs into bridges, point-to-point pairs.
+import { BadRequest, Conflict } from '../model/errors.js';
+import { macFromIp, newId } from '../model/ids.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+import { allocateAddress, planSubnet } from '../ipam/allocator.js';
+import { parseCidr } from '../ipam/ipv4.js';
+import { bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, type BridgePort } from '../plan/link-plan.js';
+import { createNetns, deleteNetns } from '../kernel/netns.js';
+import { deleteLink, ipBatch } from '../kernel/links.js';
+import type { Ctx } from './context.js';
+
+export const IP_ONLY_WITH_USER_SUBNET =
+  'user specified IP address is supported only when connecting to networks with user configured subnets';
+
+/** Does this sandbox get a network namespace of its own? */
+export function ownsNetns(sb: SandboxRecord): boolean {
+  const m = sb.config.networkMode;
+  return m !== 'host' && !m.startsWith('container:');
+}
+
+/** The namespace the sandbox's processes live in (undefined: berthd's own, host mode). */
+export function netnsOf(ctx: Ctx, sb: SandboxRecord): string | undefined {
+  const m = sb.config.networkMode;
+  if (m === 'host') return undefined;
+  if (m.startsWith('container:')) return ctx.netnsPath(m.slice('container:'.length));
+  return ctx.netnsPath(sb.id);
+}
+
+function usedAddresses(ctx: Ctx, net: NetworkRecord): Set<string> {
+  const used = new Set<string>();
+  if (net.gateway) used.add(net.gateway);
+  for (const s of Object.values(ctx.state.sandboxes)) {
+    const ep = s.endpoints[net.id];
+    if (ep?.ip) used.add(ep.ip);
+  }
+  return used;
+}
+
+function nextIfName(sb: SandboxRecord): string {
+  const taken = new Set(Object.values(sb.endpoints).map((e) => e.ifName));
+  for (let i = 0; ; i++) if (!taken.has(`eth${i}`)) return `eth${i}`;
+}
+
+/** Reserves an endpoint (address, names) on a network in state; no kernel change. */
+export function reserveEndpoint(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord, ip: string | undefined, aliases: string[]): EndpointRecord {
+  if (net.driver !== 'bridge' && net.driver !== 'p2p') throw new BadRequest(`network ${net.name} cannot hold endpoints`);
+  if (ip && !net.userSubnet) throw new BadRequest(IP_ONLY_WITH_USER_SUBNET);
+  if (net.driver === 'p2p') {
+    const members = Object.values(ctx.state.sandboxes).filter((s) => s.id !== sb.id && s.endpoints[net.id]);
+    if (members.length >= 2) {
+      throw new Conflict(`point-to-point network ${net.name} already joins two sandboxes (${members.map((m) => m.name).join(', ')})`);
+    }
+  }
+  const plan = planSubnet(net.subnet!, net.gateway, net.ipRange);
+  const address = allocateAddress(plan, usedAddresses(ctx, net), ip);
+  const id = newId();
+  const ep: EndpointRecord = {
+    id,
+    networkId: net.id,
+    ifName: nextIfName(sb),
+    hostIfName: `bv${id.slice(0, 12)}`,
+    ip: address,
+    prefixLen: net.driver === 'p2p' ? 32 : parseCidr(net.subnet!).len,
+    mac: macFromIp(address),
+    gateway: net.gateway,
+    staticIp: Boolean(ip),
+    aliases,
+    links: [],
+  };
+  sb.endpoints[net.id] = ep;
+  return ep;
+}
+
+function bridgePort(net: NetworkRecord, ep: EndpointRecord, defaultRoute: boolean): BridgePort {
+  return {
+    hostIf: ep.hostIfName!,
+    ifName: ep.ifName,
+    bridge: net.bridge!,
+    mac: ep.mac!,
+    ip: ep.ip!,
+    prefixLen: ep.prefixLen!,
+    mtu: net.mtu,
+    defaultRouteVia: defaultRoute ? ep.gateway : undefined,
+  };
+}
+
+/** Builds the namespace and every reserved endpoint of a sandbox that is starting. */
+export async function setupNetwork(ctx: Ctx, sb: SandboxRecord): Promise<void> {
+  if (!ownsNetns(sb)) return;
+  const ns = ctx.netnsPath(sb.id);
+  await createNetns(ns);
+  const ports: BridgePort[] = [];
+  let routed = false;
+  for (const { networkId } of sb.config.networks) {
+    const net = ctx.state.networks[networkId];
+    const ep = sb.endpoints[networkId];
+    if (!net || !ep || net.driver !== 'bridge') continue;
+    ports.push(bridgePort(net, ep, !routed));
+    routed = true;
+  }
+  await ipBatch(bridgeHostBatch(ns, ports));
+  await ipBatch(bridgeSandboxBatch(ports), ns);
+  for (const ep of Object.values(sb.endpoints)) {
+    const net = ctx.state.networks[ep.networkId];
+    if (net?.driver === 'p2p') await joinP2p(ctx, sb, net, ep);
+  }
+}
+
+/** Joins the two ends of a point-to-point network once both sandboxes are there. */
+async function joinP2p(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+  const peer = Object.values(ctx.state.sandboxes).find(
+    (s) => s.id !== sb.id && s.state.status === 'running' && s.state.pid > 0 && s.endpoints[net.id],
+  );
+  if (!peer) return; // the first one waits for its peer
+  const peerEp = peer.endpoints[net.id]!;
+  const myNs = ctx.netnsPath(sb.id);
+  const peerNs = netnsOf(ctx, peer)!;
+  await ipBatch([
+    `link add ${ep.hostIfName} type veth peer name ${ep.ifName} netns ${myNs}`,
+    `link set ${ep.hostIfName} netns ${peerNs} name ${peerEp.ifName}`,
+  ]);
+  await ipBatch(p2pSandboxBatch({ ifName: ep.ifName, ip: ep.ip!, peerIp: peerEp.ip! }), myNs);
+  await ipBatch(p2pSandboxBatch({ ifName: peerEp.ifName, ip: peerEp.ip!, peerIp: ep.ip! }), peerNs);
+}
+
+/** Removes the namespace; its veth pairs, addresses and routes go with it. */
+export async function teardownNetwork(ctx: Ctx, sb: SandboxRecord): Promise<void> {
+  if (!ownsNetns(sb)) return;
+  for (const ep of Object.values(sb.endpoints)) {
+    // Deleting the host side now rather than waiting for the kernel's namespace cleanup
+    // means nothing of the sandbox is visible once this returns.
+    if (ep.hostIfName && ctx.state.networks[ep.networkId]?.driver === 'bridge') await deleteLink(ep.hostIfName);
+  }
+  await deleteNetns(ctx.netnsPath(sb.id));
+}
+
+/** Connects a running sandbox to one more network. */
+export async function attachEndpoint(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+  const ns = ctx.netnsPath(sb.id);
+  if (net.driver === 'p2p') return joinP2p(ctx, sb, net, ep);
+  const hasRoute = Object.values(sb.endpoints).some((e) => e.id !== ep.id && ctx.state.networks[e.networkId]?.driver === 'bridge');
+  const port = bridgePort(net, ep, !hasRoute);
+  await ipBatch(bridgeHostBatch(ns, [port]));
+  await ipBatch(bridgeSandboxBatch([port]), ns);
+}
+
+export async function detachEndpoint(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+  if (net.driver === 'bridge' && ep.hostIfName) return deleteLink(ep.hostIfName);
+  await ipBatch([`link del ${ep.ifName}`], ctx.netnsPath(sb.id)).catch(() => undefined);
+}

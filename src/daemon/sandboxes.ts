@@ -1,0 +1,287 @@
+// Sandbox lifecycle: create, start, stop, remove, and what happens when a process ends.
+// start is a transaction: reserve in state, persist, build the kernel side, launch; any
+// failure undoes what was done and leaves the sandbox "created" with the error recorded.
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BerthError, Conflict } from '../model/errors.js';
+import { newSandboxId, shortId } from '../model/ids.js';
+import type { SandboxRecord, SandboxState } from '../model/types.js';
+import { sandboxFiles } from '../plan/sandbox-files.js';
+import { DEFAULT_PATH, launch } from '../runtime/launch.js';
+import { isAlive, pidsInNs } from '../runtime/proc.js';
+import type { Ctx } from './context.js';
+import { randomName } from './names-gen.js';
+import { buildConfig, type CreateSandboxRequest } from './sandbox-spec.js';
+import { netnsOf, ownsNetns, reserveEndpoint, setupNetwork, teardownNetwork } from './sandbox-net.js';
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+function idleState(): SandboxState {
+  return { status: 'created', pid: 0, pidStartTime: '', shimPid: 0, mntNs: '', startedAt: ZERO_TIME, finishedAt: ZERO_TIME, exitCode: 0, error: '' };
+}
+
+export class Sandboxes {
+  private readonly children = new Map<string, ChildProcess>();
+  private readonly exitWaiters = new Map<string, Array<() => void>>();
+  private poller: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ctx: Ctx) {}
+
+  async create(name: string | undefined, req: CreateSandboxRequest): Promise<{ sb: SandboxRecord; warnings: string[] }> {
+    return this.ctx.lock.run(async () => {
+      const ctx = this.ctx;
+      const finalName = name || randomName((n) => Object.values(ctx.state.sandboxes).some((s) => s.name === n));
+      const { config, warnings } = buildConfig(ctx, finalName, req);
+      const id = newSandboxId();
+      const sb: SandboxRecord = { id, name: finalName, created: new Date().toISOString(), config, state: idleState(), endpoints: {}, ports: [], generation: 0 };
+      await mkdir(ctx.sandboxDir(id), { recursive: true });
+      ctx.state.sandboxes[id] = sb;
+      await ctx.persist();
+      return { sb, warnings };
+    });
+  }
+
+  async start(ref: string): Promise<void> {
+    await this.ctx.lock.run(() => this.startLocked(ref));
+  }
+
+  private async startLocked(ref: string): Promise<void> {
+    const ctx = this.ctx;
+    const sb = ctx.sandbox(ref);
+    if (sb.state.status === 'running') return;
+    const mode = sb.config.networkMode;
+    if (mode.startsWith('container:')) {
+      const target = ctx.sandbox(mode.slice('container:'.length));
+      if (target.state.status !== 'running') throw new Conflict(`cannot join network of a non running container: ${target.name}`);
+    }
+    for (const l of sb.config.links) {
+      const t = ctx.state.sandboxes[l.targetId];
+      if (!t || t.state.status !== 'running') throw new Conflict(`Cannot link to a non running container: /${l.targetName} AS /${sb.name}/${l.alias}`);
+    }
+    const previous = sb.state.status;
+    // 1. Reserve: addresses and ports in state, persisted before the kernel is touched, so a
+    //    crash from here on is repaired at the next start (pid 0 means "never launched").
+    sb.generation += 1;
+    const generation = sb.generation;
+    sb.endpoints = {};
+    sb.ports = [];
+    try {
+      for (const n of sb.config.networks) {
+        const net = ctx.state.networks[n.networkId];
+        if (!net) throw new BerthError(404, `network ${n.networkId} not found: it was removed; connect the sandbox to another network`);
+        const ep = reserveEndpoint(ctx, sb, net, n.ip, n.aliases);
+        ep.links = net.builtin ? [] : sb.config.links.map((l) => `${l.targetName}:${l.alias}`);
+      }
+      const firstNet = sb.config.networks[0] ? ctx.state.networks[sb.config.networks[0].networkId] : undefined;
+      if (ctx.ports) sb.ports = await ctx.ports.allocate(ctx.state, sb, firstNet);
+    } catch (err) {
+      sb.endpoints = {};
+      sb.ports = [];
+      throw err;
+    }
+    sb.state = { ...idleState(), status: 'running', startedAt: new Date().toISOString() };
+    await ctx.persist();
+    let launched: Awaited<ReturnType<typeof launch>> | undefined;
+    try {
+      // 2. Apply: files, namespace and interfaces, firewall and DNS, then the process.
+      const dir = ctx.sandboxDir(sb.id);
+      await mkdir(dir, { recursive: true });
+      await this.writeFiles(sb);
+      await setupNetwork(ctx, sb);
+      await ctx.follow();
+      launched = await launch({
+        stateDir: dir,
+        logPath: join(dir, 'log'),
+        netnsPath: netnsOf(ctx, sb),
+        rootfs: sb.config.rootfs,
+        hostname: mode === 'host' ? '' : (sb.config.hostname || this.hostnameOf(sb)),
+        cmd: sb.config.cmd,
+        env: this.envOf(sb),
+      });
+      // 3. Record.
+      sb.state = { ...sb.state, pid: launched.pid, pidStartTime: launched.pidStartTime, shimPid: launched.shimPid, mntNs: launched.mntNs };
+      this.children.set(sb.id, launched.child);
+      launched.child.once('exit', () => void this.onExit(sb.id, generation));
+      await ctx.persist();
+      ctx.log('info', `sandbox ${sb.name} started (pid ${launched.pid}${Object.values(sb.endpoints).map((e) => ` ${e.ip}`).join('')})`);
+    } catch (err) {
+      ctx.log('warn', `start of ${sb.name} failed, undoing: ${(err as Error).message}`);
+      if (launched) await this.killAll(sb, 'SIGKILL');
+      await teardownNetwork(ctx, sb).catch(() => undefined);
+      sb.endpoints = {};
+      sb.ports = [];
+      sb.state = { ...idleState(), status: previous === 'exited' ? 'exited' : 'created', error: (err as Error).message };
+      await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS cleanup after failed start: ${e.message}`));
+      await ctx.persist();
+      throw err;
+    }
+  }
+
+  private hostnameOf(sb: SandboxRecord): string {
+    const m = sb.config.networkMode;
+    if (m.startsWith('container:')) {
+      const t = this.ctx.state.sandboxes[m.slice('container:'.length)];
+      if (t) return t.config.hostname || shortId(t.id);
+    }
+    return shortId(sb.id);
+  }
+
+  private envOf(sb: SandboxRecord): Record<string, string> {
+    const env: Record<string, string> = { PATH: DEFAULT_PATH, HOSTNAME: this.hostnameOf(sb), HOME: '/root' };
+    if (sb.config.hostname) env['HOSTNAME'] = sb.config.hostname;
+    for (const e of [...this.linkEnv(sb), ...sb.config.env]) {
+      const i = e.indexOf('=');
+      if (i < 0) continue;
+      env[e.slice(0, i)] = e.slice(i + 1);
+    }
+    return env;
+  }
+
+  /** Link environment variables; the names module supplies them (see linkEnvFor). */
+  linkEnv: (sb: SandboxRecord) => string[] = () => [];
+
+  async writeFiles(sb: SandboxRecord): Promise<void> {
+    const ctx = this.ctx;
+    const dir = ctx.sandboxDir(sb.id);
+    const m = sb.config.networkMode;
+    const source = m.startsWith('container:') ? ctx.state.sandboxes[m.slice('container:'.length)] : undefined;
+    if (source) {
+      // Sharing a network namespace means sharing its names too, as in Docker.
+      const sdir = ctx.sandboxDir(source.id);
+      for (const f of ['hosts', 'resolv.conf', 'hostname']) await writeFile(join(dir, f), await readFile(join(sdir, f), 'utf8'));
+      return;
+    }
+    const files = sandboxFiles(ctx.state, sb, ctx.host);
+    await writeFile(join(dir, 'hosts'), files.hosts);
+    await writeFile(join(dir, 'resolv.conf'), files.resolvConf);
+    await writeFile(join(dir, 'hostname'), files.hostname);
+  }
+
+  /** Kills the sandbox's processes: the main one and every other in its mount namespace. */
+  private async killAll(sb: SandboxRecord, signal: NodeJS.Signals): Promise<void> {
+    const pids = new Set<number>(await pidsInNs('mnt', sb.state.mntNs));
+    if (sb.state.pid && (await isAlive(sb.state.pid, sb.state.pidStartTime))) pids.add(sb.state.pid);
+    if (sb.state.shimPid && (await isAlive(sb.state.shimPid, ''))) pids.add(sb.state.shimPid);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  /** The process ended: release its network and record how it ended. */
+  async onExit(id: string, generation: number): Promise<void> {
+    const ctx = this.ctx;
+    await ctx.lock.run(async () => {
+      const sb = ctx.state.sandboxes[id];
+      if (!sb || sb.generation !== generation || sb.state.status !== 'running') return;
+      await this.releaseLocked(sb, undefined);
+    });
+    const waiters = this.exitWaiters.get(id) ?? [];
+    this.exitWaiters.delete(id);
+    for (const w of waiters) w();
+  }
+
+  /** Under the lock: stop what is left, tear the network down, mark exited. */
+  async releaseLocked(sb: SandboxRecord, errorText: string | undefined, follow = true): Promise<void> {
+    const ctx = this.ctx;
+    const codeText = await readFile(join(ctx.sandboxDir(sb.id), 'exitcode'), 'utf8').catch(() => '');
+    await this.killAll(sb, 'SIGKILL');
+    this.children.delete(sb.id);
+    await teardownNetwork(ctx, sb).catch((e: Error) => ctx.log('error', `teardown of ${sb.name}: ${e.message}`));
+    sb.endpoints = {};
+    sb.ports = [];
+    sb.state = {
+      ...sb.state,
+      status: 'exited',
+      pid: 0,
+      shimPid: 0,
+      finishedAt: new Date().toISOString(),
+      exitCode: codeText.trim() ? Number(codeText.trim()) : 255,
+      error: errorText ?? '',
+    };
+    if (follow) await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS update after ${sb.name} exited: ${e.message}`));
+    await ctx.persist();
+    ctx.log('info', `sandbox ${sb.name} exited with ${sb.state.exitCode}`);
+  }
+
+  waitExit(id: string): Promise<void> {
+    const sb = this.ctx.state.sandboxes[id];
+    if (!sb || sb.state.status !== 'running') return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.exitWaiters.get(id) ?? [];
+      list.push(resolve);
+      this.exitWaiters.set(id, list);
+    });
+  }
+
+  async stop(ref: string, timeoutSec = 10): Promise<void> {
+    const sb = this.ctx.sandbox(ref);
+    if (sb.state.status !== 'running') return;
+    const exited = this.waitExit(sb.id);
+    if (sb.state.pid) {
+      try {
+        process.kill(sb.state.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+    const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutSec * 1000))]);
+    if (timedOut) {
+      await this.killAll(sb, 'SIGKILL');
+      // A sandbox that never got a process (pid 0) has nothing to wait for: release it directly.
+      if (!sb.state.pid) await this.ctx.lock.run(() => this.releaseLocked(sb, undefined));
+      await exited;
+    }
+  }
+
+  async restart(ref: string, timeoutSec = 10): Promise<void> {
+    await this.stop(ref, timeoutSec);
+    await this.start(ref);
+  }
+
+  async remove(ref: string, force: boolean): Promise<void> {
+    const sb = this.ctx.sandbox(ref);
+    if (sb.state.status === 'running') {
+      if (!force) throw new Conflict(`You cannot remove a running container ${sb.id}. Stop the container before attempting removal or force remove`);
+      await this.stop(sb.id, 0);
+    }
+    await this.ctx.lock.run(async () => {
+      const cur = this.ctx.state.sandboxes[sb.id];
+      if (!cur) return;
+      if (cur.state.status === 'running') throw new Conflict(`sandbox ${cur.name} was started again while being removed`);
+      delete this.ctx.state.sandboxes[sb.id];
+      await this.ctx.persist();
+      await rm(this.ctx.sandboxDir(sb.id), { recursive: true, force: true });
+    });
+  }
+
+  /** Notices processes that ended while berthd was not their parent (after a restart). */
+  startPolling(intervalMs = 250): void {
+    this.poller = setInterval(() => void this.poll(), intervalMs);
+    this.poller.unref();
+  }
+
+  stopPolling(): void {
+    if (this.poller) clearInterval(this.poller);
+  }
+
+  private async poll(): Promise<void> {
+    for (const sb of Object.values(this.ctx.state.sandboxes)) {
+      if (sb.state.status !== 'running' || !sb.state.pid || this.children.has(sb.id)) continue;
+      if (!(await isAlive(sb.state.pid, sb.state.pidStartTime))) await this.onExit(sb.id, sb.generation);
+    }
+  }
+
+  /** Rewrites /etc/hosts etc. of running sandboxes (after links or host services change). */
+  async refreshFiles(): Promise<void> {
+    for (const sb of Object.values(this.ctx.state.sandboxes)) {
+      if (sb.state.status === 'running') await this.writeFiles(sb).catch(() => undefined);
+    }
+  }
+
+  ownsNetns = ownsNetns;
+}

@@ -1,0 +1,39 @@
+// Links, addresses and routes through iproute2 in batch mode: one process per namespace per change.
+import { run, runOk, type Runner } from './exec.js';
+
+export async function ipBatch(lines: string[], netnsPath?: string, runner: Runner = run): Promise<void> {
+  if (lines.length === 0) return;
+  const argv = netnsPath ? ['nsenter', `--net=${netnsPath}`, 'ip', '-batch', '-'] : ['ip', '-batch', '-'];
+  await runOk(argv, { input: lines.join('\n') + '\n' }, runner);
+}
+
+export interface LinkInfo {
+  ifname: string;
+  master?: string;
+  operstate?: string;
+  address?: string;
+  link_type?: string;
+}
+
+export async function listLinks(netnsPath?: string): Promise<LinkInfo[]> {
+  const argv = netnsPath ? ['nsenter', `--net=${netnsPath}`, 'ip', '-j', 'link', 'show'] : ['ip', '-j', 'link', 'show'];
+  return JSON.parse((await runOk(argv)) || '[]') as LinkInfo[];
+}
+
+export async function linkExists(name: string): Promise<boolean> {
+  return (await run(['ip', 'link', 'show', 'dev', name])).code === 0;
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  await run(['ip', 'link', 'del', 'dev', name]);
+}
+
+export interface RouteInfo {
+  dst: string;
+}
+
+/** Routes in berthd's namespace, for refusing subnets that would shadow them. */
+export async function listRoutes(): Promise<string[]> {
+  const out = JSON.parse((await runOk(['ip', '-j', '-4', 'route', 'show', 'table', 'all'])) || '[]') as RouteInfo[];
+  return out.map((r) => r.dst).filter((d) => d && d !== 'default' && !d.startsWith('127.') && d !== 'broadcast');
+}

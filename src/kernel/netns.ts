@@ -1,0 +1,42 @@
+// Network namespaces as bind-mounted nsfs files under the exec-root, so they outlive any process.
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runOk, run } from './exec.js';
+
+export async function createNetns(path: string): Promise<void> {
+  await mkdir(join(path, '..'), { recursive: true });
+  const fh = await open(path, 'w');
+  await fh.close();
+  // unshare --net=FILE makes a new namespace and bind-mounts it on FILE; lo starts down.
+  await runOk(['unshare', `--net=${path}`, 'ip', 'link', 'set', 'lo', 'up']);
+}
+
+export async function deleteNetns(path: string): Promise<void> {
+  // Unmounting releases the namespace once no process is left in it; its veths go with it.
+  await run(['umount', path]);
+  await rm(path, { force: true });
+}
+
+export async function netnsExists(path: string): Promise<boolean> {
+  try {
+    const st = await stat(path);
+    // A mounted nsfs file reports device 4 (nsfs) on Linux; an unmounted placeholder is a regular empty file.
+    return st.ino !== 0 && (await isMountPoint(path));
+  } catch {
+    return false;
+  }
+}
+
+async function isMountPoint(path: string): Promise<boolean> {
+  const { readFile } = await import('node:fs/promises');
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  return info.split('\n').some((l) => l.split(' ')[4] === path);
+}
+
+export async function listNetns(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).map((f) => join(dir, f));
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,54 @@
+// Pure: the `ip -batch` lines that build a sandbox's interfaces. One batch runs in berthd's
+// namespace (veth creation, bridge ports), one inside the sandbox's namespace (addresses,
+// routes). Tests compare these lines with golden text; the kernel module only runs them.
+
+export interface BridgePort {
+  hostIf: string;
+  ifName: string;
+  bridge: string;
+  mac: string;
+  ip: string;
+  prefixLen: number;
+  mtu: number;
+  /** Only the first network with a gateway gives the sandbox its default route. */
+  defaultRouteVia?: string;
+}
+
+export interface P2pEnd {
+  ifName: string;
+  ip: string;
+  peerIp: string;
+}
+
+export function bridgeHostBatch(netnsPath: string, ports: BridgePort[]): string[] {
+  return ports.flatMap((p) => [
+    `link add ${p.hostIf} mtu ${p.mtu} type veth peer name ${p.ifName} mtu ${p.mtu} address ${p.mac} netns ${netnsPath}`,
+    `link set ${p.hostIf} master ${p.bridge} up`,
+    // Hairpin lets a sandbox reach its own published port through the host's address.
+    `link set dev ${p.hostIf} type bridge_slave hairpin on`,
+  ]);
+}
+
+export function bridgeSandboxBatch(ports: BridgePort[]): string[] {
+  return ports.flatMap((p) => [
+    `addr add ${p.ip}/${p.prefixLen} dev ${p.ifName}`,
+    `link set ${p.ifName} up`,
+    ...(p.defaultRouteVia ? [`route add default via ${p.defaultRouteVia} dev ${p.ifName}`] : []),
+  ]);
+}
+
+export function p2pSandboxBatch(end: P2pEnd): string[] {
+  return [
+    `addr add ${end.ip}/32 dev ${end.ifName}`,
+    `link set ${end.ifName} up`,
+    `route add ${end.peerIp}/32 dev ${end.ifName} scope link`,
+  ];
+}
+
+export function bridgeCreateBatch(name: string, gateway: string, prefixLen: number, mtu: number, mac?: string): string[] {
+  return [
+    `link add name ${name} mtu ${mtu} ${mac ? `address ${mac} ` : ''}type bridge`,
+    `addr add ${gateway}/${prefixLen} dev ${name}`,
+    `link set ${name} up`,
+  ];
+}

@@ -1,0 +1,68 @@
+// Starting a sandbox's process: detached from berthd (so it survives a berthd restart), in
+// its own mount and UTS namespaces, inside its network namespace, output to its log file.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { open, readFile, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Internal } from '../model/errors.js';
+import { nsOf, startTimeOf } from './proc.js';
+
+const INIT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/sandbox-init');
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface LaunchSpec {
+  stateDir: string;
+  logPath: string;
+  /** Network namespace to join; undefined runs in berthd's (host mode). */
+  netnsPath: string | undefined;
+  rootfs: string;
+  /** '' keeps the current hostname. */
+  hostname: string;
+  cmd: string[];
+  env: Record<string, string>;
+}
+
+export interface Launched {
+  child: ChildProcess;
+  shimPid: number;
+  pid: number;
+  pidStartTime: string;
+  mntNs: string;
+}
+
+export async function launch(spec: LaunchSpec): Promise<Launched> {
+  await rm(join(spec.stateDir, 'pid'), { force: true });
+  await rm(join(spec.stateDir, 'exitcode'), { force: true });
+  const log = await open(spec.logPath, 'a');
+  const argv = [
+    ...(spec.netnsPath ? ['nsenter', `--net=${spec.netnsPath}`] : []),
+    'unshare', '--mount', '--uts', '--propagation', 'private',
+    'sh', INIT, spec.stateDir, spec.rootfs, spec.hostname, '--', ...spec.cmd,
+  ];
+  let child: ChildProcess;
+  try {
+    child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd], env: spec.env });
+  } finally {
+    await log.close();
+  }
+  child.unref();
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const shimPid = child.pid ?? 0;
+  if (!shimPid) throw new Internal('could not start the sandbox process');
+  // The shim writes the command's PID once the sandbox's files are in place.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const pidText = await readFile(join(spec.stateDir, 'pid'), 'utf8').catch(() => '');
+    if (pidText.trim()) {
+      const pid = Number(pidText.trim());
+      return { child, shimPid, pid, pidStartTime: await startTimeOf(pid), mntNs: await nsOf(shimPid, 'mnt') };
+    }
+    if (exited || Date.now() > deadline) {
+      const tail = (await readFile(spec.logPath, 'utf8').catch(() => '')).split('\n').slice(-5).join('\n').trim();
+      if (!exited) child.kill('SIGKILL');
+      throw new Internal(`the sandbox process did not start${tail ? `: ${tail}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}

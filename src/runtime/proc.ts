@@ -1,0 +1,41 @@
+// Facts about processes from /proc, used to tell a live sandbox from a dead or recycled PID.
+import { readFile, readlink, readdir } from 'node:fs/promises';
+
+/** Field 22 of /proc/PID/stat: start time in clock ticks since boot; '' when the process is gone. */
+export async function startTimeOf(pid: number): Promise<string> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state); a zombie has finished.
+    if (fields[0] === 'Z' || fields[0] === 'X') return '';
+    return fields[19] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+export async function isAlive(pid: number, startTime: string): Promise<boolean> {
+  if (pid <= 0) return false;
+  const now = await startTimeOf(pid);
+  return now !== '' && (startTime === '' || now === startTime);
+}
+
+/** The namespace inode a process is in, e.g. "mnt:[4026532800]". */
+export async function nsOf(pid: number, kind: 'net' | 'mnt'): Promise<string> {
+  try {
+    return await readlink(`/proc/${pid}/ns/${kind}`);
+  } catch {
+    return '';
+  }
+}
+
+/** Every PID in the given namespace (for killing what is left of a sandbox). */
+export async function pidsInNs(kind: 'net' | 'mnt', ns: string): Promise<number[]> {
+  if (!ns) return [];
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    if ((await nsOf(Number(entry), kind)) === ns) pids.push(Number(entry));
+  }
+  return pids;
+}

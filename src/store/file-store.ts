@@ -1,0 +1,34 @@
+// The embedded local store: one JSON file replaced atomically (write, fsync, rename), so a
+// crash leaves either the old or the new state, never half of one.
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { BerthState } from '../model/types.js';
+import { emptyState, type Store } from './store.js';
+
+export class FileStore implements Store {
+  constructor(private readonly path: string) {}
+
+  async load(): Promise<BerthState> {
+    try {
+      const parsed = JSON.parse(await readFile(this.path, 'utf8')) as BerthState;
+      if (parsed.version !== 1) throw new Error(`unsupported state version ${String(parsed.version)} in ${this.path}`);
+      return parsed;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+      throw err;
+    }
+  }
+
+  async save(state: BerthState): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.tmp`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(state));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, this.path);
+  }
+}
