@@ -1,0 +1,288 @@
+// What berth's embedded DNS answers, as an immutable snapshot of state (grpc-js Picker style):
+// berthd builds a new view on every state change and swaps it into the server in one assignment,
+// so there is never a moment without answers. Pure: no I/O. The only mutable part is the
+// rotation cursor of names with several addresses (like a round-robin picker's index).
+//
+// Who asks: the query's source address identifies the sandbox (its endpoint address); the
+// address it was sent to (a network's gateway) says which network it came in on.
+// What it may see: names on the DNS-enabled networks the asking sandbox is attached to, never
+// an address on a network it is not on (Docker's behaviour).
+import type { BerthState, EndpointRecord, NetworkRecord } from '../model/types.js';
+import type { HostService } from '../model/host-service.js';
+import { shortId } from '../model/ids.js';
+import { userNdots } from '../model/dns-options.js';
+import { ipv4InCidr, isIpv4 } from '../model/ip-literal.js';
+
+export const QTYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, ANY: 255 } as const;
+
+/** TTL of local answers: 0, so a moved or removed sandbox is never served from a cache. */
+export const LOCAL_TTL = 0;
+
+export interface DnsRecord {
+  type: 'A' | 'PTR';
+  /** An IPv4 address (A) or a name without a trailing dot (PTR). */
+  data: string;
+  ttl: number;
+}
+
+export type DnsDecision =
+  /** Answer from berth's names: records (maybe none: NOERROR with no data, e.g. AAAA of a local name). */
+  | { kind: 'local'; rcode: 'NOERROR' | 'NXDOMAIN'; records: DnsRecord[]; why: string }
+  /** Not a local name: ask upstream. `upstreams` is the sandbox's --dns list, or 'host' for berthd's resolvers. */
+  | { kind: 'forward'; upstreams: 'host' | readonly string[] }
+  /** The asker is not served by berth's DNS (unknown source, or an address berth does not listen on for DNS). */
+  | { kind: 'refuse'; why: string };
+
+export interface DnsView {
+  /** Gateway addresses of the DNS-enabled networks: where the server must listen. */
+  readonly addresses: readonly string[];
+  /** A number that grows with each view, for logs. */
+  readonly serial: number;
+  answer(listenIp: string, askerIp: string, qname: string, qtype: number): DnsDecision;
+}
+
+interface NetIndex {
+  net: NetworkRecord;
+  /** lower-case name -> addresses on this network, in a stable order. */
+  names: Map<string, string[]>;
+  /** address -> "name.network" for PTR. */
+  ptr: Map<string, string>;
+  /** sandbox id -> its address on this network. */
+  ipOf: Map<string, string>;
+}
+
+interface Asker {
+  /** The sandbox's --dns servers (copied: the view must not follow later edits of state). */
+  dns: readonly string[];
+  /** The asker's DNS-enabled networks, in interface order. */
+  nets: NetIndex[];
+  /** network id -> link alias (lower case) -> target sandbox id. */
+  linkAliases: Map<string, Map<string, string>>;
+  /** May names that are not berth's be forwarded? (false when all its networks are internal) */
+  external: boolean;
+  /** The user set ndots > 0 (Docker then answers unknown single-label names with no data instead of forwarding). */
+  ndotsSet: boolean;
+}
+
+let serialCounter = 0;
+
+function lc(s: string): string {
+  return s.toLowerCase();
+}
+
+function addName(idx: NetIndex, name: string, ip: string): void {
+  if (!name) return;
+  const key = lc(name);
+  const list = idx.names.get(key);
+  if (!list) idx.names.set(key, [ip]);
+  else if (!list.includes(ip)) list.push(ip);
+}
+
+function ifIndex(ep: EndpointRecord): number {
+  const m = /(\d+)$/.exec(ep.ifName);
+  return m ? Number(m[1]) : Number.MAX_SAFE_INTEGER;
+}
+
+/** "4.3.2.1.in-addr.arpa" -> "1.2.3.4", or undefined. */
+export function ptrToIpv4(qname: string): string | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.in-addr\.arpa\.?$/i.exec(qname);
+  if (!m) return undefined;
+  const ip = `${m[4]}.${m[3]}.${m[2]}.${m[1]}`;
+  return isIpv4(ip) ? ip : undefined;
+}
+
+export function ipv4ToPtr(ip: string): string {
+  return ip.split('.').reverse().join('.') + '.in-addr.arpa';
+}
+
+class View implements DnsView {
+  readonly serial = ++serialCounter;
+  readonly addresses: readonly string[];
+  private readonly byGateway = new Map<string, NetIndex>();
+  private readonly byNetName = new Map<string, NetIndex>();
+  private readonly askers = new Map<string, Asker>();
+  private readonly services = new Map<string, string>();
+  private readonly servicePtr = new Map<string, string>();
+  private readonly subnets: string[] = [];
+  private readonly cursor = new Map<string, number>();
+
+  constructor(state: BerthState, hostServices: readonly HostService[]) {
+    const nets = new Map<string, NetIndex>();
+    for (const net of Object.values(state.networks)) {
+      if (!net.dns || !net.gateway) continue;
+      const idx: NetIndex = { net, names: new Map(), ptr: new Map(), ipOf: new Map() };
+      nets.set(net.id, idx);
+      this.byGateway.set(net.gateway, idx);
+      this.byNetName.set(lc(net.name), idx);
+      if (net.subnet) this.subnets.push(net.subnet);
+    }
+    this.addresses = [...this.byGateway.keys()].sort();
+
+    // Sorted by name so that answers with several addresses come in a stable order.
+    const sandboxes = Object.values(state.sandboxes).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const sb of sandboxes) {
+      for (const ep of Object.values(sb.endpoints)) {
+        const idx = nets.get(ep.networkId);
+        if (!idx || !ep.ip) continue;
+        idx.ipOf.set(sb.id, ep.ip);
+        idx.ptr.set(ep.ip, `${sb.name}.${idx.net.name}`);
+        addName(idx, sb.name, ep.ip);
+        addName(idx, shortId(sb.id), ep.ip);
+        if (sb.config.userHostname && sb.config.hostname) addName(idx, sb.config.hostname, ep.ip);
+        for (const a of ep.aliases) addName(idx, a, ep.ip);
+      }
+    }
+
+    const byName = new Map(Object.values(state.sandboxes).map((s) => [s.name, s]));
+    for (const sb of sandboxes) {
+      const eps = Object.values(sb.endpoints)
+        .filter((e) => e.ip)
+        .sort((a, b) => ifIndex(a) - ifIndex(b));
+      const dnsNets = eps.map((e) => nets.get(e.networkId)).filter((n): n is NetIndex => n !== undefined);
+      if (dnsNets.length === 0) continue;
+      const linkAliases = new Map<string, Map<string, string>>();
+      for (const ep of eps) {
+        const idx = nets.get(ep.networkId);
+        if (!idx) continue;
+        const m = new Map<string, string>();
+        for (const l of sb.config.links) m.set(lc(l.alias), l.targetId);
+        for (const l of ep.links) {
+          const [target, alias] = l.split(':', 2) as [string, string | undefined];
+          const t = state.sandboxes[target] ?? byName.get(target.replace(/^\//, ''));
+          if (t) m.set(lc(alias ?? t.name), t.id);
+        }
+        if (m.size) linkAliases.set(idx.net.id, m);
+      }
+      const nd = userNdots(sb.config.dnsOptions);
+      const asker: Asker = {
+        dns: Object.freeze([...sb.config.dns]),
+        nets: dnsNets,
+        linkAliases,
+        external: eps.some((e) => {
+          const n = state.networks[e.networkId];
+          return n !== undefined && !n.internal;
+        }),
+        ndotsSet: nd !== undefined && nd > 0,
+      };
+      for (const ep of eps) this.askers.set(ep.ip!, asker);
+    }
+
+    for (const s of hostServices) {
+      if (!this.services.has(lc(s.name))) this.services.set(lc(s.name), s.ip);
+      if (!this.servicePtr.has(s.ip)) this.servicePtr.set(s.ip, s.name);
+    }
+  }
+
+  answer(listenIp: string, askerIp: string, qname: string, qtype: number): DnsDecision {
+    const listen = this.byGateway.get(listenIp);
+    if (!listen) return { kind: 'refuse', why: `no DNS-enabled network has gateway ${listenIp}` };
+    let asker = this.askers.get(askerIp);
+    if (!asker) {
+      // The host itself (a gateway address or loopback) or an address in this network not (yet)
+      // known: it sees the names of the network it asked on. Anything else is refused, so the
+      // server is no open resolver even without the firewall's input rules.
+      const fromHost = this.byGateway.has(askerIp) || askerIp.startsWith('127.');
+      const inNet = listen.net.subnet !== undefined && ipv4InCidr(askerIp, listen.net.subnet);
+      if (!fromHost && !inNet) return { kind: 'refuse', why: `${askerIp} is not on a berth network` };
+      asker = undefined;
+    }
+    const scope = asker ? orderScope(asker.nets, listen) : [listen];
+    const external = asker ? asker.external : !listen.net.internal;
+    const name = lc(qname.endsWith('.') ? qname.slice(0, -1) : qname);
+
+    if (qtype === QTYPE.PTR) {
+      const ip = ptrToIpv4(name);
+      if (ip) {
+        for (const idx of scope) {
+          const n = idx.ptr.get(ip);
+          if (n) return { kind: 'local', rcode: 'NOERROR', records: [{ type: 'PTR', data: n, ttl: LOCAL_TTL }], why: 'sandbox address' };
+        }
+        const svc = this.servicePtr.get(ip);
+        if (svc) return { kind: 'local', rcode: 'NOERROR', records: [{ type: 'PTR', data: svc, ttl: LOCAL_TTL }], why: 'host service' };
+        if (this.subnets.some((s) => ipv4InCidr(ip, s))) {
+          return { kind: 'local', rcode: 'NXDOMAIN', records: [], why: 'berth subnet address not visible to the asker' };
+        }
+      }
+    }
+
+    const ips = this.lookup(asker, scope, name);
+    if (ips) {
+      if (qtype !== QTYPE.A && qtype !== QTYPE.ANY) return { kind: 'local', rcode: 'NOERROR', records: [], why: 'local name, no such type' };
+      return { kind: 'local', rcode: 'NOERROR', records: this.rotate(ips.key, ips.list), why: 'local name' };
+    }
+
+    if (!external) return { kind: 'local', rcode: 'NXDOMAIN', records: [], why: 'internal network: not forwarded' };
+    if (asker?.ndotsSet && !name.includes('.') && (qtype === QTYPE.A || qtype === QTYPE.AAAA)) {
+      return { kind: 'local', rcode: 'NOERROR', records: [], why: 'single label with the user ndots: not forwarded (as Docker)' };
+    }
+    const dns = asker?.dns ?? [];
+    return { kind: 'forward', upstreams: dns.length > 0 ? dns : 'host' };
+  }
+
+  private lookup(asker: Asker | undefined, scope: NetIndex[], name: string): { key: string; list: string[] } | undefined {
+    const inNet = (idx: NetIndex, n: string): { key: string; list: string[] } | undefined => {
+      const target = asker?.linkAliases.get(idx.net.id)?.get(n);
+      const linked = target !== undefined ? idx.ipOf.get(target) : undefined;
+      if (linked) return { key: `${idx.net.id}|link|${n}`, list: [linked] };
+      const list = idx.names.get(n);
+      return list ? { key: `${idx.net.id}|${n}`, list } : undefined;
+    };
+    // Link aliases are the asker's own names and come first, as Docker's local aliases.
+    for (const idx of scope) {
+      const target = asker?.linkAliases.get(idx.net.id)?.get(name);
+      const linked = target !== undefined ? idx.ipOf.get(target) : undefined;
+      if (linked) return { key: `${idx.net.id}|link|${name}`, list: [linked] };
+    }
+    for (const idx of scope) {
+      const list = idx.names.get(name);
+      if (list) return { key: `${idx.net.id}|${name}`, list };
+    }
+    // "name.network" (network names may contain dots: try every split).
+    const labels = name.split('.');
+    for (let i = 1; i < labels.length; i++) {
+      const idx = this.byNetName.get(labels.slice(i).join('.'));
+      if (idx && scope.includes(idx)) {
+        const hit = inNet(idx, labels.slice(0, i).join('.'));
+        if (hit) return hit;
+      }
+    }
+    const svc = this.services.get(name);
+    if (svc) return { key: `svc|${name}`, list: [svc] };
+    return undefined;
+  }
+
+  private rotate(key: string, list: string[]): DnsRecord[] {
+    let start = 0;
+    if (list.length > 1) {
+      start = this.cursor.get(key) ?? 0;
+      this.cursor.set(key, (start + 1) % list.length);
+    }
+    const out: DnsRecord[] = [];
+    for (let i = 0; i < list.length; i++) out.push({ type: 'A', data: list[(start + i) % list.length]!, ttl: LOCAL_TTL });
+    return out;
+  }
+}
+
+/** The network the query came in on first, then the asker's other networks in interface order. */
+function orderScope(nets: NetIndex[], listen: NetIndex): NetIndex[] {
+  return nets.includes(listen) ? [listen, ...nets.filter((n) => n !== listen)] : nets;
+}
+
+/**
+ * Build the DNS view of a state. Cheap enough to call on every change (one pass over the
+ * sandboxes' endpoints); the result is immutable apart from its rotation cursor.
+ */
+export function dnsView(state: BerthState, hostServices: readonly HostService[] = []): DnsView {
+  return new View(state, hostServices);
+}
+
+/** Gateway addresses berth's DNS server must listen on for this state. */
+export function dnsAddresses(state: BerthState): string[] {
+  return [
+    ...new Set(
+      Object.values(state.networks)
+        .filter((n) => n.dns && n.gateway)
+        .map((n) => n.gateway!),
+    ),
+  ].sort();
+}
