@@ -73,8 +73,9 @@ export function allocateHostPorts(input: AllocateInput): AllocateResult {
 
   const defaultIp = input.defaultBindIp || '0.0.0.0';
   const held: PortBinding[] = []; // this sandbox's bindings so far
+  const slotOf = (b: PortBinding): Slot => ({ ip: b.hostIp || '0.0.0.0', port: b.hostPort, proto: b.proto });
   const takenBy = (s: Slot): PortBinding | undefined =>
-    input.taken.find((b) => overlaps(b, s)) ?? held.find((b) => overlaps(b, s));
+    input.taken.find((b) => overlaps(slotOf(b), s)) ?? held.find((b) => overlaps(slotOf(b), s));
   const listenerOn = (s: Slot): HostListener | undefined => input.listeners.find((l) => overlaps(l, s));
   const isFree = (s: Slot): boolean => !takenBy(s) && !listenerOn(s);
 

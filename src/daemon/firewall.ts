@@ -1,0 +1,313 @@
+// berthd's firewall: applies the planned nftables ruleset to the namespace berthd runs in.
+//
+//   const fw = new Firewall({ mode: cfg.firewall }, run, log);
+//   await fw.reconcile(firewallView(state, { hostServices }));   // at start: the whole table
+//   await fw.sync(firewallView(state, { hostServices }));        // after every change: the delta
+//   await fw.rules();                                            // text for `berth rules`
+//
+// reconcile() also sets the sysctls berth needs (ip_forward, bridge-nf-call-iptables,
+// route_localnet on berth bridges) and, when another firewall drops forwarded traffic (iptables
+// FORWARD policy DROP, or an nft forward chain with policy drop), inserts one rule there that
+// accepts what berth's own chain accepted (packets carrying MARK_BERTH), commented "berth: ...",
+// and says so in the log. cleanup() removes those rules and berth's chains and sets; the user
+// chain stays unless asked. Nothing here decides what the rules are: that is plan/nft-ruleset.ts.
+import { Internal } from '../model/errors.js';
+import { run, type Runner } from '../kernel/exec.js';
+import { inNetns, Nft } from '../kernel/nft.js';
+import { emptyView, type FirewallView } from '../plan/firewall-view.js';
+import {
+  deltaRuleset,
+  FAMILY,
+  FORWARD_PRIORITY,
+  fullRuleset,
+  MARK_BERTH,
+  removalRuleset,
+  TABLE,
+} from '../plan/nft-ruleset.js';
+import type { LogLevel } from './config.js';
+
+export type FirewallLogger = (level: LogLevel, msg: string) => void;
+
+export interface FirewallOptions {
+  mode: 'nftables' | 'none';
+  /** Act in the network namespace bind-mounted at this path (tests); default: berthd's own. */
+  netns?: string;
+}
+
+/** The comment that marks every rule berth inserts into another firewall's chain. */
+export const FOREIGN_COMMENT = "berth: accept what berth's firewall accepted";
+const IPT_MARK = `0x${MARK_BERTH.toString(16)}/0x${MARK_BERTH.toString(16)}`;
+const IPT_RULE = ['-m', 'mark', '--mark', IPT_MARK, '-m', 'comment', '--comment', FOREIGN_COMMENT, '-j', 'ACCEPT'];
+const NFT_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const IFNAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/;
+
+/** A chain of another firewall berth put an accept rule into. */
+export interface ForeignRule {
+  kind: 'iptables' | 'nft';
+  /** "FORWARD" for iptables; "family table chain" for nft. */
+  where: string;
+}
+
+interface NftChainInfo {
+  family: string;
+  table: string;
+  name: string;
+  hook?: string;
+  prio?: number;
+  policy?: string;
+}
+
+export class Firewall {
+  readonly mode: 'nftables' | 'none';
+  private readonly nft: Nft;
+  private applied: FirewallView | undefined;
+  /** Bridges whose route_localnet is known to be 1. */
+  private readonly localnet = new Set<string>();
+  private foreign: ForeignRule[] = [];
+  /** Text of the last transaction, for the log and for tests. */
+  lastScript = '';
+
+  constructor(
+    private readonly opts: FirewallOptions,
+    private readonly runner: Runner = run,
+    private readonly log: FirewallLogger = () => undefined,
+  ) {
+    this.mode = opts.mode;
+    this.nft = new Nft(runner, opts.netns);
+  }
+
+  /** The view the kernel holds (the last one applied), if any. */
+  get current(): FirewallView | undefined {
+    return this.applied;
+  }
+
+  /** Rules berth inserted into other firewalls' chains. */
+  get foreignRules(): readonly ForeignRule[] {
+    return this.foreign;
+  }
+
+  private cmd(argv: readonly string[], input?: string) {
+    return this.runner(inNetns(this.opts.netns, argv), input === undefined ? {} : { input });
+  }
+
+  /** At start: rebuild the whole table for `view` (the user chain keeps its rules), set sysctls, live with other firewalls. */
+  async reconcile(view: FirewallView): Promise<void> {
+    for (const w of view.warnings) this.log('warn', w);
+    await this.sysctl('net.ipv4.ip_forward', '1', true);
+    if (this.mode === 'none') {
+      const existing = await this.nft.objects();
+      if (existing) {
+        await this.apply(removalRuleset(existing));
+        this.log('info', `firewall=none: removed berth's chains and sets from table ${FAMILY} ${TABLE} (chain user-forward kept)`);
+      }
+      await this.removeForeign();
+      this.applied = view;
+      return;
+    }
+    await this.sysctl('net.bridge.bridge-nf-call-iptables', '1', true);
+    this.localnet.clear();
+    await this.routeLocalnet(view);
+    const existing = (await this.nft.objects()) ?? { chains: [], sets: [], maps: [] };
+    try {
+      await this.apply(fullRuleset(view, { existing }));
+    } catch (err) {
+      // A table left by another version of berth (a set of another type, a chain at another priority):
+      // re-create every object but the user chain, still in one transaction.
+      this.log('warn', `rebuilding berth's table from scratch: ${(err as Error).message}`);
+      await this.apply(fullRuleset(view, { existing, recreate: true }));
+    }
+    this.applied = view;
+    this.log('info', `firewall: table ${FAMILY} ${TABLE} rebuilt`);
+    await this.liveWithOthers();
+  }
+
+  /**
+   * After a change: apply the difference from the last applied view, as one transaction. On failure
+   * nothing changed (the kernel still holds the previous view) and the error is thrown, so the
+   * caller can undo its own change.
+   */
+  async sync(view: FirewallView): Promise<void> {
+    if (this.mode === 'none') {
+      this.applied = view;
+      return;
+    }
+    if (!this.applied) return this.reconcile(view);
+    await this.routeLocalnet(view);
+    const delta = deltaRuleset(this.applied, view);
+    if (delta !== '') {
+      try {
+        await this.apply(delta);
+      } catch (err) {
+        // The table drifted from what berth last wrote (someone deleted an element): rewrite it whole.
+        this.log('warn', `firewall delta failed, rewriting berth's table: ${(err as Error).message}`);
+        const existing = (await this.nft.objects()) ?? { chains: [], sets: [], maps: [] };
+        try {
+          await this.apply(fullRuleset(view, { existing }));
+        } catch {
+          throw err;
+        }
+      }
+    }
+    this.applied = view;
+  }
+
+  /** What `berth rules` prints: the table as the kernel holds it, and rules berth put elsewhere. */
+  async rules(): Promise<string> {
+    if (this.mode === 'none') return '# berthd --firewall=none: berth installs no firewall rules\n';
+    let text = (await this.nft.listTable()) ?? `# table ${FAMILY} ${TABLE} does not exist\n`;
+    if (this.foreign.length > 0) {
+      text += '\n# rules berth inserted into other firewalls (their forward policy drops):\n';
+      for (const f of this.foreign) {
+        text +=
+          f.kind === 'iptables'
+            ? `# iptables -I FORWARD -m mark --mark ${IPT_MARK} -m comment --comment "${FOREIGN_COMMENT}" -j ACCEPT\n`
+            : `# nft insert rule ${f.where} meta mark & 0x${MARK_BERTH.toString(16).padStart(8, '0')} == 0x${MARK_BERTH.toString(16).padStart(8, '0')} accept comment "${FOREIGN_COMMENT}"\n`;
+      }
+    }
+    return text;
+  }
+
+  /** Removes berth's rules everywhere: its chains and sets, and what it inserted into other firewalls. */
+  async cleanup(opts: { removeUserChain?: boolean } = {}): Promise<void> {
+    await this.removeForeign();
+    const existing = await this.nft.objects();
+    if (existing) await this.apply(removalRuleset(existing, opts));
+    this.applied = undefined;
+    this.localnet.clear();
+  }
+
+  // ---- kernel pieces ----------------------------------------------------------------------------
+
+  private async apply(script: string): Promise<void> {
+    this.lastScript = script;
+    await this.nft.apply(script);
+  }
+
+  /** sysctl -w KEY=VALUE; KEY uses '/' separators when it contains an interface name. */
+  private async sysctl(key: string, value: string, onlyIfDifferent = false): Promise<boolean> {
+    if (onlyIfDifferent) {
+      const cur = await this.cmd(['sysctl', '-n', key]);
+      if (cur.code !== 0) {
+        this.log('warn', `cannot read ${key}: ${cur.stderr.trim()}`);
+        return false;
+      }
+      if (cur.stdout.trim() === value) return true;
+    }
+    const r = await this.cmd(['sysctl', '-q', '-w', `${key}=${value}`]);
+    if (r.code !== 0) {
+      this.log('warn', `cannot set ${key}=${value}: ${r.stderr.trim()}`);
+      return false;
+    }
+    this.log('info', `set ${key}=${value}`);
+    return true;
+  }
+
+  /** route_localnet=1 on every berth bridge (the host reaches published ports on 127.0.0.1). */
+  private async routeLocalnet(view: FirewallView): Promise<void> {
+    for (const b of view.bridges) {
+      if (this.localnet.has(b.name)) continue;
+      if (!IFNAME_RE.test(b.name)) throw new Internal(`invalid bridge name "${b.name}"`);
+      if (await this.sysctl(`net/ipv4/conf/${b.name}/route_localnet`, '1')) this.localnet.add(b.name);
+    }
+    const names = new Set(view.bridges.map((b) => b.name));
+    for (const n of [...this.localnet]) if (!names.has(n)) this.localnet.delete(n);
+  }
+
+  // ---- other firewalls --------------------------------------------------------------------------
+
+  private async iptablesIsNft(): Promise<boolean> {
+    const r = await this.cmd(['iptables', '--version']);
+    return r.code === 0 && r.stdout.includes('nf_tables');
+  }
+
+  /** Inserts (or removes, when no longer needed) berth's accept rule in chains that drop forwarding. */
+  private async liveWithOthers(): Promise<void> {
+    this.foreign = [];
+    // iptables (legacy or nft backend): policy DROP, or a last rule that drops everything.
+    const s = await this.cmd(['iptables', '-w', '-S', 'FORWARD']);
+    if (s.code === 0) {
+      const lines = s.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+      const appended = lines.filter((l) => l.startsWith('-A FORWARD') && !l.includes(FOREIGN_COMMENT));
+      const last = appended[appended.length - 1] ?? '';
+      const drops = lines.includes('-P FORWARD DROP') || /^-A FORWARD -j (DROP|REJECT)\b/.test(last);
+      const ours = lines.filter((l) => l.includes(FOREIGN_COMMENT)).length;
+      if (drops) {
+        if (ours === 0) {
+          const r = await this.cmd(['iptables', '-w', '-I', 'FORWARD', '1', ...IPT_RULE]);
+          if (r.code !== 0) throw new Internal(`cannot insert berth's rule into iptables FORWARD: ${r.stderr.trim()}`);
+        }
+        this.foreign.push({ kind: 'iptables', where: 'FORWARD' });
+        this.log(
+          'warn',
+          `iptables FORWARD drops forwarded traffic: inserted "-m mark --mark ${IPT_MARK} -j ACCEPT" (comment "${FOREIGN_COMMENT}") so berth's traffic gets through; removed when berthd cleans up`,
+        );
+      } else if (ours > 0) {
+        await this.removeIptables(ours);
+      }
+    }
+    // nft tables of others with a forward chain whose policy is drop.
+    const skipIptablesFilter = await this.iptablesIsNft();
+    for (const c of await this.forwardChains()) {
+      if (skipIptablesFilter && c.family === 'ip' && c.table === 'filter' && c.name === 'FORWARD') continue;
+      const where = `${c.family} ${c.table} ${c.name}`;
+      const handles = await this.foreignHandles(c);
+      if (c.policy === 'drop') {
+        if (handles.length === 0) {
+          const mark = `0x${MARK_BERTH.toString(16).padStart(8, '0')}`;
+          await this.nft.apply(`insert rule ${where} meta mark & ${mark} == ${mark} accept comment "${FOREIGN_COMMENT}"\n`);
+        }
+        this.foreign.push({ kind: 'nft', where });
+        this.log('warn', `nft chain ${where} drops forwarded traffic: inserted an accept rule for berth's mark (comment "${FOREIGN_COMMENT}")`);
+        if ((c.prio ?? 0) <= FORWARD_PRIORITY) {
+          this.log('warn', `nft chain ${where} runs before berth's forward chain (priority ${c.prio}): berth's traffic may still be dropped there`);
+        }
+      } else if (handles.length > 0) {
+        await this.nft.apply(handles.map((h) => `delete rule ${where} handle ${h}`).join('\n') + '\n');
+      }
+    }
+  }
+
+  private async forwardChains(): Promise<NftChainInfo[]> {
+    const items = (await this.nft.json(['list', 'chains'])) ?? [];
+    return items
+      .map((i) => i['chain'] as NftChainInfo | undefined)
+      .filter((c): c is NftChainInfo => !!c && c.hook === 'forward')
+      .filter((c) => !(c.family === FAMILY && c.table === TABLE))
+      .filter((c) => (c.family === 'ip' || c.family === 'inet') && NFT_NAME_RE.test(c.table) && NFT_NAME_RE.test(c.name));
+  }
+
+  private async foreignHandles(c: NftChainInfo): Promise<number[]> {
+    const items = (await this.nft.json(['-a', 'list', 'chain', c.family, c.table, c.name])) ?? [];
+    return items
+      .map((i) => i['rule'] as { handle?: number; comment?: string } | undefined)
+      .filter((r): r is { handle: number; comment: string } => !!r && r.comment === FOREIGN_COMMENT && typeof r.handle === 'number')
+      .map((r) => r.handle);
+  }
+
+  private async removeIptables(count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const r = await this.cmd(['iptables', '-w', '-D', 'FORWARD', ...IPT_RULE]);
+      if (r.code !== 0) break;
+    }
+    this.log('info', `removed berth's rule from iptables FORWARD`);
+  }
+
+  private async removeForeign(): Promise<void> {
+    const s = await this.cmd(['iptables', '-w', '-S', 'FORWARD']);
+    if (s.code === 0) {
+      const ours = s.stdout.split('\n').filter((l) => l.includes(FOREIGN_COMMENT)).length;
+      if (ours > 0) await this.removeIptables(ours);
+    }
+    for (const c of await this.forwardChains()) {
+      const handles = await this.foreignHandles(c);
+      if (handles.length === 0) continue;
+      const where = `${c.family} ${c.table} ${c.name}`;
+      await this.nft.apply(handles.map((h) => `delete rule ${where} handle ${h}`).join('\n') + '\n');
+      this.log('info', `removed berth's rule from nft chain ${where}`);
+    }
+    this.foreign = [];
+  }
+}
+
+/** A view with nothing in it, for callers that need to clear every element (tests, cleanup paths). */
+export const NOTHING: FirewallView = emptyView();

@@ -1,0 +1,79 @@
+// Sockets bound on the host, from /proc/net/{tcp,tcp6,udp,udp6} of the reading process's network
+// namespace (berthd's), and the kernel's ephemeral port range. Parsing is pure; reading is thin.
+import { readFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import type { HostListener, PortRange } from '../ipam/host-ports.js';
+import { DEFAULT_EPHEMERAL } from '../ipam/host-ports.js';
+import type { PortProto } from '../model/types.js';
+
+const TCP_LISTEN = '0A';
+
+/** One 32-bit word of /proc/net's hex address, as the kernel printed it (host byte order). */
+function wordBytes(hex: string, little: boolean): number[] {
+  const b = [0, 2, 4, 6].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  return little ? b.reverse() : b;
+}
+
+/**
+ * The IPv4 address a /proc/net address stands for, as far as IPv4 bindings are concerned:
+ * "0.0.0.0" for the IPv4 or IPv6 wildcard, the address for IPv4 and IPv4-mapped IPv6 addresses,
+ * undefined for any other IPv6 address (it cannot clash with an IPv4 binding).
+ */
+export function procAddrToIpv4(hex: string, little = endianness() === 'LE'): string | undefined {
+  if (hex.length === 8) return wordBytes(hex, little).join('.');
+  if (hex.length !== 32) return undefined;
+  const bytes = [0, 8, 16, 24].flatMap((i) => wordBytes(hex.slice(i, i + 8), little));
+  if (bytes.every((b) => b === 0)) return '0.0.0.0';
+  const mapped = bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
+  return mapped ? bytes.slice(12).join('.') : undefined;
+}
+
+/** Parses one /proc/net/{tcp,udp}[6] file: listening TCP sockets, every bound UDP socket. */
+export function parseProcNet(text: string, proto: PortProto, little = endianness() === 'LE'): HostListener[] {
+  const out: HostListener[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    const local = f[1];
+    const state = f[3];
+    if (!local || !state) continue;
+    if (proto === 'tcp' && state !== TCP_LISTEN) continue;
+    const [addrHex, portHex] = local.split(':');
+    if (!addrHex || !portHex) continue;
+    const port = parseInt(portHex, 16);
+    const ip = procAddrToIpv4(addrHex, little);
+    if (ip === undefined || !(port > 0)) continue;
+    if (!out.some((l) => l.ip === ip && l.port === port)) out.push({ proto, ip, port });
+  }
+  return out;
+}
+
+/** Reads the sockets bound in the caller's namespace (procNetDir: e.g. /proc/PID/net for another one). */
+export async function readHostListeners(procNetDir = '/proc/net'): Promise<HostListener[]> {
+  const files: Array<[string, PortProto]> = [['tcp', 'tcp'], ['tcp6', 'tcp'], ['udp', 'udp'], ['udp6', 'udp']];
+  const out: HostListener[] = [];
+  for (const [file, proto] of files) {
+    let text: string;
+    try {
+      text = await readFile(`${procNetDir}/${file}`, 'utf8');
+    } catch {
+      continue; // no IPv6 in this kernel, for example
+    }
+    out.push(...parseProcNet(text, proto));
+  }
+  return out;
+}
+
+/** Parses ip_local_port_range ("32768\t60999"). */
+export function parseEphemeralRange(text: string): PortRange {
+  const [a, b] = text.trim().split(/\s+/).map(Number);
+  if (a === undefined || b === undefined || !(a >= 1 && b <= 65535 && a <= b)) return DEFAULT_EPHEMERAL;
+  return { start: a, end: b };
+}
+
+export async function readEphemeralRange(path = '/proc/sys/net/ipv4/ip_local_port_range'): Promise<PortRange> {
+  try {
+    return parseEphemeralRange(await readFile(path, 'utf8'));
+  } catch {
+    return DEFAULT_EPHEMERAL;
+  }
+}

@@ -1,0 +1,183 @@
+// What berth's firewall needs to know about the state, and nothing else. Pure.
+// firewallView(state) is the single input of the nftables planner (nft-ruleset.ts): two states
+// with the same view produce the same ruleset, so the daemon can call Firewall.sync after every
+// change and only real differences reach the kernel.
+import type { HostService } from '../model/host-service.js';
+import { isIpv4 } from '../model/ip-literal.js';
+import type { BerthState, Cidr, EndpointRecord, IfName, Ipv4, NetworkRecord, PortProto, SandboxRecord } from '../model/types.js';
+
+/** A bridge network as the firewall sees it. */
+export interface FwBridge {
+  /** Kernel device, e.g. berth0. */
+  name: IfName;
+  network: string;
+  subnet: Cidr;
+  icc: boolean;
+  internal: boolean;
+  /** Effective masquerade (never on internal networks). */
+  masquerade: boolean;
+}
+
+/** One published port: host ip:port/proto -> sandbox ip:port. */
+export interface FwPublished {
+  hostIp: Ipv4; // '0.0.0.0' for every host address
+  hostPort: number;
+  proto: PortProto;
+  targetIp: Ipv4;
+  targetPort: number;
+  sandbox: string;
+}
+
+/** A legacy link on a network with ICC off: from may open to:port/proto. */
+export interface FwLink {
+  fromIp: Ipv4;
+  toIp: Ipv4;
+  proto: PortProto;
+  port: number;
+  from: string;
+  to: string;
+}
+
+/** A host service: sandboxes connect to ip:port/proto and reach hostIp:hostPort on the host. */
+export interface FwHostService {
+  name: string;
+  ip: Ipv4;
+  port: number;
+  proto: PortProto;
+  hostIp: Ipv4;
+  hostPort: number;
+}
+
+export interface FirewallView {
+  bridges: FwBridge[];
+  published: FwPublished[];
+  links: FwLink[];
+  hostServices: FwHostService[];
+  /** Things ignored on purpose, for the daemon's log (e.g. ports of a sandbox only on internal networks). */
+  warnings: string[];
+}
+
+export interface FirewallViewOptions {
+  /** berthd --host-service values, parsed. */
+  hostServices?: readonly HostService[];
+  /** berthd --ip-masq=false turns masquerade off everywhere (NetworkRecord.masquerade already folds it in). */
+  ipMasq?: boolean;
+}
+
+const isBridge = (n: NetworkRecord | undefined): n is NetworkRecord & { bridge: IfName; subnet: Cidr } =>
+  !!n && n.driver === 'bridge' && !!n.bridge && !!n.subnet;
+
+/** Endpoints of a sandbox on bridge networks that have an address, in the order the sandbox asked for them. */
+function bridgeEndpoints(state: BerthState, sb: SandboxRecord): Array<{ ep: EndpointRecord & { ip: Ipv4 }; net: NetworkRecord }> {
+  const eps = Object.values(sb.endpoints);
+  const rank = (id: string): number => {
+    const i = sb.config.networks.findIndex((n) => n.networkId === id);
+    return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+  };
+  return eps
+    .filter((ep): ep is EndpointRecord & { ip: Ipv4 } => !!ep.ip && isIpv4(ep.ip))
+    .map((ep) => ({ ep, net: state.networks[ep.networkId] }))
+    .filter((x): x is { ep: EndpointRecord & { ip: Ipv4 }; net: NetworkRecord } => isBridge(x.net))
+    .sort((a, b) => rank(a.ep.networkId) - rank(b.ep.networkId) || a.ep.ifName.localeCompare(b.ep.ifName));
+}
+
+/**
+ * The address published ports of a sandbox lead to: its endpoint on the first non-internal bridge
+ * network it asked for (the one that gives it its default route, as in Docker), or undefined.
+ */
+export function publishTarget(state: BerthState, sb: SandboxRecord): { ip: Ipv4; network: NetworkRecord } | undefined {
+  const hit = bridgeEndpoints(state, sb).find((x) => !x.net.internal);
+  return hit ? { ip: hit.ep.ip, network: hit.net } : undefined;
+}
+
+/** Ports a link target opens to the sandboxes linking to it: --expose and the container side of -p. */
+function exposedOf(sb: SandboxRecord): Array<{ port: number; proto: PortProto }> {
+  const all = [...sb.config.exposedPorts];
+  for (const r of sb.config.portRequests) {
+    for (let p = r.containerPortStart; p <= r.containerPortEnd; p++) all.push({ port: p, proto: r.proto });
+  }
+  const seen = new Set<string>();
+  return all.filter((p) => {
+    const k = `${p.port}/${p.proto}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+const byName = <T extends { name: string }>(a: T, b: T): number => a.name.localeCompare(b.name);
+
+export function firewallView(state: BerthState, opts: FirewallViewOptions = {}): FirewallView {
+  const warnings: string[] = [];
+  const bridges: FwBridge[] = Object.values(state.networks)
+    .filter(isBridge)
+    .map((n) => ({
+      name: n.bridge,
+      network: n.name,
+      subnet: n.subnet,
+      icc: n.icc,
+      internal: n.internal,
+      masquerade: n.masquerade && !n.internal && opts.ipMasq !== false,
+    }))
+    .sort(byName);
+
+  const sandboxes = Object.values(state.sandboxes)
+    .filter((sb) => Object.keys(sb.endpoints).length > 0)
+    .sort(byName);
+
+  const published: FwPublished[] = [];
+  for (const sb of sandboxes) {
+    if (sb.ports.length === 0) continue;
+    const target = publishTarget(state, sb);
+    if (!target) {
+      warnings.push(`published ports of ${sb.name} are ignored: it is connected only to internal networks`);
+      continue;
+    }
+    for (const b of sb.ports) {
+      published.push({
+        hostIp: b.hostIp || '0.0.0.0',
+        hostPort: b.hostPort,
+        proto: b.proto,
+        targetIp: target.ip,
+        targetPort: b.containerPort,
+        sandbox: sb.name,
+      });
+    }
+  }
+
+  // Legacy links (Docker: default bridge only; on user networks a link is a DNS alias) matter only
+  // where ICC is off: they open the target's exposed ports to the linking sandbox.
+  const links: FwLink[] = [];
+  for (const sb of sandboxes) {
+    for (const link of sb.config.links) {
+      const target = state.sandboxes[link.targetId];
+      if (!target || Object.keys(target.endpoints).length === 0) continue;
+      const mine = bridgeEndpoints(state, sb);
+      const theirs = bridgeEndpoints(state, target);
+      for (const a of mine) {
+        if (a.net.icc || !a.net.builtin) continue;
+        const b = theirs.find((t) => t.ep.networkId === a.ep.networkId);
+        if (!b) continue;
+        for (const p of exposedOf(target)) {
+          links.push({ fromIp: a.ep.ip, toIp: b.ep.ip, proto: p.proto, port: p.port, from: sb.name, to: target.name });
+        }
+      }
+    }
+  }
+
+  const hostServices: FwHostService[] = (opts.hostServices ?? []).map((s) => ({
+    name: s.name,
+    ip: s.ip,
+    port: s.port,
+    proto: s.proto,
+    hostIp: s.hostIp,
+    hostPort: s.hostPort,
+  }));
+
+  return { bridges, published, links, hostServices, warnings };
+}
+
+/** An empty view: no networks, nothing published. */
+export function emptyView(): FirewallView {
+  return { bridges: [], published: [], links: [], hostServices: [], warnings: [] };
+}

@@ -1,0 +1,410 @@
+// berth's nftables ruleset, planned from a FirewallView. Pure: text in, text out.
+//
+// One table, `inet berth`. Its rules are fixed: they never mention a network, a sandbox or a port.
+// Everything that changes lives in sets and maps (elements commented with the network, sandbox or
+// port they belong to), so a change is a handful of `add element` / `delete element` lines in one
+// `nft -f` transaction, and the cost of a packet does not grow with sandboxes or published ports.
+// See docs/firewall.md for the walk of a packet through these chains.
+import { isIpv4 } from '../model/ip-literal.js';
+import { Internal } from '../model/errors.js';
+import type { FirewallView } from './firewall-view.js';
+
+export const FAMILY = 'inet';
+export const TABLE = 'berth';
+/** The chain users own: berth creates it if missing and never flushes or rewrites it. */
+export const USER_CHAIN = 'user-forward';
+/** Set by berth on every forwarded packet to or from a berth bridge; other firewalls may accept it. */
+export const MARK_BERTH = 0x00800000;
+/** Set it (in a table of yours, before berth's forward chain) to make berth accept a packet unfiltered. */
+export const MARK_SKIP = 0x00400000;
+/** Priority of berth's forward filter chain: before the usual filter chains (0), e.g. iptables' FORWARD. */
+export const FORWARD_PRIORITY = -10;
+
+const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
+
+interface SetDef {
+  name: string;
+  kind: 'set' | 'map';
+  type: string;
+  flags?: string;
+  comment: string;
+}
+
+/** Every set and map of the table, in the order they are created. */
+export const SETS: readonly SetDef[] = [
+  { name: 'bridges', kind: 'set', type: 'ifname', comment: 'bridge devices of berth networks' },
+  { name: 'internal-bridges', kind: 'set', type: 'ifname', comment: 'bridges of internal networks (no traffic in or out)' },
+  {
+    name: 'intra-bridge',
+    kind: 'map',
+    type: 'ifname . ifname : verdict',
+    comment: 'traffic between sandboxes of one network: accept (ICC on) or goto icc-off',
+  },
+  { name: 'masq-subnets', kind: 'set', type: 'ipv4_addr', flags: 'interval', comment: 'subnets masqueraded on the way out' },
+  {
+    name: 'published-any',
+    kind: 'map',
+    type: 'inet_proto . inet_service : ipv4_addr . inet_service',
+    comment: 'published ports on every host address: proto . host port -> sandbox address . port',
+  },
+  {
+    name: 'published-addr',
+    kind: 'map',
+    type: 'ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service',
+    comment: 'published ports on one host address: address . proto . host port -> sandbox address . port',
+  },
+  {
+    name: 'published-targets',
+    kind: 'set',
+    type: 'ipv4_addr . inet_proto . inet_service',
+    comment: 'sandbox address . proto . port behind a published port',
+  },
+  {
+    name: 'hairpin',
+    kind: 'set',
+    type: 'ipv4_addr . ipv4_addr',
+    comment: 'sandbox . itself: a sandbox reaching its own published port is masqueraded',
+  },
+  {
+    name: 'links',
+    kind: 'set',
+    type: 'ipv4_addr . ipv4_addr . inet_proto . inet_service',
+    comment: 'legacy links with ICC off: linking sandbox . target . proto . exposed port',
+  },
+  {
+    name: 'host-services',
+    kind: 'map',
+    type: 'ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service',
+    comment: 'host services: link-local address . proto . port -> host address . port',
+  },
+];
+
+interface Rule {
+  rule: string;
+  comment: string;
+}
+
+interface ChainDef {
+  name: string;
+  /** "type filter hook forward priority -10" for a base chain. */
+  base?: { type: 'filter' | 'nat'; hook: string; priority: string };
+  comment: string;
+  rules: readonly Rule[];
+}
+
+const PUBLISHED_MATCH = 'ct status dnat ip daddr . meta l4proto . th dport @published-targets';
+
+/** Every chain berth owns (the user chain is not one of them), in the order they are created. */
+export const CHAINS: readonly ChainDef[] = [
+  {
+    name: 'icc-off',
+    comment: 'traffic between two sandboxes of a network with ICC off',
+    rules: [
+      { rule: `${PUBLISHED_MATCH} accept`, comment: 'published port reached through a host address (hairpin)' },
+      { rule: 'ip saddr . ip daddr . meta l4proto . th dport @links accept', comment: 'link: linking sandbox to an exposed port of its target' },
+      { rule: 'drop', comment: 'ICC disabled on this network' },
+    ],
+  },
+  {
+    name: 'filter-forward',
+    base: { type: 'filter', hook: 'forward', priority: `filter - ${-FORWARD_PRIORITY}` },
+    comment: 'forwarded traffic to and from berth bridges',
+    rules: [
+      { rule: 'iifname != @bridges oifname != @bridges accept', comment: 'not to or from a berth bridge: not berth\'s business' },
+      {
+        rule: `meta mark set meta mark | ${hex(MARK_BERTH)}`,
+        comment: 'berth traffic: host firewalls that drop forwarding let this mark through',
+      },
+      { rule: `jump ${USER_CHAIN}`, comment: `user rules first (chain ${USER_CHAIN} is never touched by berth)` },
+      { rule: `meta mark & ${hex(MARK_SKIP)} == ${hex(MARK_SKIP)} accept`, comment: 'a user rule asked to skip berth\'s filtering' },
+      { rule: 'ct state established,related accept', comment: 'replies and related traffic of allowed connections' },
+      { rule: 'iifname . oifname vmap @intra-bridge', comment: 'between sandboxes of one network: ICC on or off' },
+      { rule: 'iifname @internal-bridges drop', comment: 'internal network: nothing leaves' },
+      { rule: 'oifname @internal-bridges drop', comment: 'internal network: nothing enters' },
+      { rule: `${PUBLISHED_MATCH} accept`, comment: 'published port' },
+      { rule: 'iifname @bridges oifname @bridges drop', comment: 'isolation between networks' },
+      { rule: 'iifname @bridges accept', comment: 'outbound from a sandbox' },
+      { rule: 'oifname @bridges drop', comment: 'inbound to a sandbox, not to a published port' },
+    ],
+  },
+  {
+    name: 'raw-prerouting',
+    base: { type: 'filter', hook: 'prerouting', priority: 'raw' },
+    comment: 'before connection tracking',
+    rules: [
+      {
+        rule: 'iifname @bridges ip daddr 127.0.0.0/8 drop',
+        comment: 'sandboxes never reach the host loopback (route_localnet is on for berth bridges)',
+      },
+    ],
+  },
+  {
+    name: 'nat-prerouting',
+    base: { type: 'nat', hook: 'prerouting', priority: 'dstnat' },
+    comment: 'destination NAT of packets from the network and from sandboxes',
+    rules: [
+      {
+        rule: 'iifname @bridges dnat ip to ip daddr . meta l4proto . th dport map @host-services',
+        comment: 'host service: link-local address in sandboxes to a service on the host',
+      },
+      { rule: 'ip daddr 127.0.0.0/8 return', comment: 'never DNAT loopback addresses of packets from the network' },
+      {
+        rule: 'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published-addr',
+        comment: 'published port bound to one host address',
+      },
+      {
+        rule: 'fib daddr type local dnat ip to meta l4proto . th dport map @published-any',
+        comment: 'published port bound to every host address',
+      },
+    ],
+  },
+  {
+    name: 'nat-output',
+    base: { type: 'nat', hook: 'output', priority: '-100' },
+    comment: 'destination NAT of packets from the host itself (127.0.0.1 included)',
+    rules: [
+      {
+        rule: 'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published-addr',
+        comment: 'published port bound to one host address, from the host',
+      },
+      {
+        rule: 'fib daddr type local dnat ip to meta l4proto . th dport map @published-any',
+        comment: 'published port bound to every host address, from the host',
+      },
+    ],
+  },
+  {
+    name: 'nat-postrouting',
+    base: { type: 'nat', hook: 'postrouting', priority: 'srcnat' },
+    comment: 'source NAT',
+    rules: [
+      { rule: 'ct status dnat ip saddr . ip daddr @hairpin masquerade', comment: 'hairpin: a sandbox reaching its own published port' },
+      {
+        rule: 'oifname @bridges ip saddr 127.0.0.0/8 masquerade',
+        comment: 'host loopback to a published port: source becomes the bridge address',
+      },
+      { rule: 'ip saddr @masq-subnets oifname != @bridges masquerade', comment: 'outbound masquerade' },
+    ],
+  },
+];
+
+/** Number of rules in berth's chains: a constant, whatever the state. */
+export const RULE_COUNT = CHAINS.reduce((n, c) => n + c.rules.length, 0);
+
+// ---- elements ---------------------------------------------------------------------------------
+
+export interface Element {
+  /** The key as nft writes it, e.g. `tcp . 8080`. */
+  key: string;
+  /** The value of a map element, e.g. `172.17.0.2 . 80` or `goto icc-off`. */
+  value?: string;
+  comment: string;
+}
+
+/** Set name -> element key -> element. Every set of SETS is present. */
+export type Elements = Map<string, Map<string, Element>>;
+
+const IFNAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/;
+const CIDR_RE = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/;
+
+function ifname(name: string): string {
+  if (!IFNAME_RE.test(name)) throw new Internal(`refusing to put interface name "${name}" in the ruleset`);
+  return `"${name}"`;
+}
+function ip(addr: string): string {
+  if (!isIpv4(addr)) throw new Internal(`refusing to put address "${addr}" in the ruleset`);
+  return addr;
+}
+function cidr(text: string): string {
+  const m = CIDR_RE.exec(text);
+  if (!m || !isIpv4(m[1]!) || Number(m[2]) > 32) throw new Internal(`refusing to put subnet "${text}" in the ruleset`);
+  return text;
+}
+function port(n: number): string {
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Internal(`refusing to put port ${n} in the ruleset`);
+  return String(n);
+}
+function proto(p: string): string {
+  if (p !== 'tcp' && p !== 'udp') throw new Internal(`refusing to put protocol "${p}" in the ruleset`);
+  return p;
+}
+/** A comment safe inside nft's double quotes, at most 128 bytes (nft's limit). */
+export function nftComment(text: string): string {
+  return text.replace(/[^A-Za-z0-9 _.,:;/()<>=+@#-]/g, '_').slice(0, 128);
+}
+
+/** Every element of every set and map for a view. */
+export function elementsOf(view: FirewallView): Elements {
+  const els: Elements = new Map(SETS.map((s) => [s.name, new Map<string, Element>()]));
+  const put = (set: string, e: Element): void => {
+    const m = els.get(set)!;
+    const prior = m.get(e.key);
+    // One element may serve several owners (two host ports to one sandbox port): keep one, name both.
+    if (prior) {
+      if (!prior.comment.split(', ').includes(e.comment)) prior.comment = nftComment(`${prior.comment}, ${e.comment}`);
+    } else {
+      m.set(e.key, { ...e, comment: nftComment(e.comment) });
+    }
+  };
+  for (const b of view.bridges) {
+    const dev = ifname(b.name);
+    const what = `network ${b.network}`;
+    put('bridges', { key: dev, comment: what });
+    if (b.internal) put('internal-bridges', { key: dev, comment: what });
+    put('intra-bridge', { key: `${dev} . ${dev}`, value: b.icc ? 'accept' : 'goto icc-off', comment: `${what}: ICC ${b.icc ? 'on' : 'off'}` });
+    if (b.masquerade && !b.internal) put('masq-subnets', { key: cidr(b.subnet), comment: what });
+  }
+  for (const p of view.published) {
+    const target = `${ip(p.targetIp)} . ${port(p.targetPort)}`;
+    const what = `${p.sandbox}: ${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetPort}`;
+    if (p.hostIp === '0.0.0.0') {
+      put('published-any', { key: `${proto(p.proto)} . ${port(p.hostPort)}`, value: target, comment: what });
+    } else {
+      put('published-addr', { key: `${ip(p.hostIp)} . ${proto(p.proto)} . ${port(p.hostPort)}`, value: target, comment: what });
+    }
+    put('published-targets', { key: `${ip(p.targetIp)} . ${proto(p.proto)} . ${port(p.targetPort)}`, comment: `${p.sandbox}: ${p.targetPort}/${p.proto}` });
+    put('hairpin', { key: `${p.targetIp} . ${p.targetIp}`, comment: p.sandbox });
+  }
+  for (const l of view.links) {
+    put('links', {
+      key: `${ip(l.fromIp)} . ${ip(l.toIp)} . ${proto(l.proto)} . ${port(l.port)}`,
+      comment: `link ${l.from} -> ${l.to} ${l.port}/${l.proto}`,
+    });
+  }
+  for (const s of view.hostServices) {
+    put('host-services', {
+      key: `${ip(s.ip)} . ${proto(s.proto)} . ${port(s.port)}`,
+      value: `${ip(s.hostIp)} . ${port(s.hostPort)}`,
+      comment: `host service ${s.name}`,
+    });
+  }
+  return els;
+}
+
+function elementText(e: Element): string {
+  return `${e.key} comment "${e.comment}"${e.value === undefined ? '' : ` : ${e.value}`}`;
+}
+
+/** At most this many elements per `add element` line, to keep lines readable and batches small. */
+const CHUNK = 256;
+
+function elementLines(verb: 'add' | 'delete', set: string, items: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < items.length; i += CHUNK) {
+    out.push(`${verb} element ${FAMILY} ${TABLE} ${set} { ${items.slice(i, i + CHUNK).join(', ')} }`);
+  }
+  return out;
+}
+
+// ---- whole ruleset ----------------------------------------------------------------------------
+
+/** Names of objects found in berth's table (from `nft -j list table inet berth`). */
+export interface ExistingObjects {
+  chains: readonly string[];
+  sets: readonly string[];
+  maps: readonly string[];
+}
+
+export interface FullRulesetOptions {
+  /** What the table holds now. Objects berth no longer defines are deleted (never the user chain). */
+  existing?: ExistingObjects;
+  /** Delete and re-create every existing set, map and chain (but the user chain): for a table from an older berth. */
+  recreate?: boolean;
+}
+
+function chainSpec(c: ChainDef): string {
+  const parts: string[] = [];
+  if (c.base) parts.push(`type ${c.base.type} hook ${c.base.hook} priority ${c.base.priority}; policy accept;`);
+  parts.push(`comment "${nftComment(c.comment)}";`);
+  return `{ ${parts.join(' ')} }`;
+}
+
+/**
+ * The `nft -f` text that (re)creates berth's table in one transaction: every chain and set of berth
+ * is created if missing and emptied, then filled. The user chain is only ever `add`ed, so its
+ * rules survive. This is what berthd runs when it reconciles at start.
+ */
+export function fullRuleset(view: FirewallView, opts: FullRulesetOptions = {}): string {
+  const T = `${FAMILY} ${TABLE}`;
+  const existing = opts.existing ?? { chains: [], sets: [], maps: [] };
+  const ourChains = new Set(CHAINS.map((c) => c.name));
+  const ourSets = new Map(SETS.map((s) => [s.name, s.kind]));
+  const lines: string[] = [
+    '#!/usr/sbin/nft -f',
+    '# berth: the whole table, in one transaction (chain user-forward is yours and left as it is)',
+    `add table ${T} { comment "berth container networking: see docs/firewall.md; add your rules to chain ${USER_CHAIN}"; }`,
+    `add chain ${T} ${USER_CHAIN} { comment "${nftComment(`yours: evaluated first for forwarded berth traffic; accept skips berth, drop drops; berth never flushes it`)}"; }`,
+  ];
+  // Objects berth no longer defines (or all of them, to re-create) go first: every chain that
+  // could jump to them or use their sets is emptied before they are deleted.
+  const stale = (name: string, ours: boolean): boolean => name !== USER_CHAIN && (opts.recreate === true || !ours);
+  const staleChains = existing.chains.filter((c) => stale(c, ourChains.has(c)));
+  const staleSets = existing.sets.filter((s) => stale(s, ourSets.get(s) === 'set'));
+  const staleMaps = existing.maps.filter((m) => stale(m, ourSets.get(m) === 'map'));
+  if (!opts.recreate) {
+    for (const c of CHAINS) lines.push(`add chain ${T} ${c.name} ${chainSpec(c)}`, `flush chain ${T} ${c.name}`);
+  }
+  for (const c of staleChains) lines.push(`flush chain ${T} ${c}`);
+  for (const c of staleChains) lines.push(`delete chain ${T} ${c}`);
+  for (const s of staleSets) lines.push(`delete set ${T} ${s}`);
+  for (const m of staleMaps) lines.push(`delete map ${T} ${m}`);
+  if (opts.recreate) {
+    for (const c of CHAINS) lines.push(`add chain ${T} ${c.name} ${chainSpec(c)}`);
+  }
+
+  const els = elementsOf(view);
+  for (const s of SETS) {
+    const flags = s.flags ? ` flags ${s.flags};` : '';
+    lines.push(`add ${s.kind} ${T} ${s.name} { type ${s.type};${flags} comment "${nftComment(s.comment)}"; }`);
+    lines.push(`flush ${s.kind} ${T} ${s.name}`);
+    lines.push(...elementLines('add', s.name, [...els.get(s.name)!.values()].map(elementText)));
+  }
+  for (const c of CHAINS) {
+    for (const r of c.rules) lines.push(`add rule ${T} ${c.name} ${r.rule} comment "${nftComment(r.comment)}"`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * The `nft -f` text that turns the ruleset of `prev` into the one of `next`: element deletions
+ * and additions only (an element whose value or comment changed is deleted and added again).
+ * Empty when nothing changes.
+ */
+export function deltaRuleset(prev: FirewallView, next: FirewallView): string {
+  const a = elementsOf(prev);
+  const b = elementsOf(next);
+  const dels: string[] = [];
+  const adds: string[] = [];
+  for (const s of SETS) {
+    const before = a.get(s.name)!;
+    const after = b.get(s.name)!;
+    const gone: string[] = [];
+    const added: string[] = [];
+    for (const [k, e] of before) {
+      const now = after.get(k);
+      if (!now || now.value !== e.value || now.comment !== e.comment) gone.push(k);
+    }
+    for (const [k, e] of after) {
+      const was = before.get(k);
+      if (!was || was.value !== e.value || was.comment !== e.comment) added.push(elementText(e));
+    }
+    dels.push(...elementLines('delete', s.name, gone));
+    adds.push(...elementLines('add', s.name, added));
+  }
+  const lines = [...dels, ...adds];
+  return lines.length ? lines.join('\n') + '\n' : '';
+}
+
+/** The nft text that removes everything berth owns except its table and the user chain. */
+export function removalRuleset(existing: ExistingObjects, opts: { removeUserChain?: boolean } = {}): string {
+  const T = `${FAMILY} ${TABLE}`;
+  if (opts.removeUserChain) return `delete table ${T}\n`;
+  const chains = existing.chains.filter((c) => c !== USER_CHAIN);
+  const lines = [
+    ...chains.map((c) => `flush chain ${T} ${c}`),
+    ...chains.map((c) => `delete chain ${T} ${c}`),
+    ...existing.sets.map((s) => `delete set ${T} ${s}`),
+    ...existing.maps.map((m) => `delete map ${T} ${m}`),
+  ];
+  return lines.length ? lines.join('\n') + '\n' : '';
+}
