@@ -178,10 +178,10 @@ class View implements DnsView {
     if (!listen) return { kind: 'refuse', why: `no DNS-enabled network has gateway ${listenIp}` };
     let asker = this.askers.get(askerIp);
     if (!asker) {
-      // The host itself (a gateway address or loopback) or an address in this network not (yet)
+      // The host itself (a gateway address or 127.0.0.1) or an address in this network not (yet)
       // known: it sees the names of the network it asked on. Anything else is refused, so the
       // server is no open resolver even without the firewall's input rules.
-      const fromHost = this.byGateway.has(askerIp) || askerIp.startsWith('127.');
+      const fromHost = this.byGateway.has(askerIp) || askerIp === '127.0.0.1';
       const inNet = listen.net.subnet !== undefined && ipv4InCidr(askerIp, listen.net.subnet);
       if (!fromHost && !inNet) return { kind: 'refuse', why: `${askerIp} is not on a berth network` };
       asker = undefined;

@@ -1,0 +1,30 @@
+// The glue berthd uses: on every state change build a new DNS view and listen on the gateways of
+// the DNS-enabled networks. It has the shape of the daemon's StateFollower (sync/reconcile).
+import type { BerthState } from '../model/types.js';
+import type { HostService } from '../model/host-service.js';
+import { dnsAddresses, dnsView } from '../plan/dns-view.js';
+import type { DnsServer } from './server.js';
+import type { LogFn } from './upstreams.js';
+
+export class DnsFollower {
+  constructor(
+    private readonly server: DnsServer,
+    private readonly hostServices: readonly HostService[] = [],
+    private readonly log: LogFn = () => {},
+  ) {}
+
+  /**
+   * Swap in the view of `state`, then add/remove listening sockets. Never throws for an address
+   * that cannot be bound yet (it is logged and retried by the server): DNS trouble must not roll
+   * back a network or sandbox change.
+   */
+  async sync(state: BerthState): Promise<void> {
+    this.server.setView(dnsView(state, this.hostServices));
+    const r = await this.server.setAddresses(dnsAddresses(state));
+    for (const f of r.failed) this.log('warn', `dns: not yet listening on ${f.ip}: ${f.error} (retrying)`);
+  }
+
+  reconcile(state: BerthState): Promise<void> {
+    return this.sync(state);
+  }
+}
