@@ -122,6 +122,8 @@ export function ticksSinceBoot(ms: number): number {
 }
 
 export interface Mount {
+  /** Field 4: the root of the mount; for nsfs, "net:[INODE]". */
+  root: string;
   mountPoint: string;
   fsType: string;
   source: string;
@@ -142,7 +144,7 @@ export function parseMountinfo(text: string): Mount[] {
     const fsType = f[sep + 1];
     const source = f[sep + 2];
     if (sep < 0 || mp === undefined || fsType === undefined) continue;
-    out.push({ mountPoint: unescapeMount(mp), fsType, source: unescapeMount(source ?? "") });
+    out.push({ root: unescapeMount(f[3] ?? ""), mountPoint: unescapeMount(mp), fsType, source: unescapeMount(source ?? "") });
   }
   return out;
 }
@@ -218,7 +220,21 @@ export function collectLabNamespaces(spec: TeardownSpec): NsId[] {
   return found;
 }
 
-/** Pids from DATA_ROOT/sandboxes/<id>/pid that are alive, started after the lab, outside our namespace. */
+/** Inodes of network namespaces bind-mounted somewhere outside `dir`: someone else's. */
+function foreignMountedNetns(dir: string): Set<number> {
+  const out = new Set<number>();
+  for (const m of parseMountinfo(readFileSync("/proc/self/mountinfo", "utf8"))) {
+    const ino = /^net:\[(\d+)\]$/.exec(m.root)?.[1];
+    if (m.fsType === "nsfs" && ino && !isUnder(m.mountPoint, dir)) out.add(Number(ino));
+  }
+  return out;
+}
+
+/**
+ * Pids from DATA_ROOT/sandboxes/<id>/pid that are alive, started after the lab, and live in a
+ * namespace that is neither ours nor mounted outside the lab (a reused pid of another lab's).
+ * They catch a sandbox whose namespace is no longer mounted.
+ */
 function sandboxPids(spec: TeardownSpec): number[] {
   const dir = join(spec.dataRoot, "sandboxes");
   const out: number[] = [];
@@ -229,6 +245,7 @@ function sandboxPids(spec: TeardownSpec): number[] {
     return out;
   }
   const minTicks = ticksSinceBoot(spec.createdAtMs) - 100; // 1 s of slack for rounding
+  const foreign = foreignMountedNetns(spec.dir);
   for (const id of ids) {
     let pid: number;
     try {
@@ -239,7 +256,7 @@ function sandboxPids(spec: TeardownSpec): number[] {
     if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue;
     const st = procStat(pid);
     const ns = nsIdOf(`/proc/${pid}/ns/net`);
-    if (st && st.startTicks >= minTicks && ns && !isProtectedNs(ns)) out.push(pid);
+    if (st && st.startTicks >= minTicks && ns && !isProtectedNs(ns) && !foreign.has(ns.ino)) out.push(pid);
   }
   return out;
 }

@@ -302,20 +302,21 @@ test("destroy kills what berthd left (sandbox namespaces, orphans, stray process
   }
 });
 
-test("withLab destroys the lab when the body throws, and passes the error on", async () => {
+test("withLab destroys the lab when the body throws, and passes the error on with berthd's log", async () => {
   let seen: Lab | undefined;
   let serverPid = 0;
   await assert.rejects(
-    withLab("lw", { startBerthd: false, upstreamDns: true }, async (lab) => {
+    withLab("lw", { berthdBin: fixturePath("fake-berthd"), upstreamDns: true }, async (lab) => {
       seen = lab;
       serverPid = (await lab.outsideServer({ proto: "http", port: 8080 })).proc.pid;
       throw new Error("boom in the test body");
     }),
-    /boom in the test body/,
+    /boom in the test body[\s\S]*berthd\.log of lab lw[0-9a-f]{3}, last lines:[\s\S]*fake-berthd: listening/,
   );
   assert.ok(seen);
   assertGone(seen);
   assert.equal(await dies(serverPid), true);
+  assert.match(seen.berthdLog(), /fake-berthd: SIGTERM, bye/, "the log outlives the lab");
   await assert.rejects(seen.startBerthd(), /destroyed/);
 });
 
@@ -345,8 +346,8 @@ test("parseMountinfo unescapes mount points", () => {
     "36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n" +
     "43 27 0:4 net:[4026532177] /tmp/x/netns/ab rw - nsfs nsfs rw\n";
   assert.deepEqual(parseMountinfo(text), [
-    { mountPoint: "/mnt/with space", fsType: "ext3", source: "/dev/root" },
-    { mountPoint: "/tmp/x/netns/ab", fsType: "nsfs", source: "nsfs" },
+    { root: "/mnt1", mountPoint: "/mnt/with space", fsType: "ext3", source: "/dev/root" },
+    { root: "net:[4026532177]", mountPoint: "/tmp/x/netns/ab", fsType: "nsfs", source: "nsfs" },
   ]);
 });
 
@@ -355,10 +356,26 @@ test("bad prefixes are refused", async () => {
   await assert.rejects(Lab.create({ prefix: "waytoolongprefix", startBerthd: false }), /want 1-8/);
 });
 
-test("the real berthd starts in a lab and answers /_ping", { skip: !existsSync(new URL("../../../bin/berthd", import.meta.url)) && "bin/berthd does not exist yet" }, async () => {
-  await withLab("lr", {}, async (lab) => {
+const noBerthd = !existsSync(new URL("../../../bin/berthd", import.meta.url)) && "bin/berthd does not exist yet";
+
+test("the real berthd starts in a lab, answers /_ping, and its sandboxes do not outlive the lab", { skip: noBerthd }, async () => {
+  let sandboxPid = 0;
+  const lab = await Lab.create({ prefix: "lr" });
+  try {
     assert.equal((await lab.api("GET", "/_ping")).status, 200);
     assert.ok(lab.berthdPid);
     assert.equal(netnsOf(`/proc/${lab.berthdPid}/ns/net`), netnsOf(lab.hostNsPath));
-  });
+    await lab.berthOk(["run", "-d", "--name", "c1", "sleep", "600"]);
+    const ns = await lab.sandboxNs("c1");
+    assert.ok(ns.startsWith(lab.execRoot), ns);
+    const inspect = (await lab.api("GET", "/containers/c1/json")).json<{ State: { Pid: number } }>();
+    sandboxPid = inspect.State.Pid;
+    assert.equal(netnsOf(`/proc/${sandboxPid}/ns/net`), netnsOf(ns));
+    await lab.killBerthd(); // a crash: the sandbox stays behind
+    await lab.destroy();
+    assertGone(lab);
+    assert.equal(await dies(sandboxPid), true, "the sandbox's process was killed");
+  } finally {
+    await lab.destroy().catch(() => undefined);
+  }
 });

@@ -28,7 +28,8 @@
 //
 //   lab.inNs(nsPath, argv, opts?) / inNsOk  run argv in a namespace (nsenter --net=nsPath)
 //   lab.inHost(argv, opts?) / inHostOk, lab.inOutside(argv, opts?) / inOutsideOk
-//   lab.hostNsPath, lab.outsideNsPath, lab.sandboxNsPath(id) = EXEC_ROOT/netns/<id>
+//   lab.hostNsPath, lab.outsideNsPath, lab.sandboxNsPath(id) = EXEC_ROOT/netns/<id or id[0:12]>
+//   lab.sandboxNs(nameOrId) -> the netns path berthd reports for a running sandbox
 //   lab.spawnIn(nsPath, argv, {name, readyPattern?}) -> BgProcess (tracked, killed at destroy)
 //
 //   Traffic (all run a small node client or server inside the given namespace):
@@ -44,7 +45,8 @@
 //       also kept in lab.upstreamDns
 //
 //   lab.startBerthd(extra?), lab.stopBerthd() (SIGTERM, wait), lab.killBerthd() (SIGKILL),
-//   lab.restartBerthd(extra?), lab.berthdLog(), lab.berthdPid
+//   lab.restartBerthd(extra?), lab.berthdLog() (kept after destroy), lab.berthdPid
+//   withLab adds the tail of berthd's log to the error of a failing body.
 //
 //   lab.destroy(): stops berthd, kills every process in any of the lab's namespaces (its own,
 //   and the sandbox namespaces its berthd made under EXEC_ROOT/netns), unmounts everything under
@@ -227,6 +229,7 @@ export class Lab implements PidTracker {
   private berthd: BgProcess | undefined;
   private lastExtraArgs: string[] = [];
   private destroyed = false;
+  private finalBerthdLog: string | undefined;
   private counter = 0;
 
   private constructor(name: string, dir: string, opts: LabOptions) {
@@ -359,9 +362,23 @@ export class Lab implements PidTracker {
 
   // ---- commands in namespaces --------------------------------------------------------------
 
-  /** EXEC_ROOT/netns/<id>: the network namespace berthd made for a sandbox. */
+  /** EXEC_ROOT/netns/<id or its first 12 digits>: the network namespace berthd made for a
+   * sandbox (whichever exists; the short form if neither does). */
   sandboxNsPath(id: string): string {
-    return join(this.execRoot, "netns", id);
+    const dir = join(this.execRoot, "netns");
+    if (existsSync(join(dir, id))) return join(dir, id);
+    return join(dir, id.slice(0, 12));
+  }
+
+  /** The network namespace of a running sandbox, by name or id, as berthd reports it:
+   * NetworkSettings.SandboxKey, or /proc/<main pid>/ns/net for one that shares another's. */
+  async sandboxNs(ref: string): Promise<string> {
+    const r = await this.api("GET", `/containers/${encodeURIComponent(ref)}/json`);
+    if (r.status !== 200) throw new Error(`sandbox ${ref}: berthd answered ${r.status}: ${r.text}`);
+    const j = r.json<{ NetworkSettings?: { SandboxKey?: string }; State?: { Pid?: number } }>();
+    if (j.NetworkSettings?.SandboxKey) return j.NetworkSettings.SandboxKey;
+    if (j.State?.Pid) return `/proc/${j.State.Pid}/ns/net`;
+    throw new Error(`sandbox ${ref} has no network namespace (is it running?): ${r.text.slice(0, 500)}`);
   }
 
   inNs(nsPath: string, argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -460,7 +477,9 @@ export class Lab implements PidTracker {
     return this.berthd?.running() ? this.berthd.pid : undefined;
   }
 
+  /** berthd's log (all its starts); after destroy, what it was at destroy. */
   berthdLog(): string {
+    if (this.finalBerthdLog !== undefined) return this.finalBerthdLog;
     try {
       return readFileSync(this.berthdLogPath, "utf8");
     } catch {
@@ -558,6 +577,7 @@ export class Lab implements PidTracker {
   /** Synchronous teardown without a graceful berthd stop; returns what leaked. Used on exit. */
   teardownNow(): string[] {
     if (this.destroyed) return [];
+    this.finalBerthdLog = this.berthdLog();
     this.destroyed = true;
     liveLabs.delete(this);
     return teardownSync(this.teardownSpec());
@@ -579,18 +599,23 @@ export class Lab implements PidTracker {
   }
 }
 
-/** Creates a lab, runs `fn`, and always destroys the lab; a teardown failure is an error too. */
+/** Creates a lab, runs `fn`, and always destroys the lab; a teardown failure is an error too.
+ * When `fn` fails, the last lines of berthd's log are added to its error. */
 export async function withLab<T>(prefix: string, opts: Omit<LabOptions, "prefix">, fn: (lab: Lab) => Promise<T>): Promise<T> {
   const lab = await Lab.create({ ...opts, prefix });
   let result: T;
   try {
     result = await fn(lab);
   } catch (e) {
+    let extra = "";
     try {
       await lab.destroy();
     } catch (d) {
-      if (e instanceof Error) e.message += `\n(and then: ${(d as Error).message})`;
+      extra += `\n(and then: ${(d as Error).message})`;
     }
+    const log = lab.berthdLog().trimEnd().split("\n").slice(-40).join("\n");
+    if (log) extra += `\n--- berthd.log of lab ${lab.name}, last lines:\n${log}`;
+    if (e instanceof Error) e.message += extra;
     throw e;
   }
   await lab.destroy();
