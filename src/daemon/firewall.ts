@@ -35,7 +35,7 @@ export interface FirewallOptions {
 }
 
 /** The comment that marks every rule berth inserts into another firewall's chain. */
-export const FOREIGN_COMMENT = "berth: accept what berth's firewall accepted";
+export const FOREIGN_COMMENT = 'berth: accept traffic that berth accepted';
 const IPT_MARK = `0x${MARK_BERTH.toString(16)}/0x${MARK_BERTH.toString(16)}`;
 const IPT_RULE = ['-m', 'mark', '--mark', IPT_MARK, '-m', 'comment', '--comment', FOREIGN_COMMENT, '-j', 'ACCEPT'];
 const NFT_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
