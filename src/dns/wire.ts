@@ -16,8 +16,10 @@ const F_CD = 0x0010;
 
 const TYPE_OPT = 41;
 const CLASS_IN = 1;
-/** Largest UDP answer berth sends when the client advertises more (the DNS flag day 2020 value). */
+/** The UDP size berth advertises in its OPT records (what it accepts; the DNS flag day 2020 value). */
 export const MAX_UDP_PAYLOAD = 1232;
+/** Largest UDP answer berth sends, whatever the client advertises (a local bridge: fragments are fine). */
+export const MAX_UDP_ANSWER = 4096;
 /** Queries larger than this are not queries: FORMERR. */
 export const MAX_QUERY_SIZE = 4096;
 
@@ -140,9 +142,9 @@ export function parseQuery(buf: Buffer): ParseResult {
   };
 }
 
-/** The largest response the client takes over UDP. */
+/** The largest response the client takes over UDP: 512, or its EDNS size (at most 4096). */
 export function udpLimit(edns: Edns | undefined): number {
-  return edns ? Math.max(512, Math.min(edns.udpSize, MAX_UDP_PAYLOAD)) : 512;
+  return edns ? Math.max(512, Math.min(edns.udpSize, MAX_UDP_ANSWER)) : 512;
 }
 
 function optRecord(extendedRcode = 0): Buffer {

@@ -201,6 +201,14 @@ function filesOf(state: BerthState, sb: SandboxRecord, host: HostFacts, depth: n
 }
 
 /**
+ * Sandboxes whose /etc/hosts shows `target` through a --link: rewrite their hosts file when the
+ * target starts, stops or changes address (Docker rewrites them; the env vars stay as they were).
+ */
+export function sandboxesLinkingTo(state: BerthState, targetId: string): SandboxRecord[] {
+  return Object.values(state.sandboxes).filter((s) => s.id !== targetId && s.config.links.some((l) => l.targetId === targetId));
+}
+
+/**
  * The environment variables a sandbox gets from its --link flags (default bridge only, as Docker:
  * on user networks a link is a DNS alias and gives no variables). Targets not on the bridge are skipped.
  */

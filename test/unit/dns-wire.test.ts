@@ -13,7 +13,9 @@ test('parseQuery: a plain query, EDNS, odd names', () => {
   assert.equal(p.query.qtype, 1);
   assert.equal(p.query.plainName, true);
   assert.deepEqual(p.query.edns, { udpSize: 4096, version: 0 });
-  assert.equal(udpLimit(p.query.edns), 1232);
+  assert.equal(udpLimit(p.query.edns), 4096);
+  assert.equal(udpLimit({ udpSize: 65000, version: 0 }), 4096);
+  assert.equal(udpLimit({ udpSize: 100, version: 0 }), 512);
   assert.equal(udpLimit(undefined), 512);
   // a label with a dot inside it, or a space: never local
   const raw = Buffer.concat([Buffer.from([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from([3, 0x61, 0x2e, 0x62, 0]), Buffer.from([0, 1, 0, 1])]);

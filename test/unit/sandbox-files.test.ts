@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolverAddress, sandboxFiles, sandboxLinkEnv, type HostFacts } from '../../src/plan/sandbox-files.js';
+import { resolverAddress, sandboxFiles, sandboxLinkEnv, sandboxesLinkingTo, type HostFacts } from '../../src/plan/sandbox-files.js';
 import { filterHostResolvConf, parseResolvConf, buildResolvConf, onlyResolvedStub } from '../../src/model/resolv-conf.js';
 import { parseHostServices } from '../../src/model/host-service.js';
 import { StateBuilder, net } from './dns-fixture.js';
@@ -69,6 +69,8 @@ test('hosts: links on the default bridge "IP alias hostname [name]", then own en
     sandboxFiles(b.state, client, HOST).hosts,
     `${STD}\n172.17.0.2\twebalias ${web.id.slice(0, 12)} web\n172.17.0.3\tdb dbhost\n172.17.0.4\t${client.id.slice(0, 12)}\n`,
   );
+  assert.deepEqual(sandboxesLinkingTo(b.state, web.id).map((s) => s.name), ['client']);
+  assert.deepEqual(sandboxesLinkingTo(b.state, client.id), []);
   // the linked-to sandbox's own file is unchanged
   assert.equal(sandboxFiles(b.state, web, HOST).hosts, `${STD}\n172.17.0.2\t${web.id.slice(0, 12)}\n`);
 });
