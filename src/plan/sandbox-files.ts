@@ -11,7 +11,7 @@
 //   hostname:    the hostname and a newline.
 import type { BerthState, EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import { shortId } from '../model/ids.js';
-import { parseExtraHost, resolveExtraHost } from '../model/extra-hosts.js';
+import { parseExtraHost, resolveExtraHost, type ExtraHost } from '../model/extra-hosts.js';
 import type { HostService } from '../model/host-service.js';
 import { linkEnv } from '../model/link-env.js';
 import { buildResolvConf, filterHostResolvConf, isLoopbackResolver, parseResolvConf, DEFAULT_RESOLVERS } from '../model/resolv-conf.js';
@@ -109,7 +109,12 @@ function extraHostLines(state: BerthState, sb: SandboxRecord): string[] {
   const gw = hostGateway(state, sb);
   const out: string[] = [];
   for (const raw of sb.config.extraHosts) {
-    const h = parseExtraHost(raw);
+    let h: ExtraHost;
+    try {
+      h = parseExtraHost(raw);
+    } catch {
+      continue; // validated at create (parseExtraHosts); a bad record must not stop the file being written
+    }
     const ip = resolveExtraHost(h, gw);
     if (ip) out.push(hostsLine(ip, h.name));
   }

@@ -31,7 +31,7 @@ test('hosts: --add-host entries in order, duplicates kept, host-gateway = defaul
   const b = world().sandbox({
     name: 'bd',
     nets: [{ net: 'bridge', ip: '172.17.0.2' }],
-    extraHosts: ['consul.local:169.254.32.1', 'multi:10.0.0.1', 'multi:10.0.0.2', 'host.docker.internal:host-gateway'],
+    extraHosts: ['consul.local:169.254.32.1', 'multi:10.0.0.1', 'multi:10.0.0.2', 'host.docker.internal:host-gateway', 'bad'],
   });
   const sb = b.sb('bd');
   const f = sandboxFiles(b.state, sb, HOST);
