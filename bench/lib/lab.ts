@@ -1,9 +1,9 @@
 // Labs: throw-away network namespaces named bn-*. Nothing here touches the machine's own namespace:
 // every link, address, route and sysctl is made inside a bn-* namespace (`ip -n`, `nsenter --net`).
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, startDaemon, waitFor, type Daemon } from './proc.js';
-import { allProcs, killProcs, nsInode, procNetnsInode, processTree, type ProcInfo } from './procfs.js';
+import { allProcs, cmdline, killProcs, nsInode, procNetnsInode, processTree, type ProcInfo } from './procfs.js';
 
 export const PREFIX = 'bn-';
 /** Everything the harness writes at run time (daemon data roots, rootfs, configs) lives here. */
@@ -37,9 +37,14 @@ export function listLabNetns(): string[] {
 
 /** Processes whose network namespace is one of `names`, plus all their descendants. */
 export function procsInNetns(names: string[]): ProcInfo[] {
+  return procsInNetnsFiles(names.map(nsPath));
+}
+
+/** Processes whose network namespace is one of these nsfs files (bind mounts), plus their descendants. */
+export function procsInNetnsFiles(files: string[]): ProcInfo[] {
   const inodes = new Set<number>();
-  for (const n of names) {
-    const ino = nsInode(nsPath(n));
+  for (const f of files) {
+    const ino = nsInode(f);
     if (ino !== undefined) inodes.add(ino);
   }
   if (inodes.size === 0) return [];
@@ -154,30 +159,92 @@ export class Lab {
   }
 
   /** Kill every process living in this lab's namespaces (by PID), then delete the namespaces and files. */
-  async destroy(): Promise<void> {
+  async destroy(extraNetnsFiles: string[] = []): Promise<void> {
     const names = listLabNetns().filter((n) => n.startsWith(`${PREFIX}${this.tag}-`));
-    await killProcs(procsInNetns(names), 2000);
+    await killProcs(procsInNetnsFiles([...names.map(nsPath), ...extraNetnsFiles]), 2000);
     if (this.holder) {
       await killProcs(processTree(this.holder.pid), 1000);
       this.holder = undefined;
     }
     for (const n of names) await delNetns(n);
     this.extraNs.clear();
+    await unmountUnder(this.dir);
   }
 }
 
 /** Remove everything a previous (crashed) run may have left: bn-* namespaces, their processes, WORK_ROOT. */
+/**
+ * Unmount what is mounted under dir in the harness's mount namespace (berthd's netns bind mounts).
+ * Daemons started in a private mount namespace keep their mounts there; those vanish with it.
+ */
+async function unmountUnder(dir: string): Promise<void> {
+  const mounts = (await run(['findmnt', '-rn', '-o', 'TARGET'], { check: false })).stdout
+    .split('\n')
+    .filter((t) => t === dir || t.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) await run(['umount', '-l', m], { check: false });
+}
+
+/** Empty cgroups the runtimes made under the bn-* parents the harness gives them (rmdir only). */
+function removeCgroups(): void {
+  const root = '/sys/fs/cgroup';
+  const rmTree = (dir: string): void => {
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      return;
+    }
+    for (const e of entries) rmTree(join(dir, e));
+    try {
+      rmdirSync(dir);
+    } catch {
+      /* busy or gone */
+    }
+  };
+  let controllers: string[] = [];
+  try {
+    controllers = readdirSync(root);
+  } catch {
+    return;
+  }
+  for (const c of controllers) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(join(root, c)).filter((n) => n.startsWith(PREFIX));
+    } catch {
+      continue;
+    }
+    for (const n of names) rmTree(join(root, c, n));
+  }
+}
+
+/** Namespace files daemons keep under WORK_ROOT (berthd's EXEC_ROOT/netns/<id>). */
+function workNetnsFiles(): string[] {
+  const out: string[] = [];
+  if (!existsSync(WORK_ROOT)) return out;
+  for (const tag of readdirSync(WORK_ROOT)) {
+    const dir = join(WORK_ROOT, tag, 'exec', 'netns');
+    try {
+      for (const f of readdirSync(dir)) out.push(join(dir, f));
+    } catch {
+      /* none */
+    }
+  }
+  return out;
+}
+
 export async function cleanupLeftovers(log: (s: string) => void): Promise<void> {
   const names = listLabNetns();
-  const procs = procsInNetns(names);
+  const procs = procsInNetnsFiles([...names.map(nsPath), ...workNetnsFiles()]);
+  // Servers the harness starts inside sandboxes' namespaces carry a config path under WORK_ROOT.
+  for (const p of allProcs()) {
+    if (p.pid !== process.pid && cmdline(p.pid).some((a) => a.startsWith(WORK_ROOT))) procs.push(p);
+  }
   if (names.length || procs.length) log(`cleanup: ${names.length} namespaces, ${procs.length} processes left by an earlier run`);
   await killProcs(procs, 1000);
   for (const n of names) await delNetns(n);
-  // Mounts made by daemons live in their private mount namespaces and vanish with them; check anyway.
-  const mounts = (await run(['findmnt', '-rn', '-o', 'TARGET'], { check: false })).stdout
-    .split('\n')
-    .filter((t) => t.startsWith(WORK_ROOT))
-    .sort((a, b) => b.length - a.length);
-  for (const m of mounts) await run(['umount', '-l', m], { check: false });
+  await unmountUnder(WORK_ROOT);
+  removeCgroups();
   if (existsSync(WORK_ROOT)) rmSync(WORK_ROOT, { recursive: true, force: true });
 }

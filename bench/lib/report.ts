@@ -11,6 +11,8 @@ export interface Machine {
   memGiB: number;
   loadStart: string;
   loadEnd?: string;
+  /** Package versions of the peers and tools, and berth's commit. */
+  versions?: Record<string, string>;
 }
 
 export interface RunRecord {
@@ -41,18 +43,21 @@ function section(rec: RunRecord): string {
       `${m.loadEnd ? `, ${m.loadEnd} at the end` : ''}. This metric took ${Math.round(r.seconds)} s.`,
     '',
   );
+  if (m.versions) {
+    lines.push(`Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '');
+  }
   lines.push(`Reproduce: \`${r.command}\``, '');
   const failed = new Set(Object.keys(r.notMeasured));
-  const measured = r.systems.filter((s) => !failed.has(s));
-  const berths = r.berthSystems.filter((s) => measured.includes(s));
+  const berthMeasured = r.measures.some((q) => r.berthSystems.some((bs) => !failed.has(bs) && !q.notMeasured[bs] && (q.values[bs]?.length ?? 0) > 0));
   for (const q of r.measures) {
     lines.push(`**${q.label}** (${q.unit}, ${q.better} is better)`, '');
     const head = ['system', 'median', 'min', 'max', 'n', ...r.berthSystems.map((bs) => `${bs} / system`)];
     lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
+    const out = (s: string) => failed.has(s) || q.notMeasured[s] !== undefined;
     const med = new Map<string, number | undefined>();
-    for (const s of r.systems) med.set(s, failed.has(s) ? undefined : summarize(q.values[s] ?? [])?.median);
+    for (const s of r.systems) med.set(s, out(s) ? undefined : summarize(q.values[s] ?? [])?.median);
     for (const s of r.systems) {
-      if (failed.has(s)) {
+      if (out(s)) {
         lines.push(`| ${[s, 'not measured', '', '', '', ...r.berthSystems.map(() => '')].join(' | ')} |`);
         continue;
       }
@@ -62,12 +67,13 @@ function section(rec: RunRecord): string {
     }
     lines.push('');
   }
-  if (berths.length === 0 && r.berthSystems.length > 0) lines.push('No berth figure in this section, so no ratio.', '');
-  if (failed.size) {
-    lines.push('Not measured:', '');
-    for (const s of r.systems) if (failed.has(s)) lines.push(`- ${s}: ${r.notMeasured[s]}`);
-    lines.push('');
+  if (!berthMeasured && r.berthSystems.length > 0) lines.push('No berth figure in this section, so no ratio.', '');
+  const reasons: string[] = [];
+  for (const s of r.systems) if (failed.has(s)) reasons.push(`- ${s}: ${r.notMeasured[s]}`);
+  for (const q of r.measures) {
+    for (const [s, why] of Object.entries(q.notMeasured)) if (!failed.has(s)) reasons.push(`- ${s}, ${q.label}: ${why}`);
   }
+  if (reasons.length) lines.push('Not measured:', '', ...reasons, '');
   if (r.notes.length) {
     lines.push('Notes:', '');
     for (const n of r.notes) lines.push(`- ${n}`);

@@ -9,6 +9,8 @@ export interface Measure {
   unit: string;
   better: Better;
   values: Record<string, number[]>;
+  /** system -> why this quantity was not measured for it (the rest of the metric may have been). */
+  notMeasured: Record<string, string>;
 }
 
 export interface MetricResult {
@@ -38,7 +40,7 @@ export class MetricBuilder {
   measure(id: string, label: string, unit: string, better: Better): Measure {
     let m = this.result.measures.find((x) => x.id === id);
     if (!m) {
-      m = { id, label, unit, better, values: {} };
+      m = { id, label, unit, better, values: {}, notMeasured: {} };
       this.result.measures.push(m);
     }
     return m;
@@ -50,8 +52,13 @@ export class MetricBuilder {
     (m.values[system] ??= []).push(value);
   }
 
-  skip(system: string, why: string): void {
-    this.result.notMeasured[system] ??= why;
+  /** The system is not measured at all in this metric, or (with measureIds) only for those quantities. */
+  skip(system: string, why: string, measureIds?: string[]): void {
+    if (!measureIds) {
+      this.result.notMeasured[system] ??= why;
+      return;
+    }
+    for (const m of this.result.measures) if (measureIds.includes(m.id)) m.notMeasured[system] ??= why;
   }
 
   note(s: string): void {

@@ -91,15 +91,28 @@ export function errText(e: unknown): string {
  * Run fn for a system; on failure record it as not measured (with the error) and stop the system,
  * so one broken peer does not end the whole run. Returns false if it failed.
  */
-export async function guarded(b: MetricBuilder, s: SystemBase, ctx: Ctx, fn: () => Promise<void>): Promise<boolean> {
+export async function guarded(
+  b: MetricBuilder,
+  s: SystemBase,
+  ctx: Ctx,
+  fn: () => Promise<void>,
+  measureIds?: string[],
+): Promise<boolean> {
   try {
     await fn();
     return true;
   } catch (e) {
     const why = `failed: ${errText(e)}`;
     ctx.log(`  ${s.name}: ${why}`);
-    b.skip(s.name, why);
+    b.skip(s.name, why, measureIds);
     await s.stop().catch(() => {});
     return false;
   }
+}
+
+/** Add a started system's own remarks to the metric's notes (once per system and text). */
+export async function describe(b: MetricBuilder, s: SystemBase): Promise<void> {
+  if (!s.describe) return;
+  const notes = await s.describe().catch((e: unknown) => [`${s.name}: could not describe itself: ${errText(e)}`]);
+  for (const n of notes) if (!b.result.notes.includes(n)) b.note(n);
 }

@@ -4,7 +4,7 @@
 import { MetricBuilder, type MetricResult } from '../lib/result.js';
 import { timed } from '../lib/proc.js';
 import type { NetSetupSystem } from '../systems/types.js';
-import { guarded, rotate, usable, type MetricContext } from './common.js';
+import { describe, guarded, rotate, usable, type MetricContext } from './common.js';
 
 const KEEPER = 4000; // sandbox index kept up during metric 1 so every measured setup is "warm"
 
@@ -29,6 +29,7 @@ export async function metricSetup(ctx: MetricContext, systems: NetSetupSystem[],
       ctx.log(`  ${s.name}: starting`);
       if (!(await guarded(b, s, ctx, async () => {
         await s.start();
+        await describe(b, s);
         await s.setup(KEEPER, 30000);
       }))) failed.add(s);
     }

@@ -102,7 +102,7 @@ export class NetavarkSystem implements NetSetupSystem, DnsSystem {
     this.ports.delete(i);
   }
 
-  clientCmd(argv: string[]): string[] {
+  dnsClientCmd(argv: string[]): string[] {
     return this.lab.nsCmd(this.clientNs, argv);
   }
 

@@ -15,6 +15,8 @@ export interface SystemBase {
   check(): Promise<string | undefined>;
   /** Remove everything this system made (lab, processes). Safe to call twice. */
   stop(): Promise<void>;
+  /** Facts worth a note in the report, asked once the system is started (e.g. a missing feature). */
+  describe?(): Promise<string[]>;
 }
 
 /** Metrics 1 and 2: the network of one sandbox on one bridge network, with one published port. */
@@ -61,7 +63,7 @@ export interface DnsSystem extends SystemBase {
   /** Start sandboxes named `names` on one network with DNS; the first is the client. */
   start(names: string[]): Promise<void>;
   /** argv to run a command inside the client sandbox's network namespace. */
-  clientCmd(argv: string[]): string[];
+  dnsClientCmd(argv: string[]): string[];
   /** Address the client queries. */
   readonly serverIp: string;
 }

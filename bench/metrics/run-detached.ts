@@ -1,0 +1,51 @@
+// Metric 3: `run -d -p HOST:80` end to end through each system's CLI (wall time of the CLI process until
+// it returns with the sandbox running), then `rm -f`. Systems alternate every iteration.
+import { MetricBuilder, type MetricResult } from '../lib/result.js';
+import { timed } from '../lib/proc.js';
+import type { RunSystem } from '../systems/types.js';
+import { describe, guarded, rotate, usable, type MetricContext } from './common.js';
+
+export async function metricRun(ctx: MetricContext, systems: RunSystem[], berth: string[]): Promise<MetricResult> {
+  const b = new MetricBuilder({
+    id: 'run',
+    title: '3. `run -d -p` end to end',
+    description:
+      'Wall time of one CLI command that creates and starts a detached sandbox running `sleep` on a user ' +
+      'bridge network with one published port (`berth run -d --network N -p H:80 -- sleep 3600`, ' +
+      '`docker run -d --network N -p H:80 bn-bb:1 sleep 3600`, `podman run -d --network N -p H:80 --rootfs DIR ' +
+      'sleep 3600`), then of `rm -f` of it. Daemons are started before and are not timed.',
+    systems: systems.map((s) => s.name),
+    berthSystems: berth,
+    command: ctx.commandFor('run'),
+  });
+  b.measure('run', 'run -d -p (CLI, to running)', 'ms', 'lower');
+  b.measure('rm', 'rm -f (CLI)', 'ms', 'lower');
+  let live = await usable(b, systems, ctx);
+  const failed = new Set<RunSystem>();
+  try {
+    for (const s of live) {
+      ctx.log(`  ${s.name}: starting`);
+      if (!(await guarded(b, s, ctx, async () => {
+        await s.start();
+        await describe(b, s);
+      }))) failed.add(s);
+    }
+    live = live.filter((s) => !failed.has(s));
+    for (let k = 1; k <= ctx.sizes.runIters; k++) {
+      for (const s of rotate(live, k)) {
+        if (failed.has(s)) continue;
+        const ok = await guarded(b, s, ctx, async () => {
+          const name = `bn-r${k}`;
+          const up = await timed(() => s.runDetached(name, 18000 + k));
+          const down = await timed(() => s.remove(name));
+          b.add('run', s.name, up.ms);
+          b.add('rm', s.name, down.ms);
+        });
+        if (!ok) failed.add(s);
+      }
+    }
+  } finally {
+    for (const s of systems) await s.stop().catch(() => {});
+  }
+  return b.result;
+}

@@ -1,0 +1,284 @@
+// berth: berthd runs inside the lab's host namespace
+// (`nsenter --net=/run/netns/bn-<tag>-h node bin/berthd --data-root D --exec-root E --socket S --resolv-conf R`),
+// driven either through its HTTP API on the unix socket ("api") or through the berth CLI ("cli").
+// Written against docs/internals.md; a berth that is not built yet is reported as not measured.
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lab, LAB_NET, procsInNetns } from '../lib/lab.js';
+import { run, startDaemon, waitFor, readText, type Daemon } from '../lib/proc.js';
+import { allProcs, killProcs, procInfo, processTree, type ProcInfo } from '../lib/procfs.js';
+import { unixRequest } from '../lib/unix-http.js';
+import type { DnsSystem, NetSetupSystem, PortRange, PublishSystem, RunSystem } from './types.js';
+
+const NETWORK = 'bn-net';
+const SUBNET = '10.91.0.0/16';
+
+export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, DnsSystem {
+  readonly lab: Lab;
+  readonly publicIp = LAB_NET.hostIp;
+  serverIp = '';
+  private daemon?: Daemon;
+  private sock: string;
+  private dataRoot: string;
+  private execRoot: string;
+  private ids = new Map<string, string>();
+  private dnsClientNetns = '';
+
+  constructor(
+    readonly name: string,
+    tag: string,
+    readonly mode: 'api' | 'cli',
+    private repo: string,
+  ) {
+    this.lab = new Lab(tag);
+    this.sock = join(this.lab.dir, 'berth.sock');
+    this.dataRoot = join(this.lab.dir, 'data');
+    this.execRoot = join(this.lab.dir, 'exec');
+  }
+
+  private get berthd(): string {
+    return join(this.repo, 'bin', 'berthd');
+  }
+
+  private get berthCli(): string {
+    return join(this.repo, 'bin', 'berth');
+  }
+
+  async check(): Promise<string | undefined> {
+    for (const f of [this.berthd, this.berthCli]) {
+      if (!existsSync(f)) return `${f} does not exist yet (berthd and the berth CLI are not written yet)`;
+    }
+    return undefined;
+  }
+
+  // ---- API and CLI plumbing ----
+
+  private async api(method: string, path: string, body?: unknown): Promise<unknown> {
+    const res = await unixRequest(this.sock, method, path, body);
+    if (res.status >= 300) {
+      let msg = res.body;
+      try {
+        msg = (JSON.parse(res.body) as { message?: string }).message ?? res.body;
+      } catch {
+        /* not JSON */
+      }
+      throw new Error(`berth API ${method} ${path}: ${res.status} ${msg}`);
+    }
+    if (!res.body) return undefined;
+    try {
+      return JSON.parse(res.body) as unknown;
+    } catch {
+      return res.body;
+    }
+  }
+
+  /** argv for the CLI; it talks to the socket, so it runs in the harness's own namespace. */
+  cli(args: string[]): string[] {
+    return [this.berthCli, '--host', `unix://${this.sock}`, ...args];
+  }
+
+  private cliEnv(): Record<string, string> {
+    return { BERTH_HOST: `unix://${this.sock}` };
+  }
+
+  private logTail(): string {
+    const log = readText(join(this.lab.dir, 'berthd.log')) ?? '';
+    return log.trim().split('\n').slice(-5).join(' / ');
+  }
+
+  async startDaemon(): Promise<void> {
+    await this.lab.create();
+    mkdirSync(this.dataRoot, { recursive: true });
+    mkdirSync(this.execRoot, { recursive: true });
+    this.daemon = startDaemon(
+      this.lab.nsCmd(this.lab.host, [
+        process.execPath,
+        this.berthd,
+        '--data-root', this.dataRoot,
+        '--exec-root', this.execRoot,
+        '--socket', this.sock,
+        '--resolv-conf', this.lab.resolvConf,
+      ]),
+      join(this.lab.dir, 'berthd.log'),
+    );
+    try {
+      await waitFor('berthd /_ping', async () => {
+        if (!procInfo(this.daemon!.pid)) throw new Error('berthd exited');
+        return (await unixRequest(this.sock, 'GET', '/_ping', undefined, 2000)).status === 200;
+      }, 20_000, 100);
+    } catch (e) {
+      throw new Error(`berthd did not come up (${e instanceof Error ? e.message : String(e)}): ${this.logTail()}`);
+    }
+  }
+
+  private async createNetwork(): Promise<void> {
+    if (this.mode === 'api') {
+      await this.api('POST', '/networks/create', { Name: NETWORK, Driver: 'bridge', IPAM: { Config: [{ Subnet: SUBNET }] } });
+    } else {
+      await run(this.cli(['network', 'create', '--subnet', SUBNET, NETWORK]), { env: this.cliEnv() });
+    }
+  }
+
+  async start(arg?: { userlandProxy: boolean } | string[]): Promise<void> {
+    await this.startDaemon();
+    await this.createNetwork();
+    if (Array.isArray(arg)) {
+      // DNS metric: sandboxes named arg on the network; the first one is the client.
+      for (const n of arg) await this.runSandbox(n, []);
+      const first = arg[0]!;
+      this.dnsClientNetns = await this.netnsPath(first);
+      const id = await this.idOf(first);
+      const resolv = readText(join(this.dataRoot, 'sandboxes', id, 'resolv.conf')) ?? '';
+      const ns = resolv.match(/^nameserver\s+(\S+)/m)?.[1];
+      if (!ns) throw new Error(`no nameserver in ${first}'s resolv.conf`);
+      this.serverIp = ns;
+    }
+  }
+
+  private async runSandbox(name: string, ports: PortRange[]): Promise<void> {
+    if (this.mode === 'api') {
+      const exposed: Record<string, object> = {};
+      const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+      for (const r of ports) {
+        for (let k = 0; k < r.count; k++) {
+          exposed[`${r.container + k}/tcp`] = {};
+          bindings[`${r.container + k}/tcp`] = [{ HostIp: '', HostPort: String(r.host + k) }];
+        }
+      }
+      const created = (await this.api('POST', `/containers/create?name=${encodeURIComponent(name)}`, {
+        Cmd: ['sleep', '3600'],
+        ExposedPorts: exposed,
+        HostConfig: { NetworkMode: NETWORK, PortBindings: bindings },
+        NetworkingConfig: { EndpointsConfig: { [NETWORK]: {} } },
+      })) as { Id: string };
+      this.ids.set(name, created.Id);
+      await this.api('POST', `/containers/${created.Id}/start`);
+    } else {
+      const p: string[] = [];
+      for (const r of ports) {
+        p.push('-p', r.count === 1 ? `${r.host}:${r.container}` : `${r.host}-${r.host + r.count - 1}:${r.container}-${r.container + r.count - 1}`);
+      }
+      await run(this.cli(['run', '-d', '--network', NETWORK, ...p, '--name', name, '--', 'sleep', '3600']), {
+        env: this.cliEnv(),
+        timeoutMs: 900_000,
+      });
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    if (this.mode === 'api') {
+      await this.api('DELETE', `/containers/${encodeURIComponent(this.ids.get(name) ?? name)}?force=1`);
+    } else {
+      await run(this.cli(['rm', '-f', name]), { env: this.cliEnv(), timeoutMs: 900_000 });
+    }
+    this.ids.delete(name);
+  }
+
+  private async idOf(name: string): Promise<string> {
+    const known = this.ids.get(name);
+    if (known) return known;
+    const j = (await this.api('GET', `/containers/${encodeURIComponent(name)}/json`)) as { Id: string };
+    this.ids.set(name, j.Id);
+    return j.Id;
+  }
+
+  async describe(): Promise<string[]> {
+    const notes: string[] = [];
+    const rules = await unixRequest(this.sock, 'GET', '/rules');
+    const text = rules.body.trim();
+    if (rules.status !== 200 || !/\btable\b/.test(text)) {
+      const said = text.split('\n')[0]?.slice(0, 120) ?? '';
+      notes.push(
+        `berth: berthd installed no nftables table in this run (GET /rules answered ${rules.status}: "${said}"), ` +
+          'so its figures leave out firewall rules and port publishing.',
+      );
+    }
+    return notes;
+  }
+
+  // ---- metric operations ----
+
+  async setup(i: number, hostPort: number): Promise<void> {
+    await this.runSandbox(`bn-s${i}`, hostPort ? [{ host: hostPort, container: 80, count: 1 }] : []);
+  }
+
+  async teardown(i: number): Promise<void> {
+    await this.remove(`bn-s${i}`);
+  }
+
+  async runDetached(name: string, hostPort: number): Promise<void> {
+    await this.runSandbox(name, [{ host: hostPort, container: 80, count: 1 }]);
+  }
+
+  async runWithPorts(name: string, ranges: PortRange[]): Promise<void> {
+    await this.runSandbox(name, ranges);
+  }
+
+  async netnsPath(name: string): Promise<string> {
+    const id = await this.idOf(name);
+    const j = (await this.api('GET', `/containers/${id}/json`)) as { NetworkSettings?: { SandboxKey?: string } };
+    const key = j.NetworkSettings?.SandboxKey;
+    if (key && existsSync(key)) return key;
+    const t = (await this.api('GET', `/containers/${id}/exec-target`)) as { Pid: number };
+    return `/proc/${t.Pid}/ns/net`;
+  }
+
+  clientCmd(argv: string[]): string[] {
+    return this.lab.outCmd(argv);
+  }
+
+  hostCmd(argv: string[]): string[] {
+    return this.lab.nsCmd(this.lab.host, argv);
+  }
+
+  dnsClientCmd(argv: string[]): string[] {
+    return ['nsenter', `--net=${this.dnsClientNetns}`, ...argv];
+  }
+
+  /** PIDs of the sandboxes' own commands (DATA_ROOT/sandboxes/<id>/pid). */
+  private sandboxPids(): Set<number> {
+    const out = new Set<number>();
+    const dir = join(this.dataRoot, 'sandboxes');
+    if (!existsSync(dir)) return out;
+    for (const id of readdirSync(dir)) {
+      const pid = Number(readText(join(dir, id, 'pid'))?.trim());
+      if (pid > 0) out.add(pid);
+    }
+    return out;
+  }
+
+  async daemonProcs(): Promise<{ daemon: ProcInfo[]; proxies: ProcInfo[]; other: ProcInfo[] }> {
+    const pid = this.daemon?.pid ?? -1;
+    const procs = allProcs();
+    const sandboxes = new Set<number>();
+    for (const s of this.sandboxPids()) for (const p of processTree(s, procs)) sandboxes.add(p.pid);
+    const seen = new Map<number, ProcInfo>();
+    for (const p of [...processTree(pid, procs), ...procsInNetns([this.lab.host])]) {
+      if (!sandboxes.has(p.pid)) seen.set(p.pid, p);
+    }
+    const all = [...seen.values()];
+    return {
+      daemon: all.filter((p) => p.pid === pid),
+      proxies: [], // berth publishes ports in the kernel; any helper process it keeps is counted in "other"
+      other: all.filter((p) => p.pid !== pid),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.daemon && procInfo(this.daemon.pid)) {
+      try {
+        const list = (await this.api('GET', '/containers/json?all=1')) as { Id: string }[];
+        for (const c of list) await this.api('DELETE', `/containers/${c.Id}?force=1`).catch(() => {});
+      } catch {
+        /* the daemon may be broken: the lab teardown below kills everything anyway */
+      }
+      const d = procInfo(this.daemon.pid);
+      if (d) await killProcs([d], 5000);
+    }
+    this.daemon = undefined;
+    this.ids.clear();
+    const netnsDir = join(this.execRoot, 'netns');
+    const files = existsSync(netnsDir) ? readdirSync(netnsDir).map((f) => join(netnsDir, f)) : [];
+    await this.lab.destroy(files);
+  }
+}
