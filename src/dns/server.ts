@@ -188,13 +188,13 @@ export class DnsServer {
       });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      await this.close(l);
+      await this.close(l, false);
       this.logRated('warn', `bind:${ip}:${code}`, `dns: cannot listen on ${ip}:${this.port}: ${code}`);
       this.scheduleRetry(ip);
       return code;
     }
     if (!this.started || !this.wanted.has(ip)) {
-      await this.close(l);
+      await this.close(l, false);
       return undefined;
     }
     udp.on('error', (e) => this.logRated('error', `udp:${ip}`, `dns: UDP socket on ${ip}: ${e.message}`));
@@ -217,7 +217,7 @@ export class DnsServer {
     this.retry.set(ip, t);
   }
 
-  private async close(l: Listener): Promise<void> {
+  private async close(l: Listener, wasListening = true): Promise<void> {
     for (const s of l.conns) s.destroy();
     l.conns.clear();
     await Promise.all([
@@ -230,7 +230,7 @@ export class DnsServer {
       }),
       new Promise<void>((r) => l.tcp.close(() => r())),
     ]);
-    if (this.started) this.log('info', `dns: stopped listening on ${l.ip}:${this.port}`);
+    if (this.started && wasListening) this.log('info', `dns: stopped listening on ${l.ip}:${this.port}`);
   }
 
   private onUdp(l: Listener, msg: Buffer, rinfo: dgram.RemoteInfo): void {

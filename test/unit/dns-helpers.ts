@@ -118,8 +118,20 @@ export class FakeUpstream {
   constructor(readonly host = '127.0.0.1', private readonly answerIp = '10.99.0.77') {}
 
   async start(): Promise<this> {
-    await new Promise<void>((r) => this.udp.bind(0, this.host, () => r()));
-    this.port = this.udp.address().port;
+    // UDP and TCP on one port: take a free UDP port, try TCP on it, start again if TCP has it taken.
+    for (let attempt = 0; ; attempt++) {
+      await new Promise<void>((r) => this.udp.bind(0, this.host, () => r()));
+      this.port = this.udp.address().port;
+      const ok = await new Promise<boolean>((r) => {
+        this.tcp.once('error', () => r(false));
+        this.tcp.listen(this.port, this.host, () => r(true));
+      });
+      if (ok) break;
+      if (attempt > 20) throw new Error('no free port for the fake upstream');
+      await new Promise<void>((r) => this.udp.close(() => r()));
+      this.udp = dgram.createSocket('udp4');
+      this.tcp = net.createServer();
+    }
     this.udp.on('message', (m, rinfo) => {
       const resp = this.respond(m, 'udp');
       if (resp) this.udp.send(resp, rinfo.port, rinfo.address);
@@ -140,10 +152,6 @@ export class FakeUpstream {
           }
         }
       });
-    });
-    await new Promise<void>((r, j) => {
-      this.tcp.once('error', j);
-      this.tcp.listen(this.port, this.host, () => r());
     });
     return this;
   }
