@@ -42,7 +42,8 @@ export interface DnsView {
 }
 
 interface NetIndex {
-  net: NetworkRecord;
+  /** Copied from the record: a view must not change when state is edited in place later. */
+  net: Readonly<Pick<NetworkRecord, 'id' | 'name' | 'subnet' | 'internal'>>;
   /** lower-case name -> addresses on this network, in a stable order. */
   names: Map<string, string[]>;
   /** address -> "name.network" for PTR. */
@@ -110,7 +111,8 @@ class View implements DnsView {
     const nets = new Map<string, NetIndex>();
     for (const net of Object.values(state.networks)) {
       if (!net.dns || !net.gateway) continue;
-      const idx: NetIndex = { net, names: new Map(), ptr: new Map(), ipOf: new Map() };
+      const copy = Object.freeze({ id: net.id, name: net.name, subnet: net.subnet, internal: net.internal });
+      const idx: NetIndex = { net: copy, names: new Map(), ptr: new Map(), ipOf: new Map() };
       nets.set(net.id, idx);
       this.byGateway.set(net.gateway, idx);
       this.byNetName.set(lc(net.name), idx);
