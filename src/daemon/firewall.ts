@@ -16,7 +16,9 @@ import { run, type Runner } from '../kernel/exec.js';
 import { inNetns, Nft } from '../kernel/nft.js';
 import { emptyView, type FirewallView } from '../plan/firewall-view.js';
 import {
-  deltaRuleset,
+  deltaOfElements,
+  elementsOf,
+  type Elements,
   FAMILY,
   FORWARD_PRIORITY,
   fullRuleset,
@@ -61,6 +63,8 @@ export class Firewall {
   readonly mode: 'nftables' | 'none';
   private readonly nft: Nft;
   private applied: FirewallView | undefined;
+  /** Elements of the applied view (planned once per change). */
+  private appliedEls: Elements | undefined;
   /** Bridges whose route_localnet is known to be 1. */
   private readonly localnet = new Set<string>();
   private foreign: ForeignRule[] = [];
@@ -102,6 +106,7 @@ export class Firewall {
       }
       await this.removeForeign();
       this.applied = view;
+      this.appliedEls = undefined;
       return;
     }
     await this.sysctl('net.bridge.bridge-nf-call-iptables', '1', true);
@@ -117,6 +122,7 @@ export class Firewall {
       await this.apply(fullRuleset(view, { existing, recreate: true }));
     }
     this.applied = view;
+    this.appliedEls = elementsOf(view);
     this.log('info', `firewall: table ${FAMILY} ${TABLE} rebuilt`);
     await this.liveWithOthers();
   }
@@ -131,9 +137,10 @@ export class Firewall {
       this.applied = view;
       return;
     }
-    if (!this.applied) return this.reconcile(view);
+    if (!this.applied || !this.appliedEls) return this.reconcile(view);
+    const els = elementsOf(view); // validates everything before anything is touched
     await this.routeLocalnet(view);
-    const delta = deltaRuleset(this.applied, view);
+    const delta = deltaOfElements(this.appliedEls, els);
     if (delta !== '') {
       try {
         await this.apply(delta);
@@ -149,6 +156,7 @@ export class Firewall {
       }
     }
     this.applied = view;
+    this.appliedEls = els;
   }
 
   /** What `berth rules` prints: the table as the kernel holds it, and rules berth put elsewhere. */
@@ -173,6 +181,7 @@ export class Firewall {
     const existing = await this.nft.objects();
     if (existing) await this.apply(removalRuleset(existing, opts));
     this.applied = undefined;
+    this.appliedEls = undefined;
     this.localnet.clear();
   }
 

@@ -78,7 +78,7 @@ function bridgeEndpoints(state: BerthState, sb: SandboxRecord): Array<{ ep: Endp
     .filter((ep): ep is EndpointRecord & { ip: Ipv4 } => !!ep.ip && isIpv4(ep.ip))
     .map((ep) => ({ ep, net: state.networks[ep.networkId] }))
     .filter((x): x is { ep: EndpointRecord & { ip: Ipv4 }; net: NetworkRecord } => isBridge(x.net))
-    .sort((a, b) => rank(a.ep.networkId) - rank(b.ep.networkId) || a.ep.ifName.localeCompare(b.ep.ifName));
+    .sort((a, b) => rank(a.ep.networkId) - rank(b.ep.networkId) || (a.ep.ifName < b.ep.ifName ? -1 : 1));
 }
 
 /**
@@ -105,7 +105,7 @@ function exposedOf(sb: SandboxRecord): Array<{ port: number; proto: PortProto }>
   });
 }
 
-const byName = <T extends { name: string }>(a: T, b: T): number => a.name.localeCompare(b.name);
+const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 export function firewallView(state: BerthState, opts: FirewallViewOptions = {}): FirewallView {
   const warnings: string[] = [];

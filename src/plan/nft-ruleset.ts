@@ -110,13 +110,13 @@ export const CHAINS: readonly ChainDef[] = [
     base: { type: 'filter', hook: 'forward', priority: `filter - ${-FORWARD_PRIORITY}` },
     comment: 'forwarded traffic to and from berth bridges',
     rules: [
-      { rule: 'iifname != @bridges oifname != @bridges accept', comment: 'not to or from a berth bridge: not berth\'s business' },
+      { rule: 'iifname != @bridges oifname != @bridges accept', comment: 'not to or from a berth bridge: left to other rules' },
       {
         rule: `meta mark set meta mark | ${hex(MARK_BERTH)}`,
         comment: 'berth traffic: host firewalls that drop forwarding let this mark through',
       },
       { rule: `jump ${USER_CHAIN}`, comment: `user rules first (chain ${USER_CHAIN} is never touched by berth)` },
-      { rule: `meta mark & ${hex(MARK_SKIP)} == ${hex(MARK_SKIP)} accept`, comment: 'a user rule asked to skip berth\'s filtering' },
+      { rule: `meta mark & ${hex(MARK_SKIP)} == ${hex(MARK_SKIP)} accept`, comment: 'a user rule set the skip mark: no berth filtering' },
       { rule: 'ct state established,related accept', comment: 'replies and related traffic of allowed connections' },
       { rule: 'iifname . oifname vmap @intra-bridge', comment: 'between sandboxes of one network: ICC on or off' },
       { rule: 'iifname @internal-bridges drop', comment: 'internal network: nothing leaves' },
@@ -229,8 +229,10 @@ function proto(p: string): string {
   return p;
 }
 /** A comment safe inside nft's double quotes, at most 128 bytes (nft's limit). */
+const SAFE_COMMENT_RE = /^[A-Za-z0-9 _.,:/()<>=+@#-]{0,128}$/;
 export function nftComment(text: string): string {
-  return text.replace(/[^A-Za-z0-9 _.,:;/()<>=+@#-]/g, '_').slice(0, 128);
+  if (SAFE_COMMENT_RE.test(text)) return text;
+  return text.replace(/[^A-Za-z0-9 _.,:/()<>=+@#-]/g, '_').slice(0, 128);
 }
 
 /** Every element of every set and map for a view. */
@@ -333,7 +335,7 @@ export function fullRuleset(view: FirewallView, opts: FullRulesetOptions = {}): 
     '#!/usr/sbin/nft -f',
     '# berth: the whole table, in one transaction (chain user-forward is yours and left as it is)',
     `add table ${T} { comment "berth container networking: see docs/firewall.md; add your rules to chain ${USER_CHAIN}"; }`,
-    `add chain ${T} ${USER_CHAIN} { comment "${nftComment(`yours: evaluated first for forwarded berth traffic; accept skips berth, drop drops; berth never flushes it`)}"; }`,
+    `add chain ${T} ${USER_CHAIN} { comment "${nftComment(`yours: evaluated first for forwarded berth traffic (accept skips berth filtering, drop drops), berth never flushes it`)}"; }`,
   ];
   // Objects berth no longer defines (or all of them, to re-create) go first: every chain that
   // could jump to them or use their sets is emptied before they are deleted.
@@ -371,8 +373,11 @@ export function fullRuleset(view: FirewallView, opts: FullRulesetOptions = {}): 
  * Empty when nothing changes.
  */
 export function deltaRuleset(prev: FirewallView, next: FirewallView): string {
-  const a = elementsOf(prev);
-  const b = elementsOf(next);
+  return deltaOfElements(elementsOf(prev), elementsOf(next));
+}
+
+/** deltaRuleset on elements already computed (berthd keeps those of the applied view). */
+export function deltaOfElements(a: Elements, b: Elements): string {
   const dels: string[] = [];
   const adds: string[] = [];
   for (const s of SETS) {
