@@ -102,7 +102,7 @@ export class Sandboxes {
       // 3. Record.
       sb.state = { ...sb.state, pid: launched.pid, pidStartTime: launched.pidStartTime, shimPid: launched.shimPid, mntNs: launched.mntNs };
       this.children.set(sb.id, launched.child);
-      launched.child.once('exit', () => void this.onExit(sb.id, generation));
+      void launched.exited.then(() => this.onExit(sb.id, generation));
       await ctx.persist();
       ctx.log('info', `sandbox ${sb.name} started (pid ${launched.pid}${Object.values(sb.endpoints).map((e) => ` ${e.ip}`).join('')})`);
     } catch (err) {

@@ -24,6 +24,8 @@ export interface LaunchSpec {
 
 export interface Launched {
   child: ChildProcess;
+  /** Settles when the shim ends; made at spawn so an early exit is never missed. */
+  exited: Promise<void>;
   shimPid: number;
   pid: number;
   pidStartTime: string;
@@ -47,7 +49,10 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
   }
   child.unref();
   let exited = false;
-  child.once('exit', () => (exited = true));
+  const exitedP = new Promise<void>((resolve) => child.once('exit', () => {
+    exited = true;
+    resolve();
+  }));
   const shimPid = child.pid ?? 0;
   if (!shimPid) throw new Internal('could not start the sandbox process');
   // The shim writes the command's PID once the sandbox's files are in place.
@@ -56,7 +61,7 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
     const pidText = await readFile(join(spec.stateDir, 'pid'), 'utf8').catch(() => '');
     if (pidText.trim()) {
       const pid = Number(pidText.trim());
-      return { child, shimPid, pid, pidStartTime: await startTimeOf(pid), mntNs: await nsOf(shimPid, 'mnt') };
+      return { child, exited: exitedP, shimPid, pid, pidStartTime: await startTimeOf(pid), mntNs: await nsOf(shimPid, 'mnt') };
     }
     if (exited || Date.now() > deadline) {
       const tail = (await readFile(spec.logPath, 'utf8').catch(() => '')).split('\n').slice(-5).join('\n').trim();

@@ -1,0 +1,75 @@
+// The CLI's only way to berthd: HTTP over the unix socket.
+import { request, type IncomingMessage } from 'node:http';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function socketPath(host: string | undefined): string {
+  const h = host || process.env['BERTH_HOST'] || 'unix:///run/berth/berth.sock';
+  if (!h.startsWith('unix://')) throw new ApiError(0, `unsupported host "${h}": berth listens on a unix socket, e.g. unix:///run/berth/berth.sock`);
+  return h.slice('unix://'.length);
+}
+
+export class Client {
+  constructor(private readonly socket: string) {}
+
+  private open(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const data = body === undefined ? undefined : JSON.stringify(body);
+      const req = request(
+        { socketPath: this.socket, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} },
+        resolve,
+      );
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+          reject(new ApiError(0, `Cannot connect to berthd at unix://${this.socket}. Is berthd running? (set BERTH_HOST or --host)`));
+        } else reject(err);
+      });
+      req.end(data);
+    });
+  }
+
+  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.open(method, path, body);
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const status = res.statusCode ?? 500;
+    const isJson = (res.headers['content-type'] ?? '').includes('json');
+    if (status >= 400) {
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { message?: string }).message ?? text;
+      } catch {
+        /* plain text */
+      }
+      throw new ApiError(status, message);
+    }
+    if (!text) return undefined as T;
+    return (isJson ? JSON.parse(text) : text) as T;
+  }
+
+  /** Streams a response body (logs) to a writable. */
+  async stream(path: string, out: NodeJS.WritableStream): Promise<void> {
+    const res = await this.open('GET', path);
+    if ((res.statusCode ?? 500) >= 400) {
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      const text = Buffer.concat(chunks).toString('utf8');
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { message?: string }).message ?? text;
+      } catch {
+        /* plain */
+      }
+      throw new ApiError(res.statusCode ?? 500, message);
+    }
+    for await (const c of res) out.write(c as Buffer);
+  }
+}

@@ -1,0 +1,104 @@
+// berth run: create a sandbox and start it; without -d, stream its output and exit with its code.
+import { Command } from 'commander';
+import { parsePortSpec } from '../../model/port-spec.js';
+import { parseExpose } from '../../model/port-spec.js';
+import { parseExtraHost } from '../../model/extra-hosts.js';
+import type { Client } from '../client.js';
+import { collect } from '../output.js';
+
+export interface RunOptions {
+  detach?: boolean;
+  rm?: boolean;
+  name?: string;
+  network: string[];
+  ip?: string;
+  networkAlias: string[];
+  hostname?: string;
+  env: string[];
+  rootfs?: string;
+  publish: string[];
+  publishAll?: boolean;
+  expose: string[];
+  link: string[];
+  addHost: string[];
+  dns: string[];
+  dnsSearch: string[];
+  dnsOption: string[];
+}
+
+/** The create body in Docker's shape, from run's flags. */
+export function createBody(cmd: string[], o: RunOptions): Record<string, unknown> {
+  const portBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const spec of o.publish) {
+    const r = parsePortSpec(spec);
+    const key = `${r.containerPortStart === r.containerPortEnd ? r.containerPortStart : `${r.containerPortStart}-${r.containerPortEnd}`}/${r.proto}`;
+    const hostPort = r.hostPortStart === 0 ? '' : r.hostPortStart === r.hostPortEnd ? String(r.hostPortStart) : `${r.hostPortStart}-${r.hostPortEnd}`;
+    (portBindings[key] ??= []).push({ HostIp: r.hostIp, HostPort: hostPort });
+  }
+  const exposed: Record<string, object> = {};
+  for (const e of o.expose.flatMap(parseExpose)) exposed[`${e.port}/${e.proto}`] = {};
+  for (const h of o.addHost) parseExtraHost(h);
+  const [first, ...rest] = o.network.length ? o.network : ['bridge'];
+  const endpoints: Record<string, unknown> = {};
+  endpoints[first!] = { IPAMConfig: o.ip ? { IPv4Address: o.ip } : null, Aliases: o.networkAlias };
+  for (const n of rest) endpoints[n] = { IPAMConfig: null, Aliases: [] };
+  return {
+    Cmd: cmd,
+    Env: o.env,
+    Hostname: o.hostname ?? '',
+    ExposedPorts: exposed,
+    Rootfs: o.rootfs ?? '',
+    HostConfig: {
+      NetworkMode: first,
+      PortBindings: portBindings,
+      PublishAllPorts: Boolean(o.publishAll),
+      Links: o.link,
+      ExtraHosts: o.addHost,
+      Dns: o.dns,
+      DnsSearch: o.dnsSearch,
+      DnsOptions: o.dnsOption,
+    },
+    NetworkingConfig: { EndpointsConfig: endpoints },
+  };
+}
+
+export function runCommand(client: () => Client): Command {
+  return new Command('run')
+    .description('Create and start a sandbox running CMD')
+    .argument('<cmd...>', 'command and arguments (put them after --)')
+    .option('-d, --detach', 'run in the background and print the sandbox ID')
+    .option('--rm', 'remove the sandbox when it exits')
+    .option('--name <name>', 'name of the sandbox')
+    .option('--network <net>', 'network: a name, bridge, host, none or container:NAME (repeatable)', collect, [] as string[])
+    .option('--ip <ip>', 'IPv4 address on the first network (needs a user subnet)')
+    .option('--network-alias <alias>', 'DNS alias on the first network (repeatable)', collect, [] as string[])
+    .option('-h, --hostname <name>', 'hostname inside the sandbox')
+    .option('-e, --env <key=value>', 'environment variable (repeatable)', collect, [] as string[])
+    .option('--rootfs <dir>', 'run chrooted into DIR instead of the host filesystem')
+    .option('-p, --publish <spec>', '[IP:][HOSTPORT:]PORT[/udp] (repeatable)', collect, [] as string[])
+    .option('-P, --publish-all', 'publish every exposed port on a free host port')
+    .option('--expose <port>', 'expose PORT[/udp] (repeatable)', collect, [] as string[])
+    .option('--link <name[:alias]>', 'link to another sandbox (repeatable)', collect, [] as string[])
+    .option('--add-host <host:ip>', 'add a line to /etc/hosts; ip may be host-gateway (repeatable)', collect, [] as string[])
+    .option('--dns <ip>', 'DNS server (repeatable)', collect, [] as string[])
+    .option('--dns-search <domain>', 'DNS search domain (repeatable)', collect, [] as string[])
+    .option('--dns-option <opt>', 'resolv.conf option (repeatable)', collect, [] as string[])
+    .addHelpText('after', '\nExamples:\n  berth run -d --name web --network my-net -p 8080:80 -- busybox httpd -f -p 80\n  berth run --rm --network my-net -- busybox wget -qO- http://web/')
+    .action(async (rawCmd: string[], o: RunOptions) => {
+      const cmd = rawCmd[0] === '--' ? rawCmd.slice(1) : rawCmd;
+      const c = client();
+      const body = createBody(cmd, o);
+      const query = o.name ? `?name=${encodeURIComponent(o.name)}` : '';
+      const created = await c.call<{ Id: string; Warnings: string[] }>('POST', `/containers/create${query}`, body);
+      for (const w of created.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
+      await c.call('POST', `/containers/${created.Id}/start`);
+      if (o.detach) {
+        process.stdout.write(`${created.Id}\n`);
+        return;
+      }
+      await c.stream(`/containers/${created.Id}/logs?follow=1`, process.stdout);
+      const res = await c.call<{ StatusCode: number }>('POST', `/containers/${created.Id}/wait`);
+      if (o.rm) await c.call('DELETE', `/containers/${created.Id}?force=1`);
+      process.exitCode = res.StatusCode;
+    });
+}

@@ -1,0 +1,50 @@
+// berth: the command-line client. It talks only to berthd's API (BERTH_HOST or --host).
+import { Command, CommanderError } from 'commander';
+import { Client, socketPath } from './client.js';
+import { networkCommand } from './commands/network.js';
+import { runCommand } from './commands/run.js';
+import { execCommand, inspectCommand, lifecycleCommands, logsCommand, portCommand, psCommand, rulesCommand } from './commands/sandboxes.js';
+
+const program = new Command('berth')
+  .description('berth: container networking on the Linux kernel, Docker-style')
+  .option('-H, --host <url>', 'berthd socket, e.g. unix:///run/berth/berth.sock (default $BERTH_HOST)')
+  .enablePositionalOptions()
+  .exitOverride()
+  .showHelpAfterError(false);
+
+const client = () => new Client(socketPath(program.opts<{ host?: string }>().host));
+let failures = 0;
+const fail = (msg: string) => {
+  failures++;
+  process.stderr.write(`Error: ${msg}\n`);
+};
+
+program.addCommand(networkCommand(client, fail));
+program.addCommand(runCommand(client).passThroughOptions());
+program.addCommand(execCommand(client).passThroughOptions());
+program.addCommand(psCommand(client));
+program.addCommand(inspectCommand(client, fail));
+for (const c of lifecycleCommands(client, fail)) program.addCommand(c);
+program.addCommand(logsCommand(client));
+program.addCommand(portCommand(client));
+program.addCommand(rulesCommand(client));
+for (const c of program.commands) c.exitOverride();
+for (const c of program.commands.find((c) => c.name() === 'network')?.commands ?? []) c.exitOverride();
+
+async function main(): Promise<void> {
+  const isRun = process.argv[2] === 'run';
+  try {
+    await program.parseAsync(process.argv);
+    if (failures) process.exitCode = 1;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return;
+      process.exitCode = isRun ? 125 : err.exitCode || 1;
+      return;
+    }
+    process.stderr.write(`Error: ${(err as Error).message}\n`);
+    process.exitCode = isRun ? 125 : 1;
+  }
+}
+
+void main();
