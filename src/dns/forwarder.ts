@@ -4,7 +4,8 @@
 //   bounded budget: a dead upstream costs at most the attempt timeout, an unreachable one (ICMP
 //   port unreachable, no route) nothing, and all dead gives the caller a failure fast.
 // - An upstream that timed out recently is tried after the ones that did not (remembered for
-//   `deadForMs`), so one dead resolver does not slow every query.
+//   `deadForMs`), and with a short probe timeout, so one dead resolver does not slow every query
+//   and all of them dead costs a fraction of a second.
 // - Each attempt uses a fresh socket (random source port) and a fresh random ID; a response must
 //   come from the upstream's address and port (connected socket), carry that ID and the same
 //   question, or it is ignored (spoofing resistance). The client's ID is put back.
@@ -28,9 +29,11 @@ export interface ForwardOptions {
   budgetMs: number;
   /** How long an upstream that timed out is tried last (ms). */
   deadForMs: number;
+  /** Attempt timeout for an upstream in that state: a short probe, so all-dead costs little (ms). */
+  probeTimeoutMs: number;
 }
 
-export const DEFAULT_FORWARD: ForwardOptions = { attemptTimeoutMs: 1000, budgetMs: 2000, deadForMs: 30_000 };
+export const DEFAULT_FORWARD: ForwardOptions = { attemptTimeoutMs: 1000, budgetMs: 2000, deadForMs: 30_000, probeTimeoutMs: 250 };
 
 export type ForwardResult =
   | { ok: true; response: Buffer; upstream: Upstream; via: 'udp' | 'tcp' }
@@ -65,15 +68,16 @@ export class Forwarder {
     for (const abort of [...this.inflight]) abort();
   }
 
+  private isDead(u: Upstream, now = Date.now()): boolean {
+    const since = this.deadSince.get(upstreamKey(u));
+    return since !== undefined && now - since < this.opts.deadForMs;
+  }
+
   /** Upstreams in the order to try: those not recently timed out first, each group in given order. */
   order(upstreams: readonly Upstream[], now = Date.now()): Upstream[] {
     const alive: Upstream[] = [];
     const dead: Upstream[] = [];
-    for (const u of upstreams) {
-      const since = this.deadSince.get(upstreamKey(u));
-      if (since !== undefined && now - since < this.opts.deadForMs) dead.push(u);
-      else alive.push(u);
-    }
+    for (const u of upstreams) (this.isDead(u, now) ? dead : alive).push(u);
     return [...alive, ...dead];
   }
 
@@ -94,7 +98,7 @@ export class Forwarder {
         failures.push(`${upstreamKey(up)}: not tried (time budget spent)`);
         continue;
       }
-      const timeout = Math.min(this.opts.attemptTimeoutMs, left);
+      const timeout = Math.min(this.isDead(up) ? this.opts.probeTimeoutMs : this.opts.attemptTimeoutMs, left);
       let via: 'udp' | 'tcp' = clientProto;
       let ex = clientProto === 'udp' ? await this.udp(query, questionEnd, up, timeout) : await this.tcp(query, questionEnd, up, timeout);
       if (ex.kind === 'response' && via === 'udp' && responseFacts(ex.msg)!.tc) {

@@ -152,7 +152,7 @@ test('truncation: an upstream UDP answer with TC is fetched again over TCP', asy
   assert.equal(addrs(await ask(GW, port, B2, 'big.example', { proto: 'tcp' })).length, 40);
 });
 
-test('upstream down: SERVFAIL fast (refused port), and bounded for a resolver that never answers', async () => {
+test('upstream down: SERVFAIL fast (refused port), bounded for a resolver that never answers, then only probed', async () => {
   const dead = await deadPort();
   const hole = await blackhole();
   const s2 = new DnsServer({
@@ -179,7 +179,11 @@ test('upstream down: SERVFAIL fast (refused port), and bounded for a resolver th
     // local names are unaffected
     assert.deepEqual(addrs(await ask('127.41.0.1', port, '127.41.0.2', 'c')), ['127.41.0.2']);
     // a resolver that swallows queries costs at most the budget (600 ms here)
-    const s3 = new DnsServer({ port, hostUpstreams: () => [{ host: '127.0.0.1', port: hole.port }], forward: { attemptTimeoutMs: 300, budgetMs: 600 } });
+    const s3 = new DnsServer({
+      port,
+      hostUpstreams: () => [{ host: '127.0.0.1', port: hole.port }],
+      forward: { attemptTimeoutMs: 300, budgetMs: 600, probeTimeoutMs: 100 },
+    });
     await s2.stop();
     await s3.start();
     s3.setView(dnsView(b.state));
@@ -190,6 +194,12 @@ test('upstream down: SERVFAIL fast (refused port), and bounded for a resolver th
     assert.equal(rcode(r3), 'SERVFAIL');
     assert.ok(ms3 >= 250 && ms3 < 1000, `blackholed upstream took ${ms3} ms`);
     assert.equal(hole.count(), 1);
+    // now known dead: the next query only probes it briefly
+    const t2 = performance.now();
+    assert.equal(rcode(await ask('127.41.0.1', port, '127.41.0.2', 'www2.example', { timeoutMs: 3000 })), 'SERVFAIL');
+    const ms2 = performance.now() - t2;
+    assert.ok(ms2 >= 80 && ms2 < 250, `probe of a dead upstream took ${ms2} ms`);
+    assert.equal(hole.count(), 2);
     await s3.stop();
   } finally {
     await s2.stop();
