@@ -5,6 +5,8 @@ import { BadRequest, Conflict, NotFound } from '../model/errors.js';
 import { validateAlias, validateHostname, validateName } from '../model/names.js';
 import type { ExposedPort, LinkRecord, NetworkId, PortProto, PortRequest, SandboxConfig } from '../model/types.js';
 import { isIp } from '../ipam/ipv4.js';
+import { parseExtraHosts } from '../model/extra-hosts.js';
+import { validateDnsSettings } from '../model/dns-options.js';
 import type { Ctx } from './context.js';
 import { IP_ONLY_WITH_USER_SUBNET } from './sandbox-net.js';
 
@@ -107,8 +109,9 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxRequest): 
     if (!isDir) throw new BadRequest(`--rootfs ${rootfs} is not a directory`);
   }
   const extraHosts = hc.ExtraHosts ?? [];
+  parseExtraHosts(extraHosts);
   const dns = hc.Dns ?? [];
-  for (const d of dns) if (!isIp(d)) throw new BadRequest(`${d} is not an ip address: --dns takes an IPv4 address`);
+  validateDnsSettings({ dns, dnsSearch: hc.DnsSearch ?? [], dnsOptions: hc.DnsOptions ?? [] });
 
   const networks: SandboxConfig['networks'] = [];
   let networkMode = mode;
