@@ -90,8 +90,13 @@ export class Firewall {
     return this.foreign;
   }
 
-  private cmd(argv: readonly string[], input?: string) {
-    return this.runner(inNetns(this.opts.netns, argv), input === undefined ? {} : { input });
+  /** Runs a command; a program that cannot be started (not installed) answers code 127. */
+  private async cmd(argv: readonly string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    try {
+      return await this.runner(inNetns(this.opts.netns, argv), input === undefined ? {} : { input });
+    } catch (err) {
+      return { code: 127, stdout: '', stderr: (err as Error).message };
+    }
   }
 
   /** At start: rebuild the whole table for `view` (the user chain keeps its rules), set sysctls, live with other firewalls. */
@@ -99,7 +104,7 @@ export class Firewall {
     for (const w of view.warnings) this.log('warn', w);
     await this.sysctl('net.ipv4.ip_forward', '1', true);
     if (this.mode === 'none') {
-      const existing = await this.nft.objects();
+      const existing = await this.nft.objects().catch(() => undefined); // no nft installed: nothing to remove
       if (existing) {
         await this.apply(removalRuleset(existing));
         this.log('info', `firewall=none: removed berth's chains and sets from table ${FAMILY} ${TABLE} (chain user-forward kept)`);
@@ -109,7 +114,9 @@ export class Firewall {
       this.appliedEls = undefined;
       return;
     }
-    await this.sysctl('net.bridge.bridge-nf-call-iptables', '1', true);
+    if (!(await this.sysctl('net.bridge.bridge-nf-call-iptables', '1', true))) {
+      this.log('warn', 'bridged traffic does not pass the firewall (br_netfilter missing?): ICC off and links will not filter traffic inside a network');
+    }
     this.localnet.clear();
     await this.routeLocalnet(view);
     const existing = (await this.nft.objects()) ?? { chains: [], sets: [], maps: [] };
@@ -124,7 +131,12 @@ export class Firewall {
     this.applied = view;
     this.appliedEls = elementsOf(view);
     this.log('info', `firewall: table ${FAMILY} ${TABLE} rebuilt`);
-    await this.liveWithOthers();
+    try {
+      await this.liveWithOthers();
+    } catch (err) {
+      // berth's own table is in place; say loudly that another firewall may still drop its traffic.
+      this.log('error', `cannot adjust other firewalls that drop forwarded traffic: ${(err as Error).message}`);
+    }
   }
 
   /**
@@ -277,7 +289,7 @@ export class Firewall {
   }
 
   private async forwardChains(): Promise<NftChainInfo[]> {
-    const items = (await this.nft.json(['list', 'chains'])) ?? [];
+    const items = (await this.nft.json(['list', 'chains']).catch(() => undefined)) ?? []; // no nft: no nft chains
     return items
       .map((i) => i['chain'] as NftChainInfo | undefined)
       .filter((c): c is NftChainInfo => !!c && c.hook === 'forward')

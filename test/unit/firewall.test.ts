@@ -11,11 +11,22 @@ const view = (o = { icc: true, masq: true, internal: false }) => firewallView(go
 /** A fake that knows whether berth's table exists and answers sysctl reads with "0". */
 function fakeKernel(o: { iptablesS?: string; chains?: unknown[]; failNft?: (input: string) => boolean } = {}) {
   let table = false;
+  let ipt = o.iptablesS;
   return fakeRunner((argv, input) => {
     const a = argv.join(' ');
     if (a.startsWith('sysctl -n')) return { stdout: '0\n' };
     if (a === 'iptables --version') return { stdout: 'iptables v1.8.9 (nf_tables)\n' };
-    if (a === 'iptables -w -S FORWARD') return o.iptablesS === undefined ? { code: 1, stderr: 'no iptables' } : { stdout: o.iptablesS };
+    if (a === 'iptables -w -S FORWARD') return ipt === undefined ? { code: 1, stderr: 'no iptables' } : { stdout: ipt };
+    const ours = `-A FORWARD -m mark --mark 0x800000/0x800000 -m comment --comment "${FOREIGN_COMMENT}" -j ACCEPT`;
+    if (a.startsWith('iptables -w -I FORWARD 1 ') && ipt !== undefined) {
+      ipt = ipt.replace(/^(-P FORWARD \w+\n)/, `$1${ours}\n`);
+      return {};
+    }
+    if (a.startsWith('iptables -w -D FORWARD ') && ipt !== undefined) {
+      if (!ipt.includes(ours)) return { code: 1, stderr: 'Bad rule' };
+      ipt = ipt.replace(`${ours}\n`, '');
+      return {};
+    }
     if (a === 'nft -j list chains') return { stdout: JSON.stringify({ nftables: o.chains ?? [] }) };
     if (a.startsWith('nft -j -a list chain')) return { stdout: JSON.stringify({ nftables: [] }) };
     if (a === 'nft -j list table inet berth') {
@@ -114,6 +125,26 @@ test('an iptables FORWARD DROP policy gets one marked accept rule, logged; clean
   ]);
   assert.ok(logs.some((l) => l.startsWith('warn: iptables FORWARD drops forwarded traffic')), logs.join('\n'));
   assert.deepEqual(fw.foreignRules, [{ kind: 'iptables', where: 'FORWARD' }]);
+  // a second start finds the rule by its comment and does not insert another one
+  runner.calls.length = 0;
+  await fw.reconcile(view());
+  assert.equal(runner.calls.filter((c) => c.argv.includes('-I')).length, 0);
+  // cleanup deletes exactly that rule and leaves the policy alone
+  runner.calls.length = 0;
+  await fw.cleanup();
+  const ipt = runner.calls.filter((c) => c.argv[0] === 'iptables').map((c) => c.argv.slice(0, 4).join(' '));
+  assert.deepEqual(ipt, ['iptables -w -S FORWARD', 'iptables -w -D FORWARD']);
+  assert.ok(!runner.calls.some((c) => c.argv.includes('-P')));
+  assert.deepEqual(fw.foreignRules, []);
+});
+
+test('no iptables and no nft on the host: reconcile in none mode still works; nftables mode says nft is missing', async () => {
+  const missing = fakeRunner((argv) => {
+    if (argv[0] === 'nft' || argv[0] === 'iptables') throw new Error(`cannot run ${argv[0]}: spawn ${argv[0]} ENOENT`);
+    return argv[0] === 'sysctl' && argv[1] === '-n' ? { stdout: '1\n' } : {};
+  });
+  await new Firewall({ mode: 'none' }, missing).reconcile(view());
+  await assert.rejects(new Firewall({ mode: 'nftables' }, missing).reconcile(view()), /cannot run nft/);
 });
 
 test('an nft forward chain with policy drop (not iptables\') gets the rule too; ours and iptables\' are skipped', async () => {
