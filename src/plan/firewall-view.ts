@@ -90,6 +90,20 @@ export function publishTarget(state: BerthState, sb: SandboxRecord): { ip: Ipv4;
   return hit ? { ip: hit.ep.ip, network: hit.net } : undefined;
 }
 
+/**
+ * Before endpoints exist (at create or start, when host ports are allocated): the network whose
+ * endpoint will receive the sandbox's published ports, or undefined when every network it asked for
+ * is internal (or not a bridge): then its ports are not published (allocateHostPorts `internal`).
+ * Its hostBindingIpv4 is the default address for -p without one.
+ */
+export function publishNetwork(state: BerthState, sb: Pick<SandboxRecord, 'config'>): NetworkRecord | undefined {
+  for (const n of sb.config.networks) {
+    const net = state.networks[n.networkId];
+    if (isBridge(net) && !net.internal) return net;
+  }
+  return undefined;
+}
+
 /** Ports a link target opens to the sandboxes linking to it: --expose and the container side of -p. */
 function exposedOf(sb: SandboxRecord): Array<{ port: number; proto: PortProto }> {
   const all = [...sb.config.exposedPorts];

@@ -432,4 +432,21 @@ describe('firewall on the kernel', { concurrency: false }, () => {
     // Only the iptables table this test's `iptables -P` created is left, without a trace of berth.
     assert.doesNotMatch(await lab.must('h', ['nft', 'list', 'ruleset']), /berth|0x00800000/);
   });
+
+  test('a table left by another berth version is rebuilt in one go; its user chain survives', async () => {
+    await lab.must(
+      'h',
+      ['nft', '-f', '-'],
+      'table inet berth {\n set bridges { type ipv4_addr; }\n chain old-chain { ip saddr @bridges drop; }\n chain user-forward { ip saddr 10.20.30.13 drop; }\n}\n',
+    );
+    logs.length = 0;
+    await fw.reconcile(view(baseState()));
+    assert.ok(logs.some((l) => l.startsWith('warn rebuilding berth')), logs.join('\n'));
+    const objs = await nft.objects();
+    assert.ok(objs && !objs.chains.includes('old-chain'), JSON.stringify(objs));
+    assert.match(await lab.must('h', ['nft', 'list', 'set', 'inet', 'berth', 'bridges']), /type ifname/);
+    assert.match(await lab.must('h', ['nft', 'list', 'chain', 'inet', 'berth', 'user-forward']), /ip saddr 10\.20\.30\.13 drop/);
+    await reaches('o', HOST_IP, 8080, '172.17.0.2');
+    await fw.cleanup({ removeUserChain: true });
+  });
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { firewallView, publishTarget } from '../../src/plan/firewall-view.js';
+import { firewallView, publishNetwork, publishTarget } from '../../src/plan/firewall-view.js';
 import {
   CHAINS,
   deltaRuleset,
@@ -174,4 +174,14 @@ test('removal keeps the user chain unless asked', () => {
   assert.match(text, /delete chain inet berth filter-forward/);
   assert.match(text, /delete map inet berth published-any/);
   assert.equal(removalRuleset(existing, { removeUserChain: true }), 'delete table inet berth\n');
+});
+
+test('publishNetwork: the first non-internal bridge network the sandbox asked for (before endpoints exist)', () => {
+  const a = network('a', 'berth-a', '172.20.0.0/16', { internal: true });
+  const b = network('b', 'berth-b', '172.21.0.0/16', { hostBindingIpv4: '10.99.0.1' });
+  const sb = sandbox('x', [{ net: a, ip: '172.20.0.2' }, { net: b, ip: '172.21.0.2' }]);
+  sb.endpoints = {};
+  assert.equal(publishNetwork(stateOf([a, b], [sb]), sb)?.hostBindingIpv4, '10.99.0.1');
+  const only = sandbox('y', [{ net: a, ip: '172.20.0.3' }]);
+  assert.equal(publishNetwork(stateOf([a, b], [only]), only), undefined);
 });
