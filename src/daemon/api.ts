@@ -13,6 +13,7 @@ import type { Sandboxes } from './sandboxes.js';
 export interface ApiExtras {
   /** Text for `berth rules`. */
   rules: () => Promise<string>;
+  hostServices: { list: () => string[]; add: (spec: string) => Promise<void>; remove: (name: string) => Promise<void> };
 }
 
 function timeoutOf(q: URLSearchParams): number {
@@ -82,6 +83,14 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
     return HANDLED;
   });
   r.on('GET', '/rules', async () => extras.rules());
+  r.on('GET', '/host-services', async () => extras.hostServices.list());
+  r.on('POST', '/host-services', async (q) => {
+    const spec = (q.body as { Spec?: unknown }).Spec;
+    if (typeof spec !== 'string' || !spec) throw new BadRequest('give the host service as {"Spec": "NAME=169.254.x.y:PORT->HOSTPORT"}');
+    await extras.hostServices.add(spec);
+    return { __status: 201 };
+  });
+  r.on('DELETE', '/host-services/{name}', async (q) => extras.hostServices.remove(q.params[0]!));
   return r;
 }
 

@@ -3,10 +3,11 @@
 import { run } from '../kernel/exec.js';
 import { readEphemeralRange, readHostListeners } from '../kernel/host-listeners.js';
 import { allocateHostPorts } from '../ipam/host-ports.js';
-import { parseHostServices } from '../model/host-service.js';
+import { parseHostServices, type HostService } from '../model/host-service.js';
+import { Conflict, NotFound } from '../model/errors.js';
 import type { PortBinding } from '../model/types.js';
 import { firewallView } from '../plan/firewall-view.js';
-import { sandboxesLinkingTo, sandboxLinkEnv } from '../plan/sandbox-files.js';
+import { sandboxLinkEnv } from '../plan/sandbox-files.js';
 import { DnsFollower } from '../dns/follower.js';
 import { DnsServer } from '../dns/server.js';
 import { HostResolvers } from '../dns/upstreams.js';
@@ -17,11 +18,23 @@ import type { Sandboxes } from './sandboxes.js';
 export interface Features {
   rules: () => Promise<string>;
   close: () => Promise<void>;
+  /** berth host-service add/ls/rm: added at run time, persisted, applied to running sandboxes. */
+  hostServices: {
+    list: () => string[];
+    add: (spec: string) => Promise<void>;
+    remove: (name: string) => Promise<void>;
+  };
 }
 
 export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Features> {
   const { cfg, log } = ctx;
-  const hostServices = parseHostServices(cfg.hostServices);
+  // Host services from the flags plus those added through the API; one array, refilled in place,
+  // which the firewall view and the DNS follower both read on every sync.
+  const hostServices: HostService[] = [];
+  const specs = () => [...cfg.hostServices, ...(ctx.state.hostServices ?? [])];
+  const refill = (list: readonly string[]) => hostServices.splice(0, hostServices.length, ...parseHostServices(list));
+  refill(specs());
+  ctx.host.hostServices = hostServices;
 
   // Upstream resolvers: followed as the file changes; sandboxes without embedded DNS copy them.
   const resolvers = new HostResolvers({ path: cfg.resolvConf, log });
@@ -70,11 +83,43 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
         if (sb.state.status !== 'running' || sb.config.links.length === 0) continue;
         await sandboxes.writeFiles(sb).catch((e: Error) => log('warn', `rewriting /etc/hosts of ${sb.name}: ${e.message}`));
       }
-      void sandboxesLinkingTo;
     },
   });
 
+  const changeHostServices = (next: string[]) =>
+    ctx.lock.run(async () => {
+      const before = ctx.state.hostServices ?? [];
+      refill([...cfg.hostServices, ...next]); // validates the whole list: names and addresses unique
+      ctx.state.hostServices = next;
+      try {
+        await ctx.follow();
+        await ctx.persist();
+      } catch (err) {
+        ctx.state.hostServices = before;
+        refill(specs());
+        await ctx.follow().catch(() => undefined);
+        throw err;
+      }
+      await sandboxes.refreshFiles();
+    });
+
   return {
+    hostServices: {
+      list: () => specs(),
+      add: async (spec) => {
+        if (specs().includes(spec)) throw new Conflict(`host service ${spec} already exists`);
+        await changeHostServices([...(ctx.state.hostServices ?? []), spec]);
+      },
+      remove: async (name) => {
+        const mine = ctx.state.hostServices ?? [];
+        const next = mine.filter((s) => parseHostServices([s])[0]!.name !== name);
+        if (next.length === mine.length) {
+          if (cfg.hostServices.some((s) => parseHostServices([s])[0]!.name === name)) throw new Conflict(`host service ${name} comes from berthd's --host-service flag; remove it there`);
+          throw new NotFound(`host service ${name} not found`);
+        }
+        await changeHostServices(next);
+      },
+    },
     rules: () => fw.rules(),
     close: async () => {
       await dns.stop();

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
 
-  const api = buildApi(ctx, sandboxes, { rules: features.rules });
+  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices });
   const server = createServer((req, res) => void api.handle(req, res));
   await rm(cfg.socket, { force: true });
   await new Promise<void>((resolve, reject) => {

@@ -150,4 +150,6 @@ export interface BerthState {
   version: 1;
   networks: Record<string, NetworkRecord>;
   sandboxes: Record<string, SandboxRecord>;
+  /** Host services added through the API (berth host-service add), as NAME=IP:PORT->HOSTPORT specs. */
+  hostServices?: string[];
 }
