@@ -183,7 +183,9 @@ export const CHAINS: readonly ChainDef[] = [
         rule: 'oifname @bridges ip saddr 127.0.0.0/8 masquerade',
         comment: 'host loopback to a published port: source becomes the bridge address',
       },
-      { rule: 'ip saddr @masq-subnets oifname != @bridges masquerade', comment: 'outbound masquerade' },
+      // Not out of lo: the host's own packets from a gateway address to a local address (e.g. to
+      // berth's DNS on a gateway) would get the uplink's address and look foreign.
+      { rule: 'ip saddr @masq-subnets oifname != @bridges oifname != "lo" masquerade', comment: 'outbound masquerade' },
     ],
   },
 ];
