@@ -73,6 +73,7 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
   });
   r.on('GET', '/containers/{id}/exec-target', async (q) => {
     const sb = ctx.sandbox(q.params[0]!);
+    if (sb.state.status === 'running' && !sb.state.pid) await sandboxes.waitReady(sb.id);
     if (sb.state.status !== 'running' || !sb.state.pid) throw new Conflict(`Container ${sb.id} is not running`);
     return { Pid: sb.state.pid, Rootfs: sb.config.rootfs };
   });

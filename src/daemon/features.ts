@@ -13,6 +13,7 @@ import { DnsServer } from '../dns/server.js';
 import { HostResolvers } from '../dns/upstreams.js';
 import type { Ctx } from './context.js';
 import { Firewall } from './firewall.js';
+import { OPT_HOST_BINDING } from './networks.js';
 import type { Sandboxes } from './sandboxes.js';
 
 export interface Features {
@@ -54,6 +55,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
     allocate: async (state, sb, net) => {
       const taken: PortBinding[] = Object.values(state.sandboxes).flatMap((s) => (s.id === sb.id ? [] : s.ports));
       const nets = sb.config.networks.map((n) => state.networks[n.networkId]).filter((n) => n !== undefined);
+      if (sb.config.portRequests.length === 0 && !sb.config.publishAll) return [];
       const res = allocateHostPorts({
         requests: sb.config.portRequests,
         exposed: sb.config.exposedPorts,
@@ -61,7 +63,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
         taken,
         listeners: await readHostListeners(),
         ephemeral: await readEphemeralRange(),
-        defaultBindIp: net?.hostBindingIpv4 ?? cfg.defaultBindIp,
+        defaultBindIp: net?.options[OPT_HOST_BINDING] ?? cfg.defaultBindIp,
         internal: nets.length > 0 && nets.every((n) => n.internal),
       });
       for (const w of res.warnings) log('warn', `sandbox ${sb.name}: ${w}`);

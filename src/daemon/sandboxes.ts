@@ -9,9 +9,10 @@ import { newSandboxId, shortId } from '../model/ids.js';
 import type { SandboxRecord, SandboxState } from '../model/types.js';
 import { sandboxFiles } from '../plan/sandbox-files.js';
 import { DEFAULT_PATH, launch } from '../runtime/launch.js';
-import { isAlive, pidsInNs } from '../runtime/proc.js';
+import { isAlive, nsOf, pidsInNs } from '../runtime/proc.js';
 import type { Ctx } from './context.js';
 import { randomName } from './names-gen.js';
+import { PhaseTimer } from './phase-timer.js';
 import { buildConfig, type CreateSandboxRequest } from './sandbox-spec.js';
 import { netnsOf, ownsNetns, reserveEndpoint, setupNetwork, teardownNetwork } from './sandbox-net.js';
 
@@ -23,6 +24,8 @@ function idleState(): SandboxState {
 
 export class Sandboxes {
   private readonly children = new Map<string, ChildProcess>();
+  /** Settles when a just-started sandbox's command PID is known. */
+  private readonly readiness = new Map<string, Promise<unknown>>();
   private readonly exitWaiters = new Map<string, Array<() => void>>();
   private poller: NodeJS.Timeout | undefined;
 
@@ -60,6 +63,7 @@ export class Sandboxes {
       if (!t || t.state.status !== 'running') throw new Conflict(`Cannot link to a non running container: /${l.targetName} AS /${sb.name}/${l.alias}`);
     }
     const previous = sb.state.status;
+    const timer = new PhaseTimer();
     // 1. Reserve: addresses and ports in state, persisted before the kernel is touched, so a
     //    crash from here on is repaired at the next start (pid 0 means "never launched").
     sb.generation += 1;
@@ -81,15 +85,22 @@ export class Sandboxes {
       throw err;
     }
     sb.state = { ...idleState(), status: 'running', startedAt: new Date().toISOString() };
+    timer.mark('reserve');
     await ctx.persist();
+    timer.mark('persist');
     let launched: Awaited<ReturnType<typeof launch>> | undefined;
     try {
       // 2. Apply: files, namespace and interfaces, firewall and DNS, then the process.
       const dir = ctx.sandboxDir(sb.id);
       await mkdir(dir, { recursive: true });
       await this.writeFiles(sb);
-      await setupNetwork(ctx, sb);
-      await ctx.follow();
+      timer.mark('files');
+      // The interfaces and the firewall/DNS elements do not depend on each other: build both at
+      // once; both are in place before the process starts.
+      const [links, rules] = await Promise.allSettled([setupNetwork(ctx, sb), ctx.follow()]);
+      if (links.status === 'rejected') throw links.reason;
+      if (rules.status === 'rejected') throw rules.reason;
+      timer.mark('links+firewall+dns');
       launched = await launch({
         stateDir: dir,
         logPath: join(dir, 'log'),
@@ -99,12 +110,27 @@ export class Sandboxes {
         cmd: sb.config.cmd,
         env: this.envOf(sb),
       });
-      // 3. Record.
-      sb.state = { ...sb.state, pid: launched.pid, pidStartTime: launched.pidStartTime, shimPid: launched.shimPid, mntNs: launched.mntNs };
+      // 3. Record. The command's PID follows as soon as the shim reports it.
+      sb.state = { ...sb.state, shimPid: launched.shimPid };
+      timer.mark('launch');
       this.children.set(sb.id, launched.child);
+      this.readiness.set(sb.id, launched.ready);
       void launched.exited.then(() => this.onExit(sb.id, generation));
+      void launched.ready.then(
+        (r) =>
+          ctx.lock.run(async () => {
+            const cur = ctx.state.sandboxes[sb.id];
+            if (!cur || cur.generation !== generation || cur.state.status !== 'running') return;
+            cur.state = { ...cur.state, pid: r.pid, pidStartTime: r.pidStartTime, mntNs: r.mntNs };
+            await ctx.persist();
+            ctx.log('info', `sandbox ${sb.name} running (pid ${r.pid})`);
+          }),
+        (e: Error) => ctx.log('warn', `sandbox ${sb.name}: ${e.message}`),
+      );
       await ctx.persist();
-      ctx.log('info', `sandbox ${sb.name} started (pid ${launched.pid}${Object.values(sb.endpoints).map((e) => ` ${e.ip}`).join('')})`);
+      timer.mark('persist');
+      ctx.log('debug', `start ${sb.name}: ${timer}`);
+      ctx.log('info', `sandbox ${sb.name} started (${Object.values(sb.endpoints).map((e) => e.ip).join(' ') || sb.config.networkMode})`);
     } catch (err) {
       ctx.log('warn', `start of ${sb.name} failed, undoing: ${(err as Error).message}`);
       if (launched) await this.killAll(sb, 'SIGKILL');
@@ -160,7 +186,9 @@ export class Sandboxes {
 
   /** Kills the sandbox's processes: the main one and every other in its mount namespace. */
   private async killAll(sb: SandboxRecord, signal: NodeJS.Signals): Promise<void> {
-    const pids = new Set<number>(await pidsInNs('mnt', sb.state.mntNs));
+    // Never berthd's own mount namespace: that would be every process of the host.
+    const own = await nsOf(process.pid, 'mnt');
+    const pids = new Set<number>(sb.state.mntNs && sb.state.mntNs !== own ? await pidsInNs('mnt', sb.state.mntNs) : []);
     if (sb.state.pid && (await isAlive(sb.state.pid, sb.state.pidStartTime))) pids.add(sb.state.pid);
     if (sb.state.shimPid && (await isAlive(sb.state.shimPid, ''))) pids.add(sb.state.shimPid);
     for (const pid of pids) {
@@ -188,10 +216,13 @@ export class Sandboxes {
   /** Under the lock: stop what is left, tear the network down, mark exited. */
   async releaseLocked(sb: SandboxRecord, errorText: string | undefined, follow = true): Promise<void> {
     const ctx = this.ctx;
+    const timer = new PhaseTimer();
     const codeText = await readFile(join(ctx.sandboxDir(sb.id), 'exitcode'), 'utf8').catch(() => '');
     await this.killAll(sb, 'SIGKILL');
     this.children.delete(sb.id);
-    await teardownNetwork(ctx, sb).catch((e: Error) => ctx.log('error', `teardown of ${sb.name}: ${e.message}`));
+    this.readiness.delete(sb.id);
+    timer.mark('kill');
+    const wasEndpoints = sb.endpoints;
     sb.endpoints = {};
     sb.ports = [];
     sb.state = {
@@ -203,9 +234,24 @@ export class Sandboxes {
       exitCode: codeText.trim() ? Number(codeText.trim()) : 255,
       error: errorText ?? '',
     };
+    // The namespace and the firewall/DNS elements go at once.
+    const netnsGone = teardownNetwork(ctx, { ...sb, endpoints: wasEndpoints }).catch((e: Error) => ctx.log('error', `teardown of ${sb.name}: ${e.message}`));
     if (follow) await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS update after ${sb.name} exited: ${e.message}`));
+    await netnsGone;
+    timer.mark('links+firewall+dns');
     await ctx.persist();
+    timer.mark('persist');
+    ctx.log('debug', `release ${sb.name}: ${timer}`);
     ctx.log('info', `sandbox ${sb.name} exited with ${sb.state.exitCode}`);
+  }
+
+  /** Waits (briefly) until a just-started sandbox's command PID is known. */
+  async waitReady(id: string): Promise<void> {
+    const p = this.readiness.get(id);
+    if (!p) return;
+    await Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 10_000))]);
+    // The record is updated under the lock right after; take the lock once to see it.
+    await this.ctx.lock.run(async () => undefined);
   }
 
   waitExit(id: string): Promise<void> {
@@ -222,6 +268,7 @@ export class Sandboxes {
     const sb = this.ctx.sandbox(ref);
     if (sb.state.status !== 'running') return;
     const exited = this.waitExit(sb.id);
+    if (!sb.state.pid) await this.waitReady(sb.id);
     if (sb.state.pid) {
       try {
         process.kill(sb.state.pid, 'SIGTERM');

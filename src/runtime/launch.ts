@@ -27,6 +27,11 @@ export interface Launched {
   /** Settles when the shim ends; made at spawn so an early exit is never missed. */
   exited: Promise<void>;
   shimPid: number;
+  /** Settles once the shim has put the sandbox's files in place and started the command. */
+  ready: Promise<Running>;
+}
+
+export interface Running {
   pid: number;
   pidStartTime: string;
   mntNs: string;
@@ -55,19 +60,24 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
   }));
   const shimPid = child.pid ?? 0;
   if (!shimPid) throw new Internal('could not start the sandbox process');
-  // The shim writes the command's PID once the sandbox's files are in place.
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const pidText = await readFile(join(spec.stateDir, 'pid'), 'utf8').catch(() => '');
-    if (pidText.trim()) {
-      const pid = Number(pidText.trim());
-      return { child, exited: exitedP, shimPid, pid, pidStartTime: await startTimeOf(pid), mntNs: await nsOf(shimPid, 'mnt') };
+  // The shim writes the command's PID once the sandbox's files are in place. berthd does not
+  // wait for it: the network is ready before the spawn, and whoever needs the PID awaits ready.
+  const ready = (async (): Promise<Running> => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const pidText = await readFile(join(spec.stateDir, 'pid'), 'utf8').catch(() => '');
+      if (pidText.trim()) {
+        const pid = Number(pidText.trim());
+        return { pid, pidStartTime: await startTimeOf(pid), mntNs: await nsOf(shimPid, 'mnt') };
+      }
+      if (exited || Date.now() > deadline) {
+        const tail = (await readFile(spec.logPath, 'utf8').catch(() => '')).split('\n').slice(-5).join('\n').trim();
+        if (!exited) child.kill('SIGKILL');
+        throw new Internal(`the sandbox process did not start${tail ? `: ${tail}` : ''}`);
+      }
+      await new Promise((r) => setTimeout(r, 2));
     }
-    if (exited || Date.now() > deadline) {
-      const tail = (await readFile(spec.logPath, 'utf8').catch(() => '')).split('\n').slice(-5).join('\n').trim();
-      if (!exited) child.kill('SIGKILL');
-      throw new Internal(`the sandbox process did not start${tail ? `: ${tail}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 2));
-  }
+  })();
+  ready.catch(() => undefined);
+  return { child, exited: exitedP, shimPid, ready };
 }

@@ -1,6 +1,8 @@
-// The embedded local store: one JSON file replaced atomically (write, fsync, rename), so a
-// crash leaves either the old or the new state, never half of one.
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+// The embedded local store: one JSON file replaced atomically (write, rename), so a crash of
+// berthd leaves either the old or the new state, never half of one. No fsync: what berth
+// records describes namespaces and processes that do not survive a machine crash either, and
+// the next start reconciles whatever the file says against the kernel.
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { BerthState } from '../model/types.js';
 import { emptyState, type Store } from './store.js';
@@ -22,13 +24,7 @@ export class FileStore implements Store {
   async save(state: BerthState): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
     const tmp = `${this.path}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(state));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeFile(tmp, JSON.stringify(state), { mode: 0o600 });
     await rename(tmp, this.path);
   }
 }
