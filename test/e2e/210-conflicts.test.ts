@@ -74,8 +74,10 @@ test("S10 conflicts: taken by a mapping or a host listener is refused cleanly, n
       if (Date.now() > deadline) throw new Error("socat listeners did not start in the host namespace");
       await new Promise((r) => setTimeout(r, 100));
     }
-    await refused(lab, "c7", ["-p", "8500:80"], /8500/);
-    await refused(lab, "c8", ["-p", "5300:53/udp"], /5300/);
+    const r7 = await refused(lab, "c7", ["-p", "8500:80"], /8500/);
+    assert.match(r7.stderr, /process on the host/, `the error must say a host process holds it: ${r7.stderr}`);
+    const r8 = await refused(lab, "c8", ["-p", "5300:53/udp"], /5300/);
+    assert.match(r8.stderr, /process on the host/, r8.stderr);
     // The other protocol on the same number is free.
     await runServer(lab, "c9", ["-p", "8500:53/udp"], [{ proto: "udp", port: 53 }]);
     assert.deepEqual(await portLines(lab, "c9"), ["53/udp -> 0.0.0.0:8500"]);
