@@ -5,6 +5,7 @@ import { BadRequest, Conflict, NotFound } from '../model/errors.js';
 import { validateAlias, validateHostname, validateName } from '../model/names.js';
 import type { ExposedPort, LinkRecord, NetworkId, PortProto, PortRequest, SandboxConfig } from '../model/types.js';
 import { isIp } from '../ipam/ipv4.js';
+import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import { parseExtraHosts } from '../model/extra-hosts.js';
 import { validateDnsSettings } from '../model/dns-options.js';
 import type { Ctx } from './context.js';
@@ -140,6 +141,9 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxRequest): 
       const ec = endpointsConfig[ref] ?? endpointsConfig[net.name] ?? {};
       const ip = ec.IPAMConfig?.IPv4Address || undefined;
       if (ip && !net.userSubnet) throw new BadRequest(IP_ONLY_WITH_USER_SUBNET);
+      // An address outside the subnet (or its network, broadcast or gateway address) can never
+      // work: refuse it now rather than leave a sandbox that fails at every start.
+      if (ip && net.subnet) allocateAddress(planSubnet(net.subnet, net.gateway, net.ipRange), new Set(), ip);
       const aliases = (ec.Aliases ?? []).map(validateAlias);
       if (aliases.length && net.builtin) throw new BadRequest('network-scoped alias is supported only for containers in user defined networks');
       networks.push({ networkId: net.id as NetworkId, ip, aliases });
