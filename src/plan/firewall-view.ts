@@ -16,6 +16,8 @@ export interface FwBridge {
   internal: boolean;
   /** Effective masquerade (never on internal networks). */
   masquerade: boolean;
+  /** The address berth's embedded DNS answers on for this network, if it has one (user networks). */
+  resolver?: Ipv4;
 }
 
 /** One published port: host ip:port/proto -> sandbox ip:port. */
@@ -132,6 +134,7 @@ export function firewallView(state: BerthState, opts: FirewallViewOptions = {}):
       icc: n.icc,
       internal: n.internal,
       masquerade: n.masquerade && !n.internal && opts.ipMasq !== false,
+      ...(n.dns && n.gateway ? { resolver: n.gateway } : {}),
     }))
     .sort(byName);
 

@@ -72,6 +72,12 @@ export const SETS: readonly SetDef[] = [
     comment: 'legacy links with ICC off: linking sandbox . target . proto . exposed port',
   },
   {
+    name: 'resolvers',
+    kind: 'set',
+    type: 'ipv4_addr',
+    comment: 'embedded DNS of berth: the gateway address of every user network',
+  },
+  {
     name: 'host-services',
     kind: 'map',
     type: 'ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service',
@@ -125,6 +131,17 @@ export const CHAINS: readonly ChainDef[] = [
       { rule: 'iifname @bridges oifname @bridges drop', comment: 'isolation between networks' },
       { rule: 'iifname @bridges accept', comment: 'outbound from a sandbox' },
       { rule: 'oifname @bridges drop', comment: 'inbound to a sandbox, not to a published port' },
+    ],
+  },
+  {
+    name: 'filter-input',
+    base: { type: 'filter', hook: 'input', priority: 'filter' },
+    comment: 'traffic to the host itself',
+    rules: [
+      {
+        rule: 'ip daddr @resolvers meta l4proto { tcp, udp } th dport 53 iifname != @bridges iifname != "lo" drop',
+        comment: 'the embedded DNS answers sandboxes and the host only, never the network',
+      },
     ],
   },
   {
@@ -257,6 +274,7 @@ export function elementsOf(view: FirewallView): Elements {
     if (b.internal) put('internal-bridges', { key: dev, comment: what });
     put('intra-bridge', { key: `${dev} . ${dev}`, value: b.icc ? 'accept' : 'goto icc-off', comment: `${what}: ICC ${b.icc ? 'on' : 'off'}` });
     if (b.masquerade && !b.internal) put('masq-subnets', { key: cidr(b.subnet), comment: what });
+    if (b.resolver) put('resolvers', { key: ip(b.resolver), comment: `${what}: DNS` });
   }
   for (const p of view.published) {
     const target = `${ip(p.targetIp)} . ${port(p.targetPort)}`;
