@@ -2,11 +2,11 @@
 // namespace is gone are released; interfaces, namespaces and files with berth's names that no
 // live object owns are removed; bridges that should exist are recreated. Then the firewall and
 // DNS are rebuilt in full. Nothing leaks, nothing is allocated twice.
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { deleteNetns, listNetns, netnsExists } from '../kernel/netns.js';
 import { deleteLink, listLinks } from '../kernel/links.js';
-import { isAlive } from '../runtime/proc.js';
+import { isAlive, nsOf, startTimeOf } from '../runtime/proc.js';
 import type { Ctx } from './context.js';
 import { ensureBridges, ensureBuiltins } from './networks.js';
 import { ownsNetns } from './sandbox-net.js';
@@ -22,6 +22,14 @@ export async function reconcile(ctx: Ctx, sandboxes: Sandboxes): Promise<void> {
 
     for (const sb of Object.values(ctx.state.sandboxes)) {
       if (sb.state.status !== 'running') continue;
+      if (!sb.state.pid && sb.state.shimPid) {
+        // berthd stopped between starting the shim and hearing the command's PID: read it now.
+        const pidText = (await readFile(join(ctx.sandboxDir(sb.id), 'pid'), 'utf8').catch(() => '')).trim();
+        if (pidText && (await isAlive(sb.state.shimPid, ''))) {
+          const pid = Number(pidText);
+          sb.state = { ...sb.state, pid, pidStartTime: await startTimeOf(pid), mntNs: await nsOf(sb.state.shimPid, 'mnt') };
+        }
+      }
       const alive = sb.state.pid > 0 && (await isAlive(sb.state.pid, sb.state.pidStartTime));
       const nsOk = !ownsNetns(sb) || (await netnsExists(ctx.netnsPath(sb.id)));
       const missing = Object.values(sb.endpoints).filter(

@@ -2,7 +2,7 @@
 // start is a transaction: reserve in state, persist, build the kernel side, launch; any
 // failure undoes what was done and leaves the sandbox "created" with the error recorded.
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, Conflict } from '../model/errors.js';
 import { newSandboxId, shortId } from '../model/ids.js';
@@ -186,9 +186,16 @@ export class Sandboxes {
 
   /** Kills the sandbox's processes: the main one and every other in its mount namespace. */
   private async killAll(sb: SandboxRecord, signal: NodeJS.Signals): Promise<void> {
-    // Never berthd's own mount namespace: that would be every process of the host.
+    // Never berthd's own namespaces: that would be every process of the host.
     const own = await nsOf(process.pid, 'mnt');
     const pids = new Set<number>(sb.state.mntNs && sb.state.mntNs !== own ? await pidsInNs('mnt', sb.state.mntNs) : []);
+    if (ownsNetns(sb)) {
+      // Also whatever joined only its network namespace (nsenter --net), or when the mount
+      // namespace is not known yet (berthd stopped before the shim reported).
+      const ino = await stat(this.ctx.netnsPath(sb.id)).then((st) => st.ino).catch(() => 0);
+      const netNs = ino ? `net:[${ino}]` : '';
+      if (netNs && netNs !== (await nsOf(process.pid, 'net'))) for (const p of await pidsInNs('net', netNs)) pids.add(p);
+    }
     if (sb.state.pid && (await isAlive(sb.state.pid, sb.state.pidStartTime))) pids.add(sb.state.pid);
     if (sb.state.shimPid && (await isAlive(sb.state.shimPid, ''))) pids.add(sb.state.shimPid);
     for (const pid of pids) {
