@@ -3,7 +3,7 @@
 // and writes BENCHMARKS.md (raw results in bench/out/).
 import { Command } from 'commander';
 import { cpus, totalmem, loadavg } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanupLeftovers, WORK_ROOT } from './lib/lab.js';
@@ -54,6 +54,23 @@ async function machine(): Promise<Machine> {
   };
 }
 
+/**
+ * A copy of the built berth (bin/, libexec/, dist/src/, package.json; node_modules linked), so that a rebuild of the
+ * working tree during the run cannot change or break the berth being measured.
+ */
+function snapshotBerth(): string {
+  const dir = join(WORK_ROOT, 'berth-build');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'dist'), { recursive: true });
+  for (const d of ['bin', 'libexec']) {
+    if (existsSync(join(REPO, d))) cpSync(join(REPO, d), join(dir, d), { recursive: true });
+  }
+  if (existsSync(join(REPO, 'dist', 'src'))) cpSync(join(REPO, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
+  cpSync(join(REPO, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+
 interface Options {
   quick?: boolean;
   only?: string;
@@ -99,6 +116,7 @@ async function main(): Promise<void> {
   mkdirSync(OUT_DIR, { recursive: true });
   const mach = await machine();
   const rootfs = await buildRootfs(join(WORK_ROOT, 'rootfs'));
+  const berthTree = snapshotBerth();
 
   const ctx: MetricContext = {
     quick: !!opts.quick,
@@ -107,8 +125,8 @@ async function main(): Promise<void> {
     sizes,
     commandFor: (metric) => `${base} --only ${metric}${opts.systems ? ` --systems ${opts.systems}` : ''}`,
   };
-  const berthApi = () => new BerthSystem('berth (API)', 'ba', 'api', REPO);
-  const berthCli = () => new BerthSystem('berth (CLI)', 'bc', 'cli', REPO);
+  const berthApi = () => new BerthSystem('berth (API)', 'ba', 'api', berthTree);
+  const berthCli = () => new BerthSystem('berth (CLI)', 'bc', 'cli', berthTree);
   const pick = <T extends { key: string }>(xs: T[]) => xs.filter((x) => want.has(x.key));
 
   const metrics: Record<string, () => Promise<MetricResult>> = {
@@ -148,6 +166,7 @@ async function main(): Promise<void> {
       const sys = pick([
         { key: 'berth', s: berthCli() },
         { key: 'aardvark', s: new NetavarkSystem('aardvark-dns', 'aa', true) },
+        { key: 'docker', s: new DockerSystem('docker', 'dk', ctx) },
       ]).map((x) => x.s);
       return metricDns(ctx, sys, ['berth (CLI)']);
     },

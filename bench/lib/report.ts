@@ -48,12 +48,12 @@ function section(rec: RunRecord): string {
   }
   lines.push(`Reproduce: \`${r.command}\``, '');
   const failed = new Set(Object.keys(r.notMeasured));
-  const berthMeasured = r.measures.some((q) => r.berthSystems.some((bs) => !failed.has(bs) && !q.notMeasured[bs] && (q.values[bs]?.length ?? 0) > 0));
+  const berthMeasured = r.measures.some((q) => r.berthSystems.some((bs) => !failed.has(bs) && !(q.notMeasured ?? {})[bs] && (q.values[bs]?.length ?? 0) > 0));
   for (const q of r.measures) {
     lines.push(`**${q.label}** (${q.unit}, ${q.better} is better)`, '');
     const head = ['system', 'median', 'min', 'max', 'n', ...r.berthSystems.map((bs) => `${bs} / system`)];
     lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
-    const out = (s: string) => failed.has(s) || q.notMeasured[s] !== undefined;
+    const out = (s: string) => failed.has(s) || (q.notMeasured ?? {})[s] !== undefined;
     const med = new Map<string, number | undefined>();
     for (const s of r.systems) med.set(s, out(s) ? undefined : summarize(q.values[s] ?? [])?.median);
     for (const s of r.systems) {
@@ -62,7 +62,8 @@ function section(rec: RunRecord): string {
         continue;
       }
       const st = summarize(q.values[s] ?? []);
-      const ratios = r.berthSystems.map((bs) => (bs === s || r.berthSystems.includes(s) ? '' : ratio(med.get(bs), st?.median)));
+      const isBerth = r.berthSystems.includes(s) || s.startsWith('berth');
+      const ratios = r.berthSystems.map((bs) => (isBerth ? '' : ratio(med.get(bs), st?.median)));
       lines.push(`| ${[s, fmt(st?.median), fmt(st?.min), fmt(st?.max), String(st?.n ?? 0), ...ratios].join(' | ')} |`);
     }
     lines.push('');
@@ -71,7 +72,7 @@ function section(rec: RunRecord): string {
   const reasons: string[] = [];
   for (const s of r.systems) if (failed.has(s)) reasons.push(`- ${s}: ${r.notMeasured[s]}`);
   for (const q of r.measures) {
-    for (const [s, why] of Object.entries(q.notMeasured)) if (!failed.has(s)) reasons.push(`- ${s}, ${q.label}: ${why}`);
+    for (const [s, why] of Object.entries(q.notMeasured ?? {})) if (!failed.has(s)) reasons.push(`- ${s}, ${q.label}: ${why}`);
   }
   if (reasons.length) lines.push('Not measured:', '', ...reasons, '');
   if (r.notes.length) {

@@ -46,9 +46,17 @@ export class MetricBuilder {
     return m;
   }
 
-  add(measureId: string, system: string, value: number): void {
+  /** Record a value; a system not in the table yet (e.g. a daemon-side view of berth) is appended. */
+  add(measureId: string, system: string, value: number, opts: { afterSystem?: string; berth?: boolean } = {}): void {
     const m = this.result.measures.find((x) => x.id === measureId);
     if (!m) throw new Error(`unknown measure ${measureId}`);
+    const sys = this.result.systems;
+    if (!sys.includes(system)) {
+      const at = opts.afterSystem ? sys.indexOf(opts.afterSystem) : -1;
+      if (at >= 0) sys.splice(at + 1, 0, system);
+      else sys.push(system);
+    }
+    if (opts.berth && !this.result.berthSystems.includes(system)) this.result.berthSystems.push(system);
     (m.values[system] ??= []).push(value);
   }
 

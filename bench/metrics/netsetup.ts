@@ -6,7 +6,16 @@ import { timed } from '../lib/proc.js';
 import type { NetSetupSystem } from '../systems/types.js';
 import { describe, guarded, rotate, usable, type MetricContext } from './common.js';
 
-const KEEPER = 4000; // sandbox index kept up during metric 1 so every measured setup is "warm"
+const KEEPER = 4000;
+
+/** berthd's own timing of the operation: the network phase (links, firewall, DNS) and the whole of it. */
+function addDaemonSide(b: MetricBuilder, s: NetSetupSystem, i: number, kind: 'setup' | 'teardown', measure: string): number | undefined {
+  const d = s.daemonSide?.(i, kind);
+  if (!d) return undefined;
+  b.add(measure, `${s.name}: daemon, network phase`, d.net, { afterSystem: s.name, berth: true });
+  b.add(measure, `${s.name}: daemon, whole ${kind === 'setup' ? 'start' : 'removal'}`, d.total, { afterSystem: s.name });
+  return d.net;
+} // sandbox index kept up during metric 1 so every measured setup is "warm"
 
 export async function metricSetup(ctx: MetricContext, systems: NetSetupSystem[], berth: string[]): Promise<MetricResult> {
   const b = new MetricBuilder({
@@ -42,6 +51,8 @@ export async function metricSetup(ctx: MetricContext, systems: NetSetupSystem[],
           const down = await timed(() => s.teardown(k));
           b.add('setup', s.name, up.ms);
           b.add('teardown', s.name, down.ms);
+          addDaemonSide(b, s, k, 'setup', 'setup');
+          addDaemonSide(b, s, k, 'teardown', 'teardown');
         });
         if (!ok) failed.add(s);
       }
@@ -79,9 +90,11 @@ export async function metricSequential(ctx: MetricContext, systems: NetSetupSyst
         const ok = await guarded(b, s, ctx, async () => {
           await s.start();
           const each: number[] = [];
+          const daemon: (ReturnType<NonNullable<NetSetupSystem['daemonSide']>>)[] = [];
           const total = await timed(async () => {
             for (let i = 1; i <= n; i++) each.push((await timed(() => s.setup(i, 10000 + i))).ms);
           });
+          for (let i = 1; i <= n; i++) daemon.push(s.daemonSide?.(i, 'setup'));
           const down = await timed(async () => {
             for (let i = 1; i <= n; i++) await s.teardown(i);
           });
@@ -89,6 +102,11 @@ export async function metricSequential(ctx: MetricContext, systems: NetSetupSyst
           b.add('total', s.name, total.ms);
           for (const m of marks) b.add(`at${m}`, s.name, each[m - 1]!);
           b.add('down', s.name, down.ms);
+          if (daemon.every((d) => d !== undefined)) {
+            const net = `${s.name}: daemon, network phase`;
+            b.add('total', net, daemon.reduce((a, d) => a + d!.net, 0), { afterSystem: s.name, berth: true });
+            for (const m of marks) b.add(`at${m}`, net, daemon[m - 1]!.net, { afterSystem: s.name, berth: true });
+          }
         });
         if (!ok) failed.add(s);
       }

@@ -98,6 +98,7 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
         '--exec-root', this.execRoot,
         '--socket', this.sock,
         '--resolv-conf', this.lab.resolvConf,
+        '--log-level', 'debug', // per-operation phase timings ("start X: reserve 0.4 ... launch 5.1")
       ]),
       join(this.lab.dir, 'berthd.log'),
     );
@@ -194,6 +195,40 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
       );
     }
     return notes;
+  }
+
+  // ---- daemon-side timings, from berthd's debug log ----
+
+  private logOffset = 0;
+  private phases = new Map<string, Record<string, number>>();
+
+  /** Parse new "start NAME: phase ms phase ms ..." / "release NAME: ..." lines of berthd's log. */
+  private readPhases(): void {
+    const text = readText(join(this.lab.dir, 'berthd.log')) ?? '';
+    const end = text.lastIndexOf('\n') + 1;
+    const chunk = text.slice(this.logOffset, end);
+    this.logOffset = end;
+    for (const line of chunk.split('\n')) {
+      const m = line.match(/\sdebug\s+(start|release) (\S+): (.+)$/);
+      if (!m) continue;
+      const tokens = m[3]!.trim().split(/\s+/);
+      const rec: Record<string, number> = {};
+      for (let i = 0; i + 1 < tokens.length; i += 2) {
+        const v = Number(tokens[i + 1]);
+        if (Number.isFinite(v)) rec[tokens[i]!] = (rec[tokens[i]!] ?? 0) + v;
+      }
+      this.phases.set(`${m[1]} ${m[2]}`, rec);
+    }
+  }
+
+  daemonSide(i: number, kind: 'setup' | 'teardown'): { total: number; net: number } | undefined {
+    if (this.mode !== 'api') return undefined; // the same daemon work as the CLI's; reported once
+    this.readPhases();
+    const rec = this.phases.get(`${kind === 'setup' ? 'start' : 'release'} bn-s${i}`);
+    if (!rec) return undefined;
+    const net = rec['links+firewall+dns'];
+    if (net === undefined) return undefined;
+    return { total: Object.values(rec).reduce((a, b) => a + b, 0), net };
   }
 
   // ---- metric operations ----

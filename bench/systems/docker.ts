@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Lab, LAB_NET, procsInNetns } from '../lib/lab.js';
 import { run, startDaemon, waitFor, type Daemon } from '../lib/proc.js';
 import type { ProcInfo } from '../lib/procfs.js';
-import type { Ctx, PortRange, PublishSystem, RunSystem } from './types.js';
+import type { Ctx, DnsSystem, PortRange, PublishSystem, RunSystem } from './types.js';
 
 export const DOCKERD = '/usr/sbin/dockerd';
 /** The Debian 20.10 CLI (a newer /usr/local/bin/docker may come first in PATH). */
@@ -15,7 +15,7 @@ export const DOCKER = '/usr/bin/docker';
 const IMAGE = 'bn-bb:1';
 const NETWORK = 'bn-net';
 
-export class DockerSystem implements RunSystem, PublishSystem {
+export class DockerSystem implements RunSystem, PublishSystem, DnsSystem {
   readonly lab: Lab;
   readonly publicIp = LAB_NET.hostIp;
   private daemon?: Daemon;
@@ -41,7 +41,9 @@ export class DockerSystem implements RunSystem, PublishSystem {
     return [DOCKER, '-H', `unix://${this.sock}`, ...args];
   }
 
-  async start(opts: { userlandProxy: boolean } = { userlandProxy: true }): Promise<void> {
+  /** Metrics 3, 4, 6: a daemon with one user network. Metric 5: also sandboxes named `arg`, for its DNS. */
+  async start(arg: { userlandProxy: boolean } | string[] = { userlandProxy: true }): Promise<void> {
+    const opts = Array.isArray(arg) ? { userlandProxy: true } : arg;
     await this.lab.create();
     // A private mount namespace with a tmpfs /run: dockerd makes /run/docker/plugins whatever its exec-root.
     await this.lab.startHolder({ tmpfsRun: true });
@@ -78,6 +80,18 @@ export class DockerSystem implements RunSystem, PublishSystem {
     await run(['tar', '-C', this.ctx.rootfs, '-cf', tar, '.']);
     await run(this.docker(['import', '-c', 'CMD ["/bin/sh"]', tar, IMAGE]));
     await run(this.docker(['network', 'create', '--subnet', '172.30.0.0/16', NETWORK]));
+    if (Array.isArray(arg)) {
+      for (const n of arg) await run(this.docker(['run', '-d', '--name', n, '--network', NETWORK, IMAGE, 'sleep', '3600']));
+      this.dnsClientNetns = await this.netnsPath(arg[0]!);
+    }
+  }
+
+  /** Docker's embedded DNS answers on 127.0.0.11 inside each sandbox on a user network. */
+  readonly serverIp = '127.0.0.11';
+  private dnsClientNetns = '';
+
+  dnsClientCmd(argv: string[]): string[] {
+    return ['nsenter', `--net=${this.dnsClientNetns}`, ...argv];
   }
 
   async runDetached(name: string, hostPort: number): Promise<void> {
@@ -94,6 +108,26 @@ export class DockerSystem implements RunSystem, PublishSystem {
     await run(this.docker(['run', '-d', '--name', name, '--network', NETWORK, ...p, IMAGE, 'sleep', '3600']), {
       timeoutMs: 900_000,
     });
+  }
+
+  async addRuleFillers(templatePort: number, start: number, count: number): Promise<void> {
+    const dump = (await run(this.lab.hostCmd(['iptables-save']))).stdout;
+    const byTable = new Map<string, string[]>();
+    let table = '';
+    const re = new RegExp(`--dport ${templatePort}\\b`);
+    for (const line of dump.split('\n')) {
+      if (line.startsWith('*')) table = line.slice(1);
+      else if (line.startsWith('-A ') && re.test(line)) byTable.set(table, [...(byTable.get(table) ?? []), line]);
+    }
+    if (byTable.size === 0) throw new Error(`no rule of dockerd's for port ${templatePort} to copy`);
+    const word = new RegExp(`\\b${templatePort}\\b`, 'g');
+    const out: string[] = [];
+    for (const [t, lines] of byTable) {
+      out.push(`*${t}`);
+      for (let p = start; p < start + count; p++) for (const l of lines) out.push(l.replace(word, String(p)));
+      out.push('COMMIT');
+    }
+    await run(this.lab.hostCmd(['iptables-restore', '--noflush']), { input: `${out.join('\n')}\n`, timeoutMs: 300_000 });
   }
 
   async remove(name: string): Promise<void> {

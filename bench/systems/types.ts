@@ -25,6 +25,11 @@ export interface NetSetupSystem extends SystemBase {
   /** Make sandbox i's network (and its namespace, if the system does not make it itself). */
   setup(i: number, hostPort: number): Promise<void>;
   teardown(i: number): Promise<void>;
+  /**
+   * Time the daemon itself reports for sandbox i's last setup or teardown (ms): its whole operation
+   * and the network part of it. Only for systems with a daemon that reports it.
+   */
+  daemonSide?(i: number, kind: 'setup' | 'teardown'): { total: number; net: number } | undefined;
 }
 
 /** Metric 3: `run -d -p HOST:80` end to end through the system's CLI. */
@@ -54,6 +59,12 @@ export interface PublishSystem extends SystemBase {
   hostCmd(argv: string[]): string[];
   /** Address published ports answer on, as seen from the outside namespace. */
   readonly publicIp: string;
+  /**
+   * Append the system's own rules for `count` more published ports (start..start+count-1), copied from the
+   * rules it made for templatePort, in one batch. Only for systems whose publishing is too slow to reach
+   * thousands of ports within the run's time.
+   */
+  addRuleFillers?(templatePort: number, start: number, count: number): Promise<void>;
   /** The daemon's process(es) and everything they spawned that is not a sandbox's own command. */
   daemonProcs(): Promise<{ daemon: ProcInfo[]; proxies: ProcInfo[]; other: ProcInfo[] }>;
 }
