@@ -47,7 +47,8 @@ export function allocateAddress(plan: SubnetPlan, used: ReadonlySet<string>, req
     if (used.has(requested)) throw new Conflict(`Address already in use: ${requested} is taken on this network`);
     return requested;
   }
-  const first = Math.max(plan.range.base, s.base + 1);
+  // The range's own base address is skipped too: an address ending in .0 confuses many tools.
+  const first = Math.max(plan.range.base + 1, s.base + 1);
   const end = Math.min(last(plan.range), last(s) - 1);
   for (let ip = first; ip <= end; ip++) {
     if (ip === plan.gateway) continue;

@@ -1,0 +1,44 @@
+// The `ip -batch` lines for a sandbox's interfaces, compared with golden files
+// (regenerate with UPDATE_GOLDEN=1).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { bridgeCreateBatch, bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, type BridgePort } from '../../src/plan/link-plan.js';
+import { macFromIp } from '../../src/model/ids.js';
+
+const dir = fileURLToPath(new URL('../../../test/unit/golden/links/', import.meta.url));
+
+function golden(name: string, lines: string[]): void {
+  const text = lines.join('\n') + '\n';
+  const path = dir + name;
+  if (process.env['UPDATE_GOLDEN']) writeFileSync(path, text);
+  assert.equal(text, readFileSync(path, 'utf8'));
+}
+
+const web: BridgePort = {
+  hostIf: 'bv0123456789ab', ifName: 'eth0', bridge: 'berth0', mac: macFromIp('172.17.0.2'),
+  ip: '172.17.0.2', prefixLen: 16, mtu: 1500, defaultRouteVia: '172.17.0.1',
+};
+const second: BridgePort = {
+  hostIf: 'bvfedcba987654', ifName: 'eth1', bridge: 'berth-4a5b6c7d8', mac: macFromIp('10.123.0.2'),
+  ip: '10.123.0.2', prefixLen: 24, mtu: 1450,
+};
+
+test('MAC addresses follow the IP as Docker: 02:42 and the four bytes', () => {
+  assert.equal(macFromIp('172.17.0.3'), '02:42:ac:11:00:03');
+  assert.equal(macFromIp('10.123.0.2'), '02:42:0a:7b:00:02');
+});
+
+test('bridge,networks=2: host side (veths into the namespace) and sandbox side (addresses, one default route)', () => {
+  golden('bridge,networks=2,side=host.batch', bridgeHostBatch('/run/berth/netns/0123456789ab', [web, second]));
+  golden('bridge,networks=2,side=sandbox.batch', bridgeSandboxBatch([web, second]));
+});
+
+test('p2p: /32 address and a host route to the peer, no default route', () => {
+  golden('p2p,side=sandbox.batch', p2pSandboxBatch({ ifName: 'eth0', ip: '10.0.9.2', peerIp: '10.0.9.3' }));
+});
+
+test('bridge create: device, gateway address, up', () => {
+  golden('bridge,create.batch', bridgeCreateBatch('berth-4a5b6c7d8', '172.18.0.1', 16, 1500));
+});
