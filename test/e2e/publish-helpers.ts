@@ -125,3 +125,45 @@ export async function ephemeralRange(lab: Lab): Promise<[number, number]> {
   const [lo, hi] = (await lab.inHostOk(["cat", "/proc/sys/net/ipv4/ip_local_port_range"])).trim().split(/\s+/).map(Number);
   return [lo!, hi!];
 }
+
+export interface Target {
+  ip: string;
+  port: number;
+}
+export interface Reach extends Target {
+  ok: boolean;
+  peer: string;
+  error: string;
+}
+
+const REACH_ALL = `
+const net = await import("node:net");
+const [targetsJson, timeoutText] = process.argv.slice(1);
+const timeout = Number(timeoutText);
+const one = (t) => new Promise((resolve) => {
+  let data = "";
+  let done = false;
+  const finish = (error) => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    sock.destroy();
+    let peer = "";
+    try { peer = JSON.parse(data.split("\\n")[0]).peer ?? ""; } catch {}
+    resolve({ ...t, ok: peer !== "", peer, error: peer ? "" : (error || "no answer") });
+  };
+  const sock = net.connect({ host: t.ip, port: t.port });
+  const timer = setTimeout(() => finish("ETIMEDOUT"), timeout);
+  sock.on("data", (b) => { data += b; if (data.includes("\\n")) finish(""); });
+  sock.on("error", (e) => finish(e.code || e.message));
+  sock.on("close", () => finish("closed"));
+});
+process.stdout.write(JSON.stringify(await Promise.all(JSON.parse(targetsJson).map(one))) + "\\n");
+`;
+
+/** Connects to every target at once (tcp, from `nsPath`) and tells which peer servers answered. */
+export async function reachAll(lab: Lab, nsPath: string, targets: Target[], timeoutMs = 1500): Promise<Reach[]> {
+  const r = await lab.inNs(nsPath, [process.execPath, "--input-type=module", "-e", REACH_ALL, JSON.stringify(targets), String(timeoutMs)], { timeoutMs: timeoutMs + 15_000 });
+  assert.equal(r.code, 0, `reachAll in ${nsPath}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Reach[];
+}
