@@ -129,6 +129,8 @@ export async function ephemeralRange(lab: Lab): Promise<[number, number]> {
 export interface Target {
   ip: string;
   port: number;
+  /** Source address to bind to. */
+  bind?: string;
 }
 export interface Reach extends Target {
   ok: boolean;
@@ -152,7 +154,7 @@ const one = (t) => new Promise((resolve) => {
     try { peer = JSON.parse(data.split("\\n")[0]).peer ?? ""; } catch {}
     resolve({ ...t, ok: peer !== "", peer, error: peer ? "" : (error || "no answer") });
   };
-  const sock = net.connect({ host: t.ip, port: t.port });
+  const sock = net.connect({ host: t.ip, port: t.port, ...(t.bind ? { localAddress: t.bind } : {}) });
   const timer = setTimeout(() => finish("ETIMEDOUT"), timeout);
   sock.on("data", (b) => { data += b; if (data.includes("\\n")) finish(""); });
   sock.on("error", (e) => finish(e.code || e.message));
