@@ -1,6 +1,6 @@
 // Network operations: create, remove, prune, and the built-in networks.
 import { BadRequest, BerthError, Conflict } from '../model/errors.js';
-import { newNetworkId } from '../model/ids.js';
+import { macFromIp, newNetworkId } from '../model/ids.js';
 import { validateIfName, validateName } from '../model/names.js';
 import type { NetworkDriver, NetworkRecord } from '../model/types.js';
 import { defaultGateway, planSubnet } from '../ipam/allocator.js';
@@ -123,7 +123,10 @@ function overlapsText(a: string, b: Prefix): boolean {
 async function createBridge(net: NetworkRecord): Promise<void> {
   if (!net.bridge || !net.subnet || !net.gateway) return;
   const len = parseCidr(net.subnet).len;
-  await ipBatch(bridgeCreateBatch(net.bridge, net.gateway, len, net.mtu));
+  // An explicit MAC: otherwise the kernel gives the bridge the lowest MAC of its ports, which
+  // changes as sandboxes come and go, and sandboxes' ARP entries for the gateway then point at
+  // a veth: traffic to the gateway (berth's DNS, host services) is lost for seconds.
+  await ipBatch(bridgeCreateBatch(net.bridge, net.gateway, len, net.mtu, macFromIp(net.gateway)));
 }
 
 export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<NetworkRecord> {
