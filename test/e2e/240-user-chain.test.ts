@@ -58,6 +58,13 @@ test("S17 user chain: a user drop rule works at once and survives run/rm, networ
     await waitListening(lab, "web2", [{ proto: "tcp", port: 80 }]);
     await check("after berth restart web2");
 
+    // While berthd is down the kernel keeps forwarding (and filtering) as before.
+    await lab.stopBerthd();
+    assert.equal(await fromOutside(lab, 8080), "X:no other:yes", "with berthd stopped: published ports and the user rule still apply");
+    assert.equal(await fromOutside(lab, 8081), "X:yes other:yes", "with berthd stopped: web2 still published");
+    await lab.startBerthd();
+    await check("after berthd was stopped and started");
+
     // berthd restarts and crashes (the table is rebuilt at start; the user chain is kept).
     await lab.restartBerthd();
     await check("after a berthd restart");
