@@ -57,6 +57,7 @@ function section(rec: RunRecord): string {
     const med = new Map<string, number | undefined>();
     for (const s of r.systems) med.set(s, out(s) ? undefined : summarize(q.values[s] ?? [])?.median);
     for (const s of r.systems) {
+      if (r.derivedSystems?.includes(s) && !(q.values[s]?.length)) continue;
       if (out(s)) {
         lines.push(`| ${[s, 'not measured', '', '', '', ...r.berthSystems.map(() => '')].join(' | ')} |`);
         continue;

@@ -20,6 +20,8 @@ export interface MetricResult {
   description: string;
   /** Systems in table order. */
   systems: string[];
+  /** Systems added while measuring (e.g. berth's daemon-side timings): shown only where they have values. */
+  derivedSystems?: string[];
   /** Systems that are berth (ratios are berth/peer for each of them). */
   berthSystems: string[];
   measures: Measure[];
@@ -55,6 +57,7 @@ export class MetricBuilder {
       const at = opts.afterSystem ? sys.indexOf(opts.afterSystem) : -1;
       if (at >= 0) sys.splice(at + 1, 0, system);
       else sys.push(system);
+      (this.result.derivedSystems ??= []).push(system);
     }
     if (opts.berth && !this.result.berthSystems.includes(system)) this.result.berthSystems.push(system);
     (m.values[system] ??= []).push(value);

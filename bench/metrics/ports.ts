@@ -10,8 +10,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_NET, WORK_ROOT } from '../lib/lab.js';
 import { MetricBuilder, type MetricResult } from '../lib/result.js';
-import { run, startDaemon, waitFor, type Daemon } from '../lib/proc.js';
-import { killProcs, processTree, sumRss } from '../lib/procfs.js';
+import { readText, run, startDaemon, waitFor, type Daemon } from '../lib/proc.js';
+import { killProcs, procInfo, processTree, sumRss } from '../lib/procfs.js';
 import type { PublishSystem } from '../systems/types.js';
 import { describe, errText, guarded, rotate, usable, type MetricContext } from './common.js';
 
@@ -119,7 +119,8 @@ export async function metricPorts(ctx: MetricContext, systems: PublishSystem[], 
       if (!started) failed.add(s);
       else state.set(s, { fillers: 0, fillerCount: 0, realFillers: 0, realSeconds: 0 });
     }
-    for (const n of counts) {
+    for (const [ci, n] of counts.entries()) {
+      const fromHere = cpsIds.slice(ci);
       for (const s of dp) {
         if (failed.has(s)) continue;
         const st = state.get(s)!;
@@ -154,13 +155,23 @@ export async function metricPorts(ctx: MetricContext, systems: PublishSystem[], 
           const netns = await s.netnsPath('bn-target');
           const dir = join(WORK_ROOT, 'nginx');
           await run(['mkdir', '-p', dir]);
-          const conf = nginxConf(dir, s.name.replace(/[^a-z0-9]/gi, ''));
+          const tag = s.name.replace(/[^a-z0-9]/gi, '');
+          const conf = nginxConf(dir, tag);
           st.nginx = startDaemon(['nsenter', `--net=${netns}`, 'nginx', '-c', conf], join(dir, 'nginx.log'));
           const url = `http://${s.publicIp}:${TARGET_PORT}/`;
-          await waitFor(`${s.name} published port`, async () =>
-            (await run(s.clientCmd(['curl', '-s', '-o', '/dev/null', '-m', '1', '-w', '%{http_code}', url]), { check: false })).stdout === '200',
-          20_000, 200);
-        }, cpsIds);
+          let last = '';
+          try {
+            await waitFor(`${s.name} published port`, async () => {
+              const c = await run(s.clientCmd(['curl', '-s', '-o', '/dev/null', '-m', '1', '-w', '%{http_code}', url]), { check: false });
+              last = `curl exit ${c.code}, HTTP ${c.stdout || 'none'}`;
+              return c.stdout === '200';
+            }, 20_000, 200);
+          } catch {
+            const alive = st.nginx && procInfo(st.nginx.pid) ? 'running' : 'not running';
+            const err = (readText(join(dir, `nginx-${tag}.err`)) ?? '').trim().split('\n').slice(-2).join(' / ');
+            throw new Error(`${url} did not answer within 20 s from the outside namespace (last: ${last}; nginx ${alive}${err ? `: ${err}` : ''})`);
+          }
+        }, fromHere);
         if (!ok) failed.add(s);
       }
       for (let r = 0; r < ctx.sizes.wrkRounds; r++) {
@@ -182,7 +193,7 @@ export async function metricPorts(ctx: MetricContext, systems: PublishSystem[], 
             const errs = res.stdout.match(/Socket errors:[^\n]*|Non-2xx[^\n]*/g);
             if (errs) b.note(`${s.name}, ${n} ports, round ${r + 1}: wrk reported ${errs.join('; ')}`);
             b.add(`cps${n}`, s.name, rps);
-          }, cpsIds);
+          }, fromHere);
           if (!ok) failed.add(s);
         }
       }
