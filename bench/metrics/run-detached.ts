@@ -13,13 +13,15 @@ export async function metricRun(ctx: MetricContext, systems: RunSystem[], berth:
       'Wall time of one CLI command that creates and starts a detached sandbox running `sleep` on a user ' +
       'bridge network with one published port (`berth run -d --network N -p H:80 -- sleep 3600`, ' +
       '`docker run -d --network N -p H:80 bn-bb:1 sleep 3600`, `podman run -d --network N -p H:80 --rootfs DIR ' +
-      'sleep 3600`), then of `rm -f` of it. Daemons are started before and are not timed.',
+      'sleep 3600`), then of `rm -f` of it, and of `ps` (the floor: starting the CLI and one API round trip). ' +
+      'Daemons are started before and are not timed.',
     systems: systems.map((s) => s.name),
     berthSystems: berth,
     command: ctx.commandFor('run'),
   });
   b.measure('run', 'run -d -p (CLI, to running)', 'ms', 'lower');
   b.measure('rm', 'rm -f (CLI)', 'ms', 'lower');
+  b.measure('floor', 'CLI call that changes nothing (`ps`)', 'ms', 'lower');
   let live = await usable(b, systems, ctx);
   const failed = new Set<RunSystem>();
   try {
@@ -38,8 +40,10 @@ export async function metricRun(ctx: MetricContext, systems: RunSystem[], berth:
           const name = `bn-r${k}`;
           const up = await timed(() => s.runDetached(name, 18000 + k));
           const down = await timed(() => s.remove(name));
+          const floor = await timed(() => s.cliFloor());
           b.add('run', s.name, up.ms);
           b.add('rm', s.name, down.ms);
+          b.add('floor', s.name, floor.ms);
         });
         if (!ok) failed.add(s);
       }

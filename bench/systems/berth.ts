@@ -245,6 +245,11 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
     await this.runSandbox(name, [{ host: hostPort, container: 80, count: 1 }]);
   }
 
+  async cliFloor(): Promise<void> {
+    if (this.mode === 'api') await this.api('GET', '/containers/json');
+    else await run(this.cli(['ps']), { env: this.cliEnv() });
+  }
+
   async runWithPorts(name: string, ranges: PortRange[]): Promise<void> {
     await this.runSandbox(name, ranges);
   }

@@ -98,6 +98,10 @@ export class DockerSystem implements RunSystem, PublishSystem, DnsSystem {
     await run(this.docker(['run', '-d', '--name', name, '--network', NETWORK, '-p', `${hostPort}:80`, IMAGE, 'sleep', '3600']));
   }
 
+  async cliFloor(): Promise<void> {
+    await run(this.docker(['ps', '-q']));
+  }
+
   async runWithPorts(name: string, ranges: PortRange[]): Promise<void> {
     const p: string[] = [];
     for (const r of ranges) {

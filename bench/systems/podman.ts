@@ -78,6 +78,10 @@ export class PodmanSystem implements RunSystem {
     );
   }
 
+  async cliFloor(): Promise<void> {
+    await run(this.podman(['ps', '-q']), { env: this.env() });
+  }
+
   async remove(name: string): Promise<void> {
     await run(this.podman(['rm', '-f', '-t', '0', name]), { env: this.env() });
   }

@@ -37,6 +37,8 @@ export interface RunSystem extends SystemBase {
   start(): Promise<void>;
   runDetached(name: string, hostPort: number): Promise<void>;
   remove(name: string): Promise<void>;
+  /** A CLI call that changes nothing (`ps`): the floor under every CLI figure. */
+  cliFloor(): Promise<void>;
 }
 
 export interface PortRange {
