@@ -6,7 +6,9 @@ import { allocateHostPorts } from '../ipam/host-ports.js';
 import { parseHostServices, type HostService } from '../model/host-service.js';
 import { Conflict, NotFound } from '../model/errors.js';
 import type { PortBinding } from '../model/types.js';
-import { firewallView } from '../plan/firewall-view.js';
+import { type FirewallView, firewallView } from '../plan/firewall-view.js';
+import { changedUdpPorts } from '../plan/udp-flows.js';
+import { forgetUdpFlows } from '../kernel/conntrack.js';
 import { sandboxLinkEnv } from '../plan/sandbox-files.js';
 import { DnsFollower } from '../dns/follower.js';
 import { DnsServer } from '../dns/server.js';
@@ -48,7 +50,26 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   // Firewall: the whole table at start, the delta after every change.
   const fw = new Firewall({ mode: cfg.firewall }, run, log);
   const view = (s: Parameters<typeof firewallView>[0]) => firewallView(s, { hostServices, ipMasq: cfg.ipMasq });
-  ctx.followers.push({ sync: (s) => fw.sync(view(s)), reconcile: (s) => fw.reconcile(view(s)) });
+  // After a UDP mapping changes, forget its conntrack entries (plan/udp-flows.ts says why).
+  let published: FirewallView['published'] = [];
+  const forgetStaleUdp = async (v: FirewallView) => {
+    const changed = changedUdpPorts(published, v.published);
+    published = v.published;
+    if (changed.length === 0) return;
+    for (const p of await forgetUdpFlows(run, changed)) log('warn', `cannot delete conntrack entries of ${p}`);
+  };
+  ctx.followers.push({
+    sync: async (s) => {
+      const v = view(s);
+      await fw.sync(v);
+      await forgetStaleUdp(v);
+    },
+    reconcile: async (s) => {
+      const v = view(s);
+      await fw.reconcile(v);
+      published = v.published;
+    },
+  });
 
   // Host ports: checked against every other mapping and against sockets bound on the host.
   ctx.ports = {
