@@ -4,6 +4,8 @@
 // outside even when the outside routes 127.0.0.0/8 to the host.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { OUTSIDE_IP, withLab } from "./lab.js";
 import { ipOn } from "./foundation.js";
@@ -111,6 +113,30 @@ test("S7-S9 publishing: -p forms, berth port, outside/host/sandbox/hairpin reach
     const packets = Number(/counter packets (\d+)/.exec(counter)?.[1] ?? 0);
     assert.ok(packets > 0, `the packets to 127.0.0.1 must arrive at the host (so this check can fail):\n${counter}`);
     await lab.inHostOk(["nft", "delete", "table", "inet", "p200probe"]);
+
+    // A UDP client that keeps its source port (DNS forwarders, syslog, statsd...) reaches the
+    // sandbox that publishes the port now, not a replaced one: stale conntrack entries would
+    // keep DNATing it to the old address.
+    const udpFromFixedPort = async () => {
+      const r = await lab.inOutside(["timeout", "3", "socat", "-T1", "-", `UDP4:${HOST_IP}:8082,sourceport=40053,reuseaddr`], { input: "hi\n" });
+      return r.stdout;
+    };
+    const hitsOf = (name: string) => {
+      try {
+        return readFileSync(join(lab.dir, `sb-${name}-udp-53.hits`), "utf8");
+      } catch {
+        return "";
+      }
+    };
+    const c3old = await ipOn(lab, "c3", "bridge");
+    assert.match(await udpFromFixedPort(), /"peerPort":40053/, "c3 answers the fixed-port client");
+    await lab.berthOk(["rm", "-f", "c3"]);
+    await lab.berthOk(["run", "-d", "--name", "filler", "--", "sleep", "600"]); // takes c3's old address
+    await runServer(lab, "c3new", ["-p", "8082:53/udp"], [{ proto: "udp", port: 53 }]);
+    assert.notEqual(await ipOn(lab, "c3new", "bridge"), c3old, "the new sandbox has another address");
+    const again = await udpFromFixedPort();
+    assert.match(again, /"peerPort":40053/, `the same client (same source port) must now reach c3new, got: ${JSON.stringify(again)}`);
+    assert.match(hitsOf("c3new"), /"peerPort":40053/, "c3new got the datagram");
 
     // Removing a sandbox unpublishes its ports.
     await lab.berthOk(["rm", "-f", "c1"]);
