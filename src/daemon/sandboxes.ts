@@ -188,7 +188,13 @@ export class Sandboxes {
   private async killAll(sb: SandboxRecord, signal: NodeJS.Signals): Promise<void> {
     // Never berthd's own namespaces: that would be every process of the host.
     const own = await nsOf(process.pid, 'mnt');
-    const pids = new Set<number>(sb.state.mntNs && sb.state.mntNs !== own ? await pidsInNs('mnt', sb.state.mntNs) : []);
+    // The kernel reuses a namespace's inode number as soon as its last process is gone, so the
+    // recorded mount namespace may by now be another sandbox's: trust it only while the main
+    // process (checked by start time) is still in it. What is left otherwise joined the network
+    // namespace too and is found below.
+    const mainAlive = sb.state.pid > 0 && (await isAlive(sb.state.pid, sb.state.pidStartTime));
+    const mntNs = mainAlive && sb.state.mntNs && (await nsOf(sb.state.pid, 'mnt')) === sb.state.mntNs ? sb.state.mntNs : '';
+    const pids = new Set<number>(mntNs && mntNs !== own ? await pidsInNs('mnt', mntNs) : []);
     if (ownsNetns(sb)) {
       // Also whatever joined only its network namespace (nsenter --net), or when the mount
       // namespace is not known yet (berthd stopped before the shim reported).
