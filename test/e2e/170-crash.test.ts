@@ -8,7 +8,7 @@
 //  - no address is used twice; every running sandbox reaches a peer.
 
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { test } from "node:test";
 import { type Lab, withLab } from "./lab.js";
@@ -55,12 +55,20 @@ interface Converged {
 }
 
 async function assertConverged(lab: Lab, when: string, anchors: Record<string, string>, reach: boolean): Promise<Converged> {
-  const ps = psJson(await lab.berthOk(["ps", "-a", "--format", "json"]));
-  const running: SandboxJson[] = [];
-  for (const s of ps) {
-    if (s["State"] === "running") running.push(await getJson<SandboxJson>(lab, `/containers/${s["ID"]}/json`));
-    else assert.notEqual(s["State"], "restarting");
-  }
+  const list = await getJson<Array<{ Id: string; State: string }>>(lab, "/containers/json?all=1");
+  const running = await Promise.all(
+    list
+      .filter((s) => s.State === "running")
+      .map(async (s) => {
+        // berthd answers start before the shim reports the command's PID: give it a moment.
+        let j = await getJson<SandboxJson>(lab, `/containers/${s.Id}/json`);
+        for (let i = 0; i < 30 && j.State.Running && !j.State.Pid; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          j = await getJson<SandboxJson>(lab, `/containers/${s.Id}/json`);
+        }
+        return j;
+      }),
+  ).then((all) => all.filter((j) => j.State.Running));
   const nets = await getJson<NetworkJson[]>(lab, "/networks");
   const bridges = new Set(nets.filter((n) => n.Driver === "bridge").map((n) => n.Options["com.docker.network.bridge.name"] ?? `berth-${n.Id.slice(0, 9)}`));
 
@@ -91,8 +99,9 @@ async function assertConverged(lab: Lab, when: string, anchors: Record<string, s
 
   // Addresses: unique per network, and present in the sandbox's namespace.
   const seen = new Map<string, string>();
-  for (const sb of running) {
-    const addrs = Object.values(await addrsIn(lab, sb.NetworkSettings.SandboxKey)).flat();
+  const addrsOf = await Promise.all(running.map(async (sb) => Object.values(await addrsIn(lab, sb.NetworkSettings.SandboxKey)).flat()));
+  for (const [i, sb] of running.entries()) {
+    const addrs = addrsOf[i]!;
     for (const [net, ep] of Object.entries(sb.NetworkSettings.Networks)) {
       assert.ok(ep.IPAddress, `${when}: running ${sb.Name} has no address on ${net}`);
       const key = `${net}/${ep.IPAddress}`;
@@ -122,8 +131,14 @@ test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", 
   t.diagnostic(`seed ${seed} (set BERTH_CRASH_SEED to replay)`);
   const rnd = prng(seed);
   await withLab("cr", {}, async (lab) => {
+    // BERTH_CRASH_LOG=FILE keeps berthd's whole log (all its starts) for a post-mortem.
+    const keepLog = process.env["BERTH_CRASH_LOG"];
+    if (keepLog) t.after(() => writeFileSync(keepLog, lab.berthdLog()));
     await lab.berthOk(["network", "create", "crashnet"]);
+    const t0 = performance.now();
     await lab.berthOk(["run", "-d", "--name", "anchor-b", "--", "sleep", MARKER]);
+    const runMs = performance.now() - t0;
+    t.diagnostic(`one berth run -d took ${runMs.toFixed(0)} ms`);
     await lab.berthOk(["run", "-d", "--name", "anchor-c", "--network", "crashnet", "--", "sleep", MARKER]);
     const anchors = {
       bridge: (await getJson<SandboxJson>(lab, "/containers/anchor-b/json")).NetworkSettings.Networks["bridge"]!.IPAddress,
@@ -132,8 +147,8 @@ test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", 
     const killedAt: number[] = [];
     let outcomes = { ok: 0, failed: 0 };
     for (let i = 0; i < ITERATIONS; i++) {
-      const existing = psJson(await lab.berthOk(["ps", "-a", "--format", "json"]))
-        .map((s) => s["Names"]!)
+      const existing = (await getJson<Array<{ Names: string[] }>>(lab, "/containers/json?all=1"))
+        .map((s) => s.Names[0]!.slice(1))
         .filter((n) => !n.startsWith("anchor"));
       const ops: Array<Promise<{ code: number | null }>> = [];
       ops.push(lab.berth(["run", "-d", "--name", `c${i}a`, "--network", "crashnet", "--", "sleep", MARKER], { timeoutMs: 20_000 }));
@@ -146,8 +161,8 @@ test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", 
         else if (what < 0.8) ops.push(lab.berth(["stop", "-t", "0", victim], { timeoutMs: 20_000 }));
         else ops.push(lab.berth(["network", "connect", victim.endsWith("a") ? "bridge" : "crashnet", victim], { timeoutMs: 20_000 }));
       }
-      // `berth run -d` takes about a second end to end (CLI start included): kill before, during and after.
-      const delay = Math.floor(rnd() * 2500);
+      // Kill before, during and after the operations: anywhere in 3 times what one lone run took (they run side by side).
+      const delay = Math.floor(rnd() * 3 * runMs);
       killedAt.push(delay);
       await new Promise((r) => setTimeout(r, delay));
       await lab.killBerthd();
