@@ -75,7 +75,7 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
     const sb = ctx.sandbox(q.params[0]!);
     if (sb.state.status === 'running' && !sb.state.pid) await sandboxes.waitReady(sb.id);
     if (sb.state.status !== 'running' || !sb.state.pid) throw new Conflict(`Container ${sb.id} is not running`);
-    return { Pid: sb.state.pid, Rootfs: sb.config.rootfs };
+    return { Pid: sb.state.pid, Rootfs: sb.config.rootfs, Env: sandboxes.envList(sb) };
   });
   r.on('GET', '/containers/{id}/logs', async (q) => {
     const sb = ctx.sandbox(q.params[0]!);

@@ -29,6 +29,10 @@ export interface Features {
   };
 }
 
+function resolverIps(state: Parameters<typeof firewallView>[0]): Set<string> {
+  return new Set(Object.values(state.networks).flatMap((n) => (n.dns && n.gateway && n.driver === 'bridge' ? [n.gateway] : [])));
+}
+
 export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Features> {
   const { cfg, log } = ctx;
   // Host services from the flags plus those added through the API; one array, refilled in place,
@@ -82,7 +86,9 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
         exposed: sb.config.exposedPorts,
         publishAll: sb.config.publishAll,
         taken,
-        listeners: await readHostListeners(),
+        // berthd's own DNS sockets on gateways are not in the way of a published port 53: the
+        // ruleset keeps queries from sandboxes to their gateway for the embedded DNS.
+        listeners: (await readHostListeners()).filter((l) => !(l.port === 53 && resolverIps(state).has(l.ip))),
         ephemeral: await readEphemeralRange(),
         defaultBindIp: net?.options[OPT_HOST_BINDING] ?? cfg.defaultBindIp,
         internal: nets.length > 0 && nets.every((n) => n.internal),

@@ -164,6 +164,11 @@ export class Sandboxes {
     return env;
   }
 
+  /** The environment a sandbox's processes get, as KEY=VALUE (berth exec uses it too). */
+  envList(sb: SandboxRecord): string[] {
+    return Object.entries(this.envOf(sb)).map(([k, v]) => `${k}=${v}`);
+  }
+
   /** Link environment variables; the names module supplies them (see linkEnvFor). */
   linkEnv: (sb: SandboxRecord) => string[] = () => [];
 

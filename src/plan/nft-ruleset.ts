@@ -166,6 +166,10 @@ export const CHAINS: readonly ChainDef[] = [
       },
       { rule: 'ip daddr 127.0.0.0/8 return', comment: 'never DNAT loopback addresses of packets from the network' },
       {
+        rule: 'iifname @bridges ip daddr @resolvers meta l4proto { tcp, udp } th dport 53 return',
+        comment: 'a sandbox asking the embedded DNS: never a published port 53',
+      },
+      {
         rule: 'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published-addr',
         comment: 'published port bound to one host address',
       },
@@ -180,6 +184,10 @@ export const CHAINS: readonly ChainDef[] = [
     base: { type: 'nat', hook: 'output', priority: '-100' },
     comment: 'destination NAT of packets from the host itself (127.0.0.1 included)',
     rules: [
+      {
+        rule: 'ip daddr @resolvers meta l4proto { tcp, udp } th dport 53 return',
+        comment: 'the host asking the embedded DNS: never a published port 53',
+      },
       {
         rule: 'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published-addr',
         comment: 'published port bound to one host address, from the host',

@@ -124,13 +124,10 @@ test("S10 conflicts: taken by a mapping or a host listener is refused cleanly, n
   });
 });
 
-// Known problem, kept as a reproduction: berthd's embedded DNS listens on each user network's
-// gateway in the host namespace, so (a) `-p 53:53/udp` is refused while a user network exists,
-// blaming "a process on the host" (berthd itself), and (b) published first, it hijacks the
-// embedded DNS of every user network: nat-prerouting DNATs sandbox queries to gateway:53 (a
-// local address) to the publishing sandbox. Docker's DNS is 127.0.0.11 inside the sandbox, so
-// `-p 53:53/udp` works there.
-test("publishing 53/udp coexists with the embedded DNS of user networks", { todo: "berthd's own DNS sockets count as host listeners, and published-any DNATs queries to gateway:53" }, async () => {
+// berthd's embedded DNS listens on each user network's gateway in the host namespace. Publishing
+// port 53 must neither be refused because of it nor take its queries over (Docker's DNS lives at
+// 127.0.0.11 inside each container, so there `-p 53:53/udp` simply works).
+test("publishing 53/udp coexists with the embedded DNS of user networks", async () => {
   await withLab("p210d", {}, async (lab) => {
     await runServer(lab, "dns1", ["-p", "53:53/udp"], [{ proto: "udp", port: 53 }]);
     await lab.berthOk(["network", "create", "un1"]);

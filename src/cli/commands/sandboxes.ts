@@ -139,11 +139,12 @@ export function execCommand(client: () => Client): Command {
     .option('-e, --env <key=value>', 'environment variable (repeatable)', (v: string, a: string[]) => [...a, v], [] as string[])
     .action(async (name: string, rawCmd: string[], o: { env: string[] }) => {
       const cmd = rawCmd[0] === '--' ? rawCmd.slice(1) : rawCmd;
-      const t = await client().call<{ Pid: number; Rootfs: string }>('GET', `/containers/${encodeURIComponent(name)}/exec-target`);
+      const t = await client().call<{ Pid: number; Rootfs: string; Env?: string[] }>('GET', `/containers/${encodeURIComponent(name)}/exec-target`);
       const { spawn } = await import('node:child_process');
       const argv = ['--target', String(t.Pid), '--net', '--mount', '--uts', ...(t.Rootfs ? ['--root', '--wd'] : []), '--', ...cmd];
-      const env = { ...process.env };
-      for (const kv of o.env) {
+      // The sandbox's own environment (PATH, HOSTNAME, link variables, -e of run), then exec's -e.
+      const env: Record<string, string> = {};
+      for (const kv of [...(t.Env ?? []), ...o.env]) {
         const i = kv.indexOf('=');
         if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
       }
