@@ -130,7 +130,8 @@ test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", 
   const seed = Number(process.env["BERTH_CRASH_SEED"] ?? Date.now() % 100000);
   t.diagnostic(`seed ${seed} (set BERTH_CRASH_SEED to replay)`);
   const rnd = prng(seed);
-  await withLab("cr", {}, async (lab) => {
+  // Under load a restart with many sandboxes to adopt can take several seconds before /_ping.
+  await withLab("cr", { berthdReadyTimeoutMs: 30_000 }, async (lab) => {
     // BERTH_CRASH_LOG=FILE keeps berthd's whole log (all its starts) for a post-mortem.
     const keepLog = process.env["BERTH_CRASH_LOG"];
     if (keepLog) t.after(() => writeFileSync(keepLog, lab.berthdLog()));
