@@ -57,7 +57,13 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
     const { sb, warnings } = await sandboxes.create(q.query.get('name') ?? undefined, q.body as CreateSandboxRequest);
     return { __status: 201, Id: sb.id, Warnings: warnings };
   });
-  r.on('GET', '/containers/{id}/json', async (q) => sandboxInspect(ctx, ctx.sandbox(q.params[0]!)));
+  r.on('GET', '/containers/{id}/json', async (q) => {
+    // Right after start the command's PID may still be on its way from the shim: wait for it, so
+    // that State.Pid is usable (nsenter -t ...) as soon as `run -d` returns.
+    const sb = ctx.sandbox(q.params[0]!);
+    if (sb.state.status === 'running' && !sb.state.pid) await sandboxes.waitReady(sb.id);
+    return sandboxInspect(ctx, ctx.state.sandboxes[sb.id] ?? sb);
+  });
   r.on('POST', '/containers/{id}/start', async (q) => sandboxes.start(q.params[0]!));
   r.on('POST', '/containers/{id}/stop', async (q) => sandboxes.stop(q.params[0]!, timeoutOf(q.query)));
   r.on('POST', '/containers/{id}/restart', async (q) => sandboxes.restart(q.params[0]!, timeoutOf(q.query)));

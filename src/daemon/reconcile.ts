@@ -25,7 +25,7 @@ export async function reconcile(ctx: Ctx, sandboxes: Sandboxes): Promise<void> {
       if (!sb.state.pid && sb.state.shimPid) {
         // berthd stopped between starting the shim and hearing the command's PID: read it now.
         const pidText = (await readFile(join(ctx.sandboxDir(sb.id), 'pid'), 'utf8').catch(() => '')).trim();
-        if (pidText && (await isAlive(sb.state.shimPid, ''))) {
+        if (pidText && sb.state.shimStartTime && (await isAlive(sb.state.shimPid, sb.state.shimStartTime))) {
           const pid = Number(pidText);
           sb.state = { ...sb.state, pid, pidStartTime: await startTimeOf(pid), mntNs: await nsOf(sb.state.shimPid, 'mnt') };
         }

@@ -9,7 +9,7 @@ import { newSandboxId, shortId } from '../model/ids.js';
 import type { SandboxRecord, SandboxState } from '../model/types.js';
 import { sandboxFiles } from '../plan/sandbox-files.js';
 import { DEFAULT_PATH, launch } from '../runtime/launch.js';
-import { isAlive, nsOf, pidsInNs } from '../runtime/proc.js';
+import { isAlive, nsOf, pidsInNs, startTimeOf } from '../runtime/proc.js';
 import type { Ctx } from './context.js';
 import { randomName } from './names-gen.js';
 import { PhaseTimer } from './phase-timer.js';
@@ -111,7 +111,7 @@ export class Sandboxes {
         env: this.envOf(sb),
       });
       // 3. Record. The command's PID follows as soon as the shim reports it.
-      sb.state = { ...sb.state, shimPid: launched.shimPid };
+      sb.state = { ...sb.state, shimPid: launched.shimPid, shimStartTime: await startTimeOf(launched.shimPid) };
       timer.mark('launch');
       this.children.set(sb.id, launched.child);
       this.readiness.set(sb.id, launched.ready);
@@ -208,7 +208,7 @@ export class Sandboxes {
       if (netNs && netNs !== (await nsOf(process.pid, 'net'))) for (const p of await pidsInNs('net', netNs)) pids.add(p);
     }
     if (sb.state.pid && (await isAlive(sb.state.pid, sb.state.pidStartTime))) pids.add(sb.state.pid);
-    if (sb.state.shimPid && (await isAlive(sb.state.shimPid, ''))) pids.add(sb.state.shimPid);
+    if (sb.state.shimPid && sb.state.shimStartTime && (await isAlive(sb.state.shimPid, sb.state.shimStartTime))) pids.add(sb.state.shimPid);
     for (const pid of pids) {
       try {
         process.kill(pid, signal);

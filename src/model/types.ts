@@ -124,6 +124,8 @@ export interface SandboxState {
   pidStartTime: string;
   /** The shim (sandbox-init) PID and the sandbox's mount namespace, to find every process of it. */
   shimPid: number;
+  /** Start time of the shim, like pidStartTime (absent in records written before it existed). */
+  shimStartTime?: string;
   mntNs: string;
   startedAt: string;
   finishedAt: string;
