@@ -43,6 +43,14 @@ function section(rec: RunRecord): string {
       `${m.loadEnd ? `, ${m.loadEnd} at the end` : ''}. This metric took ${Math.round(r.seconds)} s.`,
     '',
   );
+  const busy = Math.max(...[m.loadStart, m.loadEnd ?? ''].map((l) => Number(l.split(' ')[0]) || 0));
+  if (busy > m.cores) {
+    lines.push(
+      `**Busy machine:** the load average reached ${busy.toFixed(1)} on ${m.cores} cores while this was measured ` +
+        '(other work was running): these figures check the harness; do not draw conclusions from them.',
+      '',
+    );
+  }
   if (m.versions) {
     lines.push(`Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '');
   }

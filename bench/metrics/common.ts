@@ -91,7 +91,7 @@ export function rotate<T>(xs: T[], k: number): T[] {
 
 export function errText(e: unknown): string {
   const s = e instanceof Error ? e.message : String(e);
-  return s.split('\n').slice(0, 3).join(' / ').slice(0, 300);
+  return s.split('\n').slice(0, 4).join(' / ').slice(0, 600);
 }
 
 /**

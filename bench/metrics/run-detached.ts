@@ -3,7 +3,7 @@
 import { MetricBuilder, type MetricResult } from '../lib/result.js';
 import { timed } from '../lib/proc.js';
 import type { RunSystem } from '../systems/types.js';
-import { describe, guarded, rotate, usable, type MetricContext } from './common.js';
+import { describe, errText, guarded, rotate, usable, type MetricContext } from './common.js';
 
 export async function metricRun(ctx: MetricContext, systems: RunSystem[], berth: string[]): Promise<MetricResult> {
   const b = new MetricBuilder({
@@ -37,8 +37,17 @@ export async function metricRun(ctx: MetricContext, systems: RunSystem[], berth:
       for (const s of rotate(live, k)) {
         if (failed.has(s)) continue;
         const ok = await guarded(b, s, ctx, async () => {
-          const name = `bn-r${k}`;
-          const up = await timed(() => s.runDetached(name, 18000 + k));
+          let name = `bn-r${k}`;
+          let up: { ms: number };
+          try {
+            up = await timed(() => s.runDetached(name, 18000 + k));
+          } catch (e) {
+            // One retry, said in the report: a single failure under load should not drop a whole system.
+            b.note(`${s.name}: run ${k} failed and was retried once: ${errText(e)}`);
+            await s.remove(name).catch(() => {});
+            name = `bn-r${k}b`;
+            up = await timed(() => s.runDetached(name, 18500 + k));
+          }
           const down = await timed(() => s.remove(name));
           const floor = await timed(() => s.cliFloor());
           b.add('run', s.name, up.ms);
