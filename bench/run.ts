@@ -179,7 +179,8 @@ async function main(): Promise<void> {
     },
   };
 
-  const resultsFile = join(OUT_DIR, 'results.json');
+  // The sections of the default report accumulate in bench/out/results.json; another --out keeps its own.
+  const resultsFile = resolve(opts.out) === join(REPO, 'BENCHMARKS.md') ? join(OUT_DIR, 'results.json') : `${resolve(opts.out)}.json`;
   const records: Record<string, RunRecord> = existsSync(resultsFile)
     ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Record<string, RunRecord>)
     : {};
@@ -204,6 +205,7 @@ async function main(): Promise<void> {
         log(`metric ${id} failed: ${errText(e)}`);
         continue;
       }
+      if (stopping) break; // interrupted: what it measured is incomplete, keep the report as it was
       result.seconds = (Date.now() - t0) / 1000;
       const rec: RunRecord = {
         date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
