@@ -208,17 +208,7 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
     const end = text.lastIndexOf('\n') + 1;
     const chunk = text.slice(this.logOffset, end);
     this.logOffset = end;
-    for (const line of chunk.split('\n')) {
-      const m = line.match(/\sdebug\s+(start|release) (\S+): (.+)$/);
-      if (!m) continue;
-      const tokens = m[3]!.trim().split(/\s+/);
-      const rec: Record<string, number> = {};
-      for (let i = 0; i + 1 < tokens.length; i += 2) {
-        const v = Number(tokens[i + 1]);
-        if (Number.isFinite(v)) rec[tokens[i]!] = (rec[tokens[i]!] ?? 0) + v;
-      }
-      this.phases.set(`${m[1]} ${m[2]}`, rec);
-    }
+    for (const [k, rec] of parsePhaseLines(chunk)) this.phases.set(k, rec);
   }
 
   daemonSide(i: number, kind: 'setup' | 'teardown'): { total: number; net: number } | undefined {
@@ -321,4 +311,24 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
     const files = existsSync(netnsDir) ? readdirSync(netnsDir).map((f) => join(netnsDir, f)) : [];
     await this.lab.destroy(files);
   }
+}
+
+/**
+ * berthd's debug lines "<time> debug start NAME: reserve 0.4 persist 1.2 ..." and "... release NAME: ...",
+ * as "start NAME" / "release NAME" -> phase -> ms (a phase named twice is added up).
+ */
+export function parsePhaseLines(text: string): Map<string, Record<string, number>> {
+  const out = new Map<string, Record<string, number>>();
+  for (const line of text.split('\n')) {
+    const m = line.match(/\sdebug\s+(start|release) (\S+): (.+)$/);
+    if (!m) continue;
+    const tokens = m[3]!.trim().split(/\s+/);
+    const rec: Record<string, number> = {};
+    for (let i = 0; i + 1 < tokens.length; i += 2) {
+      const v = Number(tokens[i + 1]);
+      if (Number.isFinite(v)) rec[tokens[i]!] = (rec[tokens[i]!] ?? 0) + v;
+    }
+    out.set(`${m[1]} ${m[2]}`, rec);
+  }
+  return out;
 }
