@@ -10,7 +10,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_NET, WORK_ROOT } from '../lib/lab.js';
 import { MetricBuilder, type MetricResult } from '../lib/result.js';
-import { readText, run, startDaemon, waitFor, type Daemon } from '../lib/proc.js';
+import { readText, run, sleep, startDaemon, waitFor, type Daemon } from '../lib/proc.js';
+import { summarize } from '../lib/stats.js';
 import { killProcs, procInfo, processTree, sumRss } from '../lib/procfs.js';
 import type { PublishSystem } from '../systems/types.js';
 import { describe, errText, guarded, rotate, usable, type MetricContext } from './common.js';
@@ -18,9 +19,18 @@ import { describe, errText, guarded, rotate, usable, type MetricContext } from '
 const TARGET_PORT = 8080;
 const FILLER_BASE = 30000;
 
+/** The daemon side's process count and RSS: the median of 3 samples (a short-lived helper may be caught in one). */
 async function tree(s: PublishSystem): Promise<{ count: number; rssKiB: number }> {
-  const p = await s.daemonProcs();
-  return sumRss([...p.daemon, ...p.proxies, ...p.other]);
+  const counts: number[] = [];
+  const rss: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    if (i) await sleep(300);
+    const p = await s.daemonProcs();
+    const t = sumRss([...p.daemon, ...p.proxies, ...p.other]);
+    counts.push(t.count);
+    rss.push(t.rssKiB);
+  }
+  return { count: summarize(counts)!.median, rssKiB: summarize(rss)!.median };
 }
 
 function nginxConf(dir: string, tag: string): string {
