@@ -5,8 +5,8 @@ import { macFromIp, newId } from '../model/ids.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import { parseCidr } from '../ipam/ipv4.js';
-import { bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, type BridgePort } from '../plan/link-plan.js';
-import { createNetns, deleteNetns } from '../kernel/netns.js';
+import { bridgeAttachBatch, bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../plan/link-plan.js';
+import { createNetnsWith, deleteNetns } from '../kernel/netns.js';
 import { deleteLink, ipBatch } from '../kernel/links.js';
 import type { Ctx } from './context.js';
 
@@ -89,7 +89,6 @@ function bridgePort(net: NetworkRecord, ep: EndpointRecord, defaultRoute: boolea
 export async function setupNetwork(ctx: Ctx, sb: SandboxRecord): Promise<void> {
   if (!ownsNetns(sb)) return;
   const ns = ctx.netnsPath(sb.id);
-  await createNetns(ns);
   const ports: BridgePort[] = [];
   let routed = false;
   for (const { networkId } of sb.config.networks) {
@@ -99,8 +98,16 @@ export async function setupNetwork(ctx: Ctx, sb: SandboxRecord): Promise<void> {
     ports.push(bridgePort(net, ep, !routed));
     routed = true;
   }
-  await ipBatch(bridgeHostBatch(ns, ports));
-  await ipBatch(bridgeSandboxBatch(ports), ns);
+  // Two processes: one creates the namespace and does everything inside it (the veths are made
+  // there, their host ends pushed out to berthd's namespace); one puts the host ends on bridges.
+  try {
+    await createNetnsWith(ns, sandboxCreateBatch(`/proc/${process.pid}/ns/net`, ports));
+    await ipBatch(bridgeAttachBatch(ports));
+  } catch (err) {
+    // A half-made namespace must not keep its veths: remove them with it.
+    for (const p of ports) await deleteLink(p.hostIf);
+    throw err;
+  }
   for (const ep of Object.values(sb.endpoints)) {
     const net = ctx.state.networks[ep.networkId];
     if (net?.driver === 'p2p') await joinP2p(ctx, sb, net, ep);

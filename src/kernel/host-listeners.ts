@@ -1,6 +1,6 @@
 // Sockets bound on the host, from /proc/net/{tcp,tcp6,udp,udp6} of the reading process's network
 // namespace (berthd's), and the kernel's ephemeral port range. Parsing is pure; reading is thin.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import type { HostListener, PortRange } from '../ipam/host-ports.js';
 import { DEFAULT_EPHEMERAL } from '../ipam/host-ports.js';
@@ -54,7 +54,8 @@ export async function readHostListeners(procNetDir = '/proc/net'): Promise<HostL
   for (const [file, proto] of files) {
     let text: string;
     try {
-      text = await readFile(`${procNetDir}/${file}`, 'utf8');
+      // /proc files live in memory: a synchronous read is microseconds, a thread-pool round trip is not.
+      text = readFileSync(`${procNetDir}/${file}`, 'utf8');
     } catch {
       continue; // no IPv6 in this kernel, for example
     }
@@ -72,7 +73,7 @@ export function parseEphemeralRange(text: string): PortRange {
 
 export async function readEphemeralRange(path = '/proc/sys/net/ipv4/ip_local_port_range'): Promise<PortRange> {
   try {
-    return parseEphemeralRange(await readFile(path, 'utf8'));
+    return parseEphemeralRange(readFileSync(path, 'utf8'));
   } catch {
     return DEFAULT_EPHEMERAL;
   }

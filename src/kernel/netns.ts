@@ -11,6 +11,14 @@ export async function createNetns(path: string): Promise<void> {
   await runOk(['unshare', `--net=${path}`, 'ip', 'link', 'set', 'lo', 'up']);
 }
 
+/** Creates the namespace and runs an `ip -batch` inside it, in one process. */
+export async function createNetnsWith(path: string, batch: string[]): Promise<void> {
+  await mkdir(join(path, '..'), { recursive: true });
+  const fh = await open(path, 'w');
+  await fh.close();
+  await runOk(['unshare', `--net=${path}`, 'ip', '-batch', '-'], { input: batch.join('\n') + '\n' });
+}
+
 export async function deleteNetns(path: string): Promise<void> {
   // Unmounting releases the namespace once no process is left in it; its veths go with it.
   await run(['umount', path]);

@@ -52,3 +52,24 @@ export function bridgeCreateBatch(name: string, gateway: string, prefixLen: numb
     `link set ${name} up`,
   ];
 }
+
+/**
+ * Everything inside a new sandbox namespace in one batch, run by the process that creates the
+ * namespace: each veth is made from inside with its peer pushed out to the host namespace
+ * (hostNsPath), then addresses and routes. Saves one process per start over creating the veths
+ * from the host side.
+ */
+export function sandboxCreateBatch(hostNsPath: string, ports: BridgePort[]): string[] {
+  return [
+    'link set lo up',
+    ...ports.map(
+      (p) => `link add ${p.ifName} mtu ${p.mtu} address ${p.mac} type veth peer name ${p.hostIf} mtu ${p.mtu} netns ${hostNsPath}`,
+    ),
+    ...bridgeSandboxBatch(ports),
+  ];
+}
+
+/** The host side of veths made by sandboxCreateBatch: into the bridge, up, hairpin. */
+export function bridgeAttachBatch(ports: BridgePort[]): string[] {
+  return ports.flatMap((p) => [`link set ${p.hostIf} master ${p.bridge} up`, `link set dev ${p.hostIf} type bridge_slave hairpin on`]);
+}

@@ -1,10 +1,13 @@
 // Facts about processes from /proc, used to tell a live sandbox from a dead or recycled PID.
-import { readFile, readlink, readdir } from 'node:fs/promises';
+// /proc lives in memory, so these read synchronously: microseconds each, where a round trip
+// through libuv's thread pool costs a millisecond or more per file on a busy machine.
+// They stay async in signature so callers need not care.
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 /** Field 22 of /proc/PID/stat: start time in clock ticks since boot; '' when the process is gone. */
 export async function startTimeOf(pid: number): Promise<string> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state); a zombie has finished.
     if (fields[0] === 'Z' || fields[0] === 'X') return '';
@@ -20,22 +23,26 @@ export async function isAlive(pid: number, startTime: string): Promise<boolean> 
   return now !== '' && (startTime === '' || now === startTime);
 }
 
-/** The namespace inode a process is in, e.g. "mnt:[4026532800]". */
-export async function nsOf(pid: number, kind: 'net' | 'mnt'): Promise<string> {
+function nsOfSync(pid: number | string, kind: 'net' | 'mnt'): string {
   try {
-    return await readlink(`/proc/${pid}/ns/${kind}`);
+    return readlinkSync(`/proc/${pid}/ns/${kind}`);
   } catch {
     return '';
   }
+}
+
+/** The namespace inode a process is in, e.g. "mnt:[4026532800]". */
+export async function nsOf(pid: number, kind: 'net' | 'mnt'): Promise<string> {
+  return nsOfSync(pid, kind);
 }
 
 /** Every PID in the given namespace (for killing what is left of a sandbox). */
 export async function pidsInNs(kind: 'net' | 'mnt', ns: string): Promise<number[]> {
   if (!ns) return [];
   const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
+  for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    if ((await nsOf(Number(entry), kind)) === ns) pids.push(Number(entry));
+    if (nsOfSync(entry, kind) === ns) pids.push(Number(entry));
   }
   return pids;
 }

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { bridgeCreateBatch, bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, type BridgePort } from '../../src/plan/link-plan.js';
+import { bridgeAttachBatch, bridgeCreateBatch, bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../../src/plan/link-plan.js';
 import { macFromIp } from '../../src/model/ids.js';
 
 const dir = fileURLToPath(new URL('../../../test/unit/golden/links/', import.meta.url));
@@ -41,4 +41,9 @@ test('p2p: /32 address and a host route to the peer, no default route', () => {
 
 test('bridge create: device, gateway address, up', () => {
   golden('bridge,create.batch', bridgeCreateBatch('berth-4a5b6c7d8', '172.18.0.1', 16, 1500));
+});
+
+test('start,networks=2: one batch inside the new namespace (veths made there, host ends pushed out), one attaching the host ends', () => {
+  golden('start,networks=2,side=sandbox.batch', sandboxCreateBatch('/proc/4242/ns/net', [web, second]));
+  golden('start,networks=2,side=host.batch', bridgeAttachBatch([web, second]));
 });
