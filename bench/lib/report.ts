@@ -44,10 +44,12 @@ function section(rec: RunRecord): string {
     '',
   );
   const busy = Math.max(...[m.loadStart, m.loadEnd ?? ''].map((l) => Number(l.split(' ')[0]) || 0));
-  if (busy > m.cores) {
+  // The benchmark itself keeps one to two cores busy; more than that means other work shared the machine.
+  if (busy > m.cores + 1) {
     lines.push(
       `**Busy machine:** the load average reached ${busy.toFixed(1)} on ${m.cores} cores while this was measured ` +
-        '(other work was running): these figures check the harness; do not draw conclusions from them.',
+        '(the benchmark alone accounts for 1-2; the rest was other work): these figures check the harness; ' +
+        'do not draw conclusions from them.',
       '',
     );
   }
@@ -100,7 +102,9 @@ export function renderMarkdown(records: Record<string, RunRecord>): string {
       'each peer is set up). Every system is measured on this machine in the same run, inside throw-away lab ' +
       'network namespaces, alternating between systems. The **berth / system** columns are the ratio of ' +
       'medians: for times and memory below 1× means berth uses less; for rates (higher is better) above 1× ' +
-      'means berth does more. A system that could not run says why instead of giving a number.',
+      'means berth does more. A system that could not run says why instead of giving a number. Each section ' +
+      'gives the machine, its load and the versions measured: on a small shared machine absolute figures move ' +
+      'with whatever else runs, so compare systems within one run, and read min/max before a median.',
     '',
   );
   const ids = METRIC_ORDER.filter((id) => records[id]);
