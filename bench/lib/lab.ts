@@ -1,9 +1,9 @@
 // Labs: throw-away network namespaces named bn-*. Nothing here touches the machine's own namespace:
 // every link, address, route and sysctl is made inside a bn-* namespace (`ip -n`, `nsenter --net`).
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, startDaemon, waitFor, type Daemon } from './proc.js';
-import { allProcs, cmdline, killProcs, nsInode, procNetnsInode, processTree, type ProcInfo } from './procfs.js';
+import { allProcs, cmdline, killProcs, nsInode, procInfo, procNetnsInode, processTree, type ProcInfo } from './procfs.js';
 
 export const PREFIX = 'bn-';
 /** Everything the harness writes at run time (daemon data roots, rootfs, configs) lives here. */
@@ -112,9 +112,8 @@ export class Lab {
     const pid = this.holder.pid;
     // nsenter and unshare exec, so the PID ends up being sleep once the mount namespace is made.
     await waitFor('mount-namespace holder', async () => {
-      const { stdout } = await run(['readlink', `/proc/${pid}/ns/mnt`, '/proc/self/ns/mnt']);
-      const [a, b] = stdout.trim().split('\n');
-      return a !== b && (await run(['cat', `/proc/${pid}/comm`])).stdout.trim() === 'sleep';
+      const mine = readlinkSync('/proc/self/ns/mnt');
+      return readlinkSync(`/proc/${pid}/ns/mnt`) !== mine && procInfo(pid)?.comm === 'sleep';
     });
     const mnt = ['nsenter', `--mount=/proc/${pid}/ns/mnt`];
     await run([...mnt, 'mount', '--bind', this.resolvConf, '/etc/resolv.conf']);
