@@ -55,17 +55,19 @@ async function machine(): Promise<Machine> {
 }
 
 /**
- * A copy of the built berth (bin/, libexec/, dist/src/, package.json; node_modules linked), so that a rebuild of the
+ * A copy of the built berth (bin/, libexec/, dist/src/, dist/berth-cli.cjs, package.json; node_modules linked), so that a rebuild of the
  * working tree during the run cannot change or break the berth being measured.
  */
 function snapshotBerth(): string {
   const dir = join(WORK_ROOT, 'berth-build');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'dist'), { recursive: true });
+  // verbatimSymlinks: bin/berth links to ../dist/berth-cli.cjs, which must mean the copy's bundle.
   for (const d of ['bin', 'libexec']) {
-    if (existsSync(join(REPO, d))) cpSync(join(REPO, d), join(dir, d), { recursive: true });
+    if (existsSync(join(REPO, d))) cpSync(join(REPO, d), join(dir, d), { recursive: true, verbatimSymlinks: true });
   }
   if (existsSync(join(REPO, 'dist', 'src'))) cpSync(join(REPO, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
+  if (existsSync(join(REPO, 'dist', 'berth-cli.cjs'))) cpSync(join(REPO, 'dist', 'berth-cli.cjs'), join(dir, 'dist', 'berth-cli.cjs'));
   cpSync(join(REPO, 'package.json'), join(dir, 'package.json'));
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
   return dir;
