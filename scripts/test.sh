@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole check, as CI runs it: setup (packages, npm ci, build), unit tests, e2e tests.
+# The whole check, as CI runs it: setup (packages, npm ci, build), unit tests, e2e tests, and the
+# benchmark harness in --quick mode.
 # Prints a summary; exits non-zero if any step failed. The tests run even if the build reported
 # type errors (tsc still emits), so one run shows everything that is wrong.
 set -uo pipefail
@@ -30,8 +31,11 @@ step setup bash scripts/setup.sh
 if [ -d dist/test ] || [ -d dist/src ]; then
   step unit npm run --silent test:unit
   step e2e npm run --silent test:e2e
+  # The benchmark harness with tiny sizes, so it never rots; its report goes to a scratch file
+  # (BENCHMARKS.md is written only by full runs on a quiet machine).
+  step bench npm run --silent bench -- --quick --out "$logdir/BENCHMARKS.quick.md"
 else
-  names+=(unit e2e); results+=("not run (no build)" "not run (no build)"); failed=1
+  names+=(unit e2e bench); results+=("not run (no build)" "not run (no build)" "not run (no build)"); failed=1
 fi
 
 printf '\n===== summary\n'
