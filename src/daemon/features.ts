@@ -62,18 +62,31 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
     if (changed.length === 0) return;
     for (const p of await forgetUdpFlows(run, changed)) log('warn', `cannot delete conntrack entries of ${p}`);
   };
+  // Other firewalls that drop forwarding are checked at start (reconcile), when the set of
+  // networks changes, and every 5 minutes, since one may appear while berthd runs.
+  let bridgeKey = '';
+  const keyOf = (s: Parameters<typeof firewallView>[0]) =>
+    Object.values(s.networks).flatMap((n) => (n.bridge ? [n.bridge] : [])).sort().join(',');
   ctx.followers.push({
     sync: async (s) => {
       const v = view(s);
       await fw.sync(v);
       await forgetStaleUdp(v);
+      const key = keyOf(s);
+      if (key !== bridgeKey) {
+        bridgeKey = key;
+        await fw.recheckOthers();
+      }
     },
     reconcile: async (s) => {
       const v = view(s);
       await fw.reconcile(v);
       published = v.published;
+      bridgeKey = keyOf(s);
     },
   });
+  const recheck = setInterval(() => void ctx.lock.run(() => fw.recheckOthers()), 300_000);
+  recheck.unref();
 
   // Host ports: checked against every other mapping and against sockets bound on the host.
   ctx.ports = {
@@ -151,6 +164,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
     },
     rules: () => fw.rules(),
     close: async () => {
+      clearInterval(recheck);
       await dns.stop();
       resolvers.stop();
     },

@@ -140,6 +140,19 @@ export class Firewall {
   }
 
   /**
+   * Checks again for other firewalls that drop forwarded traffic (they may appear while berthd
+   * runs) and adds or keeps berth's one accept rule there; idempotent, never throws.
+   */
+  async recheckOthers(): Promise<void> {
+    if (this.mode !== 'nftables' || !this.applied) return;
+    try {
+      await this.liveWithOthers();
+    } catch (err) {
+      this.log('error', `cannot adjust other firewalls that drop forwarded traffic: ${(err as Error).message}`);
+    }
+  }
+
+  /**
    * After a change: apply the difference from the last applied view, as one transaction. On failure
    * nothing changed (the kernel still holds the previous view) and the error is thrown, so the
    * caller can undo its own change.

@@ -49,6 +49,13 @@ test("S19 foreign DROP: iptables FORWARD policy DROP and an nft drop chain still
     assert.match(other, /policy drop;/, `the other chain keeps its policy:\n${other}`);
     assert.match(other, /meta mark & 0x00800000 == 0x00800000 accept comment "berth: accept traffic that berth accepted"/, other);
 
+    // A drop policy that appears while berthd runs is found at the next network change, no restart.
+    await lab.inHostOk(["nft", "-f", "-"], { input: "table inet late {\n chain ldrop {\n type filter hook forward priority 5; policy drop;\n }\n}\n" });
+    assert.equal(await traffic(lab, srv.port), "out:no pub:no", "the late table drops berth's traffic until berth knows of it");
+    await lab.berthOk(["network", "create", "late-net"]);
+    assert.equal(await traffic(lab, srv.port), "out:yes pub:yes", "after a network change berth's accept rule is in the late table too");
+    assert.match(lab.berthdLog(), /nft chain inet late ldrop drops forwarded traffic: inserted/, "berthd says so without a restart");
+
     // A sandbox started afterwards works too (no per-sandbox rule is needed in other firewalls).
     await lab.berthOk(["rm", "-f", "c1"]);
     await runServer(lab, "c1", ["-p", "8080:80"], [{ proto: "tcp", port: 80 }]);
