@@ -19,7 +19,7 @@ export interface StateFollower {
 
 export interface PortAllocator {
   /** Host ports for a sandbox about to start; throws a user error when a port is taken. */
-  allocate(state: BerthState, sb: SandboxRecord, net: NetworkRecord | undefined): Promise<PortBinding[]>;
+  allocate(state: BerthState, sb: SandboxRecord): Promise<PortBinding[]>;
 }
 
 export class Ctx {

@@ -6,7 +6,7 @@ import { allocateHostPorts } from '../ipam/host-ports.js';
 import { parseHostServices, type HostService } from '../model/host-service.js';
 import { Conflict, NotFound } from '../model/errors.js';
 import type { PortBinding } from '../model/types.js';
-import { type FirewallView, firewallView } from '../plan/firewall-view.js';
+import { type FirewallView, firewallView, publishNetwork } from '../plan/firewall-view.js';
 import { changedUdpPorts } from '../plan/udp-flows.js';
 import { forgetUdpFlows } from '../kernel/conntrack.js';
 import { sandboxLinkEnv } from '../plan/sandbox-files.js';
@@ -15,7 +15,6 @@ import { DnsServer } from '../dns/server.js';
 import { HostResolvers } from '../dns/upstreams.js';
 import type { Ctx } from './context.js';
 import { Firewall } from './firewall.js';
-import { OPT_HOST_BINDING } from './networks.js';
 import type { Sandboxes } from './sandboxes.js';
 
 export interface Features {
@@ -90,10 +89,11 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
 
   // Host ports: checked against every other mapping and against sockets bound on the host.
   ctx.ports = {
-    allocate: async (state, sb, net) => {
-      const taken: PortBinding[] = Object.values(state.sandboxes).flatMap((s) => (s.id === sb.id ? [] : s.ports));
-      const nets = sb.config.networks.map((n) => state.networks[n.networkId]).filter((n) => n !== undefined);
+    allocate: async (state, sb) => {
       if (sb.config.portRequests.length === 0 && !sb.config.publishAll) return [];
+      const taken: PortBinding[] = Object.values(state.sandboxes).flatMap((s) => (s.id === sb.id ? [] : s.ports));
+      // Ports land on the network the firewall publishes through (first non-internal bridge).
+      const target = publishNetwork(state, sb);
       const res = allocateHostPorts({
         requests: sb.config.portRequests,
         exposed: sb.config.exposedPorts,
@@ -103,8 +103,8 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
         // ruleset keeps queries from sandboxes to their gateway for the embedded DNS.
         listeners: (await readHostListeners()).filter((l) => !(l.port === 53 && resolverIps(state).has(l.ip))),
         ephemeral: await readEphemeralRange(),
-        defaultBindIp: net?.options[OPT_HOST_BINDING] ?? cfg.defaultBindIp,
-        internal: nets.length > 0 && nets.every((n) => n.internal),
+        defaultBindIp: target?.hostBindingIpv4 ?? cfg.defaultBindIp,
+        internal: sb.config.networks.length > 0 && !target,
       });
       for (const w of res.warnings) log('warn', `sandbox ${sb.name}: ${w}`);
       return res.bindings;

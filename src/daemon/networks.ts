@@ -34,6 +34,11 @@ function boolOption(opts: Record<string, string>, key: string, dflt: boolean): b
   throw new BadRequest(`invalid value "${v}" for option ${key}: use true or false`);
 }
 
+/** The default host address for -p: the network's option, else berthd --default-bind-ip. */
+export function hostBindingOf(options: Record<string, string>, daemonDefault: string): string {
+  return options[OPT_HOST_BINDING] ?? daemonDefault;
+}
+
 export function bridgeNameFor(id: string): string {
   return `berth-${id.slice(0, 9)}`;
 }
@@ -88,7 +93,7 @@ export async function planNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<
   const mtuText = options[OPT_MTU];
   const mtu = mtuText === undefined ? ctx.cfg.mtu : Number(mtuText);
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new BadRequest(`invalid value "${mtuText}" for option ${OPT_MTU}: use a number from 68 to 65535`);
-  const hostBinding = options[OPT_HOST_BINDING] ?? ctx.cfg.defaultBindIp;
+  const hostBinding = hostBindingOf(options, ctx.cfg.defaultBindIp);
   parseIp(hostBinding, `option ${OPT_HOST_BINDING}`);
 
   return {
@@ -229,6 +234,10 @@ export function ensureBuiltins(ctx: Ctx): void {
     },
   };
   ctx.state.networks[bridge.id] = bridge;
+  // A user network without the option follows berthd's current --default-bind-ip.
+  for (const n of Object.values(ctx.state.networks)) {
+    if (!n.builtin) n.hostBindingIpv4 = hostBindingOf(n.options, ctx.cfg.defaultBindIp);
+  }
   for (const [name, driver] of [['host', 'host'], ['none', 'null']] as const) {
     if (nets.some((n) => n.builtin && n.name === name)) continue;
     const id = newNetworkId();

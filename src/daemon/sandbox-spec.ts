@@ -8,6 +8,7 @@ import { isIp } from '../ipam/ipv4.js';
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import { parseExtraHosts } from '../model/extra-hosts.js';
 import { validateDnsSettings } from '../model/dns-options.js';
+import { parsePortKey, parsePortRange } from '../model/port-spec.js';
 import type { Ctx } from './context.js';
 import { IP_ONLY_WITH_USER_SUBNET } from './sandbox-net.js';
 
@@ -37,22 +38,16 @@ export interface CreateSandboxRequest {
   Rootfs?: string;
 }
 
-function parsePortKey(key: string): { start: number; end: number; proto: PortProto } {
-  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp))?$/.exec(key);
-  if (!m) throw new BadRequest(`invalid port "${key}": expected PORT[-PORT][/tcp|udp]`);
-  const start = Number(m[1]);
-  const end = m[2] ? Number(m[2]) : start;
-  if (start < 1 || end > 65535 || end < start) throw new BadRequest(`invalid port range "${key}": ports go from 1 to 65535`);
-  return { start, end, proto: (m[3] ?? 'tcp') as PortProto };
-}
-
 function parseHostPort(text: string | undefined, containerCount: number): { start: number; end: number } {
   if (!text) return { start: 0, end: 0 };
-  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
-  if (!m) throw new BadRequest(`invalid host port "${text}": expected PORT or PORT-PORT`);
-  const start = Number(m[1]);
-  const end = m[2] ? Number(m[2]) : containerCount > 1 ? start + containerCount - 1 : start;
-  if (start < 1 || end > 65535 || end < start) throw new BadRequest(`invalid host port range "${text}"`);
+  let [start, end] = [0, 0];
+  try {
+    [start, end] = parsePortRange(text);
+  } catch (err) {
+    throw new BadRequest(`invalid host port "${text}": ${(err as Error).message}`);
+  }
+  if (start < 1) throw new BadRequest(`invalid host port "${text}": ports go from 1 to 65535`);
+  if (!text.includes('-') && containerCount > 1) end = start + containerCount - 1;
   if (containerCount > 1 && end - start + 1 !== containerCount) {
     throw new BadRequest(`invalid ranges specified for container and host ports: ${text} does not match ${containerCount} container ports`);
   }

@@ -5,9 +5,9 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, Conflict } from '../model/errors.js';
-import { newSandboxId, shortId } from '../model/ids.js';
+import { newSandboxId } from '../model/ids.js';
 import type { SandboxRecord, SandboxState } from '../model/types.js';
-import { sandboxFiles } from '../plan/sandbox-files.js';
+import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
 import { DEFAULT_PATH, launch } from '../runtime/launch.js';
 import { isAlive, nsOf, pidsInNs, startTimeOf } from '../runtime/proc.js';
 import type { Ctx } from './context.js';
@@ -77,8 +77,7 @@ export class Sandboxes {
         const ep = reserveEndpoint(ctx, sb, net, n.ip, n.aliases);
         ep.links = net.builtin ? [] : sb.config.links.map((l) => `${l.targetName}:${l.alias}`);
       }
-      const firstNet = sb.config.networks[0] ? ctx.state.networks[sb.config.networks[0].networkId] : undefined;
-      if (ctx.ports) sb.ports = await ctx.ports.allocate(ctx.state, sb, firstNet);
+      if (ctx.ports) sb.ports = await ctx.ports.allocate(ctx.state, sb);
     } catch (err) {
       sb.endpoints = {};
       sb.ports = [];
@@ -106,7 +105,7 @@ export class Sandboxes {
         logPath: join(dir, 'log'),
         netnsPath: netnsOf(ctx, sb),
         rootfs: sb.config.rootfs,
-        hostname: mode === 'host' ? '' : (sb.config.hostname || this.hostnameOf(sb)),
+        hostname: mode === 'host' ? '' : this.hostnameOf(sb),
         cmd: sb.config.cmd,
         env: this.envOf(sb),
       });
@@ -144,18 +143,15 @@ export class Sandboxes {
     }
   }
 
+  /** A sandbox sharing another's network namespace shares its hostname too, as in Docker. */
   private hostnameOf(sb: SandboxRecord): string {
     const m = sb.config.networkMode;
-    if (m.startsWith('container:')) {
-      const t = this.ctx.state.sandboxes[m.slice('container:'.length)];
-      if (t) return t.config.hostname || shortId(t.id);
-    }
-    return shortId(sb.id);
+    const target = m.startsWith('container:') ? this.ctx.state.sandboxes[m.slice('container:'.length)] : undefined;
+    return sandboxHostname(target ?? sb);
   }
 
   private envOf(sb: SandboxRecord): Record<string, string> {
     const env: Record<string, string> = { PATH: DEFAULT_PATH, HOSTNAME: this.hostnameOf(sb), HOME: '/root' };
-    if (sb.config.hostname) env['HOSTNAME'] = sb.config.hostname;
     for (const e of [...this.linkEnv(sb), ...sb.config.env]) {
       const i = e.indexOf('=');
       if (i < 0) continue;
@@ -348,5 +344,4 @@ export class Sandboxes {
     }
   }
 
-  ownsNetns = ownsNetns;
 }

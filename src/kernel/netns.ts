@@ -1,15 +1,7 @@
 // Network namespaces as bind-mounted nsfs files under the exec-root, so they outlive any process.
-import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runOk, run } from './exec.js';
-
-export async function createNetns(path: string): Promise<void> {
-  await mkdir(join(path, '..'), { recursive: true });
-  const fh = await open(path, 'w');
-  await fh.close();
-  // unshare --net=FILE makes a new namespace and bind-mounts it on FILE; lo starts down.
-  await runOk(['unshare', `--net=${path}`, 'ip', 'link', 'set', 'lo', 'up']);
-}
 
 /** Creates the namespace and runs an `ip -batch` inside it, in one process. */
 export async function createNetnsWith(path: string, batch: string[]): Promise<void> {
@@ -28,7 +20,7 @@ export async function deleteNetns(path: string): Promise<void> {
 export async function netnsExists(path: string): Promise<boolean> {
   try {
     const st = await stat(path);
-    // A mounted nsfs file reports device 4 (nsfs) on Linux; an unmounted placeholder is a regular empty file.
+    // An unmounted placeholder is a plain empty file: only a mount point is a namespace.
     return st.ino !== 0 && (await isMountPoint(path));
   } catch {
     return false;
@@ -36,7 +28,6 @@ export async function netnsExists(path: string): Promise<boolean> {
 }
 
 async function isMountPoint(path: string): Promise<boolean> {
-  const { readFile } = await import('node:fs/promises');
   const info = await readFile('/proc/self/mountinfo', 'utf8');
   return info.split('\n').some((l) => l.split(' ')[4] === path);
 }

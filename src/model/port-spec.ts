@@ -29,6 +29,20 @@ export function parsePortRange(text: string): [number, number] {
   return [start, end];
 }
 
+/** A port key of Docker's API ("80/tcp", "8000-8010/udp", "53") -> its range and protocol. */
+export function parsePortKey(key: string): { start: number; end: number; proto: PortProto } {
+  const [protoText, portText] = splitProtoPort(key);
+  let start: number;
+  let end: number;
+  try {
+    [start, end] = parsePortRange(portText);
+  } catch (err) {
+    throw new BadRequest(`invalid port "${key}": ${(err as Error).message}`);
+  }
+  if (start < 1) throw new BadRequest(`invalid port "${key}": ports go from 1 to 65535`);
+  return { start, end, proto: checkProto(protoText) };
+}
+
 /** "80/udp" -> ["udp", "80"]; no protocol means tcp. */
 function splitProtoPort(raw: string): [string, string] {
   const slash = raw.indexOf('/');
