@@ -56,7 +56,7 @@ web_ip=$(berth inspect web | node -e 'let s="";process.stdin.on("data",d=>s+=d).
 step berth exec client -- busybox wget -qO- "http://$web_ip:9000/"
 berth exec client -- timeout 3 busybox wget -qO- "http://$web_ip:9000/"
 step berth exec client -- busybox wget -qO- http://portainer-web:9000/
-berth exec client -- timeout 3 busybox wget -qO- http://portainer-web:9000/ || echo "(name resolution needs the embedded DNS)"
+berth exec client -- timeout 3 busybox wget -qO- http://portainer-web:9000/
 step berth run --rm --network none -- ip -br addr
 berth run --rm --network none -- ip -br addr
 step berth rules
