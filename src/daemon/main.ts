@@ -11,6 +11,7 @@ import { makeLogger } from './log.js';
 import { reconcile } from './reconcile.js';
 import { Sandboxes } from './sandboxes.js';
 import { wireFeatures } from './features.js';
+import { wireCatalog } from './catalog.js';
 
 async function main(): Promise<void> {
   let cfg;
@@ -35,13 +36,15 @@ async function main(): Promise<void> {
   };
   const sandboxes = new Sandboxes(ctx);
   const features = await wireFeatures(ctx, sandboxes);
+  const catalog = await wireCatalog(ctx);
   const t0 = Date.now();
   await reconcile(ctx, sandboxes);
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
 
   const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices });
-  const server = createServer((req, res) => void api.handle(req, res));
+  // Consul's API (/v1/...) beside berth's own: Docker's version prefixes are /v1.NN/, never /v1/.
+  const server = createServer((req, res) => void (req.url?.startsWith('/v1/') ? catalog.handle(req, res) : api.handle(req, res)));
   await rm(cfg.socket, { force: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -54,7 +57,8 @@ async function main(): Promise<void> {
     log('info', `${signal}: stopping berthd; sandboxes keep running and are adopted at the next start`);
     sandboxes.stopPolling();
     server.close();
-    void features.close().finally(() => {
+    server.closeAllConnections();
+    void Promise.all([features.close(), catalog.close()]).finally(() => {
       void rm(cfg.socket, { force: true }).finally(() => process.exit(0));
     });
   };

@@ -1,0 +1,94 @@
+// The catalog berthd serves: follows the state (a StateFollower), keeps the current view and its
+// index table, and wakes blocking queries whose key changed. The decisions are the pure view and
+// index table; this class only holds the latest of each and the waiting queries.
+import type { BerthState } from '../model/types.js';
+import { advance, emptyTable, indexOf, type IndexTable } from './index-table.js';
+import { catalogView, fingerprints, type CatalogView, type NodeInfo } from './view.js';
+
+interface Waiter {
+  readonly after: number;
+  readonly done: () => void;
+}
+
+export class Catalog {
+  private current: CatalogView;
+  private idx: IndexTable;
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly listeners: Array<(view: CatalogView) => void> = [];
+
+  constructor(
+    private readonly node: NodeInfo,
+    start: number = Date.now(),
+  ) {
+    this.current = catalogView({ version: 1, networks: {}, sandboxes: {} }, node);
+    this.idx = emptyTable(start);
+  }
+
+  get view(): CatalogView {
+    return this.current;
+  }
+
+  get table(): IndexTable {
+    return this.idx;
+  }
+
+  /** The index a read covering `key` reports. */
+  indexOf(key: string): number {
+    return indexOf(this.idx, key);
+  }
+
+  onChange(cb: (view: CatalogView) => void): void {
+    this.listeners.push(cb);
+  }
+
+  /** StateFollower: a new view; the index moves only when what a key covers changed. Never throws. */
+  async sync(state: BerthState): Promise<void> {
+    this.apply(state);
+  }
+
+  apply(state: BerthState): string[] {
+    const view = catalogView(state, this.node);
+    const { table, changed } = advance(this.idx, fingerprints(view));
+    this.current = view;
+    if (changed.length === 0) return changed;
+    this.idx = table;
+    for (const cb of this.listeners) cb(view);
+    for (const key of changed) {
+      const set = this.waiters.get(key);
+      if (!set) continue;
+      for (const w of set) if (table.index > w.after) w.done();
+    }
+    return changed;
+  }
+
+  /**
+   * Resolves when the index of `key` exceeds `after`, after `ms`, or when `cancel` fires (a client
+   * that went away), whichever comes first. Resolves at once when the index is already higher.
+   */
+  wait(key: string, after: number, ms: number, cancel?: (stop: () => void) => void): Promise<void> {
+    if (this.indexOf(key) > after) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let set = this.waiters.get(key);
+      if (!set) this.waiters.set(key, (set = new Set()));
+      const w: Waiter = {
+        after,
+        done: () => {
+          clearTimeout(timer);
+          set!.delete(w);
+          if (set!.size === 0 && this.waiters.get(key) === set) this.waiters.delete(key);
+          resolve();
+        },
+      };
+      const timer = setTimeout(w.done, ms);
+      set.add(w);
+      cancel?.(w.done);
+    });
+  }
+
+  /** Blocking queries now waiting (for tests and logs). */
+  waiting(): number {
+    let n = 0;
+    for (const s of this.waiters.values()) n += s.size;
+    return n;
+  }
+}

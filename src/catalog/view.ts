@@ -1,0 +1,186 @@
+// The catalog as Consul shows it, computed from berth's state: an immutable snapshot built on
+// every change (like the DNS view). Pure: no I/O, no clock.
+//
+// Two sources of instances:
+// - replicas: running sandboxes labelled com.docker.swarm.service.name (the services feature
+//   makes them; any sandbox with the labels counts). Their check is the sandbox's health:
+//   healthy or no health check -> passing; starting or unhealthy -> critical (out of rotation,
+//   as a swarm task that is not yet healthy).
+// - external services registered through the agent API, with the results of the checks berthd
+//   performs for them.
+import type { CheckStatus, ExternalServiceRecord } from '../model/catalog.js';
+import type { BerthState, EndpointRecord, SandboxRecord } from '../model/types.js';
+
+export const SERVICE_NAME_LABEL = 'com.docker.swarm.service.name';
+export const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
+export const TASK_SLOT_LABEL = 'com.docker.swarm.task.slot';
+
+/** The berth host as a Consul node (and agent, and the only server). */
+export interface NodeInfo {
+  id: string;
+  name: string;
+  address: string;
+  datacenter: string;
+}
+
+export interface CheckEntry {
+  checkId: string;
+  name: string;
+  status: CheckStatus;
+  output: string;
+  notes: string;
+  /** '' for the node check. */
+  serviceId: string;
+  serviceName: string;
+  type: 'http' | 'tcp' | 'berth' | '';
+  interval: number;
+  timeout: number;
+  /** Text of the check definition (HTTP URL or TCP address). */
+  target: string;
+}
+
+export interface Instance {
+  id: string;
+  service: string;
+  tags: string[];
+  /** '' when the node's address applies (external services registered without one). */
+  address: string;
+  port: number;
+  meta: Record<string, string>;
+  weights: { passing: number; warning: number };
+  enableTagOverride: boolean;
+  source: 'replica' | 'external';
+  checks: CheckEntry[];
+}
+
+export interface CatalogView {
+  readonly node: NodeInfo;
+  /** Service name -> its instances sorted by id. */
+  readonly services: ReadonlyMap<string, readonly Instance[]>;
+}
+
+/** The node's own check, which Consul lists beside every instance's checks. */
+export function nodeCheck(node: NodeInfo): CheckEntry {
+  return {
+    checkId: 'serfHealth', name: 'Serf Health Status', status: 'passing', output: 'Agent alive and reachable', notes: '',
+    serviceId: '', serviceName: '', type: '', interval: 0, timeout: 0, target: '',
+  };
+}
+
+/** Status of an instance: the worst of its checks (and the node's, always passing here). */
+export function aggregateStatus(checks: readonly CheckEntry[]): CheckStatus {
+  if (checks.some((c) => c.status === 'critical')) return 'critical';
+  if (checks.some((c) => c.status === 'warning')) return 'warning';
+  return 'passing';
+}
+
+// Until the services feature's types land, labels, health and service records are read through
+// these narrow shapes (the data contract: SandboxConfig.labels, SandboxState.health, state.services).
+interface Labelled {
+  config: { labels?: Record<string, string> };
+  state: { health?: { status: 'starting' | 'healthy' | 'unhealthy'; failingStreak?: number } };
+}
+interface ServiceSpecLite {
+  spec?: { networks?: string[]; ports?: Array<{ published?: number; target: number; proto?: string }>; labels?: Record<string, string> };
+}
+
+function ifIndex(ep: EndpointRecord): number {
+  const m = /(\d+)$/.exec(ep.ifName);
+  return m ? Number(m[1]) : Number.MAX_SAFE_INTEGER;
+}
+
+function replicaInstance(state: BerthState, sb: SandboxRecord, serviceName: string): Instance {
+  const labels = (sb as unknown as Labelled).config.labels ?? {};
+  const svcId = labels[SERVICE_ID_LABEL];
+  const services = (state as unknown as { services?: Record<string, ServiceSpecLite> }).services;
+  const spec = svcId ? services?.[svcId]?.spec : undefined;
+  // The address on the service's first network; otherwise the first interface's.
+  const eps = Object.values(sb.endpoints).filter((e) => e.ip).sort((a, b) => ifIndex(a) - ifIndex(b));
+  const first = spec?.networks?.[0];
+  const ep = eps.find((e) => first !== undefined && (e.networkId === first || state.networks[e.networkId]?.name === first)) ?? eps[0];
+  const port = spec?.ports?.find((p) => (p.proto ?? 'tcp') === 'tcp')?.target ?? sb.config.exposedPorts.find((p) => p.proto === 'tcp')?.port ?? 0;
+  const health = (sb as unknown as Labelled).state.health;
+  const status: CheckStatus = !health || health.status === 'healthy' ? 'passing' : 'critical';
+  const output = !health ? 'running (no health check)' : health.status === 'healthy' ? 'healthy' : health.status === 'starting' ? 'starting: not yet healthy' : `unhealthy (failing streak ${health.failingStreak ?? 0})`;
+  const meta: Record<string, string> = { 'berth-sandbox': sb.name };
+  if (labels[TASK_SLOT_LABEL]) meta['berth-task-slot'] = labels[TASK_SLOT_LABEL];
+  if (svcId) meta['berth-service-id'] = svcId;
+  const id = sb.name;
+  return {
+    id, service: serviceName, tags: [], address: ep?.ip ?? '', port, meta,
+    weights: { passing: 1, warning: 1 }, enableTagOverride: false, source: 'replica',
+    checks: [{
+      checkId: `service:${id}`, name: `Service '${serviceName}' check`, status, output, notes: '',
+      serviceId: id, serviceName, type: 'berth', interval: 0, timeout: 0, target: '',
+    }],
+  };
+}
+
+function externalInstance(state: BerthState, rec: ExternalServiceRecord): Instance {
+  const results = state.catalog?.checks ?? {};
+  return {
+    id: rec.id, service: rec.name, tags: [...rec.tags], address: rec.address, port: rec.port, meta: { ...rec.meta },
+    weights: { ...rec.weights }, enableTagOverride: rec.enableTagOverride, source: 'external',
+    checks: rec.checks.map((c) => {
+      const r = results[c.id];
+      return {
+        checkId: c.id, name: c.name, status: r?.status ?? c.initialStatus, output: r?.output ?? '', notes: c.notes,
+        serviceId: rec.id, serviceName: rec.name, type: c.kind, interval: c.intervalMs, timeout: c.timeoutMs, target: c.target,
+      };
+    }),
+  };
+}
+
+export function catalogView(state: BerthState, node: NodeInfo): CatalogView {
+  const byName = new Map<string, Instance[]>();
+  const add = (i: Instance) => {
+    const list = byName.get(i.service);
+    if (list) list.push(i);
+    else byName.set(i.service, [i]);
+  };
+  for (const sb of Object.values(state.sandboxes)) {
+    if (sb.state.status !== 'running') continue;
+    const name = (sb as unknown as Labelled).config.labels?.[SERVICE_NAME_LABEL];
+    if (name) add(replicaInstance(state, sb, name));
+  }
+  for (const rec of Object.values(state.catalog?.services ?? {})) add(externalInstance(state, rec));
+  const services = new Map<string, readonly Instance[]>();
+  for (const name of [...byName.keys()].sort()) {
+    services.set(name, Object.freeze(byName.get(name)!.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))));
+  }
+  return Object.freeze({ node: Object.freeze({ ...node }), services });
+}
+
+/** The tags of each service (the union over its instances), as /v1/catalog/services lists them. */
+export function serviceTags(view: CatalogView): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [name, list] of view.services) out[name] = [...new Set(list.flatMap((i) => i.tags))].sort();
+  return out;
+}
+
+/**
+ * What each blocking-query key covers, as text: the index of a key moves only when its text does.
+ *   services          the names and tags (/v1/catalog/services)
+ *   catalog:NAME      NAME's instances without their health (/v1/catalog/service/NAME)
+ *   health:NAME       NAME's instances with their checks (/v1/health/service/NAME)
+ *   inst:NAME/ID and check:ID give entries their own Create/ModifyIndex.
+ */
+export function fingerprints(view: CatalogView): Map<string, string> {
+  const out = new Map<string, string>();
+  out.set('services', JSON.stringify(serviceTags(view)));
+  out.set('node', JSON.stringify(view.node));
+  const all: string[] = [];
+  for (const [name, list] of view.services) {
+    const bare = list.map(({ checks: _c, ...rest }) => rest);
+    out.set(`catalog:${name}`, JSON.stringify(bare));
+    all.push(out.get(`catalog:${name}`)!);
+    out.set(`health:${name}`, JSON.stringify(list));
+    for (let i = 0; i < list.length; i++) {
+      out.set(`inst:${name}/${list[i]!.id}`, JSON.stringify(bare[i]));
+      for (const c of list[i]!.checks) out.set(`check:${c.checkId}`, JSON.stringify(c));
+    }
+  }
+  // Every instance without health: /v1/agent/services.
+  out.set('instances', all.join('\n'));
+  return out;
+}

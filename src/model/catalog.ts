@@ -1,0 +1,52 @@
+// The catalog's persisted records: services berth does not run, registered through Consul's agent
+// API (PUT /v1/agent/service/register), with the checks berthd performs for them. Pure data.
+
+export type CheckStatus = 'passing' | 'warning' | 'critical';
+
+/** A check berthd runs from its own network namespace: a TCP connect or an HTTP GET. */
+export interface ExternalCheck {
+  /** Consul's CheckID: "service:<id>" for one check, "service:<id>:<n>" for several. */
+  id: string;
+  name: string;
+  kind: 'tcp' | 'http';
+  /** host:port (tcp) or a URL (http), as given. */
+  target: string;
+  /** HTTP method (http checks), GET unless given. */
+  method: string;
+  intervalMs: number;
+  timeoutMs: number;
+  /** Deregister the service when this check has been critical this long (0: never). */
+  deregisterAfterMs: number;
+  /** Status before the first run (Consul's Check.Status; critical unless given). */
+  initialStatus: CheckStatus;
+  notes: string;
+}
+
+export interface ExternalServiceRecord {
+  id: string;
+  name: string;
+  tags: string[];
+  /** '' means the node's address (Consul's rule). */
+  address: string;
+  port: number;
+  meta: Record<string, string>;
+  weights: { passing: number; warning: number };
+  enableTagOverride: boolean;
+  checks: ExternalCheck[];
+  /** RFC 3339 registration time. */
+  registered: string;
+}
+
+/** The last result of a check. */
+export interface CheckResult {
+  status: CheckStatus;
+  output: string;
+  /** RFC 3339 time of the status change (kept while the status stays the same). */
+  since: string;
+}
+
+export interface CatalogState {
+  services: Record<string, ExternalServiceRecord>;
+  /** Check id -> last result. Absent: not run yet (the check's initial status). */
+  checks: Record<string, CheckResult>;
+}
