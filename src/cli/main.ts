@@ -4,6 +4,7 @@ import { Client, socketPath } from './client.js';
 import { networkCommand } from './commands/network.js';
 import { runCommand } from './commands/run.js';
 import { hostServiceCommand } from './commands/host-service.js';
+import { templateCommand } from './commands/template.js';
 import { execCommand, inspectCommand, lifecycleCommands, logsCommand, portCommand, psCommand, rulesCommand } from './commands/sandboxes.js';
 
 const program = new Command('berth')
@@ -30,6 +31,7 @@ program.addCommand(logsCommand(client));
 program.addCommand(portCommand(client));
 program.addCommand(rulesCommand(client));
 program.addCommand(hostServiceCommand(client));
+program.addCommand(templateCommand(() => program.opts<{ host?: string }>().host));
 for (const c of program.commands) c.exitOverride();
 for (const group of ['network', 'host-service']) for (const c of program.commands.find((c) => c.name() === group)?.commands ?? []) c.exitOverride();
 
