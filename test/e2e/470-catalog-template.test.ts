@@ -1,0 +1,85 @@
+// S25: berth template renders an haproxy.cfg back-end from the catalog's healthy instances,
+// re-renders on a change (blocking queries), runs its command once per change, leaves the file
+// alone for changes it does not read, keeps the last output when a render would empty the
+// back-end or when berthd is away, and --once renders and exits.
+
+import assert from "node:assert/strict";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { withLab } from "./lab.js";
+import { raw, waitFor } from "./catalog-helpers.js";
+
+const TEMPLATE = `backend be_web
+    balance roundrobin
+{{#each (service "web")}}    server {{ID}} {{Address}}:{{Port}} check
+{{/each}}`;
+
+const read = (p: string) => {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return "";
+  }
+};
+const lines = (p: string) => read(p).split("\n").filter(Boolean);
+
+test("S25 berth template: renders, re-renders on change, runs the command, keeps the last good output", async () => {
+  await withLab("cgf470", {}, async (lab) => {
+    const tpl = join(lab.dir, "haproxy.cfg.hbs");
+    const out = join(lab.dir, "out", "haproxy.cfg");
+    const ran = join(lab.dir, "ran.log");
+    writeFileSync(tpl, TEMPLATE);
+    const reg = async (body: unknown) => assert.equal((await raw(lab, "PUT", "/v1/agent/service/register", body)).status, 200);
+    await reg({ Name: "web", ID: "web1", Address: "10.1.1.1", Port: 8080 });
+    // A critical instance is never rendered.
+    await reg({ Name: "web", ID: "web9", Address: "10.1.1.9", Port: 8080, Check: { TCP: "127.0.0.1:1", Interval: "10s", Timeout: "1s" } });
+
+    const proc = await lab.spawnIn(lab.hostNsPath, [process.execPath, join(lab.repoRoot, "bin", "berth"), "-H", lab.berthHost, "template", "--template", `${tpl}:${out}:sh -c 'echo run >> ${ran}'`, "--wait", "50ms:200ms"], { name: "template", readyPattern: /rendered/ });
+    await waitFor("the command's first run", async () => lines(ran).length, (n) => n === 1);
+    assert.equal(read(out), "backend be_web\n    balance roundrobin\n    server web1 10.1.1.1:8080 check\n");
+
+    // A new instance: re-rendered and the command run once more.
+    await reg({ Name: "web", ID: "web2", Address: "10.1.1.2", Port: 8080 });
+    await waitFor("web2 in the output", async () => read(out), (t) => t.includes("server web2 10.1.1.2:8080"));
+    await waitFor("the second command run", async () => lines(ran).length, (n) => n === 2);
+    const inode = statSync(out).ino;
+
+    // A service the template does not read: no render. (Checked by the next change running the command exactly once more.)
+    await reg({ Name: "db", ID: "db1", Address: "10.1.1.50", Port: 5432 });
+    await reg({ Name: "web", ID: "web3", Address: "10.1.1.3", Port: 8080 });
+    await waitFor("web3 in the output", async () => read(out), (t) => t.includes("server web3"));
+    await waitFor("the third command run", async () => lines(ran).length, (n) => n === 3);
+    assert.notEqual(statSync(out).ino, inode, "written through a new file renamed over the old one");
+    assert.equal(lines(ran).length, 3, "one run per change of the output, none for db");
+
+    // Every web instance gone: the back-end would be empty, so the last output stays.
+    for (const id of ["web1", "web2", "web3"]) assert.equal((await raw(lab, "PUT", `/v1/agent/service/deregister/${id}`)).status, 200);
+    await waitFor("the keep-last-output message", async () => proc.log(), (l) => /would have no instances .*keeping the last output/.test(l));
+    assert.match(read(out), /server web1 .*\n.*server web2 .*\n.*server web3/);
+
+    // berthd away: the file stays, the template keeps trying, and picks up the next change.
+    await lab.stopBerthd();
+    await waitFor("the catalog-unreachable message", async () => proc.log(), (l) => /cannot reach the catalog/.test(l));
+    assert.match(read(out), /server web3/);
+    assert.ok(proc.running(), proc.log());
+    await lab.startBerthd();
+    await reg({ Name: "web", ID: "web4", Address: "10.1.1.4", Port: 8080 });
+    await waitFor("web4 alone in the output after berthd came back", async () => read(out), (t) => t.includes("server web4") && !t.includes("web1"), 20_000);
+    await proc.stop();
+
+    // --once: one render, exit 0.
+    const once = join(lab.dir, "once.cfg");
+    const r = await lab.berth(["template", "--once", "--template", `${tpl}:${once}`], { timeoutMs: 20_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(read(once), "backend be_web\n    balance roundrobin\n    server web4 10.1.1.4:8080 check\n");
+
+    // Mistakes are named: a missing template, shell syntax without sh -c.
+    const missing = await lab.berth(["template", "--once", "--template", `${lab.dir}/nope.hbs:${once}`]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /cannot read template .*nope\.hbs/);
+    const shell = await lab.berth(["template", "--once", "--template", `${tpl}:${once}:haproxy -c && reload`]);
+    assert.notEqual(shell.code, 0);
+    assert.match(shell.stderr, /sh -c/);
+  });
+});
