@@ -42,9 +42,14 @@ function catalogState(ctx: Ctx): CatalogState {
   return (ctx.state.catalog ??= { services: {}, checks: {} });
 }
 
-export async function wireCatalog(ctx: Ctx): Promise<CatalogService> {
+/** The berth host as the catalog's node. */
+export function catalogNode(ctx: Ctx): NodeInfo {
   const name = hostname();
-  const node: NodeInfo = { id: nodeId(name, ctx.cfg.dataRoot), name, address: nodeAddress(ctx), datacenter: 'dc1' };
+  return { id: nodeId(name, ctx.cfg.dataRoot), name, address: nodeAddress(ctx), datacenter: 'dc1' };
+}
+
+export async function wireCatalog(ctx: Ctx): Promise<CatalogService> {
+  const node = catalogNode(ctx);
   const catalog = new Catalog(node);
 
   /** Applies a change to state.catalog under the lock; undone when following or persisting fails. */

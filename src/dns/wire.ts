@@ -201,46 +201,76 @@ export function encodeName(name: string): Buffer | undefined {
   return Buffer.concat(parts);
 }
 
-export interface LocalRecord {
-  type: 'A' | 'PTR';
-  data: string;
-  ttl: number;
+/** SRV data (RFC 2782): where a service is, as a target name and port. */
+export interface SrvData {
+  priority: number;
+  weight: number;
+  port: number;
+  /** A name without the trailing dot. */
+  target: string;
+}
+
+/**
+ * A record of a local answer. Without `name` it is owned by the question's name (written as a
+ * pointer to it); with one (additional records, e.g. the A record of an SRV target) by that name.
+ */
+export type LocalRecord =
+  | { type: 'A'; data: string; ttl: number; name?: string }
+  | { type: 'PTR'; data: string; ttl: number; name?: string }
+  | { type: 'SRV'; data: SrvData; ttl: number; name?: string };
+
+const TYPE_CODE = { A: 1, PTR: 12, SRV: 33 } as const;
+
+/** One resource record in wire form, or undefined when a name in it is longer than DNS allows. */
+export function encodeRecord(r: LocalRecord): Buffer | undefined {
+  let rdata: Buffer;
+  if (r.type === 'A') {
+    rdata = Buffer.from(r.data.split('.').map(Number));
+  } else if (r.type === 'PTR') {
+    const name = encodeName(r.data);
+    if (!name) return undefined;
+    rdata = name;
+  } else {
+    const target = encodeName(r.data.target);
+    if (!target) return undefined;
+    rdata = Buffer.alloc(6 + target.length);
+    rdata.writeUInt16BE(r.data.priority & 0xffff, 0);
+    rdata.writeUInt16BE(r.data.weight & 0xffff, 2);
+    rdata.writeUInt16BE(r.data.port & 0xffff, 4);
+    target.copy(rdata, 6);
+  }
+  const owner = r.name === undefined ? Buffer.from([0xc0, 0x0c]) : encodeName(r.name);
+  if (!owner) return undefined;
+  const rr = Buffer.alloc(owner.length + 10 + rdata.length);
+  owner.copy(rr, 0);
+  const o = owner.length;
+  rr.writeUInt16BE(TYPE_CODE[r.type], o);
+  rr.writeUInt16BE(CLASS_IN, o + 2);
+  rr.writeUInt32BE(r.ttl >>> 0, o + 4);
+  rr.writeUInt16BE(rdata.length, o + 8);
+  rdata.copy(rr, o + 10);
+  return rr;
 }
 
 /**
  * A local answer: the question verbatim (the client's letter case kept), then the records, each
- * named by a pointer to the question name. Sets TC with no records when it does not fit `limit`.
+ * named by a pointer to the question name (or by their own name), then `additional` records
+ * (SRV targets' addresses). When it does not fit `limit`, the additional records go first (the
+ * answer stays usable: a client asks for the targets itself); if it still does not fit, TC with
+ * no records.
  */
-export function localResponse(raw: Buffer, q: Query, rcode: Rcode, records: readonly LocalRecord[], limit: number): Buffer {
-  const rrs: Buffer[] = [];
-  for (const r of records) {
-    let rdata: Buffer;
-    let type: number;
-    if (r.type === 'A') {
-      type = 1;
-      rdata = Buffer.from(r.data.split('.').map(Number));
-    } else {
-      type = 12;
-      const name = encodeName(r.data);
-      if (!name) continue; // longer than DNS allows: leave it out
-      rdata = name;
-    }
-    const rr = Buffer.alloc(12 + rdata.length);
-    rr.writeUInt16BE(0xc00c, 0);
-    rr.writeUInt16BE(type, 2);
-    rr.writeUInt16BE(CLASS_IN, 4);
-    rr.writeUInt32BE(r.ttl >>> 0, 6);
-    rr.writeUInt16BE(rdata.length, 10);
-    rdata.copy(rr, 12);
-    rrs.push(rr);
-  }
+export function localResponse(raw: Buffer, q: Query, rcode: Rcode, records: readonly LocalRecord[], limit: number, additional: readonly LocalRecord[] = []): Buffer {
+  const encode = (list: readonly LocalRecord[]) => list.map(encodeRecord).filter((b): b is Buffer => b !== undefined);
+  const rrs = encode(records);
+  let extra = encode(additional);
   const question = raw.subarray(12, q.questionEnd);
   const opt = q.edns ? [optRecord()] : [];
-  const size = 12 + question.length + rrs.reduce((n, b) => n + b.length, 0) + (q.edns ? 11 : 0);
-  if (size > limit) {
+  const sizeOf = (x: Buffer[]) => 12 + question.length + [...rrs, ...x].reduce((n, b) => n + b.length, 0) + (q.edns ? 11 : 0);
+  if (sizeOf(extra) > limit) extra = [];
+  if (sizeOf(extra) > limit) {
     return Buffer.concat([header(q.id, q.flags, rcode, F_AA | F_TC, [1, 0, 0, opt.length]), question, ...opt]);
   }
-  return Buffer.concat([header(q.id, q.flags, rcode, F_AA, [1, rrs.length, 0, opt.length]), question, ...rrs, ...opt]);
+  return Buffer.concat([header(q.id, q.flags, rcode, F_AA, [1, rrs.length, 0, extra.length + opt.length]), question, ...rrs, ...extra, ...opt]);
 }
 
 /** Header-level facts of a response from upstream. */

@@ -12,22 +12,26 @@ import type { HostService } from '../model/host-service.js';
 import { shortId } from '../model/ids.js';
 import { userNdots } from '../model/dns-options.js';
 import { ipv4InCidr, isIpv4 } from '../model/ip-literal.js';
+import type { LocalRecord } from '../dns/wire.js';
+import { catalogView, type NodeInfo } from '../catalog/view.js';
+import { ConsulZone } from '../catalog/dns-zone.js';
+
+export interface DnsViewOptions {
+  /** Answer Consul's names (N.service.consul, _N._tcp.service.consul) from the catalog as this node. */
+  consul?: NodeInfo;
+}
 
 export const QTYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, ANY: 255 } as const;
 
 /** TTL of local answers: 0, so a moved or removed sandbox is never served from a cache. */
 export const LOCAL_TTL = 0;
 
-export interface DnsRecord {
-  type: 'A' | 'PTR';
-  /** An IPv4 address (A) or a name without a trailing dot (PTR). */
-  data: string;
-  ttl: number;
-}
+/** A record of a local answer: A (an address), PTR (a name without the trailing dot) or SRV. */
+export type DnsRecord = LocalRecord;
 
 export type DnsDecision =
   /** Answer from berth's names: records (maybe none: NOERROR with no data, e.g. AAAA of a local name). */
-  | { kind: 'local'; rcode: 'NOERROR' | 'NXDOMAIN'; records: DnsRecord[]; why: string }
+  | { kind: 'local'; rcode: 'NOERROR' | 'NXDOMAIN'; records: DnsRecord[]; additional?: DnsRecord[]; why: string }
   /** Not a local name: ask upstream. `upstreams` is the sandbox's --dns list, or 'host' for berthd's resolvers. */
   | { kind: 'forward'; upstreams: 'host' | readonly string[] }
   /** The asker is not served by berth's DNS (unknown source, or an address berth does not listen on for DNS). */
@@ -106,8 +110,10 @@ class View implements DnsView {
   private readonly servicePtr = new Map<string, string>();
   private readonly subnets: string[] = [];
   private readonly cursor = new Map<string, number>();
+  private readonly consul: ConsulZone | undefined;
 
-  constructor(state: BerthState, hostServices: readonly HostService[]) {
+  constructor(state: BerthState, hostServices: readonly HostService[], opts: DnsViewOptions = {}) {
+    this.consul = opts.consul ? new ConsulZone(catalogView(state, opts.consul)) : undefined;
     const nets = new Map<string, NetIndex>();
     for (const net of Object.values(state.networks)) {
       if (!net.dns || !net.gateway) continue;
@@ -192,6 +198,10 @@ class View implements DnsView {
     const external = asker ? asker.external : !listen.net.internal;
     const name = lc(qname.endsWith('.') ? qname.slice(0, -1) : qname);
 
+    // The catalog's zone (.consul) when it is served inside sandboxes: berth is authoritative for it.
+    const zone = this.consul?.answer(name, qtype);
+    if (zone) return { kind: 'local', rcode: zone.rcode, records: zone.records, additional: zone.additional, why: 'consul catalog' };
+
     if (qtype === QTYPE.PTR) {
       const ip = ptrToIpv4(name);
       if (ip) {
@@ -274,8 +284,8 @@ function orderScope(nets: NetIndex[], listen: NetIndex): NetIndex[] {
  * Build the DNS view of a state. Cheap enough to call on every change (one pass over the
  * sandboxes' endpoints); the result is immutable apart from its rotation cursor.
  */
-export function dnsView(state: BerthState, hostServices: readonly HostService[] = []): DnsView {
-  return new View(state, hostServices);
+export function dnsView(state: BerthState, hostServices: readonly HostService[] = [], opts: DnsViewOptions = {}): DnsView {
+  return new View(state, hostServices, opts);
 }
 
 /** Gateway addresses berth's DNS server must listen on for this state. */

@@ -1,5 +1,6 @@
 // S25: the catalog in Consul's shape, read and written with the npm consul client over berthd's
-// socket and from inside a sandbox at consul.local (the TCP listener behind a host service):
+// socket and from inside a sandbox at consul.local (the TCP listener behind a host service) and
+// Consul's DNS names (db.service.consul A, _db._tcp.service.consul SRV) from berth's DNS:
 // services registered with a TCP check that berthd performs against a real listener (passing,
 // then critical when it stops), blocking queries and a watch woken by a change, X-Consul-Index
 // rules, bad input refused, registrations kept across a restart, non-loopback --catalog-addr refused.
@@ -8,6 +9,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { HOST_IP, OUTSIDE_IP, withLab } from "./lab.js";
 import { consulClient, consulIndex, raw, waitFor } from "./catalog-helpers.js";
+import { netInspect } from "./foundation.js";
+import { assertA, dig } from "./names-helpers.js";
 
 type HealthEntry = { Service: { ID: string; Address: string; Port: number }; Checks: Array<{ CheckID: string; Status: string; Output: string }> };
 type CatalogEntry = { ServiceID: string; ServiceAddress: string; ServicePort: number; Node: string; Address: string };
@@ -71,6 +74,16 @@ test("S25 catalog: consul client lists, reads, registers with a TCP check, watch
       assert.equal((JSON.parse(w.stdout) as Array<{ Addr: string }>)[0]!.Addr, HOST_IP, w.stdout);
       const h = await lab.berth(["exec", "c1", "--", "timeout", "5", "busybox", "wget", "-qO-", "http://consul.local/v1/health/service/db?passing"], { timeoutMs: 15_000 });
       assert.deepEqual((JSON.parse(h.stdout) as HealthEntry[]).map((e) => e.Service.ID), ["db2"], h.stdout + h.stderr);
+
+      // Consul's DNS names from berth's DNS: healthy instances only (db1 is critical).
+      const gw = (await netInspect(lab, "app")).IPAM.Config[0]!.Gateway!;
+      assertA(await dig(lab, "c1", gw, "db.service.consul"), ["192.0.2.3"], "db.service.consul");
+      const srv = await lab.berth(["exec", "c1", "--", "dig", `@${gw}`, "+noall", "+answer", "+additional", "+time=2", "+tries=1", "-t", "SRV", "_db._tcp.service.consul"], { timeoutMs: 15_000 });
+      const rr = srv.stdout.split("\n").filter(Boolean).map((l) => l.trim().split(/\s+/));
+      assert.deepEqual(rr.map((f) => [f[0], f[3], ...f.slice(4)]), [
+        ["_db._tcp.service.consul.", "SRV", "1", "1", "5432", "c0000203.addr.dc1.consul."],
+        ["c0000203.addr.dc1.consul.", "A", "192.0.2.3"],
+      ], srv.stdout + srv.stderr);
 
       // Registrations survive a restart of berthd.
       await lab.restartBerthd();
