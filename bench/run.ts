@@ -1,4 +1,4 @@
-// Entry point: `npm run bench -- [--quick] [--only setup,seq,run,ports,dns,mem] [--systems ...]`.
+// Entry point: `npm run bench -- [--quick] [--only setup,seq,run,ports,dns,mem,catalog] [--systems ...]`.
 // Installs missing packages, cleans up what an earlier run left, runs each metric in its own labs,
 // and writes BENCHMARKS.md (raw results in bench/out/).
 import { Command } from 'commander';
@@ -17,6 +17,7 @@ import { metricRun } from './metrics/run-detached.js';
 import { metricPorts } from './metrics/ports.js';
 import { metricDns } from './metrics/dns.js';
 import { metricMemory } from './metrics/memory.js';
+import { metricCatalog } from './metrics/catalog.js';
 import { buildRootfs } from './lib/rootfs.js';
 import { NetavarkSystem } from './systems/netavark.js';
 import { CniSystem } from './systems/cni.js';
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
     const [k, v] = kv.split('=');
     if (!k || v === undefined || !(k in sizes)) throw new Error(`--set ${kv}: unknown size (known: ${Object.keys(sizes).join(', ')})`);
     const key = k as keyof Sizes;
-    (sizes as unknown as Record<string, unknown>)[key] = key === 'portCounts' ? v.split(',').map(Number) : Number(v);
+    (sizes as unknown as Record<string, unknown>)[key] = key === 'portCounts' || key === 'catalogServices' ? v.split(',').map(Number) : Number(v);
   }
   const only = opts.only ? opts.only.split(',') : METRIC_ORDER;
   for (const m of only) if (!METRIC_ORDER.includes(m)) throw new Error(`--only: unknown metric ${m}`);
@@ -179,6 +180,7 @@ async function main(): Promise<void> {
       ]).map((x) => x.s);
       return metricMemory(ctx, sys, ['berth (CLI)']);
     },
+    catalog: () => metricCatalog(ctx, pick([{ key: 'berth', s: berthApi() }]).map((x) => x.s), ['berth (API)']),
   };
 
   // The sections of the default report accumulate in bench/out/results.json; another --out keeps its own.

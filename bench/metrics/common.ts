@@ -27,6 +27,10 @@ export interface Sizes {
   dnsNames: number;
   /** Metric 6: sandboxes for the loaded state. */
   memSandboxes: number;
+  /** Metric 7: services registered (the last is the loaded catalog), blocking-query changes timed, seconds of reads per round. */
+  catalogServices: number[];
+  catalogWakeups: number;
+  catalogReadSeconds: number;
 }
 
 export const FULL: Sizes = {
@@ -44,6 +48,9 @@ export const FULL: Sizes = {
   dnsRounds: 2,
   dnsNames: 10,
   memSandboxes: 100,
+  catalogServices: [1, 1000],
+  catalogWakeups: 200,
+  catalogReadSeconds: 3,
 };
 
 export const QUICK: Sizes = {
@@ -61,6 +68,9 @@ export const QUICK: Sizes = {
   dnsRounds: 1,
   dnsNames: 3,
   memSandboxes: 5,
+  catalogServices: [1, 50],
+  catalogWakeups: 20,
+  catalogReadSeconds: 1,
 };
 
 export interface MetricContext extends Ctx {
