@@ -3,7 +3,10 @@
 // index table; this class only holds the latest of each and the waiting queries.
 import type { BerthState } from '../model/types.js';
 import { advance, emptyTable, indexOf, type IndexTable } from './index-table.js';
-import { catalogView, fingerprints, type CatalogView, type NodeInfo } from './view.js';
+import { catalogView, fingerprints, type CatalogView, type FingerprintMemo, type NodeInfo } from './view.js';
+
+/** The key of reads that cover every instance (no fingerprint of its own: see indexOf). */
+export const INSTANCES = 'instances';
 
 interface Waiter {
   readonly after: number;
@@ -15,6 +18,7 @@ export class Catalog {
   private idx: IndexTable;
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly listeners: Array<(view: CatalogView) => void> = [];
+  private readonly memo: FingerprintMemo = new Map();
 
   constructor(
     private readonly node: NodeInfo,
@@ -32,9 +36,15 @@ export class Catalog {
     return this.idx;
   }
 
-  /** The index a read covering `key` reports. */
+  /**
+   * The index a read covering `key` reports. "instances" (every instance, /v1/agent/services) is
+   * the latest of the services' catalog keys.
+   */
   indexOf(key: string): number {
-    return indexOf(this.idx, key);
+    if (key !== INSTANCES) return indexOf(this.idx, key);
+    let max = indexOf(this.idx, 'services');
+    for (const [k, e] of this.idx.keys) if (k.startsWith('catalog:') && e.modify > max) max = e.modify;
+    return max;
   }
 
   onChange(cb: (view: CatalogView) => void): void {
@@ -48,12 +58,13 @@ export class Catalog {
 
   apply(state: BerthState): string[] {
     const view = catalogView(state, this.node);
-    const { table, changed } = advance(this.idx, fingerprints(view));
+    const { table, changed } = advance(this.idx, fingerprints(view, this.memo));
     this.current = view;
     if (changed.length === 0) return changed;
     this.idx = table;
     for (const cb of this.listeners) cb(view);
-    for (const key of changed) {
+    const woken = changed.some((k) => k.startsWith('catalog:')) ? [...changed, INSTANCES] : changed;
+    for (const key of woken) {
       const set = this.waiters.get(key);
       if (!set) continue;
       for (const w of set) if (table.index > w.after) w.done();

@@ -8,7 +8,7 @@
 //   as a swarm task that is not yet healthy).
 // - external services registered through the agent API, with the results of the checks berthd
 //   performs for them.
-import type { CheckStatus, ExternalServiceRecord } from '../model/catalog.js';
+import type { CheckResult, CheckStatus, ExternalServiceRecord } from '../model/catalog.js';
 import type { BerthState, EndpointRecord, SandboxRecord } from '../model/types.js';
 
 export const SERVICE_NAME_LABEL = 'com.docker.swarm.service.name';
@@ -116,19 +116,29 @@ function replicaInstance(state: BerthState, sb: SandboxRecord, serviceName: stri
   };
 }
 
+// Registered services change only by replacing their record or a check's result object, so an
+// instance built from the same objects is the same: kept, with its fingerprints, between views
+// (a change to one of 1,000 registered services then costs one instance, not 1,000).
+const externalMemo = new WeakMap<ExternalServiceRecord, { results: Array<CheckResult | undefined>; inst: Instance }>();
+
 function externalInstance(state: BerthState, rec: ExternalServiceRecord): Instance {
-  const results = state.catalog?.checks ?? {};
-  return {
+  const all = state.catalog?.checks ?? {};
+  const results = rec.checks.map((c) => all[c.id]);
+  const memo = externalMemo.get(rec);
+  if (memo && memo.results.length === results.length && memo.results.every((r, i) => r === results[i])) return memo.inst;
+  const inst: Instance = Object.freeze({
     id: rec.id, service: rec.name, tags: [...rec.tags], address: rec.address, port: rec.port, meta: { ...rec.meta },
-    weights: { ...rec.weights }, enableTagOverride: rec.enableTagOverride, source: 'external',
-    checks: rec.checks.map((c) => {
-      const r = results[c.id];
+    weights: { ...rec.weights }, enableTagOverride: rec.enableTagOverride, source: 'external' as const,
+    checks: rec.checks.map((c, i) => {
+      const r = results[i];
       return {
         checkId: c.id, name: c.name, status: r?.status ?? c.initialStatus, output: r?.output ?? '', notes: c.notes,
         serviceId: rec.id, serviceName: rec.name, type: c.kind, interval: c.intervalMs, timeout: c.timeoutMs, target: c.target,
       };
     }),
-  };
+  });
+  externalMemo.set(rec, { results, inst });
+  return inst;
 }
 
 export function catalogView(state: BerthState, node: NodeInfo): CatalogView {
@@ -158,29 +168,57 @@ export function serviceTags(view: CatalogView): Record<string, string[]> {
   return out;
 }
 
+/** Per service name, the instances of the last view and their texts (see fingerprints). */
+export type FingerprintMemo = Map<string, { insts: readonly Instance[]; entries: Array<[string, string]> }>;
+
 /**
  * What each blocking-query key covers, as text: the index of a key moves only when its text does.
  *   services          the names and tags (/v1/catalog/services)
  *   catalog:NAME      NAME's instances without their health (/v1/catalog/service/NAME)
  *   health:NAME       NAME's instances with their checks (/v1/health/service/NAME)
  *   inst:NAME/ID and check:ID give entries their own Create/ModifyIndex.
+ * With a memo, a service whose instances are the same objects as in the last view reuses its
+ * texts (the same strings: comparing them is a pointer check), so a change costs its service.
  */
-export function fingerprints(view: CatalogView): Map<string, string> {
+export function fingerprints(view: CatalogView, memo?: FingerprintMemo): Map<string, string> {
   const out = new Map<string, string>();
   out.set('services', JSON.stringify(serviceTags(view)));
   out.set('node', JSON.stringify(view.node));
-  const all: string[] = [];
+  const seen = new Set<string>();
   for (const [name, list] of view.services) {
-    const bare = list.map(({ checks: _c, ...rest }) => rest);
-    out.set(`catalog:${name}`, JSON.stringify(bare));
-    all.push(out.get(`catalog:${name}`)!);
-    out.set(`health:${name}`, JSON.stringify(list));
-    for (let i = 0; i < list.length; i++) {
-      out.set(`inst:${name}/${list[i]!.id}`, JSON.stringify(bare[i]));
-      for (const c of list[i]!.checks) out.set(`check:${c.checkId}`, JSON.stringify(c));
+    seen.add(name);
+    const m = memo?.get(name);
+    if (m && m.insts.length === list.length && m.insts.every((x, i) => x === list[i])) {
+      for (const [k, v] of m.entries) out.set(k, v);
+      continue;
     }
+    const entries: Array<[string, string]> = [];
+    const bare: string[] = [];
+    const full: string[] = [];
+    for (const inst of list) {
+      const f = instanceFingerprint(inst);
+      bare.push(f.bare);
+      full.push(f.bare, ...f.checks);
+      entries.push([`inst:${name}/${inst.id}`, f.bare]);
+      inst.checks.forEach((c, i) => entries.push([`check:${c.checkId}`, f.checks[i]!]));
+    }
+    entries.push([`catalog:${name}`, bare.join('\n')], [`health:${name}`, full.join('\n')]);
+    for (const [k, v] of entries) out.set(k, v);
+    memo?.set(name, { insts: list, entries });
   }
-  // Every instance without health: /v1/agent/services.
-  out.set('instances', all.join('\n'));
+  if (memo) for (const name of [...memo.keys()]) if (!seen.has(name)) memo.delete(name);
   return out;
+}
+
+const fpMemo = new WeakMap<Instance, { bare: string; checks: string[] }>();
+
+/** An instance's text without its checks, and each check's (memoized: instances are frozen). */
+function instanceFingerprint(inst: Instance): { bare: string; checks: string[] } {
+  let f = fpMemo.get(inst);
+  if (!f) {
+    const { checks, ...rest } = inst;
+    f = { bare: JSON.stringify(rest), checks: checks.map((c) => JSON.stringify(c)) };
+    if (Object.isFrozen(inst)) fpMemo.set(inst, f);
+  }
+  return f;
 }

@@ -52,23 +52,31 @@ export async function wireCatalog(ctx: Ctx): Promise<CatalogService> {
   const node = catalogNode(ctx);
   const catalog = new Catalog(node);
 
-  /** Applies a change to state.catalog under the lock; undone when following or persisting fails. */
-  const change = (edit: (c: CatalogState) => void, persist = true) =>
+  /**
+   * Applies a change to one service of state.catalog under the lock; undone when following or
+   * persisting fails. Only that service's record is saved (and a shallow copy of the results),
+   * rather than a copy of the whole catalog on every change.
+   */
+  const change = (serviceId: string, edit: (c: CatalogState) => void, persist = true) =>
     ctx.lock.run(async () => {
-      const before = structuredClone(ctx.state.catalog);
-      edit(catalogState(ctx));
+      const c = catalogState(ctx);
+      const before = c.services[serviceId];
+      const results = { ...c.checks };
+      edit(c);
       try {
         await ctx.follow();
         if (persist) await ctx.persist();
       } catch (err) {
-        ctx.state.catalog = before;
+        if (before) c.services[serviceId] = before;
+        else delete c.services[serviceId];
+        c.checks = results;
         await ctx.follow().catch(() => undefined);
         throw err;
       }
     });
 
   const deregister = (id: string) =>
-    change((c) => {
+    change(id, (c) => {
       const rec = c.services[id];
       if (!rec) throw new NotFound(`Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`);
       delete c.services[id];
@@ -91,7 +99,7 @@ export async function wireCatalog(ctx: Ctx): Promise<CatalogService> {
     const statusChanged = !prev || prev.status !== r.status;
     if (statusChanged) ctx.log('info', `catalog: check ${check.id} of ${serviceId} is ${r.status}: ${r.output}`);
     // A changed output alone is followed but not written to disk at once (HTTP bodies may change every run).
-    void change((cs) => {
+    void change(serviceId, (cs) => {
       if (!cs.services[serviceId]) return;
       cs.checks[check.id] = { status: r.status, output: r.output, since: statusChanged ? now.toISOString() : prev!.since };
     }, statusChanged).catch((e: Error) => ctx.log('warn', `catalog: recording check ${check.id}: ${e.message}`));
@@ -109,7 +117,7 @@ export async function wireCatalog(ctx: Ctx): Promise<CatalogService> {
     catalog,
     {
       register: (rec: ExternalServiceRecord) =>
-        change((c) => {
+        change(rec.id, (c) => {
           const old = c.services[rec.id];
           c.services[rec.id] = rec;
           // Results of checks that are gone or changed are dropped; unchanged ones keep their status.
