@@ -3,20 +3,20 @@
 //
 //   web.service.consul, web.service.dc1.consul   A: the instances not critical (Consul's default)
 //   primary.web.service.consul                   A: only instances tagged primary
-//   _web._tcp.service.consul                     SRV: 1 <weight> <port> <target>, the target's A
+//   _web._tcp.service.consul                     SRV: 1 1 <port> <target>, the target's A
 //   _web._primary.service.consul                 SRV with a tag filter (tcp = no filter)
 //   web.service.consul SRV                       the same SRV answer
 //   h1.node.consul                               A: the node's address
 //   c000020a.addr.dc1.consul                     A: 192.0.2.10 (targets of instances with their own address)
 // Any other name under .consul is NXDOMAIN: the zone is berth's.
 import { isIpv4 } from '../model/ip-literal.js';
-import type { LocalRecord } from '../dns/wire.js';
+import type { DnsRecord } from '../plan/dns-view.js';
 import { aggregateStatus, type CatalogView, type Instance } from './view.js';
 
 export interface ZoneAnswer {
   rcode: 'NOERROR' | 'NXDOMAIN';
-  records: LocalRecord[];
-  additional: LocalRecord[];
+  records: DnsRecord[];
+  additional: DnsRecord[];
 }
 
 const TTL = 0;
@@ -102,15 +102,16 @@ export class ConsulZone {
   }
 
   private srv(list: Instance[]): ZoneAnswer {
-    const records: LocalRecord[] = [];
-    const additional: LocalRecord[] = [];
+    const records: DnsRecord[] = [];
+    const additional: DnsRecord[] = [];
     const seen = new Set<string>();
     for (const i of list) {
       const ip = this.addressOf(i);
       if (!isIpv4(ip)) continue;
       // Consul's targets: the node's name when the instance uses the node's address, else <hex-ip>.addr.
       const target = ip === this.view.node.address ? `${this.view.node.name}.node.${this.dc}.consul` : `${hexIp(ip)}.addr.${this.dc}.consul`;
-      records.push({ type: 'SRV', data: { priority: 1, weight: Math.max(1, i.weights.passing), port: i.port, target }, ttl: TTL });
+      // Priority and weight 1 (the encoder's; Consul's for the default weights).
+      records.push({ type: 'SRV', data: target, port: i.port, ttl: TTL });
       if (!seen.has(target)) {
         seen.add(target);
         additional.push({ type: 'A', name: target, data: ip, ttl: TTL });

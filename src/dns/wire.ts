@@ -201,75 +201,67 @@ export function encodeName(name: string): Buffer | undefined {
   return Buffer.concat(parts);
 }
 
-/** SRV data (RFC 2782): where a service is, as a target name and port. */
-export interface SrvData {
-  priority: number;
-  weight: number;
-  port: number;
-  /** A name without the trailing dot. */
-  target: string;
+export interface LocalRecord {
+  type: 'A' | 'PTR' | 'SRV';
+  data: string;
+  ttl: number;
+  /** SRV: the target port. */
+  port?: number;
+  /** Owner name when it is not the question's (records of the additional section). */
+  name?: string;
 }
 
-/**
- * A record of a local answer. Without `name` it is owned by the question's name (written as a
- * pointer to it); with one (additional records, e.g. the A record of an SRV target) by that name.
- */
-export type LocalRecord =
-  | { type: 'A'; data: string; ttl: number; name?: string }
-  | { type: 'PTR'; data: string; ttl: number; name?: string }
-  | { type: 'SRV'; data: SrvData; ttl: number; name?: string };
-
-const TYPE_CODE = { A: 1, PTR: 12, SRV: 33 } as const;
-
-/** One resource record in wire form, or undefined when a name in it is longer than DNS allows. */
-export function encodeRecord(r: LocalRecord): Buffer | undefined {
+/** One resource record; its owner is a pointer to the question name unless `r.name` is given. */
+function encodeRecord(r: LocalRecord): Buffer | undefined {
   let rdata: Buffer;
+  let type: number;
   if (r.type === 'A') {
+    type = 1;
     rdata = Buffer.from(r.data.split('.').map(Number));
-  } else if (r.type === 'PTR') {
-    const name = encodeName(r.data);
-    if (!name) return undefined;
-    rdata = name;
-  } else {
-    const target = encodeName(r.data.target);
+  } else if (r.type === 'SRV') {
+    type = 33;
+    const target = encodeName(r.data);
     if (!target) return undefined;
     rdata = Buffer.alloc(6 + target.length);
-    rdata.writeUInt16BE(r.data.priority & 0xffff, 0);
-    rdata.writeUInt16BE(r.data.weight & 0xffff, 2);
-    rdata.writeUInt16BE(r.data.port & 0xffff, 4);
+    rdata.writeUInt16BE(1, 0); // priority
+    rdata.writeUInt16BE(1, 2); // weight
+    rdata.writeUInt16BE(r.port ?? 0, 4);
     target.copy(rdata, 6);
+  } else {
+    type = 12;
+    const name = encodeName(r.data);
+    if (!name) return undefined; // longer than DNS allows: leave it out
+    rdata = name;
   }
   const owner = r.name === undefined ? Buffer.from([0xc0, 0x0c]) : encodeName(r.name);
   if (!owner) return undefined;
   const rr = Buffer.alloc(owner.length + 10 + rdata.length);
   owner.copy(rr, 0);
-  const o = owner.length;
-  rr.writeUInt16BE(TYPE_CODE[r.type], o);
+  let o = owner.length;
+  rr.writeUInt16BE(type, o);
   rr.writeUInt16BE(CLASS_IN, o + 2);
   rr.writeUInt32BE(r.ttl >>> 0, o + 4);
   rr.writeUInt16BE(rdata.length, o + 8);
-  rdata.copy(rr, o + 10);
+  o += 10;
+  rdata.copy(rr, o);
   return rr;
 }
 
 /**
  * A local answer: the question verbatim (the client's letter case kept), then the records, each
- * named by a pointer to the question name (or by their own name), then `additional` records
- * (SRV targets' addresses). When it does not fit `limit`, the additional records go first (the
- * answer stays usable: a client asks for the targets itself); if it still does not fit, TC with
- * no records.
+ * named by a pointer to the question name. Sets TC with no records when it does not fit `limit`.
  */
 export function localResponse(raw: Buffer, q: Query, rcode: Rcode, records: readonly LocalRecord[], limit: number, additional: readonly LocalRecord[] = []): Buffer {
-  const encode = (list: readonly LocalRecord[]) => list.map(encodeRecord).filter((b): b is Buffer => b !== undefined);
-  const rrs = encode(records);
-  let extra = encode(additional);
+  const rrs = records.map(encodeRecord).filter((b): b is Buffer => b !== undefined);
+  let extra = additional.map(encodeRecord).filter((b): b is Buffer => b !== undefined);
   const question = raw.subarray(12, q.questionEnd);
   const opt = q.edns ? [optRecord()] : [];
-  const sizeOf = (x: Buffer[]) => 12 + question.length + [...rrs, ...x].reduce((n, b) => n + b.length, 0) + (q.edns ? 11 : 0);
-  if (sizeOf(extra) > limit) extra = [];
-  if (sizeOf(extra) > limit) {
+  const base = 12 + question.length + rrs.reduce((n, b) => n + b.length, 0) + (q.edns ? 11 : 0);
+  if (base > limit) {
     return Buffer.concat([header(q.id, q.flags, rcode, F_AA | F_TC, [1, 0, 0, opt.length]), question, ...opt]);
   }
+  // The additional section is a courtesy: dropped (without TC) when it does not fit.
+  if (base + extra.reduce((n, b) => n + b.length, 0) > limit) extra = [];
   return Buffer.concat([header(q.id, q.flags, rcode, F_AA, [1, rrs.length, 0, extra.length + opt.length]), question, ...rrs, ...extra, ...opt]);
 }
 

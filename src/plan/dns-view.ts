@@ -7,31 +7,33 @@
 // address it was sent to (a network's gateway) says which network it came in on.
 // What it may see: names on the DNS-enabled networks the asking sandbox is attached to, never
 // an address on a network it is not on (Docker's behaviour).
+import { catalogView, type NodeInfo } from '../catalog/view.js';
+import { ConsulZone } from '../catalog/dns-zone.js';
 import type { BerthState, EndpointRecord, NetworkRecord } from '../model/types.js';
 import type { HostService } from '../model/host-service.js';
 import { shortId } from '../model/ids.js';
 import { userNdots } from '../model/dns-options.js';
 import { ipv4InCidr, isIpv4 } from '../model/ip-literal.js';
-import type { LocalRecord } from '../dns/wire.js';
-import { catalogView, type NodeInfo } from '../catalog/view.js';
-import { ConsulZone } from '../catalog/dns-zone.js';
-
-export interface DnsViewOptions {
-  /** Answer Consul's names (N.service.consul, _N._tcp.service.consul) from the catalog as this node. */
-  consul?: NodeInfo;
-}
 
 export const QTYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, ANY: 255 } as const;
 
 /** TTL of local answers: 0, so a moved or removed sandbox is never served from a cache. */
 export const LOCAL_TTL = 0;
 
-/** A record of a local answer: A (an address), PTR (a name without the trailing dot) or SRV. */
-export type DnsRecord = LocalRecord;
+export interface DnsRecord {
+  type: 'A' | 'PTR' | 'SRV';
+  /** An IPv4 address (A) or a name without a trailing dot (PTR, SRV target). */
+  data: string;
+  ttl: number;
+  /** SRV only: the target's port (priority and weight are 1 and 1, as Consul's). */
+  port?: number;
+  /** The owner name, for records of the additional section (A of an SRV target). */
+  name?: string;
+}
 
 export type DnsDecision =
   /** Answer from berth's names: records (maybe none: NOERROR with no data, e.g. AAAA of a local name). */
-  | { kind: 'local'; rcode: 'NOERROR' | 'NXDOMAIN'; records: DnsRecord[]; additional?: DnsRecord[]; why: string }
+  | { kind: 'local'; rcode: 'NOERROR' | 'NXDOMAIN'; records: DnsRecord[]; why: string; additional?: DnsRecord[] }
   /** Not a local name: ask upstream. `upstreams` is the sandbox's --dns list, or 'host' for berthd's resolvers. */
   | { kind: 'forward'; upstreams: 'host' | readonly string[] }
   /** The asker is not served by berth's DNS (unknown source, or an address berth does not listen on for DNS). */
@@ -67,6 +69,11 @@ interface Asker {
   external: boolean;
   /** The user set ndots > 0 (Docker then answers unknown single-label names with no data instead of forwarding). */
   ndotsSet: boolean;
+}
+
+export interface DnsViewOptions {
+  /** Answer Consul's names (N.service.consul, _N._tcp.service.consul) from the catalog as this node. */
+  consul?: NodeInfo;
 }
 
 let serialCounter = 0;

@@ -28,10 +28,10 @@ test('consul zone: A for healthy instances, tag filter, SRV with targets and the
   assert.deepEqual(z.answer('web.service.dc1.consul', 1)!.records.length, 2);
   assert.deepEqual(z.answer('primary.web.service.consul', 1)!.records.map((r) => r.data), ['10.0.0.2']);
   const srv = z.answer('_web._tcp.service.consul', 33)!;
-  const srvData = srv.records.map((r) => (r.type === 'SRV' ? r.data : undefined)).sort((x, y) => x!.port - y!.port);
+  const srvData = srv.records.map((r) => [r.type, r.port, r.data]).sort();
   assert.deepEqual(srvData, [
-    { priority: 1, weight: 10, port: 8080, target: '0a000002.addr.dc1.consul' },
-    { priority: 1, weight: 10, port: 8081, target: 'H1.node.dc1.consul' },
+    ['SRV', 8080, '0a000002.addr.dc1.consul'],
+    ['SRV', 8081, 'H1.node.dc1.consul'],
   ]);
   assert.deepEqual(srv.additional.map((r) => [r.name, r.data]).sort(), [['0a000002.addr.dc1.consul', '10.0.0.2'], ['H1.node.dc1.consul', '192.0.2.1']]);
   assert.equal(z.answer('_web._primary.service.consul', 33)!.records.length, 1);

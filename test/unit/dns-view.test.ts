@@ -33,7 +33,7 @@ function world(): StateBuilder {
 function ips(d: DnsDecision): string[] | string {
   if (d.kind !== 'local') return d.kind;
   if (d.rcode !== 'NOERROR') return d.rcode;
-  return d.records.map((r) => (r.type === 'SRV' ? `${r.data.port} ${r.data.target}` : r.data));
+  return d.records.map((r) => r.data);
 }
 
 test('names, aliases, name.network, short id and --hostname resolve on a user network (S2, oracle §3 b)', () => {
