@@ -83,3 +83,63 @@ test("S25 berth template: renders, re-renders on change, runs the command, keeps
     assert.match(shell.stderr, /sh -c/);
   });
 });
+
+test("S25 berth template drives a real HAProxy: a new healthy instance takes requests after the re-render and reload, a failing one leaves", async () => {
+  await withLab("cgf471", {}, async (lab) => {
+    const cfg = join(lab.dir, "haproxy.cfg");
+    const pid = join(lab.dir, "haproxy.pid");
+    const tpl = join(lab.dir, "haproxy.cfg.hbs");
+    // The template of docs/services.md, with the lab's paths and ports.
+    writeFileSync(tpl, `global
+    stats socket ${lab.dir}/haproxy.sock mode 600 level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+frontend fe_web
+    bind 127.0.0.1:18080
+    default_backend be_web
+backend be_web
+    balance roundrobin
+{{#each (service "web")}}    server {{ID}} {{Address}}:{{Port}} check inter 500ms
+{{else}}    # no healthy instance of web
+{{/each}}`);
+    const reg = async (body: unknown) => assert.equal((await raw(lab, "PUT", "/v1/agent/service/register", body)).status, 200);
+    const healthy = (n: number) =>
+      waitFor(`${n} healthy web instance(s)`, async () => (JSON.parse((await raw(lab, "GET", "/v1/health/service/web?passing")).text) as unknown[]).length, (x) => x === n);
+    const s1 = await lab.startServer(lab.hostNsPath, { proto: "http", port: 18081, bind: "127.0.0.1" });
+    const s2 = await lab.startServer(lab.hostNsPath, { proto: "http", port: 18082, bind: "127.0.0.1" });
+    await reg({ Name: "web", ID: "web1", Address: "127.0.0.1", Port: 18081, Check: { HTTP: "http://127.0.0.1:18081/health", Interval: "1s", Timeout: "500ms" } });
+    await healthy(1);
+
+    const once = await lab.berth(["template", "--once", "--template", `${tpl}:${cfg}`], { timeoutMs: 20_000 });
+    assert.equal(once.code, 0, once.stderr);
+    const check = await lab.inHost(["haproxy", "-c", "-f", cfg]);
+    assert.equal(check.code, 0, `haproxy -c on the rendered file:\n${read(cfg)}\n${check.stdout}${check.stderr}`);
+    await lab.spawnIn(lab.hostNsPath, ["haproxy", "-W", "-db", "-f", cfg, "-p", pid], { name: "haproxy" });
+    const ports = async (n: number) => {
+      const seen: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = await lab.httpGet(lab.hostNsPath, "http://127.0.0.1:18080/x", { timeoutMs: 3000 });
+        if (r.ok && r.status === 200) seen.push((JSON.parse(r.data) as { localPort: number }).localPort);
+      }
+      return seen;
+    };
+    await waitFor("HAProxy sending to web1", () => ports(2), (p) => p.length === 2 && p.every((x) => x === 18081));
+
+    const reload = `sh -c 'haproxy -c -q -f ${cfg} && kill -USR2 $(cat ${pid})'`;
+    const proc = await lab.spawnIn(lab.hostNsPath, [process.execPath, join(lab.repoRoot, "bin", "berth"), "-H", lab.berthHost, "template", "--wait", "100ms:1s", "--template", `${tpl}:${cfg}:${reload}`], { name: "template" });
+    await reg({ Name: "web", ID: "web2", Address: "127.0.0.1", Port: 18082, Check: { HTTP: "http://127.0.0.1:18082/health", Interval: "1s", Timeout: "500ms" } });
+    await waitFor("web2 in haproxy.cfg", async () => read(cfg), (t) => t.includes("server web2 127.0.0.1:18082"));
+    await waitFor("HAProxy sending to web2 after the reload", () => ports(4), (p) => p.includes(18082) && p.includes(18081), 20_000);
+    assert.ok(s2.hits().some((h) => h.path === "/x"), "web2 served requests through HAProxy");
+
+    // web2 stops answering: berthd's check turns it critical, the template drops it, HAProxy reloads.
+    await s2.stop();
+    await waitFor("web2 out of haproxy.cfg", async () => read(cfg), (t) => !t.includes("web2") && t.includes("server web1"), 20_000);
+    await waitFor("every request to web1", () => ports(4), (p) => p.length === 4 && p.every((x) => x === 18081), 20_000);
+    assert.ok(s1.hits().length > 0);
+    assert.doesNotMatch(proc.log(), /failed/, proc.log());
+  });
+});
