@@ -7,7 +7,7 @@ import type { ExternalServiceRecord } from '../model/catalog.js';
 import { BerthError, statusOf } from '../model/errors.js';
 import type { Catalog } from './catalog.js';
 import { agentMembers, agentSelf, agentServices, catalogServiceEntries, healthServiceEntries, statusLeader } from './render.js';
-import { InvalidRegistration, issueText, parseReadQuery, registerSchema, registrationRecord, type ReadQuery } from './schemas.js';
+import { InvalidRegistration, issueText, parseReadQuery, pathSegmentSchema, registerSchema, registrationRecord, type ReadQuery } from './schemas.js';
 import { serviceTags } from './view.js';
 
 export interface CatalogOps {
@@ -36,11 +36,15 @@ interface Read {
 }
 
 function decodeSegment(s: string): string {
+  let text: string;
   try {
-    return decodeURIComponent(s);
+    text = decodeURIComponent(s);
   } catch {
-    throw new HttpError(400, `invalid path segment "${s}"`);
+    throw new HttpError(400, `invalid path segment "${s}": bad percent-encoding`);
   }
+  const r = pathSegmentSchema.safeParse(text);
+  if (!r.success) throw new HttpError(400, `invalid path segment ${JSON.stringify(text)}: ${issueText(r.error)}`);
+  return r.data;
 }
 
 /** The read a GET path stands for, or undefined. */

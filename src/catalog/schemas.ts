@@ -154,6 +154,9 @@ export function registrationRecord(r: RegisterInput, now: string): ExternalServi
   };
 }
 
+/** A service name or ID in a path (/v1/health/service/NAME, /deregister/ID), after percent-decoding. */
+export const pathSegmentSchema = text(256).min(1, 'must not be empty');
+
 const DEFAULT_WAIT_MS = 5 * 60_000;
 const MAX_WAIT_MS = 10 * 60_000;
 

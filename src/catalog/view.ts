@@ -8,7 +8,7 @@
 //   as a swarm task that is not yet healthy).
 // - external services registered through the agent API, with the results of the checks berthd
 //   performs for them.
-import type { CheckResult, CheckStatus, ExternalServiceRecord } from '../model/catalog.js';
+import type { CheckResult, CheckStatus, ExternalServiceRecord, InstanceFields } from '../model/catalog.js';
 import type { BerthState, EndpointRecord, SandboxRecord } from '../model/types.js';
 
 export const SERVICE_NAME_LABEL = 'com.docker.swarm.service.name';
@@ -39,16 +39,9 @@ export interface CheckEntry {
   target: string;
 }
 
-export interface Instance {
+export interface Instance extends InstanceFields {
   id: string;
   service: string;
-  tags: string[];
-  /** '' when the node's address applies (external services registered without one). */
-  address: string;
-  port: number;
-  meta: Record<string, string>;
-  weights: { passing: number; warning: number };
-  enableTagOverride: boolean;
   source: 'replica' | 'external';
   checks: CheckEntry[];
 }

@@ -22,9 +22,8 @@ export interface ExternalCheck {
   notes: string;
 }
 
-export interface ExternalServiceRecord {
-  id: string;
-  name: string;
+/** What Consul says of a service instance besides its identity and checks. */
+export interface InstanceFields {
   tags: string[];
   /** '' means the node's address (Consul's rule). */
   address: string;
@@ -32,6 +31,11 @@ export interface ExternalServiceRecord {
   meta: Record<string, string>;
   weights: { passing: number; warning: number };
   enableTagOverride: boolean;
+}
+
+export interface ExternalServiceRecord extends InstanceFields {
+  id: string;
+  name: string;
   checks: ExternalCheck[];
   /** RFC 3339 registration time. */
   registered: string;

@@ -159,6 +159,9 @@ test("S25 catalog: X-Consul-Index on every read, blocking until a covered change
       const r = await raw(lab, "GET", `/v1/health/service/web?${q}`);
       assert.equal(r.status, 400, `${q}: ${r.text}`);
     }
+    const ctl = await raw(lab, "GET", "/v1/health/service/web%0Aevil");
+    assert.equal(ctl.status, 400, ctl.text);
+    assert.match(ctl.text, /control characters/);
     const wrongMethod = await raw(lab, "POST", "/v1/catalog/services");
     assert.equal(wrongMethod.status, 405);
     assert.deepEqual(Object.keys(JSON.parse((await raw(lab, "GET", "/v1/catalog/services")).text) as object).sort(), ["cache", "web"]);
