@@ -25,7 +25,7 @@ const read = (p: string) => {
 const lines = (p: string) => read(p).split("\n").filter(Boolean);
 
 test("S25 berth template: renders, re-renders on change, runs the command, keeps the last good output", async () => {
-  await withLab("cgf470", {}, async (lab) => {
+  await withLab("cgf470", { berthdArgs: ["--catalog-addr", "8500"] }, async (lab) => {
     const tpl = join(lab.dir, "haproxy.cfg.hbs");
     const out = join(lab.dir, "out", "haproxy.cfg");
     const ran = join(lab.dir, "ran.log");
@@ -73,6 +73,12 @@ test("S25 berth template: renders, re-renders on change, runs the command, keeps
     const r = await lab.berth(["template", "--once", "--template", `${tpl}:${once}`], { timeoutMs: 20_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(read(once), "backend be_web\n    balance roundrobin\n    server web4 10.1.1.4:8080 check\n");
+
+    // The same over the catalog's TCP listener (--catalog-addr 8500: 127.0.0.1:8500 in the lab's host).
+    const tcp = join(lab.dir, "tcp.cfg");
+    const rt = await lab.inHost([process.execPath, join(lab.repoRoot, "bin", "berth"), "template", "--once", "--catalog", "http://127.0.0.1:8500", "--template", `${tpl}:${tcp}`], { timeoutMs: 20_000 });
+    assert.equal(rt.code, 0, rt.stderr);
+    assert.equal(read(tcp), read(once));
 
     // Mistakes are named: a missing template, shell syntax without sh -c.
     const missing = await lab.berth(["template", "--once", "--template", `${lab.dir}/nope.hbs:${once}`]);
