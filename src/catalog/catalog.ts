@@ -3,7 +3,7 @@
 // index table; this class only holds the latest of each and the waiting queries.
 import type { BerthState } from '../model/types.js';
 import { advance, emptyTable, indexOf, type IndexTable } from './index-table.js';
-import { catalogView, fingerprints, type CatalogView, type FingerprintMemo, type NodeInfo } from './view.js';
+import { catalogView, fingerprintDelta, type CatalogView, type FingerprintMemo, type NodeInfo } from './view.js';
 
 /** The key of reads that cover every instance (no fingerprint of its own: see indexOf). */
 export const INSTANCES = 'instances';
@@ -58,7 +58,8 @@ export class Catalog {
 
   apply(state: BerthState): string[] {
     const view = catalogView(state, this.node);
-    const { table, changed } = advance(this.idx, fingerprints(view, this.memo));
+    const delta = fingerprintDelta(view, this.memo);
+    const { table, changed } = advance(this.idx, delta.fps, delta.removed);
     this.current = view;
     if (changed.length === 0) return changed;
     this.idx = table;

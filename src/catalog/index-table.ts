@@ -24,11 +24,19 @@ export function emptyTable(start = 1): IndexTable {
   return { index: Math.max(1, Math.floor(start)), keys: new Map() };
 }
 
-/** The table after a view with these fingerprints, and the keys that changed. */
-export function advance(prev: IndexTable, fps: ReadonlyMap<string, string>): { table: IndexTable; changed: string[] } {
+/**
+ * The table after a view, and the keys that changed. `fps` holds every key of the view, and a key
+ * it lacks is gone; or, with `removed` (a delta), only the keys that may have changed, and the
+ * keys that are gone are exactly `removed`.
+ */
+export function advance(prev: IndexTable, fps: ReadonlyMap<string, string>, removed?: readonly string[]): { table: IndexTable; changed: string[] } {
   const changed: string[] = [];
   for (const [k, fp] of fps) if (prev.keys.get(k)?.fp !== fp) changed.push(k);
-  for (const [k, e] of prev.keys) if (e.fp !== '' && !fps.has(k)) changed.push(k);
+  if (removed) {
+    for (const k of removed) if (!fps.has(k) && (prev.keys.get(k)?.fp ?? '') !== '') changed.push(k);
+  } else {
+    for (const [k, e] of prev.keys) if (e.fp !== '' && !fps.has(k)) changed.push(k);
+  }
   if (changed.length === 0) return { table: prev, changed };
   const index = prev.index + 1;
   const keys = new Map(prev.keys);

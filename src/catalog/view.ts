@@ -170,21 +170,24 @@ export type FingerprintMemo = Map<string, { insts: readonly Instance[]; entries:
  *   catalog:NAME      NAME's instances without their health (/v1/catalog/service/NAME)
  *   health:NAME       NAME's instances with their checks (/v1/health/service/NAME)
  *   inst:NAME/ID and check:ID give entries their own Create/ModifyIndex.
- * With a memo, a service whose instances are the same objects as in the last view reuses its
- * texts (the same strings: comparing them is a pointer check), so a change costs its service.
  */
-export function fingerprints(view: CatalogView, memo?: FingerprintMemo): Map<string, string> {
-  const out = new Map<string, string>();
-  out.set('services', JSON.stringify(serviceTags(view)));
-  out.set('node', JSON.stringify(view.node));
-  const seen = new Set<string>();
+export function fingerprints(view: CatalogView): Map<string, string> {
+  return fingerprintDelta(view, new Map()).fps;
+}
+
+/**
+ * The fingerprints that may have changed since the view the memo last saw, and the keys that are
+ * gone: a service whose instances are the same objects as then is skipped, so a change costs
+ * its own service rather than the whole catalog. The memo is updated.
+ */
+export function fingerprintDelta(view: CatalogView, memo: FingerprintMemo): { fps: Map<string, string>; removed: string[] } {
+  const fps = new Map<string, string>();
+  const removed: string[] = [];
+  fps.set('services', JSON.stringify(serviceTags(view)));
+  fps.set('node', JSON.stringify(view.node));
   for (const [name, list] of view.services) {
-    seen.add(name);
-    const m = memo?.get(name);
-    if (m && m.insts.length === list.length && m.insts.every((x, i) => x === list[i])) {
-      for (const [k, v] of m.entries) out.set(k, v);
-      continue;
-    }
+    const m = memo.get(name);
+    if (m && m.insts.length === list.length && m.insts.every((x, i) => x === list[i])) continue;
     const entries: Array<[string, string]> = [];
     const bare: string[] = [];
     const full: string[] = [];
@@ -196,11 +199,16 @@ export function fingerprints(view: CatalogView, memo?: FingerprintMemo): Map<str
       inst.checks.forEach((c, i) => entries.push([`check:${c.checkId}`, f.checks[i]!]));
     }
     entries.push([`catalog:${name}`, bare.join('\n')], [`health:${name}`, full.join('\n')]);
-    for (const [k, v] of entries) out.set(k, v);
-    memo?.set(name, { insts: list, entries });
+    for (const [k, v] of entries) fps.set(k, v);
+    if (m) for (const [k] of m.entries) if (!fps.has(k)) removed.push(k);
+    memo.set(name, { insts: list, entries });
   }
-  if (memo) for (const name of [...memo.keys()]) if (!seen.has(name)) memo.delete(name);
-  return out;
+  for (const [name, m] of [...memo]) {
+    if (view.services.has(name)) continue;
+    for (const [k] of m.entries) removed.push(k);
+    memo.delete(name);
+  }
+  return { fps, removed };
 }
 
 const fpMemo = new WeakMap<Instance, { bare: string; checks: string[] }>();

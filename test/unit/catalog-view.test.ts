@@ -120,3 +120,23 @@ test('catalog: a blocking wait wakes on its own key only, and times out with the
   // Already behind: returns at once.
   await cat.wait('health:web', idx, 60_000);
 });
+
+test('index table: the per-service delta gives the same indexes as comparing every key', () => {
+  const steps: BerthState[] = [];
+  const a = external('db1', 'db', 'passing');
+  const b = external('db2', 'db');
+  steps.push(state([replica('web.1', 'web', '10.0.0.2')], [a]));
+  steps.push(state([replica('web.1', 'web', '10.0.0.2'), replica('web.2', 'web', '10.0.0.3', { health: 'starting' })], [a, b]));
+  steps.push(state([replica('web.2', 'web', '10.0.0.3', { health: 'healthy' })], [a, b]));
+  steps.push(state([replica('web.2', 'web', '10.0.0.3', { health: 'healthy' })], [b]));
+  steps.push(state([], []));
+  steps.push(state([replica('web.1', 'web', '10.0.0.9')], [a]));
+  const cat = new Catalog(NODE, 10);
+  let full = emptyTable(10);
+  for (const s of steps) {
+    cat.apply(s);
+    full = advance(full, fingerprints(catalogView(s, NODE))).table;
+    assert.equal(cat.table.index, full.index);
+    assert.deepEqual([...cat.table.keys].sort(), [...full.keys].sort());
+  }
+});
