@@ -94,7 +94,7 @@ export class Router {
   async handle(raw: IncomingMessage, res: ServerResponse): Promise<void> {
     let where = `${raw.method} ${raw.url}`;
     try {
-      const url = new URL(raw.url ?? '/', 'http://berth');
+      const url = splitUrl(raw.url ?? '/');
       where = `${raw.method} ${url.pathname}`;
       const route = this.routes.find((r) => r.method === raw.method && r.pattern.test(url.pathname));
       // The body is read (and bounded) for every request, so a refused one never leaves it unread.
@@ -130,6 +130,14 @@ function parseWith<S extends z.ZodType>(schema: S, input: unknown, kind: string)
   const r = schema.safeParse(input, { reportInput: true });
   if (r.success) return r.data;
   throw new BadRequest(describeIssue(r.error.issues[0]!, kind));
+}
+
+/** Path and query of a request target, taken apart by hand: `new URL` reads "//x/..." as a host. */
+function splitUrl(target: string): { pathname: string; searchParams: URLSearchParams } {
+  const q = target.indexOf('?');
+  const pathname = q < 0 ? target : target.slice(0, q);
+  const hash = pathname.indexOf('#');
+  return { pathname: hash < 0 ? pathname : pathname.slice(0, hash), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
 }
 
 function decodePathPart(s: string): string {
