@@ -15,7 +15,7 @@ import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
-import { requestArb, type FuzzRequest } from "./fuzz-requests.js";
+import { describeRequest, requestArb } from "./fuzz-requests.js";
 import type { Lab } from "./lab.js";
 import { withLab } from "./lab.js";
 import { linksIn } from "./foundation.js";
@@ -137,11 +137,6 @@ async function removeAll(lab: Lab): Promise<void> {
   }
 }
 
-function describe(req: FuzzRequest): string {
-  const body = req.body === undefined ? "" : (Buffer.isBuffer(req.body) ? req.body.toString("latin1") : req.body);
-  return `${req.method} ${req.path} (${req.kind}) body=${JSON.stringify(body.length > 300 ? `${body.slice(0, 300)}... (${body.length} chars)` : body)}`;
-}
-
 test(`fuzz: ${RUNS} generated API requests; berthd answers 2xx/4xx with messages and changes nothing it cannot account for`, { timeout: 120_000 + RUNS * 150 }, async () => {
   process.stdout.write(`# fuzz: seed ${SEED}, ${RUNS} requests (replay: BERTH_FUZZ_SEED=${SEED} BERTH_FUZZ_RUNS=${RUNS})\n`);
   await withLab("fz", {}, async (lab) => {
@@ -159,10 +154,10 @@ test(`fuzz: ${RUNS} generated API requests; berthd answers 2xx/4xx with messages
           try {
             r = await lab.apiRaw(req.method, req.path, req.body, 30_000);
           } catch (e) {
-            throw new Error(`no answer to ${describe(req)}: ${(e as Error).message}`);
+            throw new Error(`no answer to ${describeRequest(req)}: ${(e as Error).message}`);
           }
           statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-          assert.ok(r.status >= 200 && r.status < 500, `${r.status} for ${describe(req)}: ${r.text.slice(0, 500)}`);
+          assert.ok(r.status >= 200 && r.status < 500, `${r.status} for ${describeRequest(req)}: ${r.text.slice(0, 500)}`);
           if (r.status >= 400 && req.method !== "HEAD") {
             let msg: unknown;
             try {
@@ -170,7 +165,7 @@ test(`fuzz: ${RUNS} generated API requests; berthd answers 2xx/4xx with messages
             } catch {
               msg = undefined;
             }
-            assert.ok(typeof msg === "string" && msg.length > 0, `${r.status} without a JSON message for ${describe(req)}: ${r.text.slice(0, 300)}`);
+            assert.ok(typeof msg === "string" && msg.length > 0, `${r.status} without a JSON message for ${describeRequest(req)}: ${r.text.slice(0, 300)}`);
           }
           if (count % CLEAN_EVERY === 0) {
             await assertAccounted(lab, `after ${count} requests`, nftBefore);

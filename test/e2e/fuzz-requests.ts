@@ -211,10 +211,19 @@ const randomArb = fc
   )
   .map(([method, segs, query, body]): FuzzRequest => ({ kind: "random", method, path: `/${segs.join("/")}${query}`, body }));
 
-export const requestArb: fc.Arbitrary<FuzzRequest> = fc.oneof(
-  { weight: 3, arbitrary: validArb },
-  { weight: 5, arbitrary: mutatedBodyArb },
-  { weight: 2, arbitrary: mutatedUrlArb },
-  { weight: 1, arbitrary: rawBodyArb },
-  { weight: 2, arbitrary: randomArb },
-);
+/** One line for reports (fast-check prints counterexamples with it): long bodies are cut. */
+export function describeRequest(req: FuzzRequest): string {
+  const body = req.body === undefined ? "" : Buffer.isBuffer(req.body) ? req.body.toString("latin1") : req.body;
+  const shown = body.length > 300 ? `${body.slice(0, 300)}... (${body.length} chars)` : body;
+  return `${req.method} ${req.path} (${req.kind}) body=${JSON.stringify(shown)}`;
+}
+
+export const requestArb: fc.Arbitrary<FuzzRequest> = fc
+  .oneof(
+    { weight: 3, arbitrary: validArb },
+    { weight: 5, arbitrary: mutatedBodyArb },
+    { weight: 2, arbitrary: mutatedUrlArb },
+    { weight: 1, arbitrary: rawBodyArb },
+    { weight: 2, arbitrary: randomArb },
+  )
+  .map((r) => Object.assign(r, { [fc.toStringMethod]: () => describeRequest(r) }));
