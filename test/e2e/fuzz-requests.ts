@@ -215,7 +215,8 @@ const randomArb = fc
 export function describeRequest(req: FuzzRequest): string {
   const body = req.body === undefined ? "" : Buffer.isBuffer(req.body) ? req.body.toString("latin1") : req.body;
   const shown = body.length > 300 ? `${body.slice(0, 300)}... (${body.length} chars)` : body;
-  return `${req.method} ${req.path} (${req.kind}) body=${JSON.stringify(shown)}`;
+  const path = req.path.length > 300 ? `${req.path.slice(0, 300)}... (${req.path.length} chars)` : req.path;
+  return `${req.method} ${path} (${req.kind}) body=${JSON.stringify(shown)}`;
 }
 
 export const requestArb: fc.Arbitrary<FuzzRequest> = fc
