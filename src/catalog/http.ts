@@ -24,6 +24,8 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Answer as berth's API does ({"message": ...}) rather than Consul's plain text. */
+    readonly json = false,
   ) {
     super(message);
   }
@@ -157,7 +159,8 @@ export function catalogHandler(catalog: Catalog, ops: CatalogOps, log: LogFn): (
         res.writeHead(200, headers(catalog.table.index)).end();
         return;
       }
-      throw new HttpError(404, `Unknown API endpoint ${path}: berth's catalog serves /v1/catalog/services, /v1/catalog/service/NAME, /v1/health/service/NAME, /v1/agent/service/register, /v1/agent/service/deregister/ID, /v1/agent/self, /v1/agent/members, /v1/status/leader`);
+      // Not one of Consul's endpoints berth serves: answered in berth's own error shape.
+      throw new HttpError(404, `Unknown API endpoint ${path}: berth's catalog serves /v1/catalog/services, /v1/catalog/service/NAME, /v1/health/service/NAME, /v1/agent/service/register, /v1/agent/service/deregister/ID, /v1/agent/self, /v1/agent/members, /v1/status/leader`, true);
     } catch (err) {
       const status = err instanceof HttpError ? err.status : err instanceof BerthError ? statusOf(err) : 500;
       const message = err instanceof Error ? err.message : String(err);
@@ -167,7 +170,8 @@ export function catalogHandler(catalog: Catalog, ops: CatalogOps, log: LogFn): (
         res.destroy();
         return;
       }
-      res.writeHead(status, { ...headers(catalog.table.index), 'Content-Type': 'text/plain; charset=utf-8' }).end(message + '\n');
+      if (err instanceof HttpError && err.json) res.writeHead(status, { ...headers(catalog.table.index), 'Content-Type': 'application/json' }).end(JSON.stringify({ message }));
+      else res.writeHead(status, { ...headers(catalog.table.index), 'Content-Type': 'text/plain; charset=utf-8' }).end(message + '\n');
     }
   };
 }

@@ -12,6 +12,7 @@ import { Checker } from '../catalog/checker.js';
 import { catalogHandler } from '../catalog/http.js';
 import type { NodeInfo } from '../catalog/view.js';
 import type { Ctx } from './context.js';
+import { answerClientError } from './http.js';
 
 export interface CatalogService {
   catalog: Catalog;
@@ -135,6 +136,7 @@ export async function wireCatalog(ctx: Ctx): Promise<CatalogService> {
   const addr = ctx.cfg.catalogAddr;
   if (addr) {
     server = createServer((req, res) => void handle(req, res));
+    server.on('clientError', answerClientError);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', (e: NodeJS.ErrnoException) =>
         reject(new Error(`cannot serve the catalog on ${addr.ip}:${addr.port}: ${e.code === 'EADDRINUSE' ? 'the address is in use (another Consul agent?); pick another with --catalog-addr' : e.message}`)),

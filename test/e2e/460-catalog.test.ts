@@ -113,6 +113,7 @@ test("S25 catalog: X-Consul-Index on every read, blocking until a covered change
     const missing = await raw(lab, "GET", "/v1/nope");
     assert.equal(missing.status, 404);
     assert.ok(consulIndex(missing) >= 1);
+    assert.match((JSON.parse(missing.text) as { message: string }).message, /Unknown API endpoint \/v1\/nope/);
     const never = await raw(lab, "GET", "/v1/health/service/web");
     assert.equal(never.text, "[]");
     assert.ok(consulIndex(never) >= 1);
