@@ -34,6 +34,9 @@ interface Fetched {
 
 class Unavailable extends Error {}
 
+/** Retries of one dependency before --once gives up (250 ms doubling: about 8 s in all). */
+const ONCE_ATTEMPTS = 6;
+
 function pathOf(key: string): string {
   if (key === 'services') return '/v1/catalog/services';
   return `/v1/health/service/${encodeURIComponent(key.slice('health:'.length))}`;
@@ -176,6 +179,11 @@ export class TemplateRunner {
           if (ctl.signal.aborted) return;
           failures++;
           if (failures === 1) this.o.log(`${(e as Error).message}; keeping the last output and retrying`);
+          // --once gives up after about 8 s of retries rather than hanging.
+          if (this.o.once && failures >= ONCE_ATTEMPTS) {
+            this.o.log(`giving up after ${failures} attempts: ${(e as Error).message}`);
+            return this.stop(1);
+          }
           index = 0;
           // consul-template's retry backoff: 250 ms doubling up to 1 minute.
           await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** (failures - 1), 60_000)));

@@ -35,6 +35,8 @@ test("S25 berth template: renders, re-renders on change, runs the command, keeps
     // A critical instance is never rendered.
     await reg({ Name: "web", ID: "web9", Address: "10.1.1.9", Port: 8080, Check: { TCP: "127.0.0.1:1", Interval: "10s", Timeout: "1s" } });
 
+    // --once against a catalog that is not there gives up with a message (about 8 s of retries; awaited at the end).
+    const nowhere = lab.inHost([process.execPath, join(lab.repoRoot, "bin", "berth"), "template", "--once", "--catalog", "http://127.0.0.1:1", "--template", `${tpl}:${join(lab.dir, "nowhere.cfg")}`], { timeoutMs: 60_000 });
     const proc = await lab.spawnIn(lab.hostNsPath, [process.execPath, join(lab.repoRoot, "bin", "berth"), "-H", lab.berthHost, "template", "--template", `${tpl}:${out}:sh -c 'echo run >> ${ran}'`, "--wait", "50ms:200ms"], { name: "template", readyPattern: /rendered/ });
     await waitFor("the command's first run", async () => lines(ran).length, (n) => n === 1);
     assert.equal(read(out), "backend be_web\n    balance roundrobin\n    server web1 10.1.1.1:8080 check\n");
@@ -87,6 +89,10 @@ test("S25 berth template: renders, re-renders on change, runs the command, keeps
     const shell = await lab.berth(["template", "--once", "--template", `${tpl}:${once}:haproxy -c && reload`]);
     assert.notEqual(shell.code, 0);
     assert.match(shell.stderr, /sh -c/);
+    const gaveUp = await nowhere;
+    assert.equal(gaveUp.code, 1, gaveUp.stderr);
+    assert.match(gaveUp.stderr, /cannot reach the catalog .*giving up/s);
+    assert.equal(read(join(lab.dir, "nowhere.cfg")), "", "nothing written");
   });
 });
 
