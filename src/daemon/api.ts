@@ -11,6 +11,8 @@ import type { CreateSandboxRequest } from './sandbox-spec.js';
 import type { Sandboxes } from './sandboxes.js';
 
 export interface ApiExtras {
+  /** Adds the /services and /tasks routes (berthd wires the service manager). */
+  serviceRoutes?: (r: Router) => void;
   /** Text for `berth rules`. */
   rules: () => Promise<string>;
   hostServices: { list: () => string[]; add: (spec: string) => Promise<void>; remove: (name: string) => Promise<void> };
@@ -98,6 +100,7 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
     return { __status: 201 };
   });
   r.on('DELETE', '/host-services/{name}', async (q) => extras.hostServices.remove(q.params[0]!));
+  extras.serviceRoutes?.(r);
   return r;
 }
 

@@ -9,6 +9,7 @@ import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import { parseExtraHosts } from '../model/extra-hosts.js';
 import { validateDnsSettings } from '../model/dns-options.js';
 import { parsePortKey, parsePortRange } from '../model/port-spec.js';
+import { healthcheckFromApi } from '../model/healthcheck.js';
 import type { Ctx } from './context.js';
 import { IP_ONLY_WITH_USER_SUBNET } from './sandbox-net.js';
 
@@ -36,6 +37,8 @@ export interface CreateSandboxRequest {
     EndpointsConfig?: Record<string, { IPAMConfig?: { IPv4Address?: string } | null; Aliases?: string[] | null }>;
   };
   Rootfs?: string;
+  Labels?: Record<string, string>;
+  Healthcheck?: unknown;
 }
 
 function parseHostPort(text: string | undefined, containerCount: number): { start: number; end: number } {
@@ -104,6 +107,8 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxRequest): 
     }
     if (!isDir) throw new BadRequest(`--rootfs ${rootfs} is not a directory`);
   }
+  const labels = parseLabels(req.Labels);
+  const healthcheck = healthcheckFromApi(req.Healthcheck);
   const extraHosts = hc.ExtraHosts ?? [];
   parseExtraHosts(extraHosts);
   const dns = hc.Dns ?? [];
@@ -184,6 +189,20 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxRequest): 
       dnsSearch: hc.DnsSearch ?? [],
       dnsOptions: hc.DnsOptions ?? [],
       rootfs,
+      ...(Object.keys(labels).length ? { labels } : {}),
+      ...(healthcheck ? { healthcheck } : {}),
     },
   };
+}
+
+/** Docker's Labels object: string keys and values only. */
+export function parseLabels(raw: unknown): Record<string, string> {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new BadRequest('invalid Labels: expected an object of KEY: VALUE strings');
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (!k || typeof v !== 'string') throw new BadRequest(`invalid label "${k}": keys and values are strings (--label KEY=VALUE)`);
+    out[k] = v;
+  }
+  return out;
 }
