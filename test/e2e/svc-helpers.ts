@@ -37,7 +37,9 @@ import type { ProbeResult } from "./lab.js";
 /** A replica command: peer servers on TCP and UDP PORT that report the client and local address. */
 export function replicaCmd(lab: Lab, port: number): string[] {
   const hits = join(lab.dir, "svc.hits");
-  const srv = (proto: string) => `${process.execPath} ${fixturePath("peer-server")} --proto ${proto} --port ${port} --hits ${hits} &`;
+  // UDP binds the replica's own address, so that its answers tell which replica it was.
+  const bind = (proto: string) => (proto === "udp" ? ' --bind "$(hostname -i | cut -d" " -f1)"' : "");
+  const srv = (proto: string) => `${process.execPath} ${fixturePath("peer-server")} --proto ${proto} --port ${port} --hits ${hits}${bind(proto)} &`;
   return ["sh", "-c", `${srv("tcp")} ${srv("udp")} wait`];
 }
 
