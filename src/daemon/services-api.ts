@@ -2,13 +2,13 @@
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
-import { BadRequest } from '../model/errors.js';
 import { healthcheckToApi } from '../model/healthcheck.js';
 import type { SandboxRecord, ServiceRecord } from '../model/types.js';
 import { inRotation, LABEL_SERVICE_VERSION, slotOf } from '../plan/service-view.js';
-import type { ServiceManager, UpdateRequest } from '../services/service-manager.js';
+import type { ServiceManager } from '../services/service-manager.js';
 import type { Ctx } from './context.js';
-import { HANDLED, type Router } from './http.js';
+import { created, HANDLED, type Router } from './http.js';
+import { createServiceBody, serviceParams, updateServiceBody } from './schema/service-schemas.js';
 
 const NS_PER_MS = 1_000_000;
 
@@ -84,49 +84,30 @@ export function taskShape(ctx: Ctx, svc: ServiceRecord, sb: SandboxRecord): Reco
   };
 }
 
-function num(v: unknown, what: string): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new BadRequest(`invalid ${what}: give a number`);
-  return v;
-}
-
-/** Docker's update body is a whole ServiceSpec; berth takes the fields it changes. */
-function updateRequestOf(body: unknown): UpdateRequest {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequest('invalid update: expected an object');
-  const b = body as Record<string, unknown>;
-  const env = b['EnvAdd'];
-  if (env !== undefined && (!Array.isArray(env) || !env.every((e) => typeof e === 'string'))) throw new BadRequest('invalid EnvAdd: expected a list of KEY=VALUE strings');
-  const uc = (b['UpdateConfig'] ?? {}) as Record<string, unknown>;
-  const delayNs = num(uc['Delay'], 'UpdateConfig.Delay');
-  if (delayNs !== undefined && delayNs < 0) throw new BadRequest('invalid --update-delay: it cannot be negative');
-  const replicas = num(b['Replicas'], 'replicas');
-  const parallelism = num(uc['Parallelism'], 'UpdateConfig.Parallelism');
-  return {
-    ...(replicas !== undefined ? { replicas } : {}),
-    ...(env ? { envAdd: env as string[] } : {}),
-    ...(parallelism !== undefined ? { parallelism } : {}),
-    ...(delayNs !== undefined ? { delayMs: Math.round(delayNs / NS_PER_MS) } : {}),
-  };
-}
-
 export function registerServiceRoutes(r: Router, ctx: Ctx, mgr: ServiceManager): void {
-  r.on('POST', '/services/create', async (q) => {
+  r.route({ method: 'POST', path: '/services/create', body: createServiceBody }, async (q) => {
     const svc = await mgr.create(q.body);
-    return { __status: 201, ID: svc.id, Warnings: [] };
+    return created({ ID: svc.id, Warnings: [] });
   });
-  r.on('GET', '/services', async () => mgr.list().map((s) => serviceInspect(ctx, s, mgr)));
-  r.on('GET', '/services/{id}', async (q) => serviceInspect(ctx, mgr.service(q.params[0]!), mgr));
-  r.on('POST', '/services/{id}/update', async (q) => {
-    await mgr.update(q.params[0]!, updateRequestOf(q.body));
+  r.route({ method: 'GET', path: '/services' }, async () => mgr.list().map((s) => serviceInspect(ctx, s, mgr)));
+  r.route({ method: 'GET', path: '/services/{id}', params: serviceParams }, async (q) => serviceInspect(ctx, mgr.service(q.params.id), mgr));
+  r.route({ method: 'POST', path: '/services/{id}/update', params: serviceParams, body: updateServiceBody }, async (q) => {
+    const b = q.body;
+    await mgr.update(q.params.id, {
+      ...(b.Replicas !== undefined ? { replicas: b.Replicas } : {}),
+      ...(b.EnvAdd ? { envAdd: b.EnvAdd } : {}),
+      ...(b.UpdateConfig?.Parallelism !== undefined ? { parallelism: b.UpdateConfig.Parallelism } : {}),
+      ...(b.UpdateConfig?.Delay !== undefined ? { delayMs: Math.round(b.UpdateConfig.Delay / NS_PER_MS) } : {}),
+    });
     return { Warnings: [] };
   });
-  r.on('DELETE', '/services/{id}', async (q) => mgr.remove(q.params[0]!));
-  r.on('GET', '/services/{id}/tasks', async (q) => {
-    const svc = mgr.service(q.params[0]!);
+  r.route({ method: 'DELETE', path: '/services/{id}', params: serviceParams }, async (q) => mgr.remove(q.params.id));
+  r.route({ method: 'GET', path: '/services/{id}/tasks', params: serviceParams }, async (q) => {
+    const svc = mgr.service(q.params.id);
     return mgr.replicas(svc).map((sb) => taskShape(ctx, svc, sb));
   });
-  r.on('GET', '/services/{id}/logs', async (q) => {
-    const svc = mgr.service(q.params[0]!);
+  r.route({ method: 'GET', path: '/services/{id}/logs', params: serviceParams }, async (q) => {
+    const svc = mgr.service(q.params.id);
     q.res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
     for (const sb of mgr.replicas(svc)) {
       const path = join(ctx.sandboxDir(sb.id), 'log');
@@ -146,4 +127,3 @@ export function registerServiceRoutes(r: Router, ctx: Ctx, mgr: ServiceManager):
     return HANDLED;
   });
 }
-

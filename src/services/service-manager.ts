@@ -12,7 +12,7 @@ import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import type { Ctx } from '../daemon/context.js';
 import { Mutex } from '../daemon/mutex.js';
 import type { Sandboxes } from '../daemon/sandboxes.js';
-import type { CreateSandboxRequest } from '../daemon/sandbox-spec.js';
+import { createSandboxBody } from '../daemon/schema/container-schemas.js';
 import { usedAddresses } from '../daemon/sandbox-net.js';
 import {
   inRotation,
@@ -300,7 +300,8 @@ export class ServiceManager {
     for (const n of [first, ...rest]) endpoints[n] = { Aliases: [] };
     const exposed: Record<string, object> = {};
     for (const p of spec.ports) exposed[`${p.target}/${p.proto}`] = {};
-    const req: CreateSandboxRequest = {
+    // Replicas are made from the same schema as any create request.
+    const req = {
       Cmd: spec.cmd,
       Env: spec.env,
       Rootfs: spec.rootfs,
@@ -319,7 +320,7 @@ export class ServiceManager {
     const name = `${svc.name}.${slot}`;
     let id: string | undefined;
     try {
-      const { sb } = await this.sandboxes.create(name, req);
+      const { sb } = await this.sandboxes.create(name, createSandboxBody.parse(req));
       id = sb.id;
       await this.sandboxes.start(sb.id);
     } catch (e) {
