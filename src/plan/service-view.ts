@@ -35,7 +35,7 @@ export function slotOf(sb: SandboxRecord): number {
 }
 
 export function inRotation(sb: SandboxRecord): boolean {
-  if (sb.state.status !== 'running') return false;
+  if (sb.state.status !== 'running' || sb.state.draining) return false;
   if (!sb.config.healthcheck) return true;
   return sb.state.health?.status === 'healthy';
 }

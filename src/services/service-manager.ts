@@ -249,6 +249,15 @@ export class ServiceManager {
 
   private async takeDown(r: SandboxRecord): Promise<void> {
     try {
+      // Out of rotation (VIP maps, DNS) first, so that no new flow goes to a replica that stops.
+      if (r.state.status === 'running' && !r.state.draining) {
+        await this.ctx.lock.run(async () => {
+          const cur = this.ctx.state.sandboxes[r.id];
+          if (!cur || cur.state.status !== 'running') return;
+          cur.state = { ...cur.state, draining: true };
+          await this.ctx.follow();
+        });
+      }
       await this.sandboxes.stop(r.id, STOP_GRACE_S);
       await this.sandboxes.remove(r.id, true);
     } catch (e) {
