@@ -27,7 +27,9 @@ export interface Sizes {
   dnsNames: number;
   /** Metric 6: sandboxes for the loaded state. */
   memSandboxes: number;
-  /** Metric 7: services registered (the last is the loaded catalog), blocking-query changes timed, seconds of reads per round. */
+  /** Metric 7: services (x 3 replicas) defined besides the measured one. */
+  svcCount: number;
+  /** Metric 8: services registered (the last is the loaded catalog), blocking-query changes timed, seconds of reads per round. */
   catalogServices: number[];
   catalogWakeups: number;
   catalogReadSeconds: number;
@@ -48,6 +50,7 @@ export const FULL: Sizes = {
   dnsRounds: 2,
   dnsNames: 10,
   memSandboxes: 100,
+  svcCount: 1000,
   catalogServices: [1, 1000],
   catalogWakeups: 200,
   catalogReadSeconds: 3,
@@ -68,6 +71,7 @@ export const QUICK: Sizes = {
   dnsRounds: 1,
   dnsNames: 3,
   memSandboxes: 5,
+  svcCount: 10,
   catalogServices: [1, 50],
   catalogWakeups: 20,
   catalogReadSeconds: 1,

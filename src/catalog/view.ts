@@ -10,10 +10,10 @@
 //   performs for them.
 import type { CheckResult, CheckStatus, ExternalServiceRecord, InstanceFields } from '../model/catalog.js';
 import type { BerthState, EndpointRecord, SandboxRecord } from '../model/types.js';
+import { LABEL_SERVICE_ID as SERVICE_ID_LABEL, LABEL_SERVICE_NAME as SERVICE_NAME_LABEL, LABEL_TASK_SLOT as TASK_SLOT_LABEL } from '../plan/service-view.js';
 
-export const SERVICE_NAME_LABEL = 'com.docker.swarm.service.name';
-export const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
-export const TASK_SLOT_LABEL = 'com.docker.swarm.task.slot';
+// The labels that tie a replica to its service (the services feature's).
+export { LABEL_SERVICE_NAME as SERVICE_NAME_LABEL } from '../plan/service-view.js';
 
 /** The berth host as a Consul node (and agent, and the only server). */
 export interface NodeInfo {
@@ -67,32 +67,21 @@ export function aggregateStatus(checks: readonly CheckEntry[]): CheckStatus {
   return 'passing';
 }
 
-// Until the services feature's types land, labels, health and service records are read through
-// these narrow shapes (the data contract: SandboxConfig.labels, SandboxState.health, state.services).
-interface Labelled {
-  config: { labels?: Record<string, string> };
-  state: { health?: { status: 'starting' | 'healthy' | 'unhealthy'; failingStreak?: number } };
-}
-interface ServiceSpecLite {
-  spec?: { networks?: string[]; ports?: Array<{ published?: number; target: number; proto?: string }>; labels?: Record<string, string> };
-}
-
 function ifIndex(ep: EndpointRecord): number {
   const m = /(\d+)$/.exec(ep.ifName);
   return m ? Number(m[1]) : Number.MAX_SAFE_INTEGER;
 }
 
 function replicaInstance(state: BerthState, sb: SandboxRecord, serviceName: string): Instance {
-  const labels = (sb as unknown as Labelled).config.labels ?? {};
+  const labels = sb.config.labels ?? {};
   const svcId = labels[SERVICE_ID_LABEL];
-  const services = (state as unknown as { services?: Record<string, ServiceSpecLite> }).services;
-  const spec = svcId ? services?.[svcId]?.spec : undefined;
+  const spec = svcId ? state.services?.[svcId]?.spec : undefined;
   // The address on the service's first network; otherwise the first interface's.
   const eps = Object.values(sb.endpoints).filter((e) => e.ip).sort((a, b) => ifIndex(a) - ifIndex(b));
-  const first = spec?.networks?.[0];
-  const ep = eps.find((e) => first !== undefined && (e.networkId === first || state.networks[e.networkId]?.name === first)) ?? eps[0];
-  const port = spec?.ports?.find((p) => (p.proto ?? 'tcp') === 'tcp')?.target ?? sb.config.exposedPorts.find((p) => p.proto === 'tcp')?.port ?? 0;
-  const health = (sb as unknown as Labelled).state.health;
+  const first = spec?.networks[0];
+  const ep = eps.find((e) => e.networkId === first) ?? eps[0];
+  const port = spec?.ports.find((p) => p.proto === 'tcp')?.target ?? sb.config.exposedPorts.find((p) => p.proto === 'tcp')?.port ?? 0;
+  const health = sb.state.health;
   const status: CheckStatus = !health || health.status === 'healthy' ? 'passing' : 'critical';
   const output = !health ? 'running (no health check)' : health.status === 'healthy' ? 'healthy' : health.status === 'starting' ? 'starting: not yet healthy' : `unhealthy (failing streak ${health.failingStreak ?? 0})`;
   const meta: Record<string, string> = { 'berth-sandbox': sb.name };
@@ -143,7 +132,7 @@ export function catalogView(state: BerthState, node: NodeInfo): CatalogView {
   };
   for (const sb of Object.values(state.sandboxes)) {
     if (sb.state.status !== 'running') continue;
-    const name = (sb as unknown as Labelled).config.labels?.[SERVICE_NAME_LABEL];
+    const name = sb.config.labels?.[SERVICE_NAME_LABEL];
     if (name) add(replicaInstance(state, sb, name));
   }
   for (const rec of Object.values(state.catalog?.services ?? {})) add(externalInstance(state, rec));

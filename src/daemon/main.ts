@@ -13,6 +13,7 @@ import { reconcile } from './reconcile.js';
 import { Sandboxes } from './sandboxes.js';
 import { wireFeatures } from './features.js';
 import { wireCatalog } from './catalog.js';
+import { wireServices } from '../services/wire.js';
 
 async function main(): Promise<void> {
   let cfg;
@@ -42,8 +43,9 @@ async function main(): Promise<void> {
   await reconcile(ctx, sandboxes);
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
+  const services = await wireServices(ctx, sandboxes);
 
-  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices });
+  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes });
   // Consul's API (/v1/...) beside berth's own: Docker's version prefixes are /v1.NN/, never /v1/.
   const server = createServer((req, res) => void (req.url?.startsWith('/v1/') ? catalog.handle(req, res) : api.handle(req, res)));
   server.on('clientError', answerClientError);
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log('info', `${signal}: stopping berthd; sandboxes keep running and are adopted at the next start`);
     sandboxes.stopPolling();
+    services.close();
     server.close();
     server.closeAllConnections();
     void Promise.all([features.close(), catalog.close()]).finally(() => {
