@@ -2,7 +2,7 @@
 // namespace: a TCP connect, or an HTTP(S) request. Results in Consul's terms and wording.
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect } from 'node:net';
+import { tcpProbe as connectProbe } from './health-probe.js';
 import type { CheckStatus } from '../model/catalog.js';
 
 export interface ProbeResult {
@@ -10,22 +10,12 @@ export interface ProbeResult {
   output: string;
 }
 
-/** TCP connect to host:port: passing when it connects within timeoutMs. */
-export function tcpProbe(target: string, timeoutMs: number): Promise<ProbeResult> {
+/** TCP connect to host:port: passing when it connects within timeoutMs (the health checks' probe, Consul's words). */
+export async function tcpProbe(target: string, timeoutMs: number): Promise<ProbeResult> {
   const i = target.lastIndexOf(':');
-  const host = target.slice(0, i);
-  const port = Number(target.slice(i + 1));
-  return new Promise((resolve) => {
-    const sock = connect({ host, port });
-    const done = (r: ProbeResult) => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(r);
-    };
-    const timer = setTimeout(() => done({ status: 'critical', output: `dial tcp ${target}: i/o timeout` }), timeoutMs);
-    sock.once('connect', () => done({ status: 'passing', output: `TCP connect ${target}: Success` }));
-    sock.once('error', (e: NodeJS.ErrnoException) => done({ status: 'critical', output: `dial tcp ${target}: connect: ${e.code === 'ECONNREFUSED' ? 'connection refused' : e.message}` }));
-  });
+  const r = await connectProbe(target.slice(0, i), Number(target.slice(i + 1)), timeoutMs);
+  if (r.exitCode === 0) return { status: 'passing', output: `TCP connect ${target}: Success` };
+  return { status: 'critical', output: r.exitCode === -1 ? `dial tcp ${target}: i/o timeout` : r.output };
 }
 
 const MAX_OUTPUT = 4096;

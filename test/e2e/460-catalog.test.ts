@@ -62,7 +62,7 @@ test("S25 catalog: consul client lists, reads, registers with a TCP check, watch
       // The listener stops: berthd's next check turns db1 critical; ?passing leaves it out.
       await db.stop();
       const critical = await waitFor("db1 critical", () => consul.health.service({ service: "db" }) as Promise<HealthEntry[]>, (l) => l.find((e) => e.Service.ID === "db1")?.Checks.some((c) => c.Status === "critical") === true);
-      assert.match(critical.find((e) => e.Service.ID === "db1")!.Checks.find((c) => c.CheckID === "service:db1")!.Output, /connection refused/);
+      assert.match(critical.find((e) => e.Service.ID === "db1")!.Checks.find((c) => c.CheckID === "service:db1")!.Output, /ECONNREFUSED/);
       const nowPassing = (await consul.health.service({ service: "db", passing: true })) as HealthEntry[];
       assert.deepEqual(nowPassing.map((e) => e.Service.ID), ["db2"]);
 
