@@ -17,7 +17,8 @@ interface Res {
   body: string;
 }
 
-function get(sock: string, path: string, agent?: Agent, method = 'GET', body?: unknown): Promise<Res> {
+/** One request; without `agent` on a connection of its own (no keep-alive socket the server may be closing). */
+function get(sock: string, path: string, agent: Agent | false = false, method = 'GET', body?: unknown): Promise<Res> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
     const req = request({ socketPath: sock, method, path, agent, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
@@ -32,7 +33,7 @@ function get(sock: string, path: string, agent?: Agent, method = 'GET', body?: u
 }
 
 async function put(sock: string, body: unknown): Promise<void> {
-  const r = await get(sock, '/v1/agent/service/register', undefined, 'PUT', body);
+  const r = await get(sock, '/v1/agent/service/register', false, 'PUT', body);
   if (r.status !== 200) throw new Error(`register: ${r.status} ${r.body}`);
 }
 
@@ -94,7 +95,9 @@ export async function metricCatalog(ctx: MetricContext, systems: BerthSystem[], 
             await Promise.all(
               Array.from({ length: clients }, async () => {
                 while (Date.now() < end) {
-                  const r = await get(sock, '/v1/health/service/svc', agent);
+                  const r = await get(sock, '/v1/health/service/svc', agent).catch((e: Error) => {
+                    throw new Error(`read #${reads} of round ${round}: ${e.stack}`);
+                  });
                   if (r.status !== 200) throw new Error(`read: ${r.status}`);
                   reads++;
                 }
