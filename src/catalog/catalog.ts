@@ -9,7 +9,6 @@ import { catalogView, fingerprintDelta, type CatalogView, type FingerprintMemo, 
 export const INSTANCES = 'instances';
 
 interface Waiter {
-  readonly after: number;
   readonly done: () => void;
 }
 
@@ -68,7 +67,9 @@ export class Catalog {
     for (const key of woken) {
       const set = this.waiters.get(key);
       if (!set) continue;
-      for (const w of set) if (table.index > w.after) w.done();
+      // What the query covers changed: news even to a client whose index is ahead of ours (one that
+      // kept an index from before a restart with the clock set back), which would otherwise wait out its time.
+      for (const w of [...set]) w.done();
     }
     return changed;
   }
@@ -83,7 +84,6 @@ export class Catalog {
       let set = this.waiters.get(key);
       if (!set) this.waiters.set(key, (set = new Set()));
       const w: Waiter = {
-        after,
         done: () => {
           clearTimeout(timer);
           set!.delete(w);

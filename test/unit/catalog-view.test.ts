@@ -140,3 +140,16 @@ test('index table: the per-service delta gives the same indexes as comparing eve
     assert.deepEqual([...cat.table.keys].sort(), [...full.keys].sort());
   }
 });
+
+test('catalog: a client whose index is ahead (kept from before a restart) wakes at the next change of its key', async () => {
+  const cat = new Catalog(NODE, 100);
+  cat.apply(state([replica('web.1', 'web', '10.0.0.2')]));
+  let woke = false;
+  const w = cat.wait('health:web', 1_000_000, 10_000).then(() => (woke = true));
+  cat.apply(state([replica('web.1', 'web', '10.0.0.2'), replica('api.1', 'api', '10.0.0.3')]));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(woke, false, 'another key changed');
+  cat.apply(state([replica('web.1', 'web', '10.0.0.2'), replica('web.2', 'web', '10.0.0.4'), replica('api.1', 'api', '10.0.0.3')]));
+  await w;
+  assert.ok(cat.indexOf('health:web') < 1_000_000, 'the answer carries the lower index: the client resets');
+});
