@@ -17,6 +17,8 @@ import { answerClientError } from './http.js';
 export interface CatalogService {
   catalog: Catalog;
   handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** Opens the TCP listener (--catalog-addr), once the state is reconciled and the catalog filled. */
+  listen: () => Promise<void>;
   close: () => Promise<void>;
 }
 
@@ -133,8 +135,9 @@ export async function wireCatalog(ctx: Ctx): Promise<CatalogService> {
   );
 
   let server: Server | undefined;
-  const addr = ctx.cfg.catalogAddr;
-  if (addr) {
+  const listen = async () => {
+    const addr = ctx.cfg.catalogAddr;
+    if (!addr) return;
     server = createServer((req, res) => void handle(req, res));
     server.on('clientError', answerClientError);
     await new Promise<void>((resolve, reject) => {
@@ -144,11 +147,12 @@ export async function wireCatalog(ctx: Ctx): Promise<CatalogService> {
       server!.listen(addr.port, addr.ip, () => resolve());
     });
     ctx.log('info', `catalog (Consul HTTP API) listening on ${addr.ip}:${addr.port}`);
-  }
+  };
 
   return {
     catalog,
     handle,
+    listen,
     close: async () => {
       checker.stop();
       server?.closeAllConnections();

@@ -43,6 +43,7 @@ async function main(): Promise<void> {
   await reconcile(ctx, sandboxes);
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
+  await catalog.listen();
   const services = await wireServices(ctx, sandboxes);
 
   const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes });
