@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { hostname, networkInterfaces } from 'node:os';
 import type { CatalogState, ExternalCheck, ExternalServiceRecord } from '../model/catalog.js';
-import { NotFound } from '../model/errors.js';
+import { BadRequest, NotFound } from '../model/errors.js';
 import { httpProbe, tcpProbe, type ProbeResult } from '../kernel/probe.js';
 import { Catalog } from '../catalog/catalog.js';
 import { Checker } from '../catalog/checker.js';
@@ -91,14 +91,13 @@ export async function wireCatalog(ctx: Ctx): Promise<CatalogService> {
     if (!c?.services[serviceId]) return;
     const prev = c.checks[check.id];
     const now = new Date();
-    if (prev && prev.status === r.status && prev.output === r.output) {
-      // DeregisterCriticalServiceAfter: a service critical that long leaves the catalog.
-      if (r.status === 'critical' && check.deregisterAfterMs > 0 && now.getTime() - Date.parse(prev.since) >= check.deregisterAfterMs) {
-        ctx.log('info', `catalog: deregistering ${serviceId}: check ${check.id} critical for more than ${check.deregisterAfterMs} ms`);
-        void deregister(serviceId).catch(() => undefined);
-      }
+    // DeregisterCriticalServiceAfter: a service critical that long leaves the catalog.
+    if (r.status === 'critical' && prev?.status === 'critical' && check.deregisterAfterMs > 0 && now.getTime() - Date.parse(prev.since) >= check.deregisterAfterMs) {
+      ctx.log('info', `catalog: deregistering ${serviceId}: check ${check.id} critical for more than ${check.deregisterAfterMs} ms`);
+      void deregister(serviceId).catch(() => undefined);
       return;
     }
+    if (prev && prev.status === r.status && prev.output === r.output) return;
     const statusChanged = !prev || prev.status !== r.status;
     if (statusChanged) ctx.log('info', `catalog: check ${check.id} of ${serviceId} is ${r.status}: ${r.output}`);
     // A changed output alone is followed but not written to disk at once (HTTP bodies may change every run).
@@ -121,6 +120,12 @@ export async function wireCatalog(ctx: Ctx): Promise<CatalogService> {
     {
       register: (rec: ExternalServiceRecord) =>
         change(rec.id, (c) => {
+          // A check's results are kept by its ID: one ID belongs to one service.
+          for (const other of Object.values(c.services)) {
+            if (other.id === rec.id) continue;
+            const clash = other.checks.find((o) => rec.checks.some((n) => n.id === o.id));
+            if (clash) throw new BadRequest(`Invalid check: CheckID "${clash.id}" belongs to service "${other.id}"`);
+          }
           const old = c.services[rec.id];
           c.services[rec.id] = rec;
           // Results of checks that are gone or changed are dropped; unchanged ones keep their status.

@@ -163,10 +163,21 @@ test("S25 catalog: X-Consul-Index on every read, blocking until a covered change
     const ctl = await raw(lab, "GET", "/v1/health/service/web%0Aevil");
     assert.equal(ctl.status, 400, ctl.text);
     assert.match(ctl.text, /control characters/);
+    // One check ID belongs to one service.
+    assert.equal((await raw(lab, "PUT", "/v1/agent/service/register", { Name: "checked", Check: { TCP: "127.0.0.1:1", Interval: "10s" } })).status, 200);
+    const clash = await raw(lab, "PUT", "/v1/agent/service/register", { Name: "other", Check: { CheckID: "service:checked", TCP: "127.0.0.1:1", Interval: "10s" } });
+    assert.equal(clash.status, 400, clash.text);
+    assert.match(clash.text, /CheckID "service:checked" belongs to service "checked"/);
+    assert.equal((await raw(lab, "PUT", "/v1/agent/service/deregister/checked")).status, 200);
     const wrongMethod = await raw(lab, "POST", "/v1/catalog/services");
     assert.equal(wrongMethod.status, 405);
     assert.deepEqual(Object.keys(JSON.parse((await raw(lab, "GET", "/v1/catalog/services")).text) as object).sort(), ["cache", "web"]);
     assert.equal((await lab.api("GET", "/_ping")).text, "OK");
+
+    // DeregisterCriticalServiceAfter: a service critical that long leaves the catalog by itself.
+    assert.equal((await raw(lab, "PUT", "/v1/agent/service/register", { Name: "gone", Check: { TCP: "127.0.0.1:1", Interval: "1s", DeregisterCriticalServiceAfter: "1s" } })).status, 200);
+    await waitFor("gone to be deregistered", async () => Object.keys(JSON.parse((await raw(lab, "GET", "/v1/catalog/services")).text) as object), (l) => !l.includes("gone"), 20_000);
+    assert.match(lab.berthdLog(), /deregistering gone: check service:gone critical/);
 
     // A non-loopback --catalog-addr is refused with what to do; nothing is started.
     const r = await lab.inHost(["node", `${lab.repoRoot}/bin/berthd`, "--data-root", `${lab.dir}/other`, "--catalog-addr", "0.0.0.0:8500"], { timeoutMs: 15_000 });
