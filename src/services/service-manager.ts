@@ -11,6 +11,7 @@ import type { NetworkId, SandboxRecord, ServiceRecord, ServiceSpec } from '../mo
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import type { Ctx } from '../daemon/context.js';
 import { Mutex } from '../daemon/mutex.js';
+import { randomName } from '../daemon/names-gen.js';
 import type { Sandboxes } from '../daemon/sandboxes.js';
 import { createSandboxBody } from '../daemon/schema/container-schemas.js';
 import { usedAddresses } from '../daemon/sandbox-net.js';
@@ -100,7 +101,12 @@ export class ServiceManager {
   async create(body: unknown): Promise<ServiceRecord> {
     const ctx = this.ctx;
     const rec = await ctx.lock.run(async () => {
-      const { name, spec } = serviceSpecFromApi(body, (ref) => ctx.network(ref).id as NetworkId);
+      // Without a name, a Docker-style random one (with '-': service names are DNS labels).
+      const given = (body as { Name?: unknown }).Name;
+      const named = given
+        ? body
+        : { ...(body as object), Name: randomName((n) => Object.values(ctx.state.services ?? {}).some((s) => s.name === n.replace('_', '-'))).replace('_', '-') };
+      const { name, spec } = serviceSpecFromApi(named, (ref) => ctx.network(ref).id as NetworkId);
       if (spec.networks.length === 0) spec.networks.push(ctx.network('bridge').id as NetworkId);
       if (Object.values(ctx.state.services ?? {}).some((s) => s.name === name)) throw new Conflict(`service ${name} already exists`);
       for (const id of spec.networks) {
