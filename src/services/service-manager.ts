@@ -279,10 +279,17 @@ export class ServiceManager {
       const owner = sb.config.labels?.[LABEL_SERVICE_ID];
       if (owner && !ids.has(owner) && !this.stopped) await this.takeDown(sb);
     }
+    // One pass over the sandboxes for every service (a pass runs twice a second).
+    const index = new Map<string, SandboxRecord[]>();
+    for (const sb of Object.values(this.ctx.state.sandboxes)) {
+      const owner = sb.config.labels?.[LABEL_SERVICE_ID];
+      if (owner) index.set(owner, [...(index.get(owner) ?? []), sb]);
+    }
     for (const svc of Object.values(this.ctx.state.services ?? {})) {
       if (this.stopped) return;
       if (!this.ctx.state.services?.[svc.id]) continue;
-      const reps = this.replicas(svc);
+      const reps = index.get(svc.id) ?? [];
+      let changed = false;
       for (const r of reps) {
         const failed = r.state.status !== 'running' || r.state.health?.status === 'unhealthy';
         const extra = slotOf(r) > svc.spec.replicas || slotOf(r) < 1;
@@ -293,9 +300,10 @@ export class ServiceManager {
             this.ctx.log('info', `service ${svc.name}: replacing ${r.name} (${why})`);
           }
           await this.takeDown(r);
+          changed = true;
         }
       }
-      const have = new Set(this.replicas(svc).map(slotOf));
+      const have = new Set((changed ? this.replicas(svc) : reps).map(slotOf));
       for (let slot = 1; slot <= svc.spec.replicas; slot++) {
         if (have.has(slot) || !this.ctx.state.services?.[svc.id] || this.stopped) continue;
         await this.makeReplica(svc, slot);
