@@ -94,6 +94,7 @@ async function findLaunched(ctx: Ctx, sb: SandboxRecord): Promise<void> {
     const shim = findShim(ctx.sandboxDir(sb.id));
     if (!shim) return;
     sb.state = { ...sb.state, shimPid: shim, shimStartTime: await startTimeOf(shim) };
+    ctx.touch(sb);
     ctx.log('info', `sandbox ${sb.name}: found its shim (pid ${shim}), spawned just before berthd stopped`);
   }
   if (!sb.state.shimStartTime) return;
@@ -108,6 +109,7 @@ async function findLaunched(ctx: Ctx, sb: SandboxRecord): Promise<void> {
   if (!(await isAlive(sb.state.shimPid, sb.state.shimStartTime))) return;
   const pid = Number(pidText);
   sb.state = { ...sb.state, pid, pidStartTime: await startTimeOf(pid), mntNs: await nsOf(sb.state.shimPid, 'mnt') };
+  ctx.touch(sb);
 }
 
 /**

@@ -27,6 +27,12 @@ import { checkMeta, checkNetwork, checkSandbox } from './record-shape.js';
 import { emptyState, StoreDamaged, type Loaded, type Store, type StoreChange, type StoreMeta } from './store.js';
 
 const ID_FILE = /^([0-9a-f]{64})\.json(\.prev)?$/;
+const RECORD_HINT =
+  'it may describe a running sandbox or a network in use. Restore it from a backup, or move it away to start without that record ' +
+  "(a sandbox's processes are then left running, unmanaged).";
+const META_HINT =
+  'it holds the host services added with berth host-service add. Restore it from a backup, ' +
+  'or write {"format":2,"hostServices":[]} into it to start without them.';
 
 export class RecordStore implements Store {
   readonly dir: string;
@@ -54,10 +60,18 @@ export class RecordStore implements Store {
     await mkdir(this.netDir, { recursive: true, mode: 0o700 });
     await mkdir(this.sbDir, { recursive: true, mode: 0o700 });
     const state = emptyState();
-    for (const [id, rec] of await this.loadDir(this.netDir, checkNetwork, notes)) state.networks[id] = rec;
+    // A previous copy is older than a version written after it. A network's copy marked
+    // pending create means that create completed (one that failed removes the file instead
+    // of writing it again): taken at its word, the next start would remove a live network.
+    const fromPrevNetwork = (v: unknown, id: string) => {
+      const n = checkNetwork(v, id);
+      if (n.pending === 'create') delete n.pending;
+      return n;
+    };
+    for (const [id, rec] of await this.loadDir(this.netDir, checkNetwork, notes, fromPrevNetwork)) state.networks[id] = rec;
     for (const [id, rec] of await this.loadDir(this.sbDir, checkSandbox, notes)) state.sandboxes[id] = rec;
     if (hasMeta) {
-      state.hostServices = (await this.loadFile(this.metaPath, (v) => checkMeta(v), notes)).hostServices;
+      state.hostServices = (await this.loadFile(this.metaPath, checkMeta, notes, META_HINT, checkMeta, metaText)).hostServices;
     } else if (Object.keys(state.networks).length === 0 && Object.keys(state.sandboxes).length === 0) {
       // A new data root: meta.json marks the store as made (records without it mean damage).
       await this.writeMeta({ hostServices: [] });
@@ -75,33 +89,32 @@ export class RecordStore implements Store {
     return { state, notes };
   }
 
-  private async loadDir<T>(dir: string, check: (v: unknown, id: string) => T, notes: string[]): Promise<Map<string, T>> {
+  private async loadDir<T>(dir: string, check: (v: unknown, id: string) => T, notes: string[], checkPrev = check): Promise<Map<string, T>> {
     const ids = new Set<string>();
     for (const f of await readdir(dir)) {
       const m = ID_FILE.exec(f);
       if (m) ids.add(m[1]!);
     }
     const out = new Map<string, T>();
-    for (const id of [...ids].sort()) out.set(id, await this.loadFile(join(dir, `${id}.json`), (v) => check(v, id), notes));
+    for (const id of [...ids].sort()) out.set(id, await this.loadFile(join(dir, `${id}.json`), (v) => check(v, id), notes, RECORD_HINT, (v) => checkPrev(v, id)));
     return out;
   }
 
   /** Reads one record file, falling back to its previous copy (and repairing the file from it). */
-  private async loadFile<T>(path: string, check: (v: unknown) => T, notes: string[]): Promise<T> {
+  private async loadFile<T>(path: string, check: (v: unknown) => T, notes: string[], hint: string, checkPrev = check, encode: (v: T) => string = (v) => JSON.stringify(v)): Promise<T> {
     const main = await readChecked(path, check);
     if (main.ok) return main.value;
-    const prev = await readChecked(`${path}.prev`, check);
+    const prev = await readChecked(`${path}.prev`, checkPrev);
     if (!prev.ok) {
       throw new StoreDamaged(
         `store file ${path} is damaged (${main.why}) and has no good previous copy (${path}.prev: ${prev.why}). ` +
-          `berthd will not start without it: it may describe running sandboxes. Restore it from a backup, ` +
-          `or move it away to start without that record (its sandbox's processes are then left running, unmanaged).`,
+          `berthd will not start without it: ${hint}`,
       );
     }
     // Put the damaged file aside for inspection and make the good copy current again, so the
     // next write of this record cannot turn the damaged content into its previous copy.
     if (main.why !== 'missing') await rename(path, `${path}.damaged`);
-    await writeFileDurable(path, await readFile(`${path}.prev`, 'utf8'), false);
+    await writeFileDurable(path, encode(prev.value), false);
     await syncDir(pathDir(path));
     notes.push(`store file ${path} was damaged (${main.why}): started from its previous copy ${path}.prev (the damaged file is kept as ${path}.damaged)`);
     return prev.value;
@@ -138,7 +151,7 @@ export class RecordStore implements Store {
   }
 
   async writeMeta(meta: StoreMeta, stats?: WriteStats): Promise<void> {
-    await writeFileDurable(this.metaPath, JSON.stringify({ format: 2, hostServices: meta.hostServices }), true, stats);
+    await writeFileDurable(this.metaPath, metaText(meta), true, stats);
   }
 
   /** Writes a whole state (used by the migration); meta.json last, as its commit mark. */
@@ -153,6 +166,10 @@ export class RecordStore implements Store {
     await this.writeMeta({ hostServices: state.hostServices ?? [] });
     await syncDir(this.dir);
   }
+}
+
+function metaText(meta: StoreMeta): string {
+  return JSON.stringify({ format: 2, hostServices: meta.hostServices });
 }
 
 function pathDir(path: string): string {

@@ -92,6 +92,11 @@ test('store: with no good copy berthd refuses, naming the file', async (t) => {
   const meta = join(root, 'store', 'meta.json');
   rmSync(file);
   rmSync(`${file}.prev`);
+  // meta.json falls back too, and is written back in its own format.
+  await store.apply(change({ meta: { hostServices: ['a=1.1.1.1:1->1'] } }));
+  writeFileSync(meta, '');
+  assert.match((await new RecordStore(root).load()).notes.join(), /meta\.json was damaged/);
+  assert.deepEqual((await new RecordStore(root).load()).state.hostServices, []);
   writeFileSync(meta, 'xx');
   writeFileSync(`${meta}.prev`, 'yy');
   await assert.rejects(new RecordStore(root).load(), (e: Error) => e instanceof StoreDamaged && e.message.includes(meta));
