@@ -126,8 +126,10 @@ export class Sandboxes {
           }),
         (e: Error) => ctx.log('warn', `sandbox ${sb.name}: ${e.message}`),
       );
-      await ctx.persist(sb);
-      timer.mark('persist');
+      // Not written now: the command's PID follows within milliseconds and is written with it.
+      // A crash before then is repaired from the intent already on disk (status running): the
+      // next start finds the shim by its argv (reconcile: findLaunched).
+      ctx.touch(sb);
       ctx.log('debug', `start ${sb.name}: ${timer}`);
       ctx.log('info', `sandbox ${sb.name} started (${Object.values(sb.endpoints).map((e) => e.ip).join(' ') || sb.config.networkMode})`);
     } catch (err) {
