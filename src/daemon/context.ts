@@ -89,7 +89,14 @@ export class Ctx {
       after.set('meta', meta);
     }
     if (after.size === 0) return;
-    const stats = await this.store.apply(change);
+    let stats;
+    try {
+      stats = await this.store.apply(change);
+    } catch (err) {
+      // Not written (or not all): keep them marked, so the next persist tries again.
+      for (const k of after.keys()) if (k !== 'meta') (k.startsWith('n/') ? this.dirtyNetworks : this.dirtySandboxes).add(k.slice(2));
+      throw err;
+    }
     for (const [k, v] of after) if (v === undefined) this.written.delete(k); else this.written.set(k, v);
     this.log('debug', `store: wrote ${stats.files} file(s), ${stats.bytes} bytes, ${stats.fsyncs} fsyncs`);
   }
