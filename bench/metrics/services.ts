@@ -41,7 +41,7 @@ export async function metricServices(ctx: MetricContext, sys: BerthSystem): Prom
       `berth only (no peer runs replicas behind a virtual IP on one host). (a) New TCP connections per second ` +
       `(wrk -t2 -c16, \`Connection: close\`, ${ctx.sizes.wrkSeconds} s) from a sandbox on the network to a service VIP ` +
       `with 3 nginx replicas, and straight to one of them; then to the same VIP with ${n.toLocaleString('en-US')} more ` +
-      `services x 3 replicas defined; rules in berth's table both times. (b) Failover: a replica's --health-cmd ` +
+      `services x 3 replicas defined (on networks of 900 replicas: a bridge takes at most 1,024 ports); rules in berth's table both times. (b) Failover: a replica's --health-cmd ` +
       `starts failing (interval 1 s, timeout 1 s, retries 1) while 4 client loops open new connections to the VIP: ` +
       `time from the failure to the start of the last connection that still reached it. (c) Scale: 3 -> 4 replicas ` +
       `(no check) through the API while the loops run: time to the first connection that reaches the new replica.`,
@@ -77,10 +77,10 @@ export async function metricServices(ctx: MetricContext, sys: BerthSystem): Prom
   );
   // Each replica its own pid file (nginx removes it when it stops).
   const nginx = ['sh', '-c', `exec nginx -c ${conf} -g "pid ${dir}/$HOSTNAME.pid;"`];
-  const create = (name: string, replicas: number, cmd: string[], health?: Record<string, unknown>) =>
+  const create = (name: string, replicas: number, cmd: string[], health?: Record<string, unknown>, net = NET) =>
     sys.api('POST', '/services/create', {
       Name: name,
-      TaskTemplate: { ContainerSpec: { Command: cmd, ...(health ? { Healthcheck: health } : {}) }, Networks: [{ Target: NET }] },
+      TaskTemplate: { ContainerSpec: { Command: cmd, ...(health ? { Healthcheck: health } : {}) }, Networks: [{ Target: net }] },
       Mode: { Replicated: { Replicas: replicas } },
     });
   const tasks = async (name: string) => (await sys.api('GET', `/services/${name}/tasks`)) as Task[];
@@ -166,7 +166,12 @@ export async function metricServices(ctx: MetricContext, sys: BerthSystem): Prom
     // (a) again with many services defined
     ctx.log(`  services: ${n} more services x 3 replicas`);
     const t = Date.now();
-    for (let i = 0; i < n; i++) await create(`bn-f${i}`, 3, ['sleep', '3600']);
+    // A Linux bridge takes at most 1024 ports: the fillers go on networks of 900 replicas each.
+    const perNet = 300;
+    for (let k = 0; k * perNet < n; k++) {
+      await sys.api('POST', '/networks/create', { Name: `bn-fill${k}`, Driver: 'bridge', IPAM: { Config: [{ Subnet: `10.${120 + k}.0.0/16` }] } });
+    }
+    for (let i = 0; i < n; i++) await create(`bn-f${i}`, 3, ['sleep', '3600'], undefined, `bn-fill${Math.floor(i / perNet)}`);
     await waitFor(
       `${n} services x 3 replicas running`,
       async () => {

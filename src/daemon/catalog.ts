@@ -26,7 +26,7 @@ export interface CatalogService {
 function nodeAddress(ctx: Ctx): string {
   const a = ctx.cfg.catalogAddr?.ip;
   if (a && a !== '0.0.0.0' && !a.startsWith('127.')) return a;
-  const bridges = new Set(Object.values(ctx.state.networks).flatMap((n) => (n.bridge ? [n.bridge] : [])));
+  const bridges = new Set<string>(Object.values(ctx.state.networks).flatMap((n) => (n.bridge ? [n.bridge] : [])));
   for (const [ifname, addrs] of Object.entries(networkInterfaces())) {
     if (bridges.has(ifname) || ifname.startsWith('veth')) continue;
     const v4 = addrs?.find((x) => x.family === 'IPv4' && !x.internal);

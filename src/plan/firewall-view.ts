@@ -2,6 +2,7 @@
 // firewallView(state) is the single input of the nftables planner (nft-ruleset.ts): two states
 // with the same view produce the same ruleset, so the daemon can call Firewall.sync after every
 // change and only real differences reach the kernel.
+import { ANY_IPV4 } from '../model/net-values.js';
 import type { HostService } from '../model/host-service.js';
 import { isIpv4 } from '../model/ip-literal.js';
 import { servicesOnNetworks, slotTargets } from './service-view.js';
@@ -175,7 +176,7 @@ export function firewallView(state: BerthState, opts: FirewallViewOptions = {}):
     }
     for (const b of sb.ports) {
       published.push({
-        hostIp: b.hostIp || '0.0.0.0',
+        hostIp: b.hostIp || ANY_IPV4,
         hostPort: b.hostPort,
         proto: b.proto,
         targetIp: target.ip,
@@ -221,9 +222,11 @@ export function firewallView(state: BerthState, opts: FirewallViewOptions = {}):
     if (s.vip) vips.push({ service: s.service.name, network: s.networkName, vip: s.vip, slots: slotTargets(s.tasks.map((t) => t.ip)) });
   }
   // A published port reaches replicas on the service's first non-internal bridge network.
+  const onByKey = new Map(onNets.map((s) => [`${s.service.id}|${s.networkId}`, s]));
   for (const svc of Object.values(state.services ?? {}).sort(byName)) {
+    if (!svc.spec.ports.some((p) => p.published)) continue;
     const pubNet = svc.spec.networks.find((id) => isBridge(state.networks[id]) && !state.networks[id]!.internal);
-    const on = onNets.find((s) => s.service.id === svc.id && s.networkId === pubNet);
+    const on = onByKey.get(`${svc.id}|${pubNet}`);
     for (const p of svc.spec.ports) {
       if (!p.published) continue;
       if (!on) {

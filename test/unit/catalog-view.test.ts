@@ -12,10 +12,10 @@ const NODE: NodeInfo = { id: '00000000-0000-0000-0000-000000000001', name: 'h1',
 function replica(name: string, service: string, ip: string, opts: { health?: 'starting' | 'healthy' | 'unhealthy'; status?: 'running' | 'exited' } = {}): SandboxRecord {
   return {
     id: `${name}-id` as SandboxRecord["id"],
-    name,
+    name: name as never,
     created: '2026-01-01T00:00:00Z',
     config: {
-      cmd: [], env: [], hostname: name, networkMode: 'app', networks: [], exposedPorts: [{ port: 8080, proto: 'tcp' }], portRequests: [], publishAll: false,
+      cmd: [], env: [], hostname: name as never, networkMode: 'app', networks: [], exposedPorts: [{ port: 8080, proto: 'tcp' }], portRequests: [], publishAll: false,
       links: [], extraHosts: [], dns: [], dnsSearch: [], dnsOptions: [], rootfs: '', userHostname: false,
       labels: { [SERVICE_NAME_LABEL]: service, 'com.docker.swarm.task.slot': name.split('.')[1] ?? '1' },
     } as SandboxRecord['config'],
@@ -23,7 +23,7 @@ function replica(name: string, service: string, ip: string, opts: { health?: 'st
       status: opts.status ?? 'running', pid: 1, pidStartTime: '', shimPid: 1, mntNs: '', startedAt: '', finishedAt: '', exitCode: 0, error: '',
       ...(opts.health ? { health: { status: opts.health, failingStreak: 0, log: [] } } : {}),
     } as SandboxRecord['state'],
-    endpoints: { n1: { id: 'e', networkId: 'n1' as never, ifName: 'eth0', ip, staticIp: false, aliases: [], links: [] } },
+    endpoints: { n1: { id: 'e', networkId: 'n1' as never, ifName: 'eth0' as never, ip: ip as never, staticIp: false, aliases: [], links: [] } },
     ports: [],
     generation: 1,
   };
