@@ -66,6 +66,8 @@ export async function wireCatalog(ctx: Ctx): Promise<CatalogService> {
       const before = c.services[serviceId];
       const results = { ...c.checks };
       edit(c);
+      // Marked even when not written now (a check's output alone): the next write takes it.
+      ctx.touchCatalog(serviceId);
       try {
         await ctx.follow();
         if (persist) await ctx.persist();

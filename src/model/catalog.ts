@@ -54,3 +54,21 @@ export interface CatalogState {
   /** Check id -> last result. Absent: not run yet (the check's initial status). */
   checks: Record<string, CheckResult>;
 }
+
+/** How the store keeps one registered service: its record and its checks' last results. */
+export interface CatalogRecord {
+  service: ExternalServiceRecord;
+  checks: Record<string, CheckResult>;
+}
+
+/** The stored record of service `id` (undefined when it is not registered). */
+export function catalogRecordOf(c: CatalogState | undefined, id: string): CatalogRecord | undefined {
+  const service = c?.services[id];
+  if (!service) return undefined;
+  const checks: Record<string, CheckResult> = {};
+  for (const ch of service.checks) {
+    const r = c.checks[ch.id];
+    if (r) checks[ch.id] = r;
+  }
+  return { service, checks };
+}

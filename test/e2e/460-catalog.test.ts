@@ -16,7 +16,7 @@ type HealthEntry = { Service: { ID: string; Address: string; Port: number }; Che
 type CatalogEntry = { ServiceID: string; ServiceAddress: string; ServicePort: number; Node: string; Address: string };
 
 test("S25 catalog: consul client lists, reads, registers with a TCP check, watches; consul.local inside a sandbox", async () => {
-  await withLab("cgf460", { upstreamDns: true, berthdArgs: ["--catalog-host-service", "consul.local=169.254.32.1:80"] }, async (lab) => {
+  await withLab("cgf460", { berthdReadyTimeoutMs: 30_000, upstreamDns: true, berthdArgs: ["--catalog-host-service", "consul.local=169.254.32.1:80"] }, async (lab) => {
     const consul = consulClient(lab);
     try {
       // The agent and the node: the berth host, with its address on the lab's uplink.

@@ -25,7 +25,7 @@ const read = (p: string) => {
 const lines = (p: string) => read(p).split("\n").filter(Boolean);
 
 test("S25 berth template: renders, re-renders on change, runs the command, keeps the last good output", async () => {
-  await withLab("cgf470", { berthdArgs: ["--catalog-addr", "8500"] }, async (lab) => {
+  await withLab("cgf470", { berthdReadyTimeoutMs: 30_000, berthdArgs: ["--catalog-addr", "8500"] }, async (lab) => {
     const tpl = join(lab.dir, "haproxy.cfg.hbs");
     const out = join(lab.dir, "out", "haproxy.cfg");
     const ran = join(lab.dir, "ran.log");
