@@ -151,7 +151,7 @@ export function serviceTags(view: CatalogView): Record<string, string[]> {
 }
 
 /** Per service name, the instances of the last view and their texts (see fingerprints). */
-export type FingerprintMemo = Map<string, { insts: readonly Instance[]; entries: Array<[string, string]> }>;
+export type FingerprintMemo = Map<string, { insts: readonly Instance[]; entries: Array<[string, string]>; tags: string }>;
 
 /**
  * What each blocking-query key covers, as text: the index of a key moves only when its text does.
@@ -172,11 +172,12 @@ export function fingerprints(view: CatalogView): Map<string, string> {
 export function fingerprintDelta(view: CatalogView, memo: FingerprintMemo): { fps: Map<string, string>; removed: string[] } {
   const fps = new Map<string, string>();
   const removed: string[] = [];
-  fps.set('services', JSON.stringify(serviceTags(view)));
   fps.set('node', JSON.stringify(view.node));
+  let changed = memo.size === 0;
   for (const [name, list] of view.services) {
     const m = memo.get(name);
     if (m && m.insts.length === list.length && m.insts.every((x, i) => x === list[i])) continue;
+    changed = true;
     const entries: Array<[string, string]> = [];
     const bare: string[] = [];
     const full: string[] = [];
@@ -190,13 +191,16 @@ export function fingerprintDelta(view: CatalogView, memo: FingerprintMemo): { fp
     entries.push([`catalog:${name}`, bare.join('\n')], [`health:${name}`, full.join('\n')]);
     for (const [k, v] of entries) fps.set(k, v);
     if (m) for (const [k] of m.entries) if (!fps.has(k)) removed.push(k);
-    memo.set(name, { insts: list, entries });
+    memo.set(name, { insts: list, entries, tags: JSON.stringify([...new Set(list.flatMap((i) => i.tags))].sort()) });
   }
   for (const [name, m] of [...memo]) {
     if (view.services.has(name)) continue;
+    changed = true;
     for (const [k] of m.entries) removed.push(k);
     memo.delete(name);
   }
+  // The names and tags (/v1/catalog/services): from each service's memoized tags, and only when a service changed.
+  if (changed) fps.set('services', [...view.services.keys()].map((n) => `${n}\u0000${memo.get(n)!.tags}`).join('\n'));
   return { fps, removed };
 }
 
