@@ -47,6 +47,17 @@ function tempRoot(t: { after: (fn: () => void) => void }): string {
   return dir;
 }
 
+/** A Ctx over a fresh store, checking at every persist that no change was left unmarked. */
+async function persistCtx(t: { after: (fn: () => void) => void }): Promise<{ root: string; ctx: Ctx; logs: string[] }> {
+  const root = tempRoot(t);
+  const store = new RecordStore(root);
+  const logs: string[] = [];
+  const ctx = new Ctx({ dataRoot: root } as DaemonConfig, store, (await store.load()).state, (_l, m) => logs.push(m));
+  ctx.loaded();
+  ctx.verifyPersist = true;
+  return { root, ctx, logs };
+}
+
 test('store: records written one file each, loaded back whole', async (t) => {
   const root = tempRoot(t);
   const store = new RecordStore(root);
@@ -122,12 +133,7 @@ test('store: a data root with state.json (format 1) migrates to records; a damag
 });
 
 test('ctx.persist: writes only the records marked as changed, skips unchanged ones, deletes removed ones', async (t) => {
-  const root = tempRoot(t);
-  const store = new RecordStore(root);
-  const logs: string[] = [];
-  const ctx = new Ctx({ dataRoot: root } as DaemonConfig, store, (await store.load()).state, (_l, m) => logs.push(m));
-  ctx.loaded();
-  ctx.verifyPersist = true;
+  const { root, ctx, logs } = await persistCtx(t);
   const a = sandbox(hex('1'), 'a');
   const b = sandbox(hex('2'), 'b');
   ctx.state.sandboxes[a.id] = a;
@@ -180,12 +186,7 @@ test('data root lock: a held lock is refused with its holder; a dead holder leav
 });
 
 test('ctx.persist: catalog registrations are stored one file each with their check results; deregistered ones removed', async (t) => {
-  const root = tempRoot(t);
-  const store = new RecordStore(root);
-  const logs: string[] = [];
-  const ctx = new Ctx({ dataRoot: root } as DaemonConfig, store, (await store.load()).state, (_l, m) => logs.push(m));
-  ctx.loaded();
-  ctx.verifyPersist = true;
+  const { root, ctx, logs } = await persistCtx(t);
   const check = { id: 'service:db1', name: 'c', kind: 'tcp' as const, target: '10.0.0.5:5432', method: 'GET', intervalMs: 1000, timeoutMs: 1000, deregisterAfterMs: 0, initialStatus: 'critical' as const, notes: '' };
   const db1 = { id: 'db1', name: 'db', tags: [], address: '10.0.0.5', port: 5432, meta: {}, weights: { passing: 1, warning: 1 }, enableTagOverride: false, checks: [check], registered: '' };
   ctx.state.catalog = { services: { db1 }, checks: { 'service:db1': { status: 'passing', output: 'ok', since: 't' } } };
