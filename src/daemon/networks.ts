@@ -6,7 +6,7 @@ import type { NetworkDriver, NetworkRecord } from '../model/types.js';
 import { defaultGateway, planSubnet } from '../ipam/allocator.js';
 import { formatIp, parseCidr, parseIp, type Prefix } from '../ipam/ipv4.js';
 import { nextFreeSubnet } from '../ipam/pools.js';
-import { bridgeCreateBatch } from '../plan/link-plan.js';
+import { bridgeCreateBatch, bridgeEnsureBatch } from '../plan/link-plan.js';
 import { deleteLink, ipBatch, linkExists, listRoutes } from '../kernel/links.js';
 import type { Ctx } from './context.js';
 
@@ -258,7 +258,7 @@ export async function ensureBridges(ctx: Ctx): Promise<void> {
     } else {
       // Present: make sure it carries the gateway and is up (both are idempotent in effect).
       const len = parseCidr(net.subnet!).len;
-      await ipBatch([`addr replace ${net.gateway}/${len} dev ${net.bridge}`, `link set ${net.bridge} up`]);
+      await ipBatch(bridgeEnsureBatch(net.bridge, net.gateway!, len));
     }
   }
 }

@@ -4,12 +4,23 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { bridgeAttachBatch, bridgeCreateBatch, bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../../src/plan/link-plan.js';
+import {
+  bridgeAttachBatch,
+  bridgeCreateBatch,
+  bridgeEnsureBatch,
+  bridgeHostBatch,
+  bridgeSandboxBatch,
+  linkDeleteBatch,
+  p2pJoinBatch,
+  p2pSandboxBatch,
+  sandboxCreateBatch,
+  type BridgePort,
+} from '../../src/plan/link-plan.js';
 import { macFromIp } from '../../src/model/ids.js';
 
 const dir = fileURLToPath(new URL('../../../test/unit/golden/links/', import.meta.url));
 
-function golden(name: string, lines: string[]): void {
+function golden(name: string, lines: readonly string[]): void {
   const text = lines.join('\n') + '\n';
   const path = dir + name;
   if (process.env['UPDATE_GOLDEN']) writeFileSync(path, text);
@@ -46,4 +57,21 @@ test('bridge create: device, gateway address, up', () => {
 test('start,networks=2: one batch inside the new namespace (veths made there, host ends pushed out), one attaching the host ends', () => {
   golden('start,networks=2,side=sandbox.batch', sandboxCreateBatch('/proc/4242/ns/net', [web, second]));
   golden('start,networks=2,side=host.batch', bridgeAttachBatch([web, second]));
+});
+
+test('p2p,join: one veth, an end into each sandbox namespace, the second renamed', () => {
+  golden('p2p,side=host.batch', p2pJoinBatch({ hostIf: 'bp0123456789ab', ifName: 'eth1', netns: '/run/berth/netns/aaaaaaaaaaaa', peerIfName: 'eth1', peerNetns: '/run/berth/netns/bbbbbbbbbbbb' }));
+});
+
+test('bridge ensure (reconcile of an existing bridge) and a disconnect inside the sandbox', () => {
+  golden('bridge,ensure.batch', bridgeEnsureBatch('berth-4a5b6c7d8', '172.18.0.1', 16));
+  golden('disconnect,side=sandbox.batch', linkDeleteBatch('eth1'));
+});
+
+test('a value that is not what it claims never reaches an ip batch', () => {
+  assert.throws(() => linkDeleteBatch('eth1\nlink del eth0'), /refusing to put interface name/);
+  assert.throws(() => bridgeEnsureBatch('berth0', '172.18.0.1 dev lo', 16), /refusing to put address/);
+  assert.throws(() => bridgeSandboxBatch([{ ...web, prefixLen: 33 }]), /refusing to put prefix length 33/);
+  assert.throws(() => bridgeHostBatch('/run/netns/x; reboot', [web]), /refusing to put namespace path/);
+  assert.throws(() => bridgeCreateBatch('berth0', '172.17.0.1', 16, 1500, 'not-a-mac'), /refusing to put MAC address/);
 });
