@@ -31,6 +31,7 @@ export function procAddrToIpv4(hex: string, little = endianness() === 'LE'): str
 /** Parses one /proc/net/{tcp,udp}[6] file: listening TCP sockets, every bound UDP socket. */
 export function parseProcNet(text: string, proto: PortProto, little = endianness() === 'LE'): HostListener[] {
   const out: HostListener[] = [];
+  const seen = new Set<string>(); // a port shared by many sockets (SO_REUSEPORT) is one listener
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     const local = f[1];
@@ -42,7 +43,11 @@ export function parseProcNet(text: string, proto: PortProto, little = endianness
     const port = parseInt(portHex, 16);
     const ip = procAddrToIpv4(addrHex, little);
     if (ip === undefined || !(port > 0)) continue;
-    if (!out.some((l) => l.ip === ip && l.port === port)) out.push({ proto, ip, port });
+    const key = `${ip}:${port}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push({ proto, ip, port });
+    }
   }
   return out;
 }
