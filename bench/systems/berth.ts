@@ -166,6 +166,26 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
     }
   }
 
+  /** `run -d -P` with `count` exposed tcp ports from `first`, through the API; ms until start returned. */
+  async publishAll(name: string, first: number, count: number): Promise<number> {
+    const exposed: Record<string, object> = {};
+    for (let k = 0; k < count; k++) exposed[`${first + k}/tcp`] = {};
+    const t0 = performance.now();
+    const created = (await this.api('POST', `/containers/create?name=${encodeURIComponent(name)}`, {
+      Cmd: ['sleep', '3600'],
+      ExposedPorts: exposed,
+      HostConfig: { NetworkMode: NETWORK, PublishAllPorts: true },
+      NetworkingConfig: { EndpointsConfig: { [NETWORK]: {} } },
+    })) as { Id: string };
+    this.ids.set(name, created.Id);
+    await this.api('POST', `/containers/${created.Id}/start`);
+    const ms = performance.now() - t0;
+    const j = (await this.api('GET', `/containers/${created.Id}/json`)) as { NetworkSettings?: { Ports?: Record<string, unknown[] | null> } };
+    const bound = Object.values(j.NetworkSettings?.Ports ?? {}).filter((v) => Array.isArray(v) && v.length > 0).length;
+    if (bound !== count) throw new Error(`-P published ${bound} of ${count} ports`);
+    return ms;
+  }
+
   async remove(name: string): Promise<void> {
     if (this.mode === 'api') {
       await this.api('DELETE', `/containers/${encodeURIComponent(this.ids.get(name) ?? name)}?force=1`);
