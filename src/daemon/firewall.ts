@@ -31,7 +31,8 @@ import {
 } from '../plan/foreign-rules.js';
 import { tableDrift } from '../plan/nft-drift.js';
 import {
-  deltaOfElements,
+  deltaSteps,
+  elementSteps,
   elementsOf,
   type Elements,
   FAMILY,
@@ -188,9 +189,11 @@ export class Firewall {
       return;
     }
     if (!this.applied || !this.appliedEls) return this.reconcile(view);
-    const els = elementsOf(view); // validates everything before anything is touched
+    // Planned step by step with pauses: thousands of published ports must not stall the event
+    // loop, which also answers DNS. Validates everything before anything is touched.
+    const els = await stepwise(elementSteps(view));
     await this.routeLocalnet(view);
-    const delta = deltaOfElements(this.appliedEls, els);
+    const delta = await stepwise(deltaSteps(this.appliedEls, els));
     if (delta !== '') {
       try {
         await this.apply(delta);
@@ -341,6 +344,15 @@ export class Firewall {
       this.log('info', `removed berth's rule from nft chain ${c.family} ${c.table} ${c.name}`);
     }
     this.foreign = [];
+  }
+}
+
+/** Runs a step-wise planner, giving the event loop a turn between its steps. */
+async function stepwise<T>(steps: Generator<void, T>): Promise<T> {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 

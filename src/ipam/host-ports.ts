@@ -100,14 +100,18 @@ export function allocateHostPorts(input: AllocateInput): AllocateResult {
   const taken = new PortIndex(input.taken.map(slotOf));
   const listening = new PortIndex(input.listeners);
   const busy = new PortIndex([...input.taken.map(slotOf), ...input.listeners]);
-  // Ports this call has handed out: proto/port -> the addresses holding it.
-  const held = new Map<string, Ipv4[]>();
-  const heldOn = (s: Slot): boolean => (held.get(`${s.proto}/${s.port}`) ?? []).some((ip) => overlaps({ ...s, ip }, s));
+  // Ports this call has handed out, per protocol: port -> the addresses holding it.
+  const held = { tcp: new Map<number, Ipv4[]>(), udp: new Map<number, Ipv4[]>() };
+  const heldOn = (s: Slot): boolean => {
+    const ips = held[s.proto].get(s.port);
+    return ips !== undefined && (s.ip === '0.0.0.0' || ips.some((ip) => ip === s.ip || ip === '0.0.0.0'));
+  };
   const isFree = (s: Slot): boolean => !busy.inUse(s.proto, s.ip).has(s.port) && !heldOn(s);
 
   const claim = (s: Slot, containerPort: number): PortBinding => {
-    const key = `${s.proto}/${s.port}`;
-    held.set(key, [...(held.get(key) ?? []), s.ip]);
+    const ips = held[s.proto].get(s.port);
+    if (ips) ips.push(s.ip);
+    else held[s.proto].set(s.port, [s.ip]);
     return { hostIp: s.ip, hostPort: s.port, containerPort, proto: s.proto };
   };
   const claimFixed = (s: Slot, containerPort: number): PortBinding => {
@@ -123,18 +127,25 @@ export function allocateHostPorts(input: AllocateInput): AllocateResult {
   // Per address, protocol and range: every port of the range below the cursor is taken (by
   // something else or by this call), so the next search starts there.
   const cursors = new Map<string, number>();
+  // The sandbox's bindings from its last run, by address, protocol and container port.
+  const previous = new Map<string, PortBinding>();
+  for (const b of input.previous ?? []) {
+    const key = `${b.hostIp}/${b.proto}/${b.containerPort}`;
+    if (!previous.has(key)) previous.set(key, b);
+  }
   const claimInRange = (ip: Ipv4, proto: PortProto, range: PortRange, containerPort: number, dynamic: boolean): PortBinding => {
-    const prior = input.previous?.find((b) => b.containerPort === containerPort && b.proto === proto && b.hostIp === ip);
+    const prior = previous.get(`${ip}/${proto}/${containerPort}`);
     if (prior && prior.hostPort >= range.start && prior.hostPort <= range.end && isFree({ ip, port: prior.hostPort, proto })) {
       return claim({ ip, port: prior.hostPort, proto }, containerPort);
     }
     const key = `${ip}/${proto}/${range.start}-${range.end}`;
     const inUse = busy.inUse(proto, ip);
     let port = cursors.get(key) ?? range.start;
+    const mine = held[proto];
     for (;;) {
       port = inUse.nextFree(port);
       if (port > range.end) break;
-      if (!heldOn({ ip, port, proto })) {
+      if (!mine.has(port) || !heldOn({ ip, port, proto })) {
         cursors.set(key, port + 1);
         return claim({ ip, port, proto }, containerPort);
       }
