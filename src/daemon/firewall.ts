@@ -174,6 +174,7 @@ export class Firewall {
       }
       return drift;
     }
+    this.log('debug', `firewall: table ${FAMILY} ${TABLE} as planned (${why})`);
     await this.recheckOthers(true);
     return [];
   }
