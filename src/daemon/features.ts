@@ -89,7 +89,11 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
     },
   });
   if (cfg.firewall === 'nftables') {
-    guard = new FirewallGuard({ log, check: (why) => ctx.lock.run(() => fw.verify(why)) });
+    guard = new FirewallGuard({
+      log,
+      check: (why) => ctx.lock.run(() => fw.verify(why)),
+      poll: { read: () => fw.legacyForward(), what: 'iptables (legacy) FORWARD' },
+    });
     guard.start();
   }
 

@@ -73,6 +73,8 @@ export class Firewall {
   /** Bridges whose route_localnet is known to be 1. */
   private readonly localnet = new Set<string>();
   private foreign: ForeignRule[] = [];
+  /** Is iptables the legacy backend? Asked once. */
+  private legacy: boolean | undefined;
   /** Text of the last transaction, for the log and for tests. */
   lastScript = '';
 
@@ -148,6 +150,17 @@ export class Firewall {
     } catch (err) {
       this.log('error', `cannot adjust other firewalls that drop forwarded traffic: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * `iptables -S FORWARD` when iptables is the legacy backend (its changes never show in nft
+   * monitor, so the guard polls this), undefined otherwise or when it cannot be read.
+   */
+  async legacyForward(): Promise<string | undefined> {
+    if (this.mode !== 'nftables') return undefined;
+    this.legacy ??= (await this.iptables.backend()) === 'legacy';
+    if (!this.legacy) return undefined;
+    return (await this.iptables.listForward())?.join('\n');
   }
 
   /**
