@@ -4,13 +4,17 @@
 //   await fw.reconcile(firewallView(state, { hostServices }));   // at start: the whole table
 //   await fw.sync(firewallView(state, { hostServices }));        // after every change: the delta
 //   await fw.rules();                                            // text for `berth rules`
+//   await fw.verify(why);                                        // someone else changed the ruleset
 //
 // reconcile() also sets the sysctls berth needs (ip_forward, bridge-nf-call-iptables,
 // route_localnet on berth bridges) and, when another firewall drops forwarded traffic (iptables
 // FORWARD policy DROP, or an nft forward chain with policy drop), inserts one rule there that
 // accepts what berth's own chain accepted (packets carrying MARK_BERTH), commented "berth: ...",
-// and says so in the log. cleanup() removes those rules and berth's chains and sets; the user
-// chain stays unless asked. Nothing here decides what the rules are: that is plan/nft-ruleset.ts.
+// and says so in the log. verify() compares the live table with the plan and rebuilds it when it
+// drifted (daemon/firewall-guard.ts calls it after others' changes). cleanup() removes those rules
+// and berth's chains and sets; the user chain and chains berth did not create stay unless asked.
+// This file decides; the text is planned in plan/ (nft-ruleset.ts, foreign-rules.ts,
+// nft-drift.ts) and run by kernel/ (nft.ts, iptables.ts, sysctl.ts).
 import { Internal } from '../model/errors.js';
 import { run, type Runner } from '../kernel/exec.js';
 import { Iptables } from '../kernel/iptables.js';
