@@ -26,9 +26,9 @@ export interface FirewallGuardOptions {
   /** Run no monitor (tests drive onTransaction themselves). */
   noMonitor?: boolean;
   /**
-   * Changes nft monitor cannot see (legacy iptables): read() returns a snapshot, or undefined when
-   * there is nothing to watch (then polling stops); a snapshot that differs from the last one
-   * leads to a check. Default every second.
+   * Changes nft monitor cannot see (legacy iptables): read() returns a snapshot, undefined when
+   * there is nothing to watch (then polling stops), or throws (try again next time); the first
+   * snapshot and every one that differs from the last lead to a check. Default every second.
    */
   poll?: { read: () => Promise<string | undefined>; everyMs?: number; what: string };
 }
@@ -97,7 +97,8 @@ export class FirewallGuard {
             clearInterval(timer); // nothing to watch here
             return;
           }
-          if (last !== undefined && snap !== last) this.schedule(`${poll.what} changed`);
+          // The first snapshot is checked too: a change between berthd's start and it is not missed.
+          if (snap !== last) this.schedule(last === undefined ? `first look at ${poll.what}` : `${poll.what} changed`);
           last = snap;
         })
         .catch(() => undefined)

@@ -158,13 +158,20 @@ export class Firewall {
 
   /**
    * `iptables -S FORWARD` when iptables is the legacy backend (its changes never show in nft
-   * monitor, so the guard polls this), undefined otherwise or when it cannot be read.
+   * monitor, so the guard polls this); undefined when there is nothing to watch (nf_tables
+   * backend, no iptables). Throws when it cannot be read this time (the next poll tries again).
    */
   async legacyForward(): Promise<string | undefined> {
     if (this.mode !== 'nftables') return undefined;
-    this.legacy ??= (await this.iptables.backend()) === 'legacy';
+    if (this.legacy === undefined) {
+      const backend = await this.iptables.backend();
+      if (backend === undefined) return undefined;
+      this.legacy = backend === 'legacy';
+    }
     if (!this.legacy) return undefined;
-    return (await this.iptables.listForward())?.join('\n');
+    const lines = await this.iptables.listForward();
+    if (!lines) throw new Internal('cannot read iptables FORWARD');
+    return lines.join('\n');
   }
 
   /**

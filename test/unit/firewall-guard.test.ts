@@ -81,12 +81,26 @@ test('guard: a polled snapshot (legacy iptables) that changes leads to a check; 
   });
   g.start();
   await new Promise((r) => setTimeout(r, 60));
-  assert.deepEqual(checks, [], 'no change, no check');
+  await g.idle();
+  assert.deepEqual(checks, ['first look at iptables (legacy) FORWARD'], 'the first look is checked, then no change, no check');
   snap = '-P FORWARD DROP';
   await new Promise((r) => setTimeout(r, 60));
   await g.idle();
-  assert.deepEqual(checks, ['iptables (legacy) FORWARD changed']);
+  assert.deepEqual(checks, ['first look at iptables (legacy) FORWARD', 'iptables (legacy) FORWARD changed']);
   await g.stop();
+
+  // A read that fails is tried again; one that says "nothing to watch" ends the polling.
+  let flaky = 0;
+  const f = new FirewallGuard({
+    noMonitor: true,
+    log: () => undefined,
+    check: async () => [],
+    poll: { read: async () => { flaky++; throw new Error('busy'); }, everyMs: 5, what: 'x' },
+  });
+  f.start();
+  await new Promise((r) => setTimeout(r, 60));
+  await f.stop();
+  assert.ok(flaky > 2, `failed reads are retried (${flaky})`);
 
   let none = 0;
   const h = new FirewallGuard({ noMonitor: true, log: () => undefined, check: async () => [], poll: { read: async () => (none++, undefined), everyMs: 5, what: 'x' } });
