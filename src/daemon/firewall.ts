@@ -15,6 +15,7 @@
 // and berth's chains and sets; the user chain and chains berth did not create stay unless asked.
 // This file decides; the text is planned in plan/ (nft-ruleset.ts, foreign-rules.ts,
 // nft-drift.ts) and run by kernel/ (nft.ts, iptables.ts, sysctl.ts).
+import type { IfName } from '../model/types.js';
 import { Internal } from '../model/errors.js';
 import { run, type Runner } from '../kernel/exec.js';
 import { Iptables } from '../kernel/iptables.js';
@@ -75,7 +76,7 @@ export class Firewall {
   /** Elements of the applied view (planned once per change). */
   private appliedEls: Elements | undefined;
   /** Bridges whose route_localnet is known to be 1. */
-  private readonly localnet = new Set<string>();
+  private readonly localnet = new Set<IfName>();
   private foreign: ForeignRule[] = [];
   /** Is iptables the legacy backend? Asked once. */
   private legacy: boolean | undefined;

@@ -16,6 +16,7 @@
 // moves forward within a range, so -P with thousands of exposed ports takes milliseconds, not a
 // rescan of the range and of every binding per port. A sandbox publishes at most
 // MAX_PUBLISHED_PORTS ports.
+import { ANY_IPV4 } from '../model/net-values.js';
 import { BadRequest, Conflict } from '../model/errors.js';
 import type { ExposedPort, Ipv4, PortBinding, PortProto, PortRequest } from '../model/types.js';
 import { MAX_PORT_RANGE } from '../model/port-spec.js';
@@ -94,8 +95,8 @@ export function allocateHostPorts(input: AllocateInput): AllocateResult {
     throw new BadRequest(`too many published ports: ${wanted} requested, a sandbox may publish at most ${MAX_PUBLISHED_PORTS}`);
   }
 
-  const defaultIp = input.defaultBindIp || '0.0.0.0';
-  const slotOf = (b: PortBinding): Slot => ({ ip: b.hostIp || '0.0.0.0', port: b.hostPort, proto: b.proto });
+  const defaultIp = input.defaultBindIp || ANY_IPV4;
+  const slotOf = (b: PortBinding): Slot => ({ ip: b.hostIp || ANY_IPV4, port: b.hostPort, proto: b.proto });
   // Everything in use before this call, indexed once: other sandboxes' bindings, host sockets, both.
   const taken = new PortIndex(input.taken.map(slotOf));
   const listening = new PortIndex(input.listeners);
@@ -104,7 +105,7 @@ export function allocateHostPorts(input: AllocateInput): AllocateResult {
   const held = { tcp: new Map<number, Ipv4[]>(), udp: new Map<number, Ipv4[]>() };
   const heldOn = (s: Slot): boolean => {
     const ips = held[s.proto].get(s.port);
-    return ips !== undefined && (s.ip === '0.0.0.0' || ips.some((ip) => ip === s.ip || ip === '0.0.0.0'));
+    return ips !== undefined && (s.ip === ANY_IPV4 || ips.some((ip) => ip === s.ip || ip === ANY_IPV4));
   };
   const isFree = (s: Slot): boolean => !busy.inUse(s.proto, s.ip).has(s.port) && !heldOn(s);
 

@@ -5,6 +5,7 @@
 // A port on address X is in use when something holds it on X or on 0.0.0.0; a port on 0.0.0.0 is
 // in use when something holds it on any address (Docker's overlap rule). The array for a query
 // address is built once per operation and cached.
+import { ANY_IPV4 } from '../model/net-values.js';
 import type { Ipv4, PortProto } from '../model/types.js';
 
 export interface PortHolder {
@@ -13,7 +14,6 @@ export interface PortHolder {
   port: number;
 }
 
-const ANY = '0.0.0.0';
 
 /** Index of the first element >= x in a sorted array. */
 function lowerBound(a: Uint16Array | number[], x: number): number {
@@ -76,7 +76,7 @@ export class PortIndex {
     for (const h of holders) {
       let m = this.byProto.get(h.proto);
       if (!m) this.byProto.set(h.proto, (m = new Map()));
-      const ip = h.ip || ANY;
+      const ip = h.ip || ANY_IPV4;
       let list = m.get(ip);
       if (!list) m.set(ip, (list = []));
       list.push(h.port);
@@ -89,7 +89,7 @@ export class PortIndex {
     let s = this.cache.get(key);
     if (!s) {
       const m = this.byProto.get(proto) ?? new Map<Ipv4, number[]>();
-      const lists = ip === ANY ? [...m.values()] : [m.get(ip) ?? [], m.get(ANY) ?? []];
+      const lists = ip === ANY_IPV4 ? [...m.values()] : [m.get(ip) ?? [], m.get(ANY_IPV4) ?? []];
       s = new SortedPorts(lists.flat());
       this.cache.set(key, s);
     }

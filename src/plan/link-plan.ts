@@ -3,9 +3,12 @@
 // these lines with golden text (test/unit/golden/links/); kernel/links.ts and kernel/netns.ts
 // only run an IpBatch, which only this module makes, and every value put into a line is checked
 // here first (interface names, addresses, MACs, namespace paths), so nothing unchecked reaches
-// an ip script.
+// an ip script. Names and addresses arrive as branded types (IfName, Ipv4) that only berth's parse
+// functions make; the checks here are the last line, for the values that are not branded (MACs,
+// MTUs, namespace paths) and for any cast.
 import { Internal } from '../model/errors.js';
 import { isIpv4 } from '../model/ip-literal.js';
+import type { IfName, Ipv4 } from '../model/types.js';
 
 /** Lines for one `ip -batch -` run; made only by the functions of this module. */
 export type IpBatch = readonly string[] & { readonly __ipBatch: unique symbol };
@@ -41,21 +44,22 @@ function nsPath(p: string): string {
 const batch = (lines: string[]): IpBatch => lines as unknown as IpBatch;
 
 export interface BridgePort {
-  hostIf: string;
-  ifName: string;
-  bridge: string;
+  hostIf: IfName;
+  ifName: IfName;
+  bridge: IfName;
+  /** Derived from the address (macFromIp). */
   mac: string;
-  ip: string;
+  ip: Ipv4;
   prefixLen: number;
   mtu: number;
   /** Only the first network with a gateway gives the sandbox its default route. */
-  defaultRouteVia?: string;
+  defaultRouteVia?: Ipv4;
 }
 
 export interface P2pEnd {
-  ifName: string;
-  ip: string;
-  peerIp: string;
+  ifName: IfName;
+  ip: Ipv4;
+  peerIp: Ipv4;
 }
 
 export function bridgeHostBatch(netnsPath: string, ports: BridgePort[]): IpBatch {
@@ -93,14 +97,14 @@ export function p2pSandboxBatch(end: P2pEnd): IpBatch {
  * The veth of a point-to-point network, made in berthd's namespace: one end into each sandbox,
  * the first keeping its name, the second renamed on the way.
  */
-export function p2pJoinBatch(o: { hostIf: string; ifName: string; netns: string; peerIfName: string; peerNetns: string }): IpBatch {
+export function p2pJoinBatch(o: { hostIf: IfName; ifName: IfName; netns: string; peerIfName: IfName; peerNetns: string }): IpBatch {
   return batch([
     `link add ${dev(o.hostIf)} type veth peer name ${dev(o.ifName)} netns ${nsPath(o.netns)}`,
     `link set ${dev(o.hostIf)} netns ${nsPath(o.peerNetns)} name ${dev(o.peerIfName)}`,
   ]);
 }
 
-export function bridgeCreateBatch(name: string, gateway: string, prefixLen: number, mtuValue: number, macValue?: string): IpBatch {
+export function bridgeCreateBatch(name: IfName, gateway: Ipv4, prefixLen: number, mtuValue: number, macValue?: string): IpBatch {
   return batch([
     `link add name ${dev(name)} mtu ${mtu(mtuValue)} ${macValue ? `address ${mac(macValue)} ` : ''}type bridge`,
     `addr add ${addr(gateway)}/${prefix(prefixLen)} dev ${dev(name)}`,
@@ -108,13 +112,13 @@ export function bridgeCreateBatch(name: string, gateway: string, prefixLen: numb
   ]);
 }
 
-/** An existing bridge gets its gateway address (again) and is up; idempotent in effect. */
-export function bridgeEnsureBatch(name: string, gateway: string, prefixLen: number): IpBatch {
+/** An existing bridge made whole again at start: its gateway address and up (both idempotent). */
+export function bridgeRepairBatch(name: IfName, gateway: Ipv4, prefixLen: number): IpBatch {
   return batch([`addr replace ${addr(gateway)}/${prefix(prefixLen)} dev ${dev(name)}`, `link set ${dev(name)} up`]);
 }
 
 /** Removes one interface (inside a sandbox's namespace, for a disconnect). */
-export function linkDeleteBatch(ifName: string): IpBatch {
+export function linkDeleteBatch(ifName: IfName): IpBatch {
   return batch([`link del ${dev(ifName)}`]);
 }
 
