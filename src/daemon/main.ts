@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { FileStore } from '../store/file-store.js';
+import { recheckSandboxValues } from '../model/state-check.js';
 import { buildApi } from './api.js';
 import { answerClientError } from './http.js';
 import { parseDaemonArgs } from './config.js';
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
   await mkdir(dirname(cfg.socket), { recursive: true });
   const store = new FileStore(join(cfg.dataRoot, 'state.json'));
   const ctx = new Ctx(cfg, store, await store.load(), log);
+  for (const note of recheckSandboxValues(ctx.state)) log('warn', note);
   ctx.host = {
     resolvConf: await readFile(cfg.resolvConf, 'utf8').catch(() => ''),
     hostHostname: hostname(),
