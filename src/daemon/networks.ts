@@ -126,15 +126,22 @@ async function createBridge(net: NetworkRecord): Promise<void> {
 export async function createNetwork(ctx: Ctx, req: CreateNetworkInput): Promise<NetworkRecord> {
   return ctx.lock.run(async () => {
     const net = await planNetwork(ctx, req);
+    // Intent first: the bridge's name is on disk before the bridge exists, so a crash from here
+    // on cannot leave a bridge (a custom -o com.docker.network.bridge.name one included) that
+    // no record names; the next start removes both (reconcile: finishPendingNetworks).
+    net.pending = 'create';
+    ctx.state.networks[net.id] = net;
     try {
+      await ctx.persist(net);
       await createBridge(net);
-      ctx.state.networks[net.id] = net;
       await ctx.follow();
-      await ctx.persist();
+      delete net.pending;
+      await ctx.persist(net);
     } catch (err) {
       delete ctx.state.networks[net.id];
       if (net.bridge) await deleteLink(net.bridge);
       await ctx.follow().catch(() => undefined);
+      await ctx.persist(net).catch((e: Error) => ctx.log('error', `store: forgetting network ${net.name}: ${e.message}`));
       throw err;
     }
     ctx.log('info', `network ${net.name} created (${net.driver} ${net.subnet ?? ''} ${net.bridge ?? ''})`);
@@ -155,9 +162,12 @@ async function removeLocked(ctx: Ctx, ref: string): Promise<NetworkRecord> {
   if (users.length) {
     throw new Conflict(`error while removing network: network ${net.name} id ${net.id} has active endpoints (${users.join(', ')})`);
   }
-  delete ctx.state.networks[net.id];
-  await ctx.persist();
+  // Intent first, as for create: a crash after this is finished at the next start.
+  net.pending = 'remove';
+  await ctx.persist(net);
   if (net.bridge) await deleteLink(net.bridge);
+  delete ctx.state.networks[net.id];
+  await ctx.persist(net);
   await ctx.follow();
   ctx.log('info', `network ${net.name} removed`);
   return net;
@@ -223,9 +233,11 @@ export function ensureBuiltins(ctx: Ctx): void {
     },
   };
   ctx.state.networks[bridge.id] = bridge;
+  ctx.touch(bridge);
   // A user network without the option follows berthd's current --default-bind-ip.
   for (const n of Object.values(ctx.state.networks)) {
     if (!n.builtin) n.hostBindingIpv4 = hostBindingOf(n.options, ctx.cfg.defaultBindIp);
+    ctx.touch(n);
   }
   for (const [name, driver] of [['host', 'host'], ['none', 'null']] as const) {
     if (nets.some((n) => n.builtin && n.name === name)) continue;
@@ -234,6 +246,7 @@ export function ensureBuiltins(ctx: Ctx): void {
       id, name, driver, created: new Date().toISOString(), builtin: true, internal: false, userSubnet: false,
       options: {}, labels: {}, icc: true, masquerade: false, mtu: ctx.cfg.mtu, hostBindingIpv4: ANY_IPV4, dns: false,
     };
+    ctx.touch(ctx.state.networks[id]!);
   }
 }
 

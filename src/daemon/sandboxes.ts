@@ -42,7 +42,7 @@ export class Sandboxes {
       const sb: SandboxRecord = { id, name: finalName, created: new Date().toISOString(), config, state: idleState(), endpoints: {}, ports: [], generation: 0 };
       await mkdir(ctx.sandboxDir(id), { recursive: true });
       ctx.state.sandboxes[id] = sb;
-      await ctx.persist();
+      await ctx.persist(sb);
       return { sb, warnings };
     });
   }
@@ -87,7 +87,7 @@ export class Sandboxes {
     }
     sb.state = { ...idleState(), status: 'running', startedAt: new Date().toISOString() };
     timer.mark('reserve');
-    await ctx.persist();
+    await ctx.persist(sb);
     timer.mark('persist');
     let launched: Awaited<ReturnType<typeof launch>> | undefined;
     try {
@@ -123,13 +123,15 @@ export class Sandboxes {
             const cur = ctx.state.sandboxes[sb.id];
             if (!cur || cur.generation !== generation || cur.state.status !== 'running') return;
             cur.state = { ...cur.state, pid: r.pid, pidStartTime: r.pidStartTime, mntNs: r.mntNs };
-            await ctx.persist();
+            await ctx.persist(cur);
             ctx.log('info', `sandbox ${sb.name} running (pid ${r.pid})`);
           }),
         (e: Error) => ctx.log('warn', `sandbox ${sb.name}: ${e.message}`),
       );
-      await ctx.persist();
-      timer.mark('persist');
+      // Not written now: the command's PID follows within milliseconds and is written with it.
+      // A crash before then is repaired from the intent already on disk (status running): the
+      // next start finds the shim by its argv (reconcile: findLaunched).
+      ctx.touch(sb);
       ctx.log('debug', `start ${sb.name}: ${timer}`);
       ctx.log('info', `sandbox ${sb.name} started (${Object.values(sb.endpoints).map((e) => e.ip).join(' ') || sb.config.networkMode})`);
     } catch (err) {
@@ -140,7 +142,7 @@ export class Sandboxes {
       sb.ports = [];
       sb.state = { ...idleState(), status: previous === 'exited' ? 'exited' : 'created', error: (err as Error).message };
       await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS cleanup after failed start: ${e.message}`));
-      await ctx.persist();
+      await ctx.persist(sb);
       throw err;
     }
   }
@@ -255,7 +257,7 @@ export class Sandboxes {
     if (follow) await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS update after ${sb.name} exited: ${e.message}`));
     await netnsGone;
     timer.mark('links+firewall+dns');
-    await ctx.persist();
+    await ctx.persist(sb);
     timer.mark('persist');
     ctx.log('debug', `release ${sb.name}: ${timer}`);
     ctx.log('info', `sandbox ${sb.name} exited with ${sb.state.exitCode}`);
@@ -317,7 +319,7 @@ export class Sandboxes {
       if (!cur) return;
       if (cur.state.status === 'running') throw new Conflict(`sandbox ${cur.name} was started again while being removed`);
       delete this.ctx.state.sandboxes[sb.id];
-      await this.ctx.persist();
+      await this.ctx.persist(sb);
       // A process of the sandbox that is still ending (the shim writing its exit code) can add a
       // file while the directory is removed (ENOTEMPTY): retried, as rm allows (found by the fuzz suite).
       await rm(this.ctx.sandboxDir(sb.id), { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });

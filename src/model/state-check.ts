@@ -1,11 +1,12 @@
 // Records written by an older berth may hold values that were validated in a normalised form but
 // stored raw (a --dns-search of "\nnameserver" was stored with its newline). At start every
 // value that reaches a sandbox's resolv.conf or /etc/hosts is parsed again; what does not parse
-// is dropped, with a line saying so. Pure: returns the messages, fixes the records in place.
+// is dropped, with a line saying so. Pure: fixes the records in place, returns the messages and
+// the records it changed.
 import { validateDnsOption, validateDnsSearch, validateDnsServer } from './dns-options.js';
 import { formatExtraHost, parseExtraHost } from './extra-hosts.js';
 import { validateAlias, validateHostname } from './names.js';
-import type { BerthState } from './types.js';
+import type { BerthState, SandboxRecord } from './types.js';
 
 function keep<T>(values: readonly string[], parse: (v: string) => T, drop: (v: string) => void): T[] {
   const out: T[] = [];
@@ -19,9 +20,11 @@ function keep<T>(values: readonly string[], parse: (v: string) => T, drop: (v: s
   return out;
 }
 
-export function recheckSandboxValues(state: BerthState): string[] {
+export function recheckSandboxValues(state: BerthState): { notes: string[]; changed: SandboxRecord[] } {
   const notes: string[] = [];
+  const changed: SandboxRecord[] = [];
   for (const sb of Object.values(state.sandboxes)) {
+    const before = JSON.stringify(sb.config);
     const c = sb.config;
     const drop = (what: string) => (v: string) => notes.push(`sandbox ${sb.name}: dropped ${what} ${JSON.stringify(v)} recorded by an older berth: it does not parse`);
     c.dns = keep(c.dns, validateDnsServer, drop('--dns'));
@@ -34,6 +37,7 @@ export function recheckSandboxValues(state: BerthState): string[] {
       c.hostname = h ?? '';
       c.userHostname = c.userHostname && Boolean(h);
     }
+    if (JSON.stringify(c) !== before) changed.push(sb);
   }
-  return notes;
+  return { notes, changed };
 }

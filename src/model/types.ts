@@ -49,6 +49,10 @@ export interface NetworkRecord {
   hostBindingIpv4: Ipv4;
   /** User networks get embedded DNS; the default bridge does not. */
   dns: boolean;
+  /** Intent recorded before the kernel is changed: a create or remove that a crash cut off is
+   * finished at the next start by removing the network and its bridge (the client never got
+   * an answer). Absent once the operation completed. */
+  pending?: 'create' | 'remove';
 }
 
 export type PortProto = 'tcp' | 'udp';
@@ -94,6 +98,9 @@ export interface EndpointRecord {
   aliases: DomainName[];
   /** --link NAME:ALIAS recorded on this endpoint's network (user networks: DNS aliases only). */
   links: string[];
+  /** Set while a connect builds the endpoint in the kernel: after a crash the next start
+   * rebuilds it (or drops it, if that fails). */
+  pending?: 'attach';
 }
 
 export type SandboxStatus = 'created' | 'running' | 'exited';

@@ -114,14 +114,13 @@ test("input: newlines in --hostname and --add-host, metacharacters in names and 
 
 test("input: a raw --dns-search an older berth stored is dropped at start, with a warning", async () => {
   await withLab("in", {}, async (lab) => {
-    await lab.berthOk(["run", "-d", "--name", "old", "--dns-search", "ok.example", "--", "sleep", "600"]);
+    const id = (await lab.berthOk(["run", "-d", "--name", "old", "--dns-search", "ok.example", "--", "sleep", "600"])).trim();
     await lab.stopBerthd();
     // What berth before issue 8 recorded for `--dns-search $'\nnameserver' --dns-search evil.example`.
-    const statePath = join(lab.dataRoot, "state.json");
-    const state = JSON.parse(readFileSync(statePath, "utf8")) as { sandboxes: Record<string, { name: string; config: { dnsSearch: string[] } }> };
-    const old = Object.values(state.sandboxes).find((s) => s.name === "old")!;
-    old.config.dnsSearch = ["\nnameserver", "evil.example"];
-    writeFileSync(statePath, JSON.stringify(state));
+    const recordPath = join(lab.dataRoot, "store", "sandboxes", `${id}.json`);
+    const record = JSON.parse(readFileSync(recordPath, "utf8")) as { config: { dnsSearch: string[] } };
+    record.config.dnsSearch = ["\nnameserver", "evil.example"];
+    writeFileSync(recordPath, JSON.stringify(record));
     await lab.startBerthd();
     assert.match(lab.berthdLog(), /sandbox old: dropped --dns-search "\\nnameserver" recorded by an older berth/);
     await lab.berthOk(["restart", "-t", "0", "old"]);

@@ -9,7 +9,8 @@ test('a --dns-search stored with a newline is dropped at start, and cannot reach
   const b = new StateBuilder();
   b.sandbox({ name: 'old', nets: [{ net: 'bridge', ip: '172.17.0.2' }], dnsSearch: ['\nnameserver', 'evil.example', 'ok.example.'], dns: ['192.0.2.2', '1.2.3.4\nx'], extraHosts: ['db:10.0.0.1\n'], hostname: 'h\nx' });
   const sb = b.sb('old');
-  const notes = recheckSandboxValues(b.state);
+  const { notes, changed } = recheckSandboxValues(b.state);
+  assert.deepEqual(changed, [sb]);
   assert.deepEqual(notes, [
     'sandbox old: dropped --dns "1.2.3.4\\nx" recorded by an older berth: it does not parse',
     'sandbox old: dropped --dns-search "\\nnameserver" recorded by an older berth: it does not parse',
