@@ -7,6 +7,7 @@ import { DataRootBusy, lockDataRoot } from '../store/data-root-lock.js';
 import { RecordStore } from '../store/record-store.js';
 import { StoreDamaged } from '../store/store.js';
 import { buildApi } from './api.js';
+import { answerClientError } from './http.js';
 import { parseDaemonArgs } from './config.js';
 import { Ctx } from './context.js';
 import { makeLogger } from './log.js';
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
 
   const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices });
   const server = createServer((req, res) => void api.handle(req, res));
+  server.on('clientError', answerClientError);
   await rm(cfg.socket, { force: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
