@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import { type Lab, withLab } from "./lab.js";
 import { addrsIn, berthLinks, linksIn, psJson, type NetworkJson, type SandboxJson } from "./foundation.js";
 
@@ -136,12 +136,22 @@ async function assertConverged(lab: Lab, when: string, anchors: Record<string, s
   return { running };
 }
 
-test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", async (t) => {
+interface CrashLab {
+  lab: Lab;
+  rnd: () => number;
+  /** How long one lone `berth run -d` took. */
+  runMs: number;
+  /** Address of the anchor sandbox on each network (bridge, crashnet). */
+  anchors: Record<string, string>;
+}
+
+/** A lab with network crashnet and an anchor sandbox on it and on bridge; seeded randomness. */
+async function withCrashLab(t: TestContext, prefix: string, fn: (c: CrashLab) => Promise<void>): Promise<void> {
   const seed = Number(process.env["BERTH_CRASH_SEED"] ?? Date.now() % 100000);
   t.diagnostic(`seed ${seed} (set BERTH_CRASH_SEED to replay)`);
   const rnd = prng(seed);
   // Under load a restart with many sandboxes to adopt can take several seconds before /_ping.
-  await withLab("cr", { berthdReadyTimeoutMs: 30_000 }, async (lab) => {
+  await withLab(prefix, { berthdReadyTimeoutMs: 30_000 }, async (lab) => {
     // BERTH_CRASH_LOG=FILE keeps berthd's whole log (all its starts) for a post-mortem.
     const keepLog = process.env["BERTH_CRASH_LOG"];
     if (keepLog) t.after(() => writeFileSync(keepLog, lab.berthdLog()));
@@ -155,6 +165,12 @@ test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", 
       bridge: (await getJson<SandboxJson>(lab, "/containers/anchor-b/json")).NetworkSettings.Networks["bridge"]!.IPAddress,
       crashnet: (await getJson<SandboxJson>(lab, "/containers/anchor-c/json")).NetworkSettings.Networks["crashnet"]!.IPAddress,
     };
+    await fn({ lab, rnd, runMs, anchors });
+  });
+}
+
+test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", async (t) => {
+  await withCrashLab(t, "cr", async ({ lab, rnd, runMs, anchors }) => {
     const killedAt: number[] = [];
     let outcomes = { ok: 0, failed: 0 };
     for (let i = 0; i < ITERATIONS; i++) {
@@ -205,21 +221,7 @@ test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", 
 });
 
 test("crash: SIGKILL during custom-bridge network create and rm, disconnect, host and container: launches", async (t) => {
-  const seed = Number(process.env["BERTH_CRASH_SEED"] ?? Date.now() % 100000);
-  t.diagnostic(`seed ${seed} (set BERTH_CRASH_SEED to replay)`);
-  const rnd = prng(seed);
-  await withLab("cs", { berthdReadyTimeoutMs: 30_000 }, async (lab) => {
-    const keepLog = process.env["BERTH_CRASH_LOG"];
-    if (keepLog) t.after(() => writeFileSync(keepLog, lab.berthdLog()));
-    await lab.berthOk(["network", "create", "crashnet"]);
-    const t0 = performance.now();
-    await lab.berthOk(["run", "-d", "--name", "anchor-b", "--", "sleep", MARKER]);
-    const runMs = performance.now() - t0;
-    await lab.berthOk(["run", "-d", "--name", "anchor-c", "--network", "crashnet", "--", "sleep", MARKER]);
-    const anchors = {
-      bridge: (await getJson<SandboxJson>(lab, "/containers/anchor-b/json")).NetworkSettings.Networks["bridge"]!.IPAddress,
-      crashnet: (await getJson<SandboxJson>(lab, "/containers/anchor-c/json")).NetworkSettings.Networks["crashnet"]!.IPAddress,
-    };
+  await withCrashLab(t, "cs", async ({ lab, rnd, anchors }) => {
     const killedAt: number[] = [];
     const outcomes = { ok: 0, failed: 0 };
     const opts = { timeoutMs: 20_000 };
