@@ -217,6 +217,7 @@ test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", 
     assert.deepEqual(await berthLinks(lab), ["berth0"]);
     assert.deepEqual(readdirSync(join(lab.execRoot, "netns")), []);
     assert.deepEqual(sleepers(lab), []);
+    assert.ok(!lab.berthdLog().includes("changed without being marked"), "every changed record was marked for the store");
   });
 });
 
@@ -277,5 +278,40 @@ test("crash: SIGKILL during custom-bridge network create and rm, disconnect, hos
     assert.deepEqual((await linksIn(lab, lab.hostNsPath)).filter((n) => /^(berth0|berth-|bv|cbr)/.test(n)), ["berth0"]);
     assert.deepEqual(readdirSync(join(lab.execRoot, "netns")), []);
     assert.deepEqual(sleepers(lab), []);
+    assert.ok(!lab.berthdLog().includes("changed without being marked"), "every changed record was marked for the store");
+  });
+});
+
+test("restart: a missing endpoint and one a connect left half-made are rebuilt; the sandbox survives", async (t) => {
+  await withCrashLab(t, "cp", async ({ lab, anchors }) => {
+    await lab.berthOk(["run", "-d", "--name", "two", "--network", "crashnet", "--", "sleep", MARKER]);
+    await lab.berthOk(["network", "connect", "bridge", "two"]);
+    const before = await getJson<SandboxJson>(lab, "/containers/two/json");
+    const ns = before.NetworkSettings.SandboxKey;
+    const onCrashnet = before.NetworkSettings.Networks["crashnet"]!;
+    const onBridge = before.NetworkSettings.Networks["bridge"]!;
+    await lab.stopBerthd();
+    // Missing: the veth on crashnet is gone (both ends).
+    await lab.inNsOk(lab.hostNsPath, ["ip", "link", "del", `bv${onCrashnet.EndpointID.slice(0, 12)}`]);
+    // Half-made: the record says a connect to bridge was under way; its address never came.
+    const file = join(lab.dataRoot, "store", "sandboxes", `${before.Id}.json`);
+    const rec = JSON.parse(readFileSync(file, "utf8")) as { endpoints: Record<string, { pending?: string; ifName: string }> };
+    const ep = rec.endpoints[onBridge.NetworkID]!;
+    ep.pending = "attach";
+    writeFileSync(file, JSON.stringify(rec));
+    await lab.inNsOk(ns, ["ip", "addr", "flush", "dev", ep.ifName]);
+    const logFrom = lab.berthdLog().length;
+    await lab.startBerthd();
+    const log = lab.berthdLog().slice(logFrom);
+    assert.match(log, /sandbox two: endpoint on crashnet rebuilt \(its interface bv[0-9a-f]{12} was gone\)/);
+    assert.match(log, /sandbox two: endpoint on bridge rebuilt \(a connect was cut off while building it\)/);
+    const after = await getJson<SandboxJson>(lab, "/containers/two/json");
+    assert.equal(after.State.Pid, before.State.Pid, "the same process: adopted, not restarted");
+    assert.equal(after.NetworkSettings.Networks["crashnet"]!.IPAddress, onCrashnet.IPAddress);
+    assert.equal(after.NetworkSettings.Networks["bridge"]!.IPAddress, onBridge.IPAddress);
+    await assertConverged(lab, "after the repair", anchors, true);
+    assert.ok(await lab.ping(ns, anchors["bridge"]!), "two reaches anchor-b on bridge");
+    assert.ok(await lab.ping(ns, anchors["crashnet"]!), "two reaches anchor-c on crashnet");
+    assert.ok(!lab.berthdLog().includes("changed without being marked"), "every changed record was marked for the store");
   });
 });

@@ -93,6 +93,7 @@ test("store faults: damaged records fall back to their previous copy or stop ber
     await assertAdopted(lab, pids, "after migrating state.json");
     await lab.berthOk(["rm", "-f", "keep-a", "keep-b"]);
     await lab.berthOk(["network", "rm", "storenet"]);
+    assert.ok(!lab.berthdLog().includes("changed without being marked"), "every changed record was marked for the store");
   });
 });
 
