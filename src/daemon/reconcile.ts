@@ -3,6 +3,7 @@
 // by its shim); sandboxes whose process or namespace is gone are released; interfaces, namespaces and files with berth's names that no
 // live object owns are removed; bridges that should exist are recreated. Then the firewall and
 // DNS are rebuilt in full. Nothing leaks, nothing is allocated twice.
+import { parseIfName } from '../model/net-values.js';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { deleteNetns, listNetns, netnsExists } from '../kernel/netns.js';
@@ -46,7 +47,7 @@ export async function reconcile(ctx: Ctx, sandboxes: Sandboxes): Promise<void> {
     for (const name of links) {
       if (OWNED_LINK.test(name) && !wanted.has(name)) {
         ctx.log('info', `removing stray interface ${name}`);
-        await deleteLink(name);
+        await deleteLink(parseIfName(name)); // it matched OWNED_LINK: berth0, berth-*, bv*
       }
     }
     // Namespaces and sandbox directories that no record owns.

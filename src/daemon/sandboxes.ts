@@ -1,12 +1,13 @@
 // Sandbox lifecycle: create, start, stop, remove, and what happens when a process ends.
 // start is a transaction: reserve in state, persist, build the kernel side, launch; any
 // failure undoes what was done and leaves the sandbox "created" with the error recorded.
+import { validateName } from '../model/names.js';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, Conflict } from '../model/errors.js';
 import { newSandboxId } from '../model/ids.js';
-import type { SandboxRecord, SandboxState } from '../model/types.js';
+import type { DomainName, SandboxRecord, SandboxState } from '../model/types.js';
 import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
 import { DEFAULT_PATH, launch } from '../runtime/launch.js';
 import { isAlive, nsOf, pidsInNs, startTimeOf } from '../runtime/proc.js';
@@ -32,10 +33,10 @@ export class Sandboxes {
 
   constructor(private readonly ctx: Ctx) {}
 
-  async create(name: string | undefined, req: CreateSandboxInput): Promise<{ sb: SandboxRecord; warnings: string[] }> {
+  async create(name: DomainName | undefined, req: CreateSandboxInput): Promise<{ sb: SandboxRecord; warnings: string[] }> {
     return this.ctx.lock.run(async () => {
       const ctx = this.ctx;
-      const finalName = name || randomName((n) => Object.values(ctx.state.sandboxes).some((s) => s.name === n));
+      const finalName = name || validateName('container', randomName((n) => Object.values(ctx.state.sandboxes).some((s) => s.name === n)));
       const { config, warnings } = buildConfig(ctx, finalName, req);
       const id = newSandboxId();
       const sb: SandboxRecord = { id, name: finalName, created: new Date().toISOString(), config, state: idleState(), endpoints: {}, ports: [], generation: 0 };

@@ -13,22 +13,23 @@ import type { NetworkRecord, SandboxRecord } from '../../src/model/types.js';
 import { DataRootBusy, lockDataRoot } from '../../src/store/data-root-lock.js';
 import { RecordStore } from '../../src/store/record-store.js';
 import { StoreDamaged, type StoreChange } from '../../src/store/store.js';
+import { fixture } from './brands.js';
 
 const hex = (c: string) => c.repeat(64);
 
 function net(id: string, name: string): NetworkRecord {
   return {
     id: id as NetworkRecord['id'], name, driver: 'bridge', created: '2026-01-01T00:00:00Z', builtin: false, internal: false,
-    bridge: `berth-${id.slice(0, 9)}`, subnet: '172.18.0.0/16', gateway: '172.18.0.1', userSubnet: false, options: {}, labels: {},
-    icc: true, masquerade: true, mtu: 1500, hostBindingIpv4: '0.0.0.0', dns: true,
+    bridge: fixture(`berth-${id.slice(0, 9)}`), subnet: fixture('172.18.0.0/16'), gateway: fixture('172.18.0.1'), userSubnet: false, options: {}, labels: {},
+    icc: true, masquerade: true, mtu: 1500, hostBindingIpv4: fixture('0.0.0.0'), dns: true,
   };
 }
 
 function sandbox(id: string, name: string, pid = 0): SandboxRecord {
   return {
-    id: id as SandboxRecord['id'], name, created: '2026-01-01T00:00:00Z',
+    id: id as SandboxRecord['id'], name: fixture(name), created: '2026-01-01T00:00:00Z',
     config: {
-      cmd: ['sleep', '60'], env: [], hostname: name, networkMode: 'bridge', networks: [], exposedPorts: [], portRequests: [],
+      cmd: ['sleep', '60'], env: [], hostname: fixture(name), networkMode: 'bridge', networks: [], exposedPorts: [], portRequests: [],
       publishAll: false, links: [], extraHosts: [], dns: [], dnsSearch: [], dnsOptions: [], rootfs: '', userHostname: false,
     },
     state: { status: pid ? 'running' : 'created', pid, pidStartTime: '', shimPid: 0, mntNs: '', startedAt: '', finishedAt: '', exitCode: 0, error: '' },
