@@ -27,7 +27,10 @@ export interface Sizes {
   dnsNames: number;
   /** Metric 6: sandboxes for the loaded state. */
   memSandboxes: number;
-  /** Metric 7: services (x 3 replicas) defined besides the measured one. */
+  /** Metric 7: exposed ports published with -P, and rounds. */
+  publishAllPorts: number;
+  publishAllRounds: number;
+  /** Metric 8: services (x 3 replicas) defined besides the measured one. */
   svcCount: number;
 }
 
@@ -46,6 +49,8 @@ export const FULL: Sizes = {
   dnsRounds: 2,
   dnsNames: 10,
   memSandboxes: 100,
+  publishAllPorts: 2000,
+  publishAllRounds: 5,
   svcCount: 1000,
 };
 
@@ -64,6 +69,8 @@ export const QUICK: Sizes = {
   dnsRounds: 1,
   dnsNames: 3,
   memSandboxes: 5,
+  publishAllPorts: 200,
+  publishAllRounds: 1,
   svcCount: 10,
 };
 
