@@ -27,9 +27,12 @@ export interface Sizes {
   dnsNames: number;
   /** Metric 6: sandboxes for the loaded state. */
   memSandboxes: number;
-  /** Metric 7: services (x 3 replicas) defined besides the measured one. */
+  /** Metric 7: exposed ports published with -P, and rounds. */
+  publishAllPorts: number;
+  publishAllRounds: number;
+  /** Metric 8: services (x 3 replicas) defined besides the measured one. */
   svcCount: number;
-  /** Metric 8: services registered (the last is the loaded catalog), blocking-query changes timed, seconds of reads per round. */
+  /** Metric 9: services registered (the last is the loaded catalog), blocking-query changes timed, seconds of reads per round. */
   catalogServices: number[];
   catalogWakeups: number;
   catalogReadSeconds: number;
@@ -50,6 +53,8 @@ export const FULL: Sizes = {
   dnsRounds: 2,
   dnsNames: 10,
   memSandboxes: 100,
+  publishAllPorts: 2000,
+  publishAllRounds: 5,
   svcCount: 1000,
   catalogServices: [1, 1000],
   catalogWakeups: 200,
@@ -71,6 +76,8 @@ export const QUICK: Sizes = {
   dnsRounds: 1,
   dnsNames: 3,
   memSandboxes: 5,
+  publishAllPorts: 200,
+  publishAllRounds: 1,
   svcCount: 10,
   catalogServices: [1, 50],
   catalogWakeups: 20,
