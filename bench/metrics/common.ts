@@ -30,6 +30,8 @@ export interface Sizes {
   /** Metric 7: exposed ports published with -P, and rounds. */
   publishAllPorts: number;
   publishAllRounds: number;
+  /** Metric 8: services (x 3 replicas) defined besides the measured one. */
+  svcCount: number;
 }
 
 export const FULL: Sizes = {
@@ -49,6 +51,7 @@ export const FULL: Sizes = {
   memSandboxes: 100,
   publishAllPorts: 2000,
   publishAllRounds: 5,
+  svcCount: 1000,
 };
 
 export const QUICK: Sizes = {
@@ -68,6 +71,7 @@ export const QUICK: Sizes = {
   memSandboxes: 5,
   publishAllPorts: 200,
   publishAllRounds: 1,
+  svcCount: 10,
 };
 
 export interface MetricContext extends Ctx {
