@@ -13,7 +13,7 @@ import { ipOn } from "./foundation.js";
 import { HOST_IP, portLines, runServer, waitListening } from "./publish-helpers.js";
 
 test("S32 seed 003 by hand: haproxy on an internal network, connected to bridge, VIP and /lbstats from outside", async () => {
-  await withLab("lb400", {}, async (lab) => {
+  await withLab("lb500", {}, async (lab) => {
     const out = lab.outsideNsPath;
     await lab.berthOk(["network", "create", "--internal", "back"]);
     await runServer(lab, "web1", ["--network", "back"], [{ proto: "http", port: 80 }]);
