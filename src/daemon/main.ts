@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { FileStore } from '../store/file-store.js';
 import { buildApi } from './api.js';
+import { answerClientError } from './http.js';
 import { parseDaemonArgs } from './config.js';
 import { Ctx } from './context.js';
 import { makeLogger } from './log.js';
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
 
   const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices });
   const server = createServer((req, res) => void api.handle(req, res));
+  server.on('clientError', answerClientError);
   await rm(cfg.socket, { force: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -15,10 +15,6 @@ export function parseIp(text: string, what = 'IP address'): number {
   return ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
 }
 
-export function isIp(text: string): boolean {
-  return ipaddr.IPv4.isValidFourPartDecimal(text);
-}
-
 export function formatIp(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }

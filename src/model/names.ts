@@ -5,8 +5,6 @@ import { BadRequest } from './errors.js';
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** A DNS label-ish alias: what may become a name in DNS and /etc/hosts. */
 const ALIAS_RE = /^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,252})$/;
-/** Interface names berth creates or accepts from users (bridge name option). */
-const IFNAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/;
 
 export function validateName(kind: 'container' | 'network', name: string): string {
   if (!NAME_RE.test(name) || name.length > 253) {
@@ -18,13 +16,6 @@ export function validateName(kind: 'container' | 'network', name: string): strin
 export function validateAlias(alias: string): string {
   if (!ALIAS_RE.test(alias)) throw new BadRequest(`invalid alias "${alias}": use letters, digits, '.', '-' or '_'`);
   return alias;
-}
-
-export function validateIfName(name: string): string {
-  if (!IFNAME_RE.test(name)) {
-    throw new BadRequest(`invalid interface name "${name}": at most 15 characters of [a-zA-Z0-9_.-]`);
-  }
-  return name;
 }
 
 export function validateHostname(name: string): string {

@@ -56,15 +56,20 @@ test('golden delta: the web sandbox stops (its ports and links go)', () => {
   golden('delta,web-stops.nft', deltaRuleset(firewallView(before, { hostServices }), firewallView(after, { hostServices })));
 });
 
-test('golden reconcile over an existing table: our objects flushed, stale ones deleted, user chain untouched', () => {
+test('golden reconcile over an existing table: berth\'s objects flushed, the user\'s own chains and sets untouched', () => {
   const view = firewallView(goldenState({ icc: true, masq: true, internal: false }));
-  const text = fullRuleset(view, {
-    existing: { chains: [USER_CHAIN, 'filter-forward', 'old-chain'], sets: ['bridges', 'old-set'], maps: ['published-any'] },
-  });
+  const existing = { chains: [USER_CHAIN, 'filter-forward', 'my-chain'], sets: ['bridges', 'my-set'], maps: ['published-any'] };
+  const text = fullRuleset(view, { existing });
   golden('reconcile,existing.nft', text);
   assert.doesNotMatch(text, new RegExp(`(flush|delete) chain inet berth ${USER_CHAIN}\\b`));
-  assert.match(text, /delete chain inet berth old-chain/);
-  assert.match(text, /delete set inet berth old-set/);
+  assert.doesNotMatch(text, /my-chain|my-set/, 'objects berth did not create are never named');
+  assert.match(text, /flush chain inet berth filter-forward/);
+  // Re-creating (a table of an older berth): only berth's own objects are deleted.
+  const again = fullRuleset(view, { existing, recreate: true });
+  golden('reconcile,existing,recreate=true.nft', again);
+  assert.doesNotMatch(again, /my-chain|my-set|(flush|delete) chain inet berth user-forward/);
+  assert.match(again, /delete chain inet berth filter-forward/);
+  assert.match(again, /delete map inet berth published-any/);
 });
 
 test('the number of rules does not depend on the state', () => {
@@ -174,6 +179,9 @@ test('removal keeps the user chain unless asked', () => {
   assert.match(text, /delete chain inet berth filter-forward/);
   assert.match(text, /delete map inet berth published-any/);
   assert.equal(removalRuleset(existing, { removeUserChain: true }), 'delete table inet berth\n');
+  const mine = removalRuleset({ chains: [USER_CHAIN, 'my-chain', 'icc-off'], sets: ['my-set', 'bridges'], maps: [] });
+  assert.doesNotMatch(mine, /my-chain|my-set/, 'a user\'s own chain and set stay');
+  assert.match(mine, /delete chain inet berth icc-off/);
 });
 
 test('publishNetwork: the first non-internal bridge network the sandbox asked for (before endpoints exist)', () => {
