@@ -12,6 +12,7 @@ import { makeLogger } from './log.js';
 import { reconcile } from './reconcile.js';
 import { Sandboxes } from './sandboxes.js';
 import { wireFeatures } from './features.js';
+import { wireServices } from '../services/wire.js';
 
 async function main(): Promise<void> {
   let cfg;
@@ -40,8 +41,9 @@ async function main(): Promise<void> {
   await reconcile(ctx, sandboxes);
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
+  const services = await wireServices(ctx, sandboxes);
 
-  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices });
+  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes });
   const server = createServer((req, res) => void api.handle(req, res));
   server.on('clientError', answerClientError);
   await rm(cfg.socket, { force: true });
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log('info', `${signal}: stopping berthd; sandboxes keep running and are adopted at the next start`);
     sandboxes.stopPolling();
+    services.close();
     server.close();
     void features.close().finally(() => {
       void rm(cfg.socket, { force: true }).finally(() => process.exit(0));

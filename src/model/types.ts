@@ -1,5 +1,6 @@
 // The records berth keeps in its store. Pure data: no I/O, no classes.
 // Everything the kernel holds for berth can be derived from these records.
+import type { Healthcheck, HealthState } from './healthcheck.js';
 
 /** Branded strings for values that look alike but must not be mixed up. */
 export type NetworkId = string & { readonly __brand: 'NetworkId' };
@@ -115,6 +116,10 @@ export interface SandboxConfig {
   rootfs: string;
   /** The user gave --hostname (it is then also a DNS alias). */
   userHostname: boolean;
+  /** --label KEY=VALUE (service replicas carry com.docker.swarm.* labels). */
+  labels?: Record<string, string>;
+  /** --health-*: absent means no check. */
+  healthcheck?: Healthcheck;
 }
 
 export interface SandboxState {
@@ -131,6 +136,8 @@ export interface SandboxState {
   finishedAt: string;
   exitCode: number;
   error: string;
+  /** Docker's State.Health, while a sandbox with a health check runs (reset at every start). */
+  health?: HealthState;
 }
 
 export interface SandboxRecord {
@@ -154,4 +161,45 @@ export interface BerthState {
   sandboxes: Record<string, SandboxRecord>;
   /** Host services added through the API (berth host-service add), as NAME=IP:PORT->HOSTPORT specs. */
   hostServices?: string[];
+  /** Services (berth service create): service id -> record. Replicas are ordinary sandboxes. */
+  services?: Record<string, ServiceRecord>;
+}
+
+export type EndpointMode = 'vip' | 'dnsrr';
+
+/** A port a service publishes: on its VIPs (target) and, with a published port, on the host. */
+export interface ServicePort {
+  /** Host port (-p PUBLISHED:TARGET); 0 when only the target port is declared. */
+  published: number;
+  target: number;
+  proto: PortProto;
+}
+
+export interface ServiceSpec {
+  replicas: number;
+  /** Network ids, in the order given. */
+  networks: NetworkId[];
+  endpointMode: EndpointMode;
+  ports: ServicePort[];
+  healthcheck?: Healthcheck;
+  env: string[];
+  rootfs: string;
+  labels: Record<string, string>;
+  cmd: string[];
+  /** --network-alias: more names for the service on each of its networks. */
+  aliases: string[];
+  update: { parallelism: number; delayMs: number };
+}
+
+export interface ServiceRecord {
+  /** 25 characters of [a-z0-9], like a swarm service id. */
+  id: string;
+  name: string;
+  created: string;
+  updated: string;
+  spec: ServiceSpec;
+  /** vip mode: one virtual address per network, reserved in that network's IPAM. */
+  vips: Record<string, Ipv4>;
+  /** Bumped on every spec change; replicas carry the version they were made from (label). */
+  version: number;
 }
