@@ -97,6 +97,8 @@ export class HaproxyDriver {
           this.opts.log?.('debug', `lb ${want.lb}: runtime ${op.op} ${op.backend}/${op.op === 'remove' ? op.name : op.server.name}`);
         }
         this.current = want;
+        // The file follows (no reload): a restarted HAProxy starts with the current servers.
+        await this.writeFile(want);
         return;
       } catch (err) {
         // HAProxy's servers are now neither the old set nor the new one: a reload from the file
@@ -105,6 +107,12 @@ export class HaproxyDriver {
       }
     }
     await this.reload(want);
+  }
+
+  private async writeFile(want: RenderInput): Promise<void> {
+    const tmp = `${this.opts.configPath}.new`;
+    await writeFile(tmp, renderConfig(want));
+    await rename(tmp, this.opts.configPath);
   }
 
   private async reload(want: RenderInput): Promise<void> {

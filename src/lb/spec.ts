@@ -6,34 +6,9 @@
 //   --stats /lbstats              HAProxy's stats page at that path, --stats-auth USER:PASS
 // PORT is the service's target port; without it, the service's first TCP port.
 import { BadRequest } from '../model/errors.js';
+import type { LbCheck, LbRoute, LbTarget } from '../model/types.js';
 
-export interface LbTarget {
-  service: string;
-  /** 0: the service's first TCP target port. */
-  port: number;
-}
-
-export interface LbRoute extends LbTarget {
-  /** Lower case, no port, no trailing dot (what HAProxy's host_only leaves). */
-  host: string;
-}
-
-export type LbCheck = { kind: 'http'; path: string } | { kind: 'tcp' };
-
-export interface LbSpec {
-  name: string;
-  /** Back-end network ids, in the order given. */
-  networks: string[];
-  /** The front network id (publishes the port). */
-  front: string;
-  published: number;
-  /** The port HAProxy listens on inside its sandbox. */
-  port: number;
-  routes: LbRoute[];
-  default?: LbTarget;
-  check: LbCheck;
-  stats?: { uri: string; user?: string; pass?: string };
-}
+export type { LbCheck, LbRoute, LbSpec, LbTarget } from '../model/types.js';
 
 const SERVICE_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
 const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
