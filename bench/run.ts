@@ -17,6 +17,7 @@ import { metricRun } from './metrics/run-detached.js';
 import { metricPorts } from './metrics/ports.js';
 import { metricDns } from './metrics/dns.js';
 import { metricMemory } from './metrics/memory.js';
+import { metricLb } from './metrics/lb.js';
 import { buildRootfs } from './lib/rootfs.js';
 import { NetavarkSystem } from './systems/netavark.js';
 import { CniSystem } from './systems/cni.js';
@@ -179,6 +180,7 @@ async function main(): Promise<void> {
       ]).map((x) => x.s);
       return metricMemory(ctx, sys, ['berth (CLI)']);
     },
+    lb: () => metricLb(ctx, berthCli()),
   };
 
   // The sections of the default report accumulate in bench/out/results.json; another --out keeps its own.

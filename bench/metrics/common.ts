@@ -27,6 +27,8 @@ export interface Sizes {
   dnsNames: number;
   /** Metric 6: sandboxes for the loaded state. */
   memSandboxes: number;
+  /** Metric 7: wrk seconds per load-balancer run (rounds: wrkRounds). */
+  lbSeconds: number;
 }
 
 export const FULL: Sizes = {
@@ -44,6 +46,7 @@ export const FULL: Sizes = {
   dnsRounds: 2,
   dnsNames: 10,
   memSandboxes: 100,
+  lbSeconds: 10,
 };
 
 export const QUICK: Sizes = {
@@ -61,6 +64,7 @@ export const QUICK: Sizes = {
   dnsRounds: 1,
   dnsNames: 3,
   memSandboxes: 5,
+  lbSeconds: 3,
 };
 
 export interface MetricContext extends Ctx {
