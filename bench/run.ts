@@ -17,6 +17,7 @@ import { metricRun } from './metrics/run-detached.js';
 import { metricPorts } from './metrics/ports.js';
 import { metricDns } from './metrics/dns.js';
 import { metricMemory } from './metrics/memory.js';
+import { metricServices } from './metrics/services.js';
 import { metricLb } from './metrics/lb.js';
 import { buildRootfs } from './lib/rootfs.js';
 import { NetavarkSystem } from './systems/netavark.js';
@@ -180,6 +181,7 @@ async function main(): Promise<void> {
       ]).map((x) => x.s);
       return metricMemory(ctx, sys, ['berth (CLI)']);
     },
+    services: () => metricServices(ctx, berthCli()),
     lb: () => metricLb(ctx, berthCli()),
   };
 

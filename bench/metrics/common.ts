@@ -27,7 +27,9 @@ export interface Sizes {
   dnsNames: number;
   /** Metric 6: sandboxes for the loaded state. */
   memSandboxes: number;
-  /** Metric 7: wrk seconds per load-balancer run (rounds: wrkRounds). */
+  /** Metric 7: services (x 3 replicas) defined besides the measured one. */
+  svcCount: number;
+  /** Metric 8: wrk seconds per load-balancer run (rounds: wrkRounds). */
   lbSeconds: number;
 }
 
@@ -46,6 +48,7 @@ export const FULL: Sizes = {
   dnsRounds: 2,
   dnsNames: 10,
   memSandboxes: 100,
+  svcCount: 1000,
   lbSeconds: 10,
 };
 
@@ -64,6 +67,7 @@ export const QUICK: Sizes = {
   dnsRounds: 1,
   dnsNames: 3,
   memSandboxes: 5,
+  svcCount: 10,
   lbSeconds: 3,
 };
 

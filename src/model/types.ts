@@ -138,6 +138,8 @@ export interface SandboxState {
   error: string;
   /** Docker's State.Health, while a sandbox with a health check runs (reset at every start). */
   health?: HealthState;
+  /** A service replica being taken down: out of rotation before it is stopped. */
+  draining?: boolean;
 }
 
 export interface SandboxRecord {

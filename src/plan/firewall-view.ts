@@ -221,9 +221,11 @@ export function firewallView(state: BerthState, opts: FirewallViewOptions = {}):
     if (s.vip) vips.push({ service: s.service.name, network: s.networkName, vip: s.vip, slots: slotTargets(s.tasks.map((t) => t.ip)) });
   }
   // A published port reaches replicas on the service's first non-internal bridge network.
+  const onByKey = new Map(onNets.map((s) => [`${s.service.id}|${s.networkId}`, s]));
   for (const svc of Object.values(state.services ?? {}).sort(byName)) {
+    if (!svc.spec.ports.some((p) => p.published)) continue;
     const pubNet = svc.spec.networks.find((id) => isBridge(state.networks[id]) && !state.networks[id]!.internal);
-    const on = onNets.find((s) => s.service.id === svc.id && s.networkId === pubNet);
+    const on = onByKey.get(`${svc.id}|${pubNet}`);
     for (const p of svc.spec.ports) {
       if (!p.published) continue;
       if (!on) {

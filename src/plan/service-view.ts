@@ -35,7 +35,7 @@ export function slotOf(sb: SandboxRecord): number {
 }
 
 export function inRotation(sb: SandboxRecord): boolean {
-  if (sb.state.status !== 'running') return false;
+  if (sb.state.status !== 'running' || sb.state.draining) return false;
   if (!sb.config.healthcheck) return true;
   return sb.state.health?.status === 'healthy';
 }
@@ -44,10 +44,17 @@ export function inRotation(sb: SandboxRecord): boolean {
 export function servicesOnNetworks(state: BerthState): ServiceOnNetwork[] {
   const out: ServiceOnNetwork[] = [];
   const services = Object.values(state.services ?? {}).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // One pass over the sandboxes (not one per service): this runs at every state change.
+  const byService = new Map<string, SandboxRecord[]>();
+  for (const sb of Object.values(state.sandboxes)) {
+    const id = sb.config.labels?.[LABEL_SERVICE_ID];
+    if (id === undefined || !inRotation(sb)) continue;
+    const list = byService.get(id);
+    if (list) list.push(sb);
+    else byService.set(id, [sb]);
+  }
   for (const svc of services) {
-    const replicas = replicasOf(state, svc)
-      .filter(inRotation)
-      .sort((a, b) => slotOf(a) - slotOf(b) || (a.name < b.name ? -1 : 1));
+    const replicas = (byService.get(svc.id) ?? []).sort((a, b) => slotOf(a) - slotOf(b) || (a.name < b.name ? -1 : 1));
     for (const networkId of svc.spec.networks) {
       const net = state.networks[networkId];
       if (!net) continue;
@@ -73,4 +80,38 @@ export const VIP_SLOTS = 60;
 export function slotTargets<T>(tasks: readonly T[]): T[] {
   if (tasks.length === 0) return [];
   return Array.from({ length: VIP_SLOTS }, (_, i) => tasks[i % tasks.length]!);
+}
+
+/** A replica that left a VIP's (or a published service port's) rotation: its UDP flows go. */
+export interface LeftRotation {
+  vip?: Ipv4;
+  hostPort?: number;
+  replica: Ipv4;
+}
+
+/** "vip IP" and "port P" (UDP published service ports) -> the replicas in rotation there. */
+export function rotationKeys(state: BerthState): Map<string, Set<Ipv4>> {
+  const m = new Map<string, Set<Ipv4>>();
+  for (const s of servicesOnNetworks(state)) {
+    const ips = s.tasks.map((t) => t.ip);
+    if (s.vip) m.set(`vip ${s.vip}`, new Set(ips));
+    for (const p of s.service.spec.ports) {
+      if (p.proto !== 'udp' || !p.published) continue;
+      const cur = m.get(`port ${p.published}`) ?? new Set<Ipv4>();
+      for (const ip of ips) cur.add(ip);
+      m.set(`port ${p.published}`, cur);
+    }
+  }
+  return m;
+}
+
+/** Replicas in `before` but not in `after`, per VIP or UDP service port. */
+export function leftRotation(before: Map<string, Set<Ipv4>>, after: Map<string, Set<Ipv4>>): LeftRotation[] {
+  const out: LeftRotation[] = [];
+  for (const [key, was] of before) {
+    const now = after.get(key) ?? new Set<Ipv4>();
+    const [kind, what] = key.split(' ') as [string, string];
+    for (const r of was) if (!now.has(r)) out.push(kind === 'vip' ? { vip: what, replica: r } : { hostPort: Number(what), replica: r });
+  }
+  return out;
 }

@@ -11,6 +11,7 @@ import type { NetworkId, SandboxRecord, ServiceRecord, ServiceSpec } from '../mo
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import type { Ctx } from '../daemon/context.js';
 import { Mutex } from '../daemon/mutex.js';
+import { randomName } from '../daemon/names-gen.js';
 import type { Sandboxes } from '../daemon/sandboxes.js';
 import { createSandboxBody } from '../daemon/schema/container-schemas.js';
 import { usedAddresses } from '../daemon/sandbox-net.js';
@@ -100,7 +101,12 @@ export class ServiceManager {
   async create(body: unknown): Promise<ServiceRecord> {
     const ctx = this.ctx;
     const rec = await ctx.lock.run(async () => {
-      const { name, spec } = serviceSpecFromApi(body, (ref) => ctx.network(ref).id as NetworkId);
+      // Without a name, a Docker-style random one (with '-': service names are DNS labels).
+      const given = (body as { Name?: unknown }).Name;
+      const named = given
+        ? body
+        : { ...(body as object), Name: randomName((n) => Object.values(ctx.state.services ?? {}).some((s) => s.name === n.replace('_', '-'))).replace('_', '-') };
+      const { name, spec } = serviceSpecFromApi(named, (ref) => ctx.network(ref).id as NetworkId);
       if (spec.networks.length === 0) spec.networks.push(ctx.network('bridge').id as NetworkId);
       if (Object.values(ctx.state.services ?? {}).some((s) => s.name === name)) throw new Conflict(`service ${name} already exists`);
       for (const id of spec.networks) {
@@ -249,6 +255,15 @@ export class ServiceManager {
 
   private async takeDown(r: SandboxRecord): Promise<void> {
     try {
+      // Out of rotation (VIP maps, DNS) first, so that no new flow goes to a replica that stops.
+      if (r.state.status === 'running' && !r.state.draining) {
+        await this.ctx.lock.run(async () => {
+          const cur = this.ctx.state.sandboxes[r.id];
+          if (!cur || cur.state.status !== 'running') return;
+          cur.state = { ...cur.state, draining: true };
+          await this.ctx.follow();
+        });
+      }
       await this.sandboxes.stop(r.id, STOP_GRACE_S);
       await this.sandboxes.remove(r.id, true);
     } catch (e) {
@@ -264,10 +279,17 @@ export class ServiceManager {
       const owner = sb.config.labels?.[LABEL_SERVICE_ID];
       if (owner && !ids.has(owner) && !this.stopped) await this.takeDown(sb);
     }
+    // One pass over the sandboxes for every service (a pass runs twice a second).
+    const index = new Map<string, SandboxRecord[]>();
+    for (const sb of Object.values(this.ctx.state.sandboxes)) {
+      const owner = sb.config.labels?.[LABEL_SERVICE_ID];
+      if (owner) index.set(owner, [...(index.get(owner) ?? []), sb]);
+    }
     for (const svc of Object.values(this.ctx.state.services ?? {})) {
       if (this.stopped) return;
       if (!this.ctx.state.services?.[svc.id]) continue;
-      const reps = this.replicas(svc);
+      const reps = index.get(svc.id) ?? [];
+      let changed = false;
       for (const r of reps) {
         const failed = r.state.status !== 'running' || r.state.health?.status === 'unhealthy';
         const extra = slotOf(r) > svc.spec.replicas || slotOf(r) < 1;
@@ -278,9 +300,10 @@ export class ServiceManager {
             this.ctx.log('info', `service ${svc.name}: replacing ${r.name} (${why})`);
           }
           await this.takeDown(r);
+          changed = true;
         }
       }
-      const have = new Set(this.replicas(svc).map(slotOf));
+      const have = new Set((changed ? this.replicas(svc) : reps).map(slotOf));
       for (let slot = 1; slot <= svc.spec.replicas; slot++) {
         if (have.has(slot) || !this.ctx.state.services?.[svc.id] || this.stopped) continue;
         await this.makeReplica(svc, slot);

@@ -7,6 +7,7 @@ import { registerServiceRoutes } from '../daemon/services-api.js';
 import { HealthChecker } from './health-checker.js';
 import { ServiceManager } from './service-manager.js';
 import { VipFollower } from './vip-follower.js';
+import { UdpFlowFollower } from './udp-flow-follower.js';
 
 export interface ServicesRuntime {
   health: HealthChecker;
@@ -19,6 +20,9 @@ export async function wireServices(ctx: Ctx, sandboxes: Sandboxes): Promise<Serv
   const vips = new VipFollower();
   await ctx.lock.run(() => vips.reconcile(ctx.state));
   ctx.followers.push(vips);
+  const udp = new UdpFlowFollower(ctx.log);
+  await udp.reconcile(ctx.state);
+  ctx.followers.push(udp);
   const manager = new ServiceManager(ctx, sandboxes);
   // An unhealthy replica is replaced at once, not at the next reconcile tick.
   const health = new HealthChecker(ctx, { envOf: (sb) => sandboxes.envList(sb), onChange: () => manager.kick() });

@@ -18,10 +18,6 @@ test("S23 health checks: command, HTTP and TCP probes, Docker's State.Health, ps
     // A command check inside the sandbox: healthy while /tmp/ok exists in *its* view (a file the
     // check creates and removes through berth exec, so it runs where exec runs).
     await lab.berthOk(["run", "-d", "--name", "c1", "--network", "app", "--health-cmd", "test -e /tmp/sve-ok-$HOSTNAME && echo fine", "--health-interval", "300ms", "--health-retries", "2", "--hostname", "c1host", "--", ...SLEEP]);
-    const starting = await healthOf(lab, "c1");
-    assert.equal(starting?.Status, "starting", `a new sandbox with a check starts as "starting": ${JSON.stringify(starting)}`);
-    const ps0 = psJson(await lab.berthOk(["ps", "--format", "json"])).find((s) => s["Names"] === "c1");
-    assert.match(ps0?.["Status"] ?? "", /^Up .*\(health: starting\)$/, `ps STATUS while starting: ${JSON.stringify(ps0)}`);
     // The check has not passed yet: it becomes unhealthy after 2 failures.
     const bad = await waitHealth(lab, "c1", "unhealthy");
     assert.ok(bad!.FailingStreak >= 2, `FailingStreak counts the failures: ${JSON.stringify(bad)}`);
@@ -69,6 +65,11 @@ test("S23 health checks: command, HTTP and TCP probes, Docker's State.Health, ps
 
     // Docker's defaults in Config.Healthcheck; --no-healthcheck: no Health at all.
     await lab.berthOk(["run", "-d", "--name", "d1", "--network", "app", "--health-cmd", "true", "--", ...SLEEP]);
+    // Its first probe comes after 30 s: until then it is "starting".
+    const starting = await healthOf(lab, "d1");
+    assert.deepEqual(starting, { Status: "starting", FailingStreak: 0, Log: [] }, "a new sandbox with a check starts as starting");
+    const ps0 = psJson(await lab.berthOk(["ps", "--format", "json"])).find((s) => s["Names"] === "d1");
+    assert.match(ps0?.["Status"] ?? "", /^Up .*\(health: starting\)$/, `ps STATUS while starting: ${JSON.stringify(ps0)}`);
     const [d1] = await lab.berthJson<Array<{ Config: { Healthcheck: Record<string, unknown> }; State: Record<string, unknown> }>>(["inspect", "d1"]);
     assert.deepEqual(d1!.Config.Healthcheck, { Test: ["CMD-SHELL", "true"], Interval: 30e9, Timeout: 30e9, Retries: 3, StartPeriod: 0 });
     await lab.berthOk(["run", "-d", "--name", "n1", "--network", "app", "--no-healthcheck", "--", ...SLEEP]);

@@ -133,6 +133,11 @@ test("S23 service behind a VIP: names, SRV, round-robin with real client address
     assertFails(await lab.berth(["service", "create", "--name", "y", "--endpoint-mode", "rr", "--", ...SLEEP]), 1, "--endpoint-mode", "bad mode");
     assertFails(await lab.berth(["service", "scale", "nope=2"]), 1, "service nope not found", "scale unknown");
     assertFails(await lab.berth(["network", "rm", "app"]), 1, "service web", "network in use by a service");
+    // Without --name: a Docker-style random name (a DNS label).
+    const anonId = (await lab.berthOk(["service", "create", "--replicas", "0", "--network", "app", "--", ...SLEEP])).trim();
+    const anon = await serviceInspect(lab, anonId);
+    assert.match(anon.Spec.Name, /^[a-z]+-[a-z]+\d*$/, `generated name: ${anon.Spec.Name}`);
+    await lab.berthOk(["service", "rm", anonId]);
     await lab.berthOk(["service", "rm", "web", "rr"]);
     assert.equal((await lab.berthOk(["service", "ls", "-q"])).trim(), "");
     const left = await lab.berthOk(["ps", "-a"]);

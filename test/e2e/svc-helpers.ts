@@ -31,7 +31,7 @@ export function waitHealth(lab: Lab, name: string, status: string, timeoutMs = 3
 
 import { join } from "node:path";
 import { fixturePath } from "./lab.js";
-import { peerOf } from "./publish-helpers.js";
+import { peerOf, reported } from "./publish-helpers.js";
 import type { ProbeResult } from "./lab.js";
 
 /** A replica command: peer servers on TCP and UDP PORT that report the client and local address. */
@@ -45,12 +45,7 @@ export function replicaCmd(lab: Lab, port: number): string[] {
 
 /** The local (replica) address a peer server reported in a probe's data ("" if none). */
 export function localOf(r: ProbeResult): string {
-  const line = r.data.trim().split("\n")[0] ?? "";
-  try {
-    return (JSON.parse(line) as { local?: string }).local ?? "";
-  } catch {
-    return "";
-  }
+  return reported(r, "local");
 }
 
 export { peerOf };

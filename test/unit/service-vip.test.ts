@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { firewallView } from '../../src/plan/firewall-view.js';
 import { deltaRuleset, fullRuleset, RULE_COUNT } from '../../src/plan/nft-ruleset.js';
-import { servicesOnNetworks, slotTargets, VIP_SLOTS } from '../../src/plan/service-view.js';
+import { leftRotation, rotationKeys, servicesOnNetworks, slotTargets, VIP_SLOTS } from '../../src/plan/service-view.js';
+import { conntrackDeleteReplicaArgv } from '../../src/kernel/conntrack.js';
 import { vipAddressBatch, vipAddresses } from '../../src/plan/vip-addrs.js';
 import { dnsView, QTYPE } from '../../src/plan/dns-view.js';
 import { replica, serviceRecord, serviceState } from './service-fixture.js';
@@ -111,4 +112,19 @@ test('DNS: name and alias -> VIP, tasks.NAME -> replicas in rotation, dnsrr -> r
   assert.ok(usrv.kind === 'local' && usrv.records.length === 1 && usrv.records[0]!.port === 53);
   const ptr = v.answer('10.89.0.1', '10.89.0.11', '2.0.89.10.in-addr.arpa', QTYPE.PTR);
   assert.ok(ptr.kind === 'local' && ptr.records[0]?.data === 'web.app', JSON.stringify(ptr));
+});
+
+test('a replica leaving the rotation is named for its UDP conntrack entries (VIP and published UDP port)', () => {
+  const s = serviceState();
+  s.services!['webid']!.spec.ports.push({ published: 5353, target: 53, proto: 'udp' });
+  const before = rotationKeys(s);
+  assert.deepEqual([...before.get('vip 10.89.0.2')!].sort(), ['10.89.0.11', '10.89.0.12']);
+  const after = structuredClone(s);
+  after.sandboxes['sb-web.1']!.state.status = 'exited';
+  assert.deepEqual(leftRotation(before, rotationKeys(after)), [
+    { vip: '10.89.0.2', replica: '10.89.0.11' },
+    { hostPort: 5353, replica: '10.89.0.11' },
+  ]);
+  assert.deepEqual(conntrackDeleteReplicaArgv({ vip: '10.89.0.2', replica: '10.89.0.11' }), ['conntrack', '-D', '-p', 'udp', '--orig-dst', '10.89.0.2', '--reply-src', '10.89.0.11']);
+  assert.deepEqual(leftRotation(rotationKeys(after), rotationKeys(after)), []);
 });

@@ -59,7 +59,7 @@ const createSandboxFields = z.object({
   Rootfs: optionalParsed(parseRootfs, 4096).transform((v) => v ?? ''),
   Labels: textMap(),
   /** Docker's Healthcheck ({Test, Interval, Timeout, Retries, StartPeriod}; berth adds TCP and HTTP tests). */
-  Healthcheck: parsed(z.unknown(), healthcheckFromApi),
+  Healthcheck: parsed(z.unknown().optional(), healthcheckFromApi),
   HostConfig: hostConfig,
   NetworkingConfig: z
     .object({ EndpointsConfig: z.record(text(256), endpointConfig).nullish().transform((v) => v ?? {}) })
