@@ -147,3 +147,31 @@ test('stats CSV by column name; show proc of HAProxy 2.6', () => {
   ].join('\n'));
   assert.deepEqual(proc, { reloads: 2, failed: 1, workers: [5678] });
 });
+
+test('desired servers from state: replicas in rotation on a back-end network, ports, unknown services, the unavailable guard', async () => {
+  const { serviceState, serviceRecord } = await import('./service-fixture.js');
+  const { desiredInput } = await import('../../src/lb/desired.js');
+  const state = serviceState();
+  const rec = {
+    name: 'front', created: '', sandboxId: '',
+    spec: {
+      networks: ['net-app'], front: 'net-bridge', published: 80, port: 80,
+      routes: [{ host: 'app.example', service: 'web', port: 0 }, { host: 'x.example', service: 'nosuch', port: 81 }, { host: 'rr.example', service: 'rr', port: 0 }],
+      default: { service: 'web', port: 8000 },
+      check: { kind: 'tcp' as const },
+    },
+  } as unknown as Parameters<typeof desiredInput>[1];
+  const d = desiredInput(state, rec, '/run/lb');
+  const web = d.input.backends.find((b) => b.id === 'be_web_80')!;
+  assert.deepEqual(web.servers, [{ name: 'web.1', ip: '10.89.0.11', port: 80 }, { name: 'web.2', ip: '10.89.0.12', port: 80 }], 'healthy replicas only, on the service target port');
+  assert.deepEqual(d.input.routes, [{ host: 'app.example', backend: 'be_web_80' }, { host: 'x.example', backend: 'be_nosuch_81' }]);
+  assert.equal(d.input.defaultBackend, 'be_web_8000');
+  assert.deepEqual(d.input.backends.find((b) => b.id === 'be_nosuch_81')!.servers, []);
+  assert.ok(d.problems.some((p) => /service nosuch not found/.test(p)));
+  assert.ok(d.problems.some((p) => /service rr publishes no TCP port/.test(p)), 'rr only has a UDP port');
+  assert.equal(d.unavailable.size, 0);
+  // A service that wants replicas but has none at the moment: unavailable (keep the last servers).
+  state.services!['ghost'] = serviceRecord('ghost', 'ghost', { replicas: 2, ports: [{ published: 0, target: 80, proto: 'tcp' }] });
+  const g = desiredInput(state, { ...rec, spec: { ...rec.spec, routes: [{ host: 'g.example', service: 'ghost', port: 0 }] } } as typeof rec, '/run/lb');
+  assert.deepEqual([...g.unavailable], ['be_ghost_80']);
+});
