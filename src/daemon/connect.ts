@@ -31,29 +31,35 @@ export async function connect(ctx: Ctx, netRef: string, req: ConnectInput): Prom
     if (aliases.length && net.builtin) throw new BadRequest('network-scoped alias is supported only for containers in user defined networks');
     const entry = { networkId: net.id as NetworkId, ip, aliases };
     if (sb.state.status === 'running') {
-      const ep = reserveEndpoint(ctx, sb, net, ip, aliases);
-      ep.links = net.builtin ? [] : sb.config.links.map((l) => `${l.targetName}:${l.alias}`);
       const before = publishNetwork(ctx.state, sb);
       const oldPorts = sb.ports;
+      const ep = reserveEndpoint(ctx, sb, net, ip, aliases);
+      ep.links = net.builtin ? [] : sb.config.links.map((l) => `${l.targetName}:${l.alias}`);
       sb.config.networks.push(entry);
+      // Intent first: the endpoint (its address taken) is on disk, marked pending, before its
+      // veth exists; a crash from here on is repaired at the next start (reconcile).
+      ep.pending = 'attach';
       try {
         // Ports first: a port taken meanwhile refuses the connect before the kernel is touched.
         const ports = await portsAfterChange(ctx, sb, before);
         if (ports) sb.ports = ports;
+        await ctx.persist(sb);
         await attachEndpoint(ctx, sb, net, ep);
         await ctx.follow();
+        delete ep.pending;
       } catch (err) {
         sb.ports = oldPorts;
         delete sb.endpoints[net.id];
         sb.config.networks.pop();
         await detachEndpoint(ctx, sb, net, ep).catch(() => undefined);
         await ctx.follow().catch(() => undefined);
+        await ctx.persist(sb).catch((e: Error) => ctx.log('error', `store: undoing connect of ${sb.name}: ${e.message}`));
         throw err;
       }
     } else {
       sb.config.networks.push(entry);
     }
-    await ctx.persist();
+    await ctx.persist(sb);
     ctx.log('info', `sandbox ${sb.name} connected to ${net.name}`);
   });
 }
@@ -66,16 +72,15 @@ export async function disconnect(ctx: Ctx, netRef: string, container: string): P
     if (idx < 0) throw new Conflict(`container ${sb.name} is not connected to network ${net.name}`);
     const before = publishNetwork(ctx.state, sb);
     const ep = sb.endpoints[net.id];
-    if (ep) {
-      await detachEndpoint(ctx, sb, net, ep);
-      delete sb.endpoints[net.id];
-    }
+    // Intent first: the endpoint leaves the record (its address free again) before its veth
+    // goes; a crash in between leaves a veth no record owns, removed at the next start.
+    delete sb.endpoints[net.id];
     sb.config.networks.splice(idx, 1);
     const first = sb.config.networks[0];
     if (idx === 0) sb.config.networkMode = first ? (ctx.state.networks[first.networkId]?.name ?? 'none') : 'none';
     if (sb.state.status === 'running') {
-      // The endpoint is gone already: a port that cannot move to the next network is unpublished
-      // (with a warning) rather than failing a disconnect that has happened.
+      // The endpoint is leaving whatever happens: a port that cannot move to the next network is
+      // unpublished (with a warning) rather than failing the disconnect.
       try {
         const ports = await portsAfterChange(ctx, sb, before);
         if (ports) sb.ports = ports;
@@ -84,8 +89,9 @@ export async function disconnect(ctx: Ctx, netRef: string, container: string): P
         sb.ports = [];
       }
     }
+    await ctx.persist(sb);
+    if (ep) await detachEndpoint(ctx, sb, net, ep);
     await ctx.follow();
-    await ctx.persist();
     ctx.log('info', `sandbox ${sb.name} disconnected from ${net.name}`);
   });
 }

@@ -11,6 +11,7 @@
 // accepts what berth's own chain accepted (packets carrying MARK_BERTH), commented "berth: ...",
 // and says so in the log. cleanup() removes those rules and berth's chains and sets; the user
 // chain stays unless asked. Nothing here decides what the rules are: that is plan/nft-ruleset.ts.
+import type { IfName } from '../model/types.js';
 import { Internal } from '../model/errors.js';
 import { run, type Runner } from '../kernel/exec.js';
 import { Iptables } from '../kernel/iptables.js';
@@ -70,7 +71,7 @@ export class Firewall {
   /** Elements of the applied view (planned once per change). */
   private appliedEls: Elements | undefined;
   /** Bridges whose route_localnet is known to be 1. */
-  private readonly localnet = new Set<string>();
+  private readonly localnet = new Set<IfName>();
   private foreign: ForeignRule[] = [];
   /** Text of the last transaction, for the log and for tests. */
   lastScript = '';

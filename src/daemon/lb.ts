@@ -10,6 +10,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BadRequest, Conflict, NotFound } from '../model/errors.js';
+import { validateName } from '../model/names.js';
 import type { BerthState, LbRecord, LbRoute, LbSpec, NetworkId } from '../model/types.js';
 import { masterSocket, type RenderInput } from '../lb/config.js';
 import { desiredInput, serviceByName, targetPort } from '../lb/desired.js';
@@ -121,7 +122,7 @@ export class LoadBalancers implements StateFollower {
         HostConfig: { NetworkMode: frontName, PortBindings: { [port]: [{ HostPort: String(rec.spec.published) }] } },
         NetworkingConfig: { EndpointsConfig: endpoints },
       };
-      const { sb } = await this.sandboxes.create(name, createSandboxBody.parse(req));
+      const { sb } = await this.sandboxes.create(validateName('container', name), createSandboxBody.parse(req));
       sandboxId = sb.id;
       await ctx.lock.run(async () => {
         rec.sandboxId = sb.id;

@@ -89,16 +89,23 @@ export interface LeftRotation {
   replica: Ipv4;
 }
 
+/** What a rotation is keyed by: a VIP, or a published UDP port of a service. */
+export interface RotationEntry {
+  vip?: Ipv4;
+  hostPort?: number;
+  replicas: Set<Ipv4>;
+}
+
 /** "vip IP" and "port P" (UDP published service ports) -> the replicas in rotation there. */
-export function rotationKeys(state: BerthState): Map<string, Set<Ipv4>> {
-  const m = new Map<string, Set<Ipv4>>();
+export function rotationKeys(state: BerthState): Map<string, RotationEntry> {
+  const m = new Map<string, RotationEntry>();
   for (const s of servicesOnNetworks(state)) {
     const ips = s.tasks.map((t) => t.ip);
-    if (s.vip) m.set(`vip ${s.vip}`, new Set(ips));
+    if (s.vip) m.set(`vip ${s.vip}`, { vip: s.vip, replicas: new Set(ips) });
     for (const p of s.service.spec.ports) {
       if (p.proto !== 'udp' || !p.published) continue;
-      const cur = m.get(`port ${p.published}`) ?? new Set<Ipv4>();
-      for (const ip of ips) cur.add(ip);
+      const cur = m.get(`port ${p.published}`) ?? { hostPort: p.published, replicas: new Set<Ipv4>() };
+      for (const ip of ips) cur.replicas.add(ip);
       m.set(`port ${p.published}`, cur);
     }
   }
@@ -106,12 +113,14 @@ export function rotationKeys(state: BerthState): Map<string, Set<Ipv4>> {
 }
 
 /** Replicas in `before` but not in `after`, per VIP or UDP service port. */
-export function leftRotation(before: Map<string, Set<Ipv4>>, after: Map<string, Set<Ipv4>>): LeftRotation[] {
+export function leftRotation(before: Map<string, RotationEntry>, after: Map<string, RotationEntry>): LeftRotation[] {
   const out: LeftRotation[] = [];
   for (const [key, was] of before) {
-    const now = after.get(key) ?? new Set<Ipv4>();
-    const [kind, what] = key.split(' ') as [string, string];
-    for (const r of was) if (!now.has(r)) out.push(kind === 'vip' ? { vip: what, replica: r } : { hostPort: Number(what), replica: r });
+    const now = after.get(key)?.replicas ?? new Set<Ipv4>();
+    for (const r of was.replicas) {
+      if (now.has(r)) continue;
+      out.push(was.vip ? { vip: was.vip, replica: r } : { hostPort: was.hostPort!, replica: r });
+    }
   }
   return out;
 }

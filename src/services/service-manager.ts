@@ -12,6 +12,7 @@ import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import type { Ctx } from '../daemon/context.js';
 import { Mutex } from '../daemon/mutex.js';
 import { randomName } from '../daemon/names-gen.js';
+import { validateName } from '../model/names.js';
 import type { Sandboxes } from '../daemon/sandboxes.js';
 import { createSandboxBody } from '../daemon/schema/container-schemas.js';
 import { usedAddresses } from '../daemon/sandbox-net.js';
@@ -343,7 +344,7 @@ export class ServiceManager {
     const name = `${svc.name}.${slot}`;
     let id: string | undefined;
     try {
-      const { sb } = await this.sandboxes.create(name, createSandboxBody.parse(req));
+      const { sb } = await this.sandboxes.create(validateName('container', name), createSandboxBody.parse(req));
       id = sb.id;
       await this.sandboxes.start(sb.id);
     } catch (e) {

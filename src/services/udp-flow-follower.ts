@@ -7,10 +7,10 @@ import { run } from '../kernel/exec.js';
 import type { StateFollower } from '../daemon/context.js';
 import type { Logger } from '../daemon/log.js';
 import type { BerthState } from '../model/types.js';
-import { leftRotation, rotationKeys } from '../plan/service-view.js';
+import { leftRotation, rotationKeys, type RotationEntry } from '../plan/service-view.js';
 
 export class UdpFlowFollower implements StateFollower {
-  private before = new Map<string, Set<string>>();
+  private before = new Map<string, RotationEntry>();
 
   constructor(private readonly log: Logger) {}
 

@@ -18,7 +18,7 @@ export class VipFollower implements StateFollower {
   }
 
   async reconcile(state: BerthState): Promise<void> {
-    const bridges = new Set(Object.values(state.networks).flatMap((n) => (n.bridge ? [n.bridge] : [])));
+    const bridges = new Set<string>(Object.values(state.networks).flatMap((n) => (n.bridge ? [n.bridge] : [])));
     const have: string[] = [];
     for (const [dev, addrs] of await listAddresses()) {
       if (!bridges.has(dev)) continue;

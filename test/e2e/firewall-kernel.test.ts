@@ -14,10 +14,11 @@ import { run } from '../../src/kernel/exec.js';
 import { Nft } from '../../src/kernel/nft.js';
 import { firewallView, type FirewallView } from '../../src/plan/firewall-view.js';
 import { RULE_COUNT } from '../../src/plan/nft-ruleset.js';
-import type { HostService } from '../../src/model/host-service.js';
-import type { BerthState, NetworkRecord } from '../../src/model/types.js';
+import { parseHostServices, type HostService } from '../../src/model/host-service.js';
+import type { BerthState, Cidr, DomainName, IfName, Ipv4, NetworkRecord } from '../../src/model/types.js';
 import { bind, network, sandbox, type Attach } from '../unit/fw-fixture.js';
 import { FwNetns, sleep } from './fw-netns.js';
+import { fixture } from '../unit/brands.js';
 
 const HOST_IP = '10.99.0.1';
 const OUT_IP = '10.99.0.2';
@@ -44,9 +45,7 @@ const SANDBOXES: Record<string, Attach[]> = {
   s6: [{ net: nets.i, ip: '172.19.0.2' }],
   s7: [{ net: nets.i, ip: '172.19.0.3' }],
 };
-const hostServices: HostService[] = [
-  { name: 'consul.local', ip: '169.254.32.1', port: 80, hostIp: '127.0.0.1', hostPort: 8500, proto: 'tcp' },
-];
+const hostServices: HostService[] = parseHostServices(['consul.local=169.254.32.1:80->127.0.0.1:8500/tcp']);
 
 /** The state the tests start from; each test derives its own from it. */
 function baseState(): BerthState {
@@ -58,7 +57,7 @@ function baseState(): BerthState {
     bind(9001, 81),
   ]);
   const client = sandbox('s2', SANDBOXES.s2!, {
-    links: [{ targetId: web.id, targetName: 's1', alias: 'web' }],
+    links: [{ targetId: web.id, targetName: 's1', alias: fixture<DomainName>('web') }],
   });
   const state: BerthState = { version: 1, networks: {}, sandboxes: {} };
   for (const n of Object.values(nets)) state.networks[n.id] = structuredClone(n);
@@ -408,8 +407,8 @@ describe('firewall on the kernel', { concurrency: false }, () => {
     // Two masqueraded subnets that overlap: the kernel refuses the interval set, so the whole
     // transaction (which also adds a published port) must leave no trace.
     const bad = view(baseState());
-    bad.bridges.push({ name: 'fwbad', network: 'bad', subnet: '172.17.0.0/24', icc: true, internal: false, masquerade: true });
-    bad.published.push({ hostIp: '0.0.0.0', hostPort: 7000, proto: 'tcp', targetIp: '172.17.0.2', targetPort: 80, sandbox: 'x' });
+    bad.bridges.push({ name: fixture<IfName>('fwbad'), network: 'bad', subnet: fixture<Cidr>('172.17.0.0/24'), icc: true, internal: false, masquerade: true });
+    bad.published.push({ hostIp: fixture<Ipv4>('0.0.0.0'), hostPort: 7000, proto: 'tcp', targetIp: fixture<Ipv4>('172.17.0.2'), targetPort: 80, sandbox: 'x' });
     await assert.rejects(fw.sync(bad), /nft refused/);
     assert.equal(await nft.listTable(), before, 'nothing of the failed change stayed');
     assert.deepEqual(fw.current, good);

@@ -2,7 +2,7 @@
 // (VIP 10.89.0.2, -p 8080:80) with replicas web.1 (healthy), web.2 (healthy), web.3 (unhealthy,
 // out of rotation) and web.4 (starting, out of rotation), and a dnsrr service rr with one replica.
 import type { HealthState } from '../../src/model/healthcheck.js';
-import type { BerthState, NetworkId, SandboxRecord, ServiceRecord } from '../../src/model/types.js';
+import type { BerthState, Ipv4, NetworkId, SandboxRecord, ServiceRecord } from '../../src/model/types.js';
 import { LABEL_SERVICE_ID, LABEL_SERVICE_NAME, LABEL_TASK_SLOT } from '../../src/plan/service-view.js';
 import { network, sandbox, stateOf } from './fw-fixture.js';
 
@@ -27,7 +27,7 @@ export function serviceRecord(id: string, name: string, o: Partial<ServiceRecord
       update: { parallelism: 1, delayMs: 0 },
       ...o,
     },
-    vips,
+    vips: vips as Record<string, Ipv4>,
     version: 1,
   };
 }

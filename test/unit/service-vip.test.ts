@@ -118,7 +118,7 @@ test('a replica leaving the rotation is named for its UDP conntrack entries (VIP
   const s = serviceState();
   s.services!['webid']!.spec.ports.push({ published: 5353, target: 53, proto: 'udp' });
   const before = rotationKeys(s);
-  assert.deepEqual([...before.get('vip 10.89.0.2')!].sort(), ['10.89.0.11', '10.89.0.12']);
+  assert.deepEqual([...before.get('vip 10.89.0.2')!.replicas].sort(), ['10.89.0.11', '10.89.0.12']);
   const after = structuredClone(s);
   after.sandboxes['sb-web.1']!.state.status = 'exited';
   assert.deepEqual(leftRotation(before, rotationKeys(after)), [
