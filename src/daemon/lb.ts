@@ -26,8 +26,23 @@ import type { CreateLbInput } from './schema/lb-schemas.js';
 
 export const LABEL_LB = 'berth.lb';
 
+/** The servers a running HAProxy holds, per back-end (from its stats), as render input. */
+async function liveBackends(driver: HaproxyDriver): Promise<RenderInput['backends']> {
+  const byBackend = new Map<string, RenderInput['backends'][number]>();
+  for (const r of serverRows(await driver.api.stats())) {
+    const m = /^(.*):(\d+)$/.exec(r.addr);
+    if (!m) continue;
+    const be = byBackend.get(r.pxname) ?? { id: r.pxname, service: '', port: Number(m[2]), servers: [] };
+    be.servers.push({ name: r.svname, ip: m[1]!, port: Number(m[2]) });
+    byBackend.set(r.pxname, be);
+  }
+  return [...byBackend.values()];
+}
+
 interface Running {
   driver: HaproxyDriver;
+  /** After a berthd restart: the servers HAProxy holds, read once, as the last good state. */
+  live?: RenderInput['backends'];
   retry: NodeJS.Timeout | undefined;
   /** Start time of the sandbox the driver talks to: a restarted HAProxy starts from its file. */
   startedAt: string;
@@ -57,11 +72,11 @@ export class LoadBalancers implements StateFollower {
   }
 
   /** Checks that every route and the default lead to a service on a back-end network with a port. */
-  private checkTargets(state: BerthState, spec: LbSpec): void {
+  private checkTargets(state: BerthState, spec: LbSpec, only?: LbRoute): void {
     checkRoutes(spec.routes);
     const targets = [...spec.routes, ...(spec.default ? [spec.default] : [])];
     if (targets.length === 0) throw new BadRequest('give at least one --route HOST=SERVICE[:PORT] or a --default SERVICE[:PORT]');
-    for (const t of targets) {
+    for (const t of only ? [only] : targets) {
       const svc = serviceByName(state, t.service);
       if (!svc) throw new NotFound(`service ${t.service} not found: create it first (berth service create --name ${t.service} ...)`);
       if (!svc.spec.networks.some((n) => spec.networks.includes(n))) {
@@ -99,6 +114,9 @@ export class LoadBalancers implements StateFollower {
       };
       if (spec.networks.length === 0) throw new BadRequest('give at least one back-end network other than the front network (--network NET)');
       this.checkTargets(ctx.state, spec);
+      // Ports are fixed now: a back-end keeps its name (and its servers) while its service is away.
+      spec.routes = spec.routes.map((r) => ({ ...r, port: targetPort(ctx.state, r) }));
+      if (spec.default) spec.default = { ...spec.default, port: targetPort(ctx.state, spec.default) };
       const r: LbRecord = { name, created: new Date().toISOString(), sandboxId: '', spec };
       (ctx.state.lbs ??= {})[name] = r;
       await ctx.persist();
@@ -171,13 +189,16 @@ export class LoadBalancers implements StateFollower {
     ctx.log('info', `load balancer ${name} removed`);
   }
 
-  private async changeRoutes(name: string, edit: (routes: LbRoute[]) => LbRoute[]): Promise<void> {
+  private async changeRoutes(name: string, edit: (routes: LbRoute[]) => LbRoute[], added?: LbRoute): Promise<void> {
     const ctx = this.ctx;
     await ctx.lock.run(async () => {
       const rec = this.record(name);
       const before = rec.spec;
+      // Only the new route is checked against the services: the others were when they were made.
+      if (added) this.checkTargets(ctx.state, { ...before, routes: [] , default: added }, added);
       const spec = { ...before, routes: edit([...before.routes]) };
-      this.checkTargets(ctx.state, spec);
+      checkRoutes(spec.routes);
+      if (spec.routes.length === 0 && !spec.default) throw new BadRequest(`load balancer ${name} would have no route and no default: remove it instead (berth lb rm ${name})`);
       rec.spec = spec;
       try {
         await ctx.follow();
@@ -194,8 +215,8 @@ export class LoadBalancers implements StateFollower {
   addRoute(name: string, route: LbRoute): Promise<void> {
     return this.changeRoutes(name, (routes) => {
       if (routes.some((r) => r.host === route.host)) throw new Conflict(`host ${route.host} is already routed by load balancer ${name}: remove it first (berth lb route rm ${name} ${route.host})`);
-      return [...routes, route];
-    });
+      return [...routes, { ...route, port: targetPort(this.ctx.state, route) }];
+    }, route);
   }
 
   removeRoute(name: string, host: string): Promise<void> {
@@ -218,7 +239,8 @@ export class LoadBalancers implements StateFollower {
     const sb = rec ? this.ctx.state.sandboxes[rec.sandboxId] : undefined;
     if (!rec || !sb || sb.state.status !== 'running') return undefined;
     const d = desiredInput(this.ctx.state, rec, this.dir(name));
-    const prev = this.running.get(name)?.driver.applied?.backends ?? [];
+    const run = this.running.get(name);
+    const prev = run?.driver.applied?.backends ?? run?.live ?? [];
     return { ...d.input, backends: keepLastGood(prev, d.input.backends, d.unavailable) };
   }
 
@@ -247,9 +269,14 @@ export class LoadBalancers implements StateFollower {
 
   private push(name: string): void {
     const run = this.running.get(name);
-    const want = this.wanted(name);
-    if (!run || !want) return;
-    run.driver.apply(want).catch((err: Error) => {
+    if (!run) return;
+    const seed = !run.driver.applied && !run.live ? liveBackends(run.driver).then((b) => void (run.live = b)) : Promise.resolve();
+    seed
+      .then(() => {
+        const want = this.wanted(name);
+        return want ? run.driver.apply(want) : undefined;
+      })
+      .catch((err: Error) => {
       if (this.closed || this.running.get(name) !== run) return;
       this.ctx.log('debug', `load balancer ${name}: ${err.message}; retrying`);
       if (run.retry) return;
@@ -258,7 +285,7 @@ export class LoadBalancers implements StateFollower {
         this.push(name);
       }, 500);
       run.retry.unref();
-    });
+      });
   }
 
   close(): void {

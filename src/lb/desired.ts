@@ -4,8 +4,9 @@
 // replicas in rotation (running, and healthy when they have a health check: the same rule as the
 // VIPs and DNS, plan/service-view.ts) at their address on the first of the load balancer's
 // back-end networks they are attached to. A service whose source is merely unavailable (it wants
-// replicas but none exists at the moment: berthd starting, every replica being replaced) is
-// reported so the last good servers are kept (last-good.ts).
+// replicas but none exists at the moment: berthd starting, every replica being replaced; or its
+// record is not there) is reported so the last good servers are kept (last-good.ts): HAProxy's
+// own checks still take dead servers out. Ports are resolved when a route is made and stored.
 import type { BerthState, LbRecord, LbTarget, SandboxRecord, ServiceRecord } from '../model/types.js';
 import { inRotation, replicasOf } from '../plan/service-view.js';
 import { backendName, serverName, type RenderBackend, type RenderInput } from './config.js';
@@ -52,7 +53,7 @@ export function desiredInput(state: BerthState, rec: LbRecord, runDir: string): 
     const svc = serviceByName(state, t.service);
     if (!svc) problems.push(`service ${t.service} not found`);
     const replicas = svc ? replicasOf(state, svc) : [];
-    if (svc && svc.spec.replicas > 0 && replicas.length === 0) unavailable.add(id);
+    if (!svc || (svc.spec.replicas > 0 && replicas.length === 0)) unavailable.add(id);
     const servers = replicas
       .filter(inRotation)
       .flatMap((sb) => {
