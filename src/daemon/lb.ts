@@ -11,7 +11,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BadRequest, Conflict, NotFound } from '../model/errors.js';
 import { validateName } from '../model/names.js';
-import type { BerthState, LbRecord, LbRoute, LbSpec, NetworkId } from '../model/types.js';
+import type { BerthState, LbRecord, LbRoute, LbSpec, LbTarget, NetworkId } from '../model/types.js';
 import { masterSocket, type RenderInput } from '../lb/config.js';
 import { desiredInput, serviceByName, targetPort } from '../lb/desired.js';
 import { HaproxyDriver, writeInitialConfig } from '../lb/driver.js';
@@ -48,6 +48,17 @@ interface Running {
   startedAt: string;
 }
 
+/** A route's or the default's service exists, is on one of the back-end networks and has a port. */
+function checkTarget(state: BerthState, networks: readonly string[], t: LbTarget): void {
+  const svc = serviceByName(state, t.service);
+  if (!svc) throw new NotFound(`service ${t.service} not found: create it first (berth service create --name ${t.service} ...)`);
+  if (!svc.spec.networks.some((n) => networks.includes(n))) {
+    const names = networks.map((n) => state.networks[n]?.name ?? n).join(', ');
+    throw new BadRequest(`service ${t.service} is not on any back-end network of the load balancer (${names}): add --network with one of its networks`);
+  }
+  if (!targetPort(state, t)) throw new BadRequest(`service ${t.service} publishes no TCP port: give ${t.service}:PORT`);
+}
+
 export class LoadBalancers implements StateFollower {
   private readonly running = new Map<string, Running>();
   private closed = false;
@@ -72,19 +83,11 @@ export class LoadBalancers implements StateFollower {
   }
 
   /** Checks that every route and the default lead to a service on a back-end network with a port. */
-  private checkTargets(state: BerthState, spec: LbSpec, only?: LbRoute): void {
+  private checkTargets(state: BerthState, spec: LbSpec): void {
     checkRoutes(spec.routes);
     const targets = [...spec.routes, ...(spec.default ? [spec.default] : [])];
     if (targets.length === 0) throw new BadRequest('give at least one --route HOST=SERVICE[:PORT] or a --default SERVICE[:PORT]');
-    for (const t of only ? [only] : targets) {
-      const svc = serviceByName(state, t.service);
-      if (!svc) throw new NotFound(`service ${t.service} not found: create it first (berth service create --name ${t.service} ...)`);
-      if (!svc.spec.networks.some((n) => spec.networks.includes(n))) {
-        const names = spec.networks.map((n) => state.networks[n]?.name ?? n).join(', ');
-        throw new BadRequest(`service ${t.service} is not on any back-end network of the load balancer (${names}): add --network with one of its networks`);
-      }
-      if (!targetPort(state, t)) throw new BadRequest(`service ${t.service} publishes no TCP port: give ${t.service}:PORT`);
-    }
+    for (const t of targets) checkTarget(state, spec.networks, t);
   }
 
   async create(body: CreateLbInput): Promise<LbRecord> {
@@ -195,7 +198,7 @@ export class LoadBalancers implements StateFollower {
       const rec = this.record(name);
       const before = rec.spec;
       // Only the new route is checked against the services: the others were when they were made.
-      if (added) this.checkTargets(ctx.state, { ...before, routes: [] , default: added }, added);
+      if (added) checkTarget(ctx.state, before.networks, added);
       const spec = { ...before, routes: edit([...before.routes]) };
       checkRoutes(spec.routes);
       if (spec.routes.length === 0 && !spec.default) throw new BadRequest(`load balancer ${name} would have no route and no default: remove it instead (berth lb rm ${name})`);

@@ -116,6 +116,15 @@ test("S24 berth lb: two host names on one port, 404, X-Forwarded-For, /lbstats, 
     await lab.berthOk(["lb", "route", "add", "front", "www.example=app"]);
     const www = await lab.httpGet(out, `http://${HOST_IP}/`, { headers: { Host: "www.example" } });
     assert.equal(www.status, 200, JSON.stringify(www));
+    await lab.berthOk(["network", "create", "elsewhere"]);
+    await lab.berthOk(["service", "create", "--name", "far", "--network", "elsewhere", "-p", "80", "--", ...httpReplica(lab, "far")]);
+    const far = await lab.berth(["lb", "route", "add", "front", "far.example=far"]);
+    assert.match(far.stderr, /service far is not on any back-end network of the load balancer \(back\)/, far.stderr);
+    const missing = await lab.berth(["lb", "inspect", "nosuch"]);
+    assert.match(missing.stderr, /load balancer nosuch not found/, missing.stderr);
+    const taken = await lab.berth(["lb", "create", "second", "--network", "back", "-p", "80:80", "--default", "app"]);
+    assert.match(taken.stderr, /Bind for 0\.0\.0\.0:80 failed: port is already allocated/, taken.stderr);
+    assert.equal((await lab.berth(["inspect", "second"])).code, 1, "a refused lb create leaves no sandbox");
     const dup = await lab.berth(["lb", "route", "add", "front", "www.example=api"]);
     assert.match(dup.stderr, /host www.example is already routed/, dup.stderr);
     await lab.berthOk(["lb", "route", "rm", "front", "www.example"]);
