@@ -114,12 +114,13 @@ export class HealthChecker {
       const prev = sb.state.health ?? initialHealth();
       const next = nextHealth(prev, sb.config.healthcheck!, result, Date.parse(sb.state.startedAt));
       sb.state = { ...sb.state, health: next };
+      ctx.touch(sb); // the result is written with the next persist; a status change at once
       if (next.status === prev.status) return;
       // Firewall maps and DNS first: a replica leaves the rotation at the check that declares it.
       await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS update after health change of ${sb.name}: ${e.message}`));
       // Logged once the firewall and DNS follow it (tests take this line's time as the moment).
       ctx.log('info', `sandbox ${sb.name} is ${next.status} (failing streak ${next.failingStreak}); firewall and DNS updated`);
-      await ctx.persist();
+      await ctx.persist(sb);
       changed = sb;
     });
     if (changed) this.hooks.onChange?.(changed);

@@ -126,7 +126,7 @@ export class ServiceManager {
       (ctx.state.services ??= {})[svc.id] = svc;
       try {
         await ctx.follow();
-        await ctx.persist();
+        await ctx.persist(svc);
       } catch (err) {
         delete ctx.state.services[svc.id];
         await ctx.follow().catch(() => undefined);
@@ -183,7 +183,7 @@ export class ServiceManager {
       if (JSON.stringify(svc.spec) === before) return undefined;
       if (roll) svc.version += 1;
       svc.updated = new Date().toISOString();
-      await ctx.persist();
+      await ctx.persist(svc);
       return { id: svc.id, roll };
     });
     if (!svcId) return;
@@ -244,7 +244,7 @@ export class ServiceManager {
       // The record goes first: its VIPs leave the firewall and DNS, and the reconciler stops.
       delete ctx.state.services![s.id];
       await ctx.follow();
-      await ctx.persist();
+      await ctx.persist(s);
       return s;
     });
     await this.passLock.run(async () => {
@@ -262,6 +262,7 @@ export class ServiceManager {
           const cur = this.ctx.state.sandboxes[r.id];
           if (!cur || cur.state.status !== 'running') return;
           cur.state = { ...cur.state, draining: true };
+          this.ctx.touch(cur);
           await this.ctx.follow();
         });
       }

@@ -2,7 +2,7 @@
 // still be valid JSON ("{}", "null", a truncated array): these checks turn that into "damaged"
 // before the daemon acts on it. They check the fields berthd relies on to adopt or release a
 // sandbox, not every field. Pure: no I/O.
-import type { NetworkRecord, SandboxRecord } from '../model/types.js';
+import type { NetworkRecord, SandboxRecord, ServiceRecord } from '../model/types.js';
 import type { StoreMeta } from './store.js';
 
 type Obj = Record<string, unknown>;
@@ -37,6 +37,17 @@ export function checkSandbox(v: unknown, id: string): SandboxRecord {
   need(isObj(st) && ['created', 'running', 'exited'].includes(st['status'] as string) && typeof st['pid'] === 'number', 'no state');
   need(isObj(r['endpoints']) && Array.isArray(r['ports']) && typeof r['generation'] === 'number', 'no endpoints, ports or generation');
   return v as SandboxRecord;
+}
+
+export function checkService(v: unknown, id: string): ServiceRecord {
+  need(isObj(v), 'not a JSON object');
+  const r = v as Obj;
+  need(r['id'] === id, `id is not ${id}`);
+  need(typeof r['name'] === 'string' && r['name'] !== '', 'no name');
+  const spec = r['spec'];
+  need(isObj(spec) && typeof spec['replicas'] === 'number' && Array.isArray(spec['networks']) && Array.isArray(spec['cmd']), 'no spec');
+  need(isObj(r['vips']) && typeof r['version'] === 'number', 'no vips or version');
+  return v as ServiceRecord;
 }
 
 export function checkMeta(v: unknown): StoreMeta {

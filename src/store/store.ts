@@ -2,7 +2,7 @@
 // every committed change is written through here before it answers, and only the records the
 // change touched are written (see Ctx.persist), so a crash never loses an acknowledged change
 // and a write costs what changed, not the size of the whole state.
-import type { BerthState, LbRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+import type { BerthState, LbRecord, NetworkRecord, SandboxRecord, ServiceRecord } from '../model/types.js';
 import type { WriteStats } from './durable-file.js';
 
 /** What is stored beside the records: small settings changed through the API. */
@@ -18,6 +18,9 @@ export interface StoreChange {
   deleteNetworks: string[];
   putSandboxes: SandboxRecord[];
   deleteSandboxes: string[];
+  /** Services (berth service create): absent means none changed. */
+  putServices?: ServiceRecord[];
+  deleteServices?: string[];
   /** Present when the meta record changed. */
   meta?: StoreMeta;
 }

@@ -57,6 +57,15 @@ test("S23 health checks: command, HTTP and TCP probes, Docker's State.Health, ps
     await lab.berthOk(["exec", "t1", "--", "busybox", "httpd", "-p", "81", "-h", "/tmp"]);
     await waitHealth(lab, "t1", "healthy");
 
+    // berthd probes over the bridge: a server bound only to the sandbox's 127.0.0.1 is not seen
+    // (documented); in a sandbox without a bridge address the probe runs inside its namespace.
+    await lab.berthOk(["run", "-d", "--name", "lo1", "--network", "app", "--health-tcp", "80", "--health-interval", "300ms", "--health-retries", "1", "--", "busybox", "httpd", "-f", "-p", "127.0.0.1:80", "-h", "/tmp"]);
+    const lo1 = await waitHealth(lab, "lo1", "unhealthy");
+    assert.match(lo1!.Log.at(-1)!.Output, /refused/i, JSON.stringify(lo1));
+    await lab.berthOk(["run", "-d", "--name", "none1", "--network", "none", "--health-http", "80/", "--health-interval", "300ms", "--health-retries", "1", "--", "busybox", "httpd", "-f", "-p", "127.0.0.1:80", "-h", www]);
+    await lab.inHostOk(["sh", "-c", `echo ok > ${www}/index.html`]);
+    await waitHealth(lab, "none1", "healthy");
+
     // A start period: failures inside it do not count, the status stays "starting".
     await lab.berthOk(["run", "-d", "--name", "sp", "--network", "app", "--health-cmd", "false", "--health-interval", "200ms", "--health-retries", "1", "--health-start-period", "60s", "--", ...SLEEP]);
     const sp = await waitFor("sp has failed results", () => healthOf(lab, "sp"), (h) => (h?.Log.length ?? 0) >= 3, 20_000);

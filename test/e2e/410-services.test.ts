@@ -125,6 +125,15 @@ test("S23 service behind a VIP: names, SRV, round-robin with real client address
     const ps = await lab.berthOk(["ps", "-a"]);
     assert.doesNotMatch(ps, /web\.[345]/, ps);
 
+    // ---- berthd restarts: the service, its replicas and its VIP carry on -----------------
+    const idsBefore = two.map((t) => t.ID).sort();
+    await lab.restartBerthd();
+    const kept = await waitTasks(lab, "web", 2, true);
+    assert.deepEqual(kept.map((t) => t.ID).sort(), idsBefore, "the same replicas are adopted, none replaced");
+    assert.equal((await serviceInspect(lab, "web")).Endpoint.VirtualIPs[0]!.Addr.split("/")[0], vip, "the VIP is kept");
+    const again = await lab.tcpConnect(clientNs, vip, 80);
+    assert.ok(again.ok && addrsOn(kept, "app").includes(localOf(again)), `the VIP works after the restart: ${JSON.stringify(again)}`);
+
     // ---- logs, errors, rm ---------------------------------------------------------------
     const logs = await lab.berthOk(["service", "logs", "web"]);
     assert.match(logs, /^web\.1@\S+\s+\| ready/m, logs);

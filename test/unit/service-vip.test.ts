@@ -128,3 +128,22 @@ test('a replica leaving the rotation is named for its UDP conntrack entries (VIP
   assert.deepEqual(conntrackDeleteReplicaArgv({ vip: '10.89.0.2', replica: '10.89.0.11' }), ['conntrack', '-D', '-p', 'udp', '--orig-dst', '10.89.0.2', '--reply-src', '10.89.0.11']);
   assert.deepEqual(leftRotation(rotationKeys(after), rotationKeys(after)), []);
 });
+
+test('services are stored one file each (store/services/<id>.json), loaded back, and deleted', async (t) => {
+  const { mkdtempSync, rmSync, existsSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { RecordStore } = await import('../../src/store/record-store.js');
+  const root = mkdtempSync(join(tmpdir(), 'berth-svc-store-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const store = new RecordStore(root);
+  await store.load();
+  const svc = serviceRecord('abcdefghijklmnopqrstuvwxy', 'web', { replicas: 3 }, { 'net-app': '10.89.0.2' });
+  const none = { putNetworks: [], deleteNetworks: [], putSandboxes: [], deleteSandboxes: [] };
+  await store.apply({ ...none, putServices: [svc], meta: { hostServices: [] } });
+  assert.ok(existsSync(join(root, 'store', 'services', `${svc.id}.json`)));
+  const back = await new RecordStore(root).load();
+  assert.deepEqual(back.state.services, { [svc.id]: svc });
+  await store.apply({ ...none, deleteServices: [svc.id] });
+  assert.equal((await new RecordStore(root).load()).state.services, undefined);
+});
