@@ -138,6 +138,8 @@ test("S24 berth lb: two host names on one port, 404, X-Forwarded-For, /lbstats, 
     const again = await inspectLb(lab, "front");
     assert.equal(again.HAProxy, "running");
     assert.deepEqual(again.Routes.map((r) => r.Host), ["app.example", "api.example"], "routes kept across the restart");
+    await lab.berthOk(["service", "scale", "app=3"]);
+    await waitFor("app.3 UP after berthd restarted", () => inspectLb(lab, "front"), (l) => upServers(l, "be_app_80").length === 3);
 
     // lb rm: nothing published any more, the sandbox is gone.
     await lab.berthOk(["lb", "rm", "front"]);
