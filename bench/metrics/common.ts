@@ -27,9 +27,12 @@ export interface Sizes {
   dnsNames: number;
   /** Metric 6: sandboxes for the loaded state. */
   memSandboxes: number;
-  /** Metric 7: services (x 3 replicas) defined besides the measured one. */
+  /** Metric 7: exposed ports published with -P, and rounds. */
+  publishAllPorts: number;
+  publishAllRounds: number;
+  /** Metric 8: services (x 3 replicas) defined besides the measured one. */
   svcCount: number;
-  /** Metric 8: wrk seconds per load-balancer run (rounds: wrkRounds). */
+  /** Metric 9: wrk seconds per load-balancer run (rounds: wrkRounds). */
   lbSeconds: number;
 }
 
@@ -48,6 +51,8 @@ export const FULL: Sizes = {
   dnsRounds: 2,
   dnsNames: 10,
   memSandboxes: 100,
+  publishAllPorts: 2000,
+  publishAllRounds: 5,
   svcCount: 1000,
   lbSeconds: 10,
 };
@@ -67,6 +72,8 @@ export const QUICK: Sizes = {
   dnsRounds: 1,
   dnsNames: 3,
   memSandboxes: 5,
+  publishAllPorts: 200,
+  publishAllRounds: 1,
   svcCount: 10,
   lbSeconds: 3,
 };

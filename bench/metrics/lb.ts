@@ -1,4 +1,4 @@
-// Metric 8: berth lb (HAProxy in a sandbox, kept in step with a service) under load.
+// Metric 9: berth lb (HAProxy in a sandbox, kept in step with a service) under load.
 // (a) requests/s through berth lb vs the same HAProxy run by hand with a static, hand-written
 //     config (also in a berth sandbox behind a published port) vs straight to one replica;
 // (b) failed requests and p99 under constant load while the service is scaled 3 -> 6 -> 2, a
@@ -49,7 +49,7 @@ export async function metricLb(ctx: MetricContext, berth: BerthSystem): Promise<
   const secs = ctx.sizes.lbSeconds;
   const b = new MetricBuilder({
     id: 'lb',
-    title: '8. Load balancer: berth lb under load and while things change',
+    title: '9. Load balancer: berth lb under load and while things change',
     description:
       `wrk -t2 -c32 for ${secs} s per run (keep-alive), Host app.example. A service "app" of busybox httpd replicas ` +
       `on an internal network; "berth lb" = \`berth lb create\` (HAProxy ${'2.6'} in a sandbox, port published ` +

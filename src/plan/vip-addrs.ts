@@ -1,6 +1,6 @@
 // The service VIPs each bridge must hold (as /32 addresses, so that the host answers ARP for
-// them and a sandbox's packet to a VIP reaches the host's nat prerouting), and the ip batch
-// that moves from one set to another. Pure.
+// them and a sandbox's packet to a VIP reaches the host's nat prerouting). The ip batch that
+// moves from one set to another is link-plan.ts's vipAddressBatch. Pure.
 import type { BerthState } from '../model/types.js';
 
 /** "BRIDGE VIP" strings, sorted. */
@@ -13,20 +13,4 @@ export function vipAddresses(state: BerthState): string[] {
     }
   }
   return [...out].sort();
-}
-
-/** ip -batch lines from `have` to `want` (both "BRIDGE VIP"). */
-export function vipAddressBatch(have: readonly string[], want: readonly string[]): string[] {
-  const h = new Set(have);
-  const w = new Set(want);
-  const lines: string[] = [];
-  for (const x of h) if (!w.has(x)) lines.push(line('del', x));
-  for (const x of w) if (!h.has(x)) lines.push(line('add', x));
-  return lines;
-}
-
-function line(verb: 'add' | 'del', item: string): string {
-  const [bridge, vip] = item.split(' ');
-  // noprefixroute-free /32: no route is added, the subnet route of the bridge already covers it.
-  return `address ${verb} ${vip}/32 dev ${bridge}`;
 }

@@ -4,7 +4,8 @@
 import { ipBatch, listAddresses } from '../kernel/links.js';
 import type { BerthState } from '../model/types.js';
 import type { StateFollower } from '../daemon/context.js';
-import { vipAddressBatch, vipAddresses } from '../plan/vip-addrs.js';
+import { vipAddresses } from '../plan/vip-addrs.js';
+import { vipAddressBatch } from '../plan/link-plan.js';
 
 export class VipFollower implements StateFollower {
   private applied: string[] = [];

@@ -516,7 +516,7 @@ export class Lab implements PidTracker {
       ...extra,
     ];
     writeFileSync(this.berthdLogPath, `--- lab: starting ${argv.join(" ")}\n`, { flag: "a" });
-    const proc = await spawnBg(argv, { name: "berthd", logPath: this.berthdLogPath }, this);
+    const proc = await spawnBg(argv, { name: "berthd", logPath: this.berthdLogPath, env: childEnv({ BERTH_STORE_VERIFY: "1" }) }, this);
     this.berthd = proc;
     const readyMs = this.opts.berthdReadyTimeoutMs ?? 10_000;
     const deadline = Date.now() + readyMs;

@@ -10,7 +10,8 @@ import { firewallView } from '../../src/plan/firewall-view.js';
 import { deltaRuleset, fullRuleset, RULE_COUNT } from '../../src/plan/nft-ruleset.js';
 import { leftRotation, rotationKeys, servicesOnNetworks, slotTargets, VIP_SLOTS } from '../../src/plan/service-view.js';
 import { conntrackDeleteReplicaArgv } from '../../src/kernel/conntrack.js';
-import { vipAddressBatch, vipAddresses } from '../../src/plan/vip-addrs.js';
+import { vipAddresses } from '../../src/plan/vip-addrs.js';
+import { vipAddressBatch } from '../../src/plan/link-plan.js';
 import { dnsView, QTYPE } from '../../src/plan/dns-view.js';
 import { replica, serviceRecord, serviceState } from './service-fixture.js';
 
@@ -84,8 +85,8 @@ test('1,000 services x 3 replicas: the same rules, elements per VIP', () => {
 test('VIPs become /32 addresses on their bridges; the batch adds and deletes only differences', () => {
   const s = serviceState();
   assert.deepEqual(vipAddresses(s), ['br-app 10.89.0.2']);
-  assert.deepEqual(vipAddressBatch([], vipAddresses(s)), ['address add 10.89.0.2/32 dev br-app']);
-  assert.deepEqual(vipAddressBatch(['br-app 10.89.0.2', 'br-app 10.89.0.9'], vipAddresses(s)), ['address del 10.89.0.9/32 dev br-app']);
+  assert.deepEqual([...vipAddressBatch([], vipAddresses(s))], ['address add 10.89.0.2/32 dev br-app']);
+  assert.deepEqual([...vipAddressBatch(['br-app 10.89.0.2', 'br-app 10.89.0.9'], vipAddresses(s))], ['address del 10.89.0.9/32 dev br-app']);
 });
 
 test('DNS: name and alias -> VIP, tasks.NAME -> replicas in rotation, dnsrr -> replicas, SRV with additional A', () => {
