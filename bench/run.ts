@@ -19,6 +19,7 @@ import { metricDns } from './metrics/dns.js';
 import { metricMemory } from './metrics/memory.js';
 import { metricPublishAll } from './metrics/publish-all.js';
 import { metricServices } from './metrics/services.js';
+import { metricLb } from './metrics/lb.js';
 import { buildRootfs } from './lib/rootfs.js';
 import { NetavarkSystem } from './systems/netavark.js';
 import { CniSystem } from './systems/cni.js';
@@ -183,6 +184,7 @@ async function main(): Promise<void> {
       return metricMemory(ctx, sys, ['berth (CLI)']);
     },
     services: () => metricServices(ctx, berthCli()),
+    lb: () => metricLb(ctx, berthCli()),
   };
 
   // The sections of the default report accumulate in bench/out/results.json; another --out keeps its own.

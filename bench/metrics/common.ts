@@ -32,6 +32,8 @@ export interface Sizes {
   publishAllRounds: number;
   /** Metric 8: services (x 3 replicas) defined besides the measured one. */
   svcCount: number;
+  /** Metric 9: wrk seconds per load-balancer run (rounds: wrkRounds). */
+  lbSeconds: number;
 }
 
 export const FULL: Sizes = {
@@ -52,6 +54,7 @@ export const FULL: Sizes = {
   publishAllPorts: 2000,
   publishAllRounds: 5,
   svcCount: 1000,
+  lbSeconds: 10,
 };
 
 export const QUICK: Sizes = {
@@ -72,6 +75,7 @@ export const QUICK: Sizes = {
   publishAllPorts: 200,
   publishAllRounds: 1,
   svcCount: 10,
+  lbSeconds: 3,
 };
 
 export interface MetricContext extends Ctx {

@@ -16,6 +16,8 @@ import { reconcile } from './reconcile.js';
 import { Sandboxes } from './sandboxes.js';
 import { wireFeatures } from './features.js';
 import { wireServices } from '../services/wire.js';
+import { LoadBalancers } from './lb.js';
+import { registerLbRoutes } from './lb-api.js';
 
 async function main(): Promise<void> {
   let cfg;
@@ -57,8 +59,11 @@ async function main(): Promise<void> {
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
   const services = await wireServices(ctx, sandboxes);
+  const lbs = new LoadBalancers(ctx, sandboxes);
+  ctx.followers.push(lbs);
+  await ctx.lock.run(() => lbs.reconcile(ctx.state));
 
-  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes });
+  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes, lbRoutes: (r) => registerLbRoutes(r, lbs) });
   const server = createServer((req, res) => void api.handle(req, res));
   server.on('clientError', answerClientError);
   await rm(cfg.socket, { force: true });
@@ -73,6 +78,7 @@ async function main(): Promise<void> {
     log('info', `${signal}: stopping berthd; sandboxes keep running and are adopted at the next start`);
     sandboxes.stopPolling();
     services.close();
+    lbs.close();
     server.close();
     void features.close().finally(() => {
       void rm(cfg.socket, { force: true }).finally(() => process.exit(0));
