@@ -1,4 +1,4 @@
-// Entry point: `npm run bench -- [--quick] [--only setup,seq,run,ports,dns,mem,pall,services,catalog] [--systems ...]`.
+// Entry point: `npm run bench -- [--quick] [--only setup,seq,run,ports,dns,mem,pall,services,lb,catalog] [--systems ...]`.
 // Installs missing packages, cleans up what an earlier run left, runs each metric in its own labs,
 // and writes BENCHMARKS.md (raw results in bench/out/).
 import { Command } from 'commander';
@@ -19,6 +19,7 @@ import { metricDns } from './metrics/dns.js';
 import { metricMemory } from './metrics/memory.js';
 import { metricPublishAll } from './metrics/publish-all.js';
 import { metricServices } from './metrics/services.js';
+import { metricLb } from './metrics/lb.js';
 import { metricCatalog } from './metrics/catalog.js';
 import { buildRootfs } from './lib/rootfs.js';
 import { NetavarkSystem } from './systems/netavark.js';
@@ -184,6 +185,7 @@ async function main(): Promise<void> {
       return metricMemory(ctx, sys, ['berth (CLI)']);
     },
     services: () => metricServices(ctx, berthCli()),
+    lb: () => metricLb(ctx, berthCli()),
     catalog: () => metricCatalog(ctx, pick([{ key: 'berth', s: berthApi() }]).map((x) => x.s), ['berth (API)']),
   };
 

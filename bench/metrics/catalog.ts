@@ -1,4 +1,4 @@
-// Metric 9: the catalog (Consul's HTTP API on berthd's socket). (a) Wake-up latency of a blocking
+// Metric 10: the catalog (Consul's HTTP API on berthd's socket). (a) Wake-up latency of a blocking
 // query: a client parked on GET /v1/health/service/svc?index=N&wait=30s, then another client
 // registers a change to svc (PUT /v1/agent/service/register); the time from sending the PUT to
 // the parked client having its whole answer. (b) Reads per second of /v1/health/service/svc by
@@ -44,7 +44,7 @@ export async function metricCatalog(ctx: MetricContext, systems: BerthSystem[], 
   const clients = 4;
   const b = new MetricBuilder({
     id: 'catalog',
-    title: '9. Catalog: blocking-query wake-up and reads',
+    title: '10. Catalog: blocking-query wake-up and reads',
     description:
       `Consul's HTTP API served by berthd on its unix socket. Wake-up: a client waits on ` +
       `\`GET /v1/health/service/svc?index=N&wait=30s\`; another registers a change to svc ` +

@@ -19,8 +19,11 @@ export interface StateFollower {
 }
 
 export interface PortAllocator {
-  /** Host ports for a sandbox about to start; throws a user error when a port is taken. */
-  allocate(state: BerthState, sb: SandboxRecord): Promise<PortBinding[]>;
+  /**
+   * Host ports for a sandbox about to start, or whose publishing network changed (connect,
+   * disconnect); throws a user error when a port is taken. `previous` bindings are kept where free.
+   */
+  allocate(state: BerthState, sb: SandboxRecord, previous?: readonly PortBinding[]): Promise<PortBinding[]>;
 }
 
 type Rec = NetworkRecord | SandboxRecord | ServiceRecord;

@@ -17,6 +17,8 @@ import { Sandboxes } from './sandboxes.js';
 import { wireFeatures } from './features.js';
 import { wireCatalog } from './catalog.js';
 import { wireServices } from '../services/wire.js';
+import { LoadBalancers } from './lb.js';
+import { registerLbRoutes } from './lb-api.js';
 
 async function main(): Promise<void> {
   let cfg;
@@ -60,8 +62,11 @@ async function main(): Promise<void> {
   sandboxes.startPolling();
   await catalog.listen();
   const services = await wireServices(ctx, sandboxes);
+  const lbs = new LoadBalancers(ctx, sandboxes);
+  ctx.followers.push(lbs);
+  await ctx.lock.run(() => lbs.reconcile(ctx.state));
 
-  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes });
+  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes, lbRoutes: (r) => registerLbRoutes(r, lbs) });
   // Consul's API (/v1/...) beside berth's own: Docker's version prefixes are /v1.NN/, never /v1/.
   const server = createServer((req, res) => void (req.url?.startsWith('/v1/') ? catalog.handle(req, res) : api.handle(req, res)));
   server.on('clientError', answerClientError);
@@ -77,6 +82,7 @@ async function main(): Promise<void> {
     log('info', `${signal}: stopping berthd; sandboxes keep running and are adopted at the next start`);
     sandboxes.stopPolling();
     services.close();
+    lbs.close();
     server.close();
     server.closeAllConnections();
     void Promise.all([features.close(), catalog.close()]).finally(() => {

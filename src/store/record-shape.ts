@@ -69,5 +69,8 @@ export function checkMeta(v: unknown): StoreMeta {
   need(r['format'] === 2, `unknown store format ${JSON.stringify(r['format'])}`);
   const hs = r['hostServices'];
   need(Array.isArray(hs) && hs.every((s) => typeof s === 'string'), 'no hostServices list');
-  return { hostServices: hs as string[] };
+  const lbs = r['lbs'];
+  if (lbs === undefined) return { hostServices: hs as string[] };
+  need(isObj(lbs) && Object.entries(lbs).every(([k, l]) => isObj(l) && (l as Obj)['name'] === k && isObj((l as Obj)['spec']) && typeof (l as Obj)['sandboxId'] === 'string'), 'lbs: not load balancer records');
+  return { hostServices: hs as string[], lbs: lbs as StoreMeta['lbs'] & object };
 }

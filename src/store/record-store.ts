@@ -26,7 +26,7 @@ import type { BerthState } from '../model/types.js';
 import { newWriteStats, removeFileDurable, syncDir, writeFileDurable, type WriteStats } from './durable-file.js';
 import { migrateLegacyState } from './legacy-state.js';
 import { checkCatalog, checkMeta, checkNetwork, checkSandbox, checkService } from './record-shape.js';
-import { emptyState, StoreDamaged, type Loaded, type Store, type StoreChange, type StoreMeta } from './store.js';
+import { emptyState, metaOf, StoreDamaged, type Loaded, type Store, type StoreChange, type StoreMeta } from './store.js';
 
 const ID_FILE = /^([0-9a-f]{64})\.json(\.prev)?$/;
 const SERVICE_FILE = /^([0-9a-z]{25})\.json(\.prev)?$/;
@@ -94,7 +94,9 @@ export class RecordStore implements Store {
       }
     }
     if (hasMeta) {
-      state.hostServices = (await this.loadFile(this.metaPath, checkMeta, notes, META_HINT, checkMeta, metaText)).hostServices;
+      const meta = await this.loadFile(this.metaPath, checkMeta, notes, META_HINT, checkMeta, metaText);
+      state.hostServices = meta.hostServices;
+      if (meta.lbs) state.lbs = meta.lbs;
     } else if (Object.keys(state.networks).length === 0 && Object.keys(state.sandboxes).length === 0) {
       // A new data root: meta.json marks the store as made (records without it mean damage).
       await this.writeMeta({ hostServices: [] });
@@ -208,13 +210,13 @@ export class RecordStore implements Store {
       putServices: Object.values(state.services ?? {}),
       deleteServices: [],
     });
-    await this.writeMeta({ hostServices: state.hostServices ?? [] });
+    await this.writeMeta(metaOf(state));
     await syncDir(this.dir);
   }
 }
 
 function metaText(meta: StoreMeta): string {
-  return JSON.stringify({ format: 2, hostServices: meta.hostServices });
+  return JSON.stringify({ format: 2, hostServices: meta.hostServices, ...(meta.lbs ? { lbs: meta.lbs } : {}) });
 }
 
 function pathDir(path: string): string {
