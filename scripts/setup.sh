@@ -11,7 +11,7 @@ say() { printf 'setup: %s\n' "$*"; }
 
 # ---- 1. Debian packages ----------------------------------------------------------------------
 # docker.io: the real Docker engine the parity suite (test/e2e/600-) and the bench compare berth with;
-# it only ever runs inside lab namespaces (a system dockerd is not started: no systemd, policy-rc.d).
+# the tests never use a system dockerd: they start their own inside lab namespaces.
 packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk docker.io)
 missing=()
 for p in "${packages[@]}"; do
