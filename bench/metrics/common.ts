@@ -32,6 +32,12 @@ export interface Sizes {
   publishAllRounds: number;
   /** Metric 8: services (x 3 replicas) defined besides the measured one. */
   svcCount: number;
+  /** Metric 9: wrk seconds per load-balancer run (rounds: wrkRounds). */
+  lbSeconds: number;
+  /** Metric 10: services registered (the last is the loaded catalog), blocking-query changes timed, seconds of reads per round. */
+  catalogServices: number[];
+  catalogWakeups: number;
+  catalogReadSeconds: number;
 }
 
 export const FULL: Sizes = {
@@ -52,6 +58,10 @@ export const FULL: Sizes = {
   publishAllPorts: 2000,
   publishAllRounds: 5,
   svcCount: 1000,
+  lbSeconds: 10,
+  catalogServices: [1, 1000],
+  catalogWakeups: 200,
+  catalogReadSeconds: 3,
 };
 
 export const QUICK: Sizes = {
@@ -72,6 +82,10 @@ export const QUICK: Sizes = {
   publishAllPorts: 200,
   publishAllRounds: 1,
   svcCount: 10,
+  lbSeconds: 3,
+  catalogServices: [1, 50],
+  catalogWakeups: 20,
+  catalogReadSeconds: 1,
 };
 
 export interface MetricContext extends Ctx {

@@ -16,6 +16,8 @@ import { connectBody, createNetworkBody, disconnectBody, idParams } from './sche
 export interface ApiExtras {
   /** Adds the /services routes (berthd wires the service manager: services/wire.ts). */
   serviceRoutes?: (r: Router) => void;
+  /** Adds the /lbs routes (berthd wires the load balancers: lb.ts). */
+  lbRoutes?: (r: Router) => void;
   /** Text for `berth rules`. */
   rules: () => Promise<string>;
   hostServices: { list: () => string[]; add: (spec: string) => Promise<void>; remove: (name: string) => Promise<void> };
@@ -90,6 +92,7 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
   });
   r.route({ method: 'DELETE', path: '/host-services/{name}', params: hostServiceParams }, async (q) => extras.hostServices.remove(q.params.name));
   extras.serviceRoutes?.(r);
+  extras.lbRoutes?.(r);
   return r;
 }
 

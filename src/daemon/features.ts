@@ -15,6 +15,7 @@ import { DnsServer } from '../dns/server.js';
 import { HostResolvers } from '../dns/upstreams.js';
 import type { Ctx } from './context.js';
 import { Firewall } from './firewall.js';
+import { catalogNode } from './catalog.js';
 import { FirewallGuard } from './firewall-guard.js';
 import type { Sandboxes } from './sandboxes.js';
 
@@ -99,7 +100,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
 
   // Host ports: checked against every other mapping and against sockets bound on the host.
   ctx.ports = {
-    allocate: async (state, sb) => {
+    allocate: async (state, sb, previous) => {
       if (sb.config.portRequests.length === 0 && !sb.config.publishAll) return [];
       const taken: PortBinding[] = Object.values(state.sandboxes).flatMap((s) => (s.id === sb.id ? [] : s.ports));
       // Ports land on the network the firewall publishes through (first non-internal bridge).
@@ -116,6 +117,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
         ephemeral: await readEphemeralRange(),
         defaultBindIp: target?.hostBindingIpv4 ?? cfg.defaultBindIp,
         internal: sb.config.networks.length > 0 && !target,
+        ...(previous ? { previous } : {}),
       });
       for (const w of res.warnings) log('warn', `sandbox ${sb.name}: ${w}`);
       return res.bindings;
@@ -125,7 +127,8 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   // Embedded DNS on the gateway of every user network.
   const dns = new DnsServer({ log, hostUpstreams: () => resolvers.servers(), bindRetryMs: 1000 });
   await dns.start();
-  const dnsFollower = new DnsFollower(dns, hostServices, log);
+  // Consul's names (N.service.consul) when the catalog is served inside sandboxes.
+  const dnsFollower = new DnsFollower(dns, hostServices, log, cfg.catalogHostService ? { consul: catalogNode(ctx) } : {});
   ctx.followers.push(dnsFollower);
 
   // Links: environment variables at start; /etc/hosts of linking sandboxes follow their targets.

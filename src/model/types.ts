@@ -1,5 +1,6 @@
 // The records berth keeps in its store. Pure data: no I/O, no classes.
 // Everything the kernel holds for berth can be derived from these records.
+import type { CatalogState } from './catalog.js';
 import type { Healthcheck, HealthState } from './healthcheck.js';
 
 /** Branded strings for values that look alike but must not be mixed up. */
@@ -181,8 +182,48 @@ export interface BerthState {
   sandboxes: Record<string, SandboxRecord>;
   /** Host services added through the API (berth host-service add), as NAME=IP:PORT->HOSTPORT specs. */
   hostServices?: string[];
+  /** Services registered in the catalog through Consul's agent API, and their check results. */
+  catalog?: CatalogState;
   /** Services (berth service create): service id -> record. Replicas are ordinary sandboxes. */
   services?: Record<string, ServiceRecord>;
+  /** Load balancers (berth lb create): name -> record. Their HAProxy runs in an ordinary sandbox. */
+  lbs?: Record<string, LbRecord>;
+}
+
+/** Where a load balancer sends requests: a service's replicas on one target port. */
+export interface LbTarget {
+  service: string;
+  /** 0: the service's first TCP target port. */
+  port: number;
+}
+
+export interface LbRoute extends LbTarget {
+  /** Lower case, no port, no trailing dot (what HAProxy's host_only leaves). */
+  host: string;
+}
+
+export type LbCheck = { kind: 'http'; path: string } | { kind: 'tcp' };
+
+export interface LbSpec {
+  /** Back-end network ids, in the order given. */
+  networks: NetworkId[];
+  /** The front network id (publishes the port). */
+  front: NetworkId;
+  published: number;
+  /** The port HAProxy listens on inside its sandbox. */
+  port: number;
+  routes: LbRoute[];
+  default?: LbTarget;
+  check: LbCheck;
+  stats?: { uri: string; user?: string; pass?: string };
+}
+
+export interface LbRecord {
+  name: string;
+  created: string;
+  /** The sandbox HAProxy runs in (named like the load balancer). */
+  sandboxId: string;
+  spec: LbSpec;
 }
 
 export type EndpointMode = 'vip' | 'dnsrr';

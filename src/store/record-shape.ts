@@ -4,6 +4,7 @@
 // sandbox, not every field. Pure: no I/O.
 import type { NetworkRecord, SandboxRecord, ServiceRecord } from '../model/types.js';
 import type { StoreMeta } from './store.js';
+import type { CatalogRecord } from '../model/catalog.js';
 
 type Obj = Record<string, unknown>;
 
@@ -50,11 +51,26 @@ export function checkService(v: unknown, id: string): ServiceRecord {
   return v as ServiceRecord;
 }
 
+export function checkCatalog(v: unknown, id: string): CatalogRecord {
+  need(isObj(v), 'not a JSON object');
+  const r = v as Obj;
+  need(isObj(r['service']), 'no service');
+  const svc = r['service'] as Obj;
+  need(svc['id'] === id, `service id is not ${id}`);
+  need(typeof svc['name'] === 'string' && svc['name'] !== '' && typeof svc['port'] === 'number', 'no name or port');
+  need(Array.isArray(svc['checks']) && Array.isArray(svc['tags']) && isObj(svc['meta']), 'no checks, tags or meta');
+  need(isObj(r['checks']), 'no check results');
+  return v as CatalogRecord;
+}
+
 export function checkMeta(v: unknown): StoreMeta {
   need(isObj(v), 'not a JSON object');
   const r = v as Obj;
   need(r['format'] === 2, `unknown store format ${JSON.stringify(r['format'])}`);
   const hs = r['hostServices'];
   need(Array.isArray(hs) && hs.every((s) => typeof s === 'string'), 'no hostServices list');
-  return { hostServices: hs as string[] };
+  const lbs = r['lbs'];
+  if (lbs === undefined) return { hostServices: hs as string[] };
+  need(isObj(lbs) && Object.entries(lbs).every(([k, l]) => isObj(l) && (l as Obj)['name'] === k && isObj((l as Obj)['spec']) && typeof (l as Obj)['sandboxId'] === 'string'), 'lbs: not load balancer records');
+  return { hostServices: hs as string[], lbs: lbs as StoreMeta['lbs'] & object };
 }

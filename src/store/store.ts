@@ -2,12 +2,15 @@
 // every committed change is written through here before it answers, and only the records the
 // change touched are written (see Ctx.persist), so a crash never loses an acknowledged change
 // and a write costs what changed, not the size of the whole state.
-import type { BerthState, NetworkRecord, SandboxRecord, ServiceRecord } from '../model/types.js';
+import type { BerthState, LbRecord, NetworkRecord, SandboxRecord, ServiceRecord } from '../model/types.js';
 import type { WriteStats } from './durable-file.js';
+import type { CatalogRecord } from '../model/catalog.js';
 
 /** What is stored beside the records: small settings changed through the API. */
 export interface StoreMeta {
   hostServices: string[];
+  /** Load balancers (berth lb): small records, absent when there is none. */
+  lbs?: Record<string, LbRecord>;
 }
 
 /** One batch of record changes, written together (each record atomically). */
@@ -19,6 +22,9 @@ export interface StoreChange {
   /** Services (berth service create): absent means none changed. */
   putServices?: ServiceRecord[];
   deleteServices?: string[];
+  /** Services registered in the catalog (Consul's agent API), by service ID: absent means none changed. */
+  putCatalog?: CatalogRecord[];
+  deleteCatalog?: string[];
   /** Present when the meta record changed. */
   meta?: StoreMeta;
 }
@@ -39,7 +45,8 @@ export function emptyState(): BerthState {
 }
 
 export function metaOf(state: BerthState): StoreMeta {
-  return { hostServices: state.hostServices ?? [] };
+  const lbs = state.lbs && Object.keys(state.lbs).length ? { lbs: state.lbs } : {};
+  return { hostServices: state.hostServices ?? [], ...lbs };
 }
 
 /** The store refuses to load: the message names the file and what to do. */
