@@ -149,22 +149,33 @@ export function udpLimit(edns: Edns | undefined): number {
 
 function optRecord(extendedRcode = 0): Buffer {
   const b = Buffer.alloc(11);
-  // name (root) 0, type OPT, class = our UDP size, TTL = ext rcode, version 0, flags 0; rdlen 0
-  b.writeUInt16BE(TYPE_OPT, 1);
-  b.writeUInt16BE(MAX_UDP_PAYLOAD, 3);
-  b[5] = extendedRcode;
+  writeOpt(b, 0, extendedRcode);
   return b;
+}
+
+/** The OPT record (11 bytes) at `at`. */
+function writeOpt(b: Buffer, at: number, extendedRcode: number): void {
+  // name (root) 0, type OPT, class = our UDP size, TTL = ext rcode, version 0, flags 0; rdlen 0
+  b[at] = 0;
+  b.writeUInt16BE(TYPE_OPT, at + 1);
+  b.writeUInt16BE(MAX_UDP_PAYLOAD, at + 3);
+  b[at + 5] = extendedRcode;
+  b.fill(0, at + 6, at + 11);
 }
 
 function header(id: number, queryFlags: number, rcode: number, extra: number, counts: [number, number, number, number]): Buffer {
   const h = Buffer.alloc(12);
+  writeHeader(h, id, queryFlags, rcode, extra, ...counts);
+  return h;
+}
+
+function writeHeader(h: Buffer, id: number, queryFlags: number, rcode: number, extra: number, qd: number, an: number, ns: number, ar: number): void {
   h.writeUInt16BE(id, 0);
   h.writeUInt16BE(F_QR | (queryFlags & (F_RD | F_CD)) | F_RA | extra | (rcode & 0xf), 2);
-  h.writeUInt16BE(counts[0], 4);
-  h.writeUInt16BE(counts[1], 6);
-  h.writeUInt16BE(counts[2], 8);
-  h.writeUInt16BE(counts[3], 10);
-  return h;
+  h.writeUInt16BE(qd, 4);
+  h.writeUInt16BE(an, 6);
+  h.writeUInt16BE(ns, 8);
+  h.writeUInt16BE(ar, 10);
 }
 
 /**
@@ -212,35 +223,67 @@ export interface LocalRecord {
  * named by a pointer to the question name. Sets TC with no records when it does not fit `limit`.
  */
 export function localResponse(raw: Buffer, q: Query, rcode: Rcode, records: readonly LocalRecord[], limit: number): Buffer {
-  const rrs: Buffer[] = [];
+  // Hot path (every local answer): sizes first, then one buffer written in place; no per-record
+  // buffers or concatenation.
+  const qlen = q.questionEnd - 12;
+  const names: Array<Buffer | undefined> = [];
+  let rrBytes = 0;
+  let count = 0;
   for (const r of records) {
-    let rdata: Buffer;
-    let type: number;
     if (r.type === 'A') {
-      type = 1;
-      rdata = Buffer.from(r.data.split('.').map(Number));
+      names.push(undefined);
+      rrBytes += 16;
+      count++;
     } else {
-      type = 12;
       const name = encodeName(r.data);
+      names.push(name);
       if (!name) continue; // longer than DNS allows: leave it out
-      rdata = name;
+      rrBytes += 12 + name.length;
+      count++;
     }
-    const rr = Buffer.alloc(12 + rdata.length);
-    rr.writeUInt16BE(0xc00c, 0);
-    rr.writeUInt16BE(type, 2);
-    rr.writeUInt16BE(CLASS_IN, 4);
-    rr.writeUInt32BE(r.ttl >>> 0, 6);
-    rr.writeUInt16BE(rdata.length, 10);
-    rdata.copy(rr, 12);
-    rrs.push(rr);
   }
-  const question = raw.subarray(12, q.questionEnd);
-  const opt = q.edns ? [optRecord()] : [];
-  const size = 12 + question.length + rrs.reduce((n, b) => n + b.length, 0) + (q.edns ? 11 : 0);
-  if (size > limit) {
-    return Buffer.concat([header(q.id, q.flags, rcode, F_AA | F_TC, [1, 0, 0, opt.length]), question, ...opt]);
+  const optLen = q.edns ? 11 : 0;
+  const fits = 12 + qlen + rrBytes + optLen <= limit;
+  const out = Buffer.allocUnsafe(12 + qlen + (fits ? rrBytes : 0) + optLen);
+  writeHeader(out, q.id, q.flags, rcode, fits ? F_AA : F_AA | F_TC, 1, fits ? count : 0, 0, q.edns ? 1 : 0);
+  raw.copy(out, 12, 12, q.questionEnd);
+  let o = 12 + qlen;
+  if (fits) {
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const name = names[i];
+      if (r.type !== 'A' && !name) continue;
+      out.writeUInt16BE(0xc00c, o);
+      out.writeUInt16BE(r.type === 'A' ? 1 : 12, o + 2);
+      out.writeUInt16BE(CLASS_IN, o + 4);
+      out.writeUInt32BE(r.ttl >>> 0, o + 6);
+      if (r.type === 'A') {
+        out.writeUInt16BE(4, o + 10);
+        writeIpv4(out, o + 12, r.data);
+        o += 16;
+      } else {
+        out.writeUInt16BE(name!.length, o + 10);
+        name!.copy(out, o + 12);
+        o += 12 + name!.length;
+      }
+    }
   }
-  return Buffer.concat([header(q.id, q.flags, rcode, F_AA, [1, rrs.length, 0, opt.length]), question, ...rrs, ...opt]);
+  if (q.edns) writeOpt(out, o, 0);
+  return out;
+}
+
+/** A dotted IPv4 address as 4 bytes at `at` (the view only holds valid addresses). */
+function writeIpv4(out: Buffer, at: number, ip: string): void {
+  let part = 0;
+  let k = at;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      out[k++] = part;
+      part = 0;
+    } else part = part * 10 + (c - 48);
+  }
+  out[k] = part;
 }
 
 /** Header-level facts of a response from upstream. */
