@@ -149,33 +149,22 @@ export function udpLimit(edns: Edns | undefined): number {
 
 function optRecord(extendedRcode = 0): Buffer {
   const b = Buffer.alloc(11);
-  writeOpt(b, 0, extendedRcode);
-  return b;
-}
-
-/** The OPT record (11 bytes) at `at`. */
-function writeOpt(b: Buffer, at: number, extendedRcode: number): void {
   // name (root) 0, type OPT, class = our UDP size, TTL = ext rcode, version 0, flags 0; rdlen 0
-  b[at] = 0;
-  b.writeUInt16BE(TYPE_OPT, at + 1);
-  b.writeUInt16BE(MAX_UDP_PAYLOAD, at + 3);
-  b[at + 5] = extendedRcode;
-  b.fill(0, at + 6, at + 11);
+  b.writeUInt16BE(TYPE_OPT, 1);
+  b.writeUInt16BE(MAX_UDP_PAYLOAD, 3);
+  b[5] = extendedRcode;
+  return b;
 }
 
 function header(id: number, queryFlags: number, rcode: number, extra: number, counts: [number, number, number, number]): Buffer {
   const h = Buffer.alloc(12);
-  writeHeader(h, id, queryFlags, rcode, extra, ...counts);
-  return h;
-}
-
-function writeHeader(h: Buffer, id: number, queryFlags: number, rcode: number, extra: number, qd: number, an: number, ns: number, ar: number): void {
   h.writeUInt16BE(id, 0);
   h.writeUInt16BE(F_QR | (queryFlags & (F_RD | F_CD)) | F_RA | extra | (rcode & 0xf), 2);
-  h.writeUInt16BE(qd, 4);
-  h.writeUInt16BE(an, 6);
-  h.writeUInt16BE(ns, 8);
-  h.writeUInt16BE(ar, 10);
+  h.writeUInt16BE(counts[0], 4);
+  h.writeUInt16BE(counts[1], 6);
+  h.writeUInt16BE(counts[2], 8);
+  h.writeUInt16BE(counts[3], 10);
+  return h;
 }
 
 /**
@@ -213,77 +202,67 @@ export function encodeName(name: string): Buffer | undefined {
 }
 
 export interface LocalRecord {
-  type: 'A' | 'PTR';
+  type: 'A' | 'PTR' | 'SRV';
   data: string;
   ttl: number;
+  /** SRV: the target port. */
+  port?: number;
+  /** Owner name when it is not the question's (records of the additional section). */
+  name?: string;
+}
+
+/** One resource record; its owner is a pointer to the question name unless `r.name` is given. */
+function encodeRecord(r: LocalRecord): Buffer | undefined {
+  let rdata: Buffer;
+  let type: number;
+  if (r.type === 'A') {
+    type = 1;
+    rdata = Buffer.from(r.data.split('.').map(Number));
+  } else if (r.type === 'SRV') {
+    type = 33;
+    const target = encodeName(r.data);
+    if (!target) return undefined;
+    rdata = Buffer.alloc(6 + target.length);
+    rdata.writeUInt16BE(1, 0); // priority
+    rdata.writeUInt16BE(1, 2); // weight
+    rdata.writeUInt16BE(r.port ?? 0, 4);
+    target.copy(rdata, 6);
+  } else {
+    type = 12;
+    const name = encodeName(r.data);
+    if (!name) return undefined; // longer than DNS allows: leave it out
+    rdata = name;
+  }
+  const owner = r.name === undefined ? Buffer.from([0xc0, 0x0c]) : encodeName(r.name);
+  if (!owner) return undefined;
+  const rr = Buffer.alloc(owner.length + 10 + rdata.length);
+  owner.copy(rr, 0);
+  let o = owner.length;
+  rr.writeUInt16BE(type, o);
+  rr.writeUInt16BE(CLASS_IN, o + 2);
+  rr.writeUInt32BE(r.ttl >>> 0, o + 4);
+  rr.writeUInt16BE(rdata.length, o + 8);
+  o += 10;
+  rdata.copy(rr, o);
+  return rr;
 }
 
 /**
  * A local answer: the question verbatim (the client's letter case kept), then the records, each
  * named by a pointer to the question name. Sets TC with no records when it does not fit `limit`.
  */
-export function localResponse(raw: Buffer, q: Query, rcode: Rcode, records: readonly LocalRecord[], limit: number): Buffer {
-  // Hot path (every local answer): sizes first, then one buffer written in place; no per-record
-  // buffers or concatenation.
-  const qlen = q.questionEnd - 12;
-  const names: Array<Buffer | undefined> = [];
-  let rrBytes = 0;
-  let count = 0;
-  for (const r of records) {
-    if (r.type === 'A') {
-      names.push(undefined);
-      rrBytes += 16;
-      count++;
-    } else {
-      const name = encodeName(r.data);
-      names.push(name);
-      if (!name) continue; // longer than DNS allows: leave it out
-      rrBytes += 12 + name.length;
-      count++;
-    }
+export function localResponse(raw: Buffer, q: Query, rcode: Rcode, records: readonly LocalRecord[], limit: number, additional: readonly LocalRecord[] = []): Buffer {
+  const rrs = records.map(encodeRecord).filter((b): b is Buffer => b !== undefined);
+  let extra = additional.map(encodeRecord).filter((b): b is Buffer => b !== undefined);
+  const question = raw.subarray(12, q.questionEnd);
+  const opt = q.edns ? [optRecord()] : [];
+  const base = 12 + question.length + rrs.reduce((n, b) => n + b.length, 0) + (q.edns ? 11 : 0);
+  if (base > limit) {
+    return Buffer.concat([header(q.id, q.flags, rcode, F_AA | F_TC, [1, 0, 0, opt.length]), question, ...opt]);
   }
-  const optLen = q.edns ? 11 : 0;
-  const fits = 12 + qlen + rrBytes + optLen <= limit;
-  const out = Buffer.allocUnsafe(12 + qlen + (fits ? rrBytes : 0) + optLen);
-  writeHeader(out, q.id, q.flags, rcode, fits ? F_AA : F_AA | F_TC, 1, fits ? count : 0, 0, q.edns ? 1 : 0);
-  raw.copy(out, 12, 12, q.questionEnd);
-  let o = 12 + qlen;
-  if (fits) {
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      const name = names[i];
-      if (r.type !== 'A' && !name) continue;
-      out.writeUInt16BE(0xc00c, o);
-      out.writeUInt16BE(r.type === 'A' ? 1 : 12, o + 2);
-      out.writeUInt16BE(CLASS_IN, o + 4);
-      out.writeUInt32BE(r.ttl >>> 0, o + 6);
-      if (r.type === 'A') {
-        out.writeUInt16BE(4, o + 10);
-        writeIpv4(out, o + 12, r.data);
-        o += 16;
-      } else {
-        out.writeUInt16BE(name!.length, o + 10);
-        name!.copy(out, o + 12);
-        o += 12 + name!.length;
-      }
-    }
-  }
-  if (q.edns) writeOpt(out, o, 0);
-  return out;
-}
-
-/** A dotted IPv4 address as 4 bytes at `at` (the view only holds valid addresses). */
-function writeIpv4(out: Buffer, at: number, ip: string): void {
-  let part = 0;
-  let k = at;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46) {
-      out[k++] = part;
-      part = 0;
-    } else part = part * 10 + (c - 48);
-  }
-  out[k] = part;
+  // The additional section is a courtesy: dropped (without TC) when it does not fit.
+  if (base + extra.reduce((n, b) => n + b.length, 0) > limit) extra = [];
+  return Buffer.concat([header(q.id, q.flags, rcode, F_AA, [1, rrs.length, 0, extra.length + opt.length]), question, ...rrs, ...extra, ...opt]);
 }
 
 /** Header-level facts of a response from upstream. */
