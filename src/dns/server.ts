@@ -168,7 +168,7 @@ export class DnsServer {
   }
 
   private async bind(ip: string): Promise<string | undefined> {
-    const udp = dgram.createSocket({ type: ip.includes(':') ? 'udp6' : 'udp4' });
+    const udp = dgram.createSocket({ type: ip.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
     const tcp = net.createServer({ pauseOnConnect: false });
     const l: Listener = { ip, udp, tcp, conns: new Set() };
     try {
@@ -360,6 +360,15 @@ function write(s: net.Socket, resp: Buffer): void {
   len.writeUInt16BE(resp.length, 0);
   s.write(Buffer.concat([len, resp]));
 }
+
+/**
+ * Replies only ever go to the asker's address as the kernel reported it (an IP literal), so the
+ * socket's name lookup is the identity, called back at once: dns.lookup's validation and deferred
+ * callback cost a tick per reply on the hot path.
+ */
+const literalLookup = ((address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void => {
+  cb(null, address, address.includes(':') ? 6 : 4);
+}) as unknown as dgram.SocketOptions['lookup'];
 
 function plainIp(a: string): string {
   return a.startsWith('::ffff:') ? a.slice(7) : a;
