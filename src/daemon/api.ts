@@ -1,14 +1,14 @@
 // The routes of berth's HTTP API (Docker Engine API shapes where Docker has them).
-import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BadRequest, Conflict } from '../model/errors.js';
 import type { Ctx } from './context.js';
 import { connect, disconnect, type ConnectRequest } from './connect.js';
 import { HANDLED, Router } from './http.js';
+import { streamLog } from './log-stream.js';
 import { networkInspect, sandboxInspect, sandboxSummary } from './inspect.js';
 import { createNetwork, pruneNetworks, removeNetwork, type CreateNetworkRequest } from './networks.js';
 import type { CreateSandboxRequest } from './sandbox-spec.js';
-import type { Sandboxes } from './sandboxes.js';
+import type { Sandboxes, WaitCondition } from './sandboxes.js';
 
 export interface ApiExtras {
   /** Text for `berth rules`. */
@@ -22,6 +22,12 @@ function timeoutOf(q: URLSearchParams): number {
   const n = Number(t);
   if (!Number.isFinite(n) || n < 0) throw new BadRequest(`invalid timeout "${t}": give whole seconds`);
   return n;
+}
+
+function waitConditionOf(q: URLSearchParams): WaitCondition {
+  const c = q.get('condition') || 'not-running';
+  if (c === 'not-running' || c === 'next-exit' || c === 'removed') return c;
+  throw new BadRequest(`invalid condition "${c}": use not-running, next-exit or removed`);
 }
 
 export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Router {
@@ -72,10 +78,19 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
     const force = q.query.get('force');
     return sandboxes.remove(q.params[0]!, force === '1' || force === 'true');
   });
+  // Docker's wait: the headers go out as soon as the waiter is registered (a client may start
+  // the sandbox once it has them), the body when the condition holds and is persisted.
   r.on('POST', '/containers/{id}/wait', async (q) => {
     const sb = ctx.sandbox(q.params[0]!);
-    await sandboxes.waitExit(sb.id);
-    return { StatusCode: ctx.state.sandboxes[sb.id]?.state.exitCode ?? 0 };
+    const condition = waitConditionOf(q.query);
+    const gone = new AbortController();
+    q.res.on('close', () => gone.abort());
+    const code = sandboxes.wait(sb.id, condition, gone.signal);
+    q.res.writeHead(200, { 'content-type': 'application/json' });
+    q.res.flushHeaders();
+    const exitCode = await code.catch(() => undefined);
+    if (exitCode !== undefined) q.res.end(JSON.stringify({ StatusCode: exitCode, Error: null }));
+    return HANDLED;
   });
   r.on('GET', '/containers/{id}/exec-target', async (q) => {
     const sb = ctx.sandbox(q.params[0]!);
@@ -86,7 +101,18 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
   r.on('GET', '/containers/{id}/logs', async (q) => {
     const sb = ctx.sandbox(q.params[0]!);
     const follow = q.query.get('follow') === '1' || q.query.get('follow') === 'true';
-    await streamLog(join(ctx.sandboxDir(sb.id), 'log'), q.res, follow ? () => ctx.state.sandboxes[sb.id]?.state.status === 'running' : () => false);
+    await streamLog(join(ctx.sandboxDir(sb.id), 'log'), q.res, { from: 'start', done: follow ? () => ctx.state.sandboxes[sb.id]?.state.status !== 'running' : () => true });
+    return HANDLED;
+  });
+  // Docker's attach, as `berth run` uses it before start: the output from now on, until the next
+  // exit is recorded. Opening the log here keeps it readable even when --rm removes it first.
+  r.on('POST', '/containers/{id}/attach', async (q) => {
+    const sb = ctx.sandbox(q.params[0]!);
+    const gone = new AbortController();
+    q.res.on('close', () => gone.abort());
+    let exited = false;
+    sandboxes.wait(sb.id, 'next-exit', gone.signal).then(() => (exited = true), () => undefined);
+    await streamLog(join(ctx.sandboxDir(sb.id), 'log'), q.res, { from: 'end', done: () => exited, create: true });
     return HANDLED;
   });
   r.on('GET', '/rules', async () => extras.rules());
@@ -99,36 +125,4 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
   });
   r.on('DELETE', '/host-services/{name}', async (q) => extras.hostServices.remove(q.params[0]!));
   return r;
-}
-
-/** Sends the log, then (following) what is appended until the sandbox stops running. */
-async function streamLog(path: string, res: import('node:http').ServerResponse, stillRunning: () => boolean): Promise<void> {
-  res.writeHead(200, { 'content-type': 'application/octet-stream' });
-  let offset = 0;
-  let closed = false;
-  res.on('close', () => (closed = true));
-  const fh = await open(path, 'r').catch(() => undefined);
-  try {
-    for (;;) {
-      const size = fh ? (await stat(path).catch(() => ({ size: offset }))).size : 0;
-      while (fh && offset < size) {
-        const buf = Buffer.alloc(Math.min(65536, size - offset));
-        const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-        if (bytesRead === 0) break;
-        offset += bytesRead;
-        res.write(buf.subarray(0, bytesRead));
-      }
-      const running = stillRunning();
-      if (!running || closed) {
-        // One last read: output written just before the exit.
-        const final = fh ? (await stat(path).catch(() => ({ size: offset }))).size : 0;
-        if (final > offset && !closed) continue;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  } finally {
-    await fh?.close();
-    res.end();
-  }
 }

@@ -16,6 +16,7 @@ import { HostResolvers } from '../dns/upstreams.js';
 import type { Ctx } from './context.js';
 import { Firewall } from './firewall.js';
 import type { Sandboxes } from './sandboxes.js';
+import { every } from './ticker.js';
 
 export interface Features {
   rules: () => Promise<string>;
@@ -84,8 +85,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
       bridgeKey = keyOf(s);
     },
   });
-  const recheck = setInterval(() => void ctx.lock.run(() => fw.recheckOthers()), 300_000);
-  recheck.unref();
+  const recheck = every('recheck of other firewalls', 300_000, () => ctx.lock.run(() => fw.recheckOthers()), log);
 
   // Host ports: checked against every other mapping and against sockets bound on the host.
   ctx.ports = {
@@ -164,7 +164,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
     },
     rules: () => fw.rules(),
     close: async () => {
-      clearInterval(recheck);
+      recheck.stop();
       await dns.stop();
       resolvers.stop();
     },

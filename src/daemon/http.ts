@@ -36,8 +36,10 @@ export class Router {
   }
 
   async handle(raw: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(raw.url ?? '/', 'http://berth');
+    let path = raw.url ?? '/';
     try {
+      const url = new URL(path, 'http://berth');
+      path = url.pathname;
       const route = this.routes.find((r) => r.method === raw.method && r.pattern.test(url.pathname));
       if (!route) throw new BerthError(404, `page not found: ${raw.method} ${url.pathname}`);
       const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodeURIComponent);
@@ -55,12 +57,26 @@ export class Router {
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
       }
     } catch (err) {
-      const status = statusOf(err);
-      const message = err instanceof Error ? err.message : String(err);
-      if (status >= 500) this.log('error', `${raw.method} ${url.pathname}: ${err instanceof Error ? (err.stack ?? message) : message}`);
-      else this.log('debug', `${raw.method} ${url.pathname}: ${status} ${message}`);
-      if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ message }));
+      this.fail(raw, path, res, err);
+    }
+  }
+
+  /** The error answer: Docker's {"message"} with the error's status; a 500 is logged with its stack. */
+  private fail(raw: IncomingMessage, path: string, res: ServerResponse, err: unknown): void {
+    const status = statusOf(err);
+    const message = err instanceof Error ? err.message : String(err);
+    if (status >= 500) this.log('error', `${raw.method} ${path}: ${err instanceof Error ? (err.stack ?? message) : message}`);
+    else this.log('debug', `${raw.method} ${path}: ${status} ${message}`);
+    try {
+      if (res.headersSent) {
+        // A stream broke after its headers went out: there is no way left to say so but to cut it.
+        res.destroy();
+        return;
+      }
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ message }));
+    } catch (e) {
+      this.log('error', `${raw.method} ${path}: cannot send the error answer: ${(e as Error).message}`);
+      res.destroy();
     }
   }
 }

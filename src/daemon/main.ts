@@ -7,6 +7,8 @@ import { FileStore } from '../store/file-store.js';
 import { buildApi } from './api.js';
 import { parseDaemonArgs } from './config.js';
 import { Ctx } from './context.js';
+import { CORE_HELPERS, OPTIONAL_HELPERS, requireHelpers } from '../kernel/binaries.js';
+import { guardProcess, stackOf } from './guard.js';
 import { makeLogger } from './log.js';
 import { reconcile } from './reconcile.js';
 import { Sandboxes } from './sandboxes.js';
@@ -23,6 +25,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const log = makeLogger(cfg.logLevel);
+  guardProcess(log);
+  // Every helper program, by absolute path, before anything on the host is touched.
+  const { missingOptional } = requireHelpers([...CORE_HELPERS, ...(cfg.firewall === 'nftables' ? ['nft'] : [])], [...OPTIONAL_HELPERS, ...(cfg.firewall === 'nftables' ? [] : ['nft'])]);
+  for (const m of missingOptional) log('info', `${m} is not installed: berth goes on without it`);
   await mkdir(cfg.dataRoot, { recursive: true, mode: 0o700 });
   await mkdir(join(cfg.execRoot, 'netns'), { recursive: true, mode: 0o700 });
   await mkdir(dirname(cfg.socket), { recursive: true });
@@ -41,7 +47,14 @@ async function main(): Promise<void> {
   sandboxes.startPolling();
 
   const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices });
-  const server = createServer((req, res) => void api.handle(req, res));
+  const server = createServer((req, res) => {
+    api.handle(req, res).catch((err: unknown) => log('error', `${req.method} ${req.url}: ${stackOf(err)}`));
+  });
+  // A client that hangs up mid-request must not reach the process as an uncaught error.
+  server.on('clientError', (err, socket) => {
+    log('debug', `API client error: ${err.message}`);
+    socket.destroy();
+  });
   await rm(cfg.socket, { force: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

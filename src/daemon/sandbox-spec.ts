@@ -31,6 +31,7 @@ export interface CreateSandboxRequest {
     Dns?: string[];
     DnsSearch?: string[];
     DnsOptions?: string[];
+    AutoRemove?: boolean;
   };
   NetworkingConfig?: {
     EndpointsConfig?: Record<string, { IPAMConfig?: { IPv4Address?: string } | null; Aliases?: string[] | null }>;
@@ -184,6 +185,7 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxRequest): 
       dnsSearch: hc.DnsSearch ?? [],
       dnsOptions: hc.DnsOptions ?? [],
       rootfs,
+      autoRemove: hc.AutoRemove === true,
     },
   };
 }

@@ -1,6 +1,7 @@
 // Running external programs: always an argv array, never a shell string.
 import { spawn } from 'node:child_process';
 import { Internal } from '../model/errors.js';
+import { absoluteArgv } from './binaries.js';
 
 export interface RunResult {
   code: number;
@@ -15,10 +16,18 @@ export interface RunOptions {
 
 export type Runner = (argv: readonly string[], opts?: RunOptions) => Promise<RunResult>;
 
+/** Runs argv (helpers by absolute path, see binaries.ts) in berthd's own environment. Never
+ * throws: a program that cannot be started rejects with an Internal error. */
 export const run: Runner = (argv, opts = {}) =>
   new Promise((resolve, reject) => {
-    const [cmd, ...args] = argv;
-    if (!cmd) return reject(new Internal('empty command'));
+    if (!argv[0]) return reject(new Internal('empty command'));
+    let cmd: string;
+    let args: string[];
+    try {
+      [cmd, ...args] = absoluteArgv(argv) as [string, ...string[]];
+    } catch (err) {
+      return reject(err);
+    }
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

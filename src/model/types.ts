@@ -115,6 +115,8 @@ export interface SandboxConfig {
   rootfs: string;
   /** The user gave --hostname (it is then also a DNS alias). */
   userHostname: boolean;
+  /** --rm (Docker's HostConfig.AutoRemove): berthd removes the sandbox when it exits. */
+  autoRemove?: boolean;
 }
 
 export interface SandboxState {
