@@ -1,21 +1,16 @@
 // Connecting a sandbox to a network, and disconnecting it, while it runs or not.
 import { BadRequest, BerthError, Conflict } from '../model/errors.js';
-import { validateAlias } from '../model/names.js';
 import type { NetworkId } from '../model/types.js';
 import type { Ctx } from './context.js';
+import type { ConnectInput } from './schema/network-schemas.js';
 import { attachEndpoint, detachEndpoint, IP_ONLY_WITH_USER_SUBNET, reserveEndpoint } from './sandbox-net.js';
-
-export interface ConnectRequest {
-  Container?: string;
-  EndpointConfig?: { IPAMConfig?: { IPv4Address?: string } | null; Aliases?: string[] | null };
-}
 
 const SHARED_NS = 'container sharing network namespace with another container or host cannot be connected to any other network';
 
-export async function connect(ctx: Ctx, netRef: string, req: ConnectRequest): Promise<void> {
+export async function connect(ctx: Ctx, netRef: string, req: ConnectInput): Promise<void> {
   await ctx.lock.run(async () => {
     const net = ctx.network(netRef);
-    const sb = ctx.sandbox(req.Container ?? '');
+    const sb = ctx.sandbox(req.Container);
     const mode = sb.config.networkMode;
     if (mode === 'host' || mode.startsWith('container:')) throw new BerthError(403, SHARED_NS);
     if (mode === 'none') throw new BerthError(403, 'container cannot be connected to multiple networks with one of the networks in private (none) mode');
@@ -23,9 +18,9 @@ export async function connect(ctx: Ctx, netRef: string, req: ConnectRequest): Pr
     if (sb.config.networks.some((n) => n.networkId === net.id)) {
       throw new BerthError(403, `endpoint with name ${sb.name} already exists in network ${net.name}`);
     }
-    const ip = req.EndpointConfig?.IPAMConfig?.IPv4Address || undefined;
+    const ip = req.EndpointConfig.IPAMConfig.IPv4Address;
     if (ip && !net.userSubnet) throw new BadRequest(IP_ONLY_WITH_USER_SUBNET);
-    const aliases = (req.EndpointConfig?.Aliases ?? []).map(validateAlias);
+    const aliases = req.EndpointConfig.Aliases;
     if (aliases.length && net.builtin) throw new BadRequest('network-scoped alias is supported only for containers in user defined networks');
     const entry = { networkId: net.id as NetworkId, ip, aliases };
     if (sb.state.status === 'running') {

@@ -1,95 +1,192 @@
-// A small router for the HTTP API on the unix socket: JSON in, JSON out, typed errors mapped
-// to their status with Docker's {"message": "..."} body.
+// The router of the HTTP API on the unix socket: JSON in, JSON out, Docker's {"message": "..."}
+// on errors.
+//
+// THE ROUTE CONVENTION (every route, in every file that adds routes):
+//
+//   r.route({ method: 'POST', path: '/networks/{id}/connect', params, query, body }, async (req) => ...)
+//
+// - `params`, `query` and `body` are zod schemas (src/daemon/schema/). Path parameters are named
+//   in braces and the `params` schema is a z.object with exactly those keys; `query` is a
+//   z.object over the query string (first value of each name, as Go's Form.Get); `body` parses
+//   the JSON body (an empty body is `{}`). A part without a schema is `{}` for the handler.
+// - They are parsed BEFORE the handler runs. The handler gets only the parsed, normalised values
+//   (req.params / req.query / req.body, typed by z.output of the schemas); a failure answers 400
+//   naming the field: `invalid Name: expected a string`, `invalid query parameter t: ...`.
+// - Bodies over 1 MiB answer 413, bodies that are not JSON 400; a thrown BerthError answers its
+//   status; anything else 500 with the stack in berthd's log. Nothing a request does ends berthd.
+// - The handler returns: undefined (204), a string (200 text/plain), an object or array (200
+//   JSON; `created(obj)` for 201), or HANDLED when it wrote the response itself (streams).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
 import { BadRequest, BerthError, statusOf } from '../model/errors.js';
 import type { Logger } from './log.js';
+import { describeIssue } from './schema/issues.js';
 
-export interface Request {
-  params: string[];
-  query: URLSearchParams;
-  body: unknown;
+/** Request bodies larger than this are refused with 413 (Docker has no limit; berth keeps memory bounded). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD';
+type Empty = z.ZodObject<{}>;
+
+export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {
+  method: Method;
+  /** "/containers/{id}/start"; an optional /v1.xx prefix is accepted, as Docker does. */
+  path: string;
+  params?: P;
+  query?: Q;
+  body?: B;
+}
+
+export interface Request<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
   raw: IncomingMessage;
   res: ServerResponse;
 }
 
-type Handler = (req: Request) => Promise<unknown>;
-
-interface Route {
-  method: string;
-  pattern: RegExp;
-  handler: Handler;
-}
-
 /** A handler's answer when it has written the response itself (streams). */
 export const HANDLED = Symbol('handled');
+
+const CREATED = Symbol('created');
+/** Answer 201 with this JSON body. */
+export function created(body: Record<string, unknown>): Record<string, unknown> {
+  return Object.assign(body, { [CREATED]: true });
+}
+
+interface Route {
+  method: Method;
+  pattern: RegExp;
+  names: string[];
+  params: z.ZodType;
+  query: z.ZodType;
+  body: z.ZodType | undefined;
+  handler: (req: Request<unknown, unknown, unknown>) => Promise<unknown>;
+}
+
+const EMPTY: Empty = z.object({});
 
 export class Router {
   private readonly routes: Route[] = [];
 
   constructor(private readonly log: Logger) {}
 
-  on(method: string, path: string, handler: Handler): this {
-    // "/containers/{id}/start" -> ^/containers/([^/]+)/start$ ; an optional /v1.xx prefix is accepted.
-    const pattern = new RegExp(`^(?:/v[0-9.]+)?${path.replace(/\{[a-z]+\}/g, '([^/]+)')}$`);
-    this.routes.push({ method, pattern, handler });
+  route<P extends z.ZodType = Empty, Q extends z.ZodType = Empty, B extends z.ZodType = Empty>(
+    spec: RouteSpec<P, Q, B>,
+    handler: (req: Request<z.output<P>, z.output<Q>, z.output<B>>) => Promise<unknown>,
+  ): this {
+    const names = [...spec.path.matchAll(/\{([a-zA-Z]+)\}/g)].map((m) => m[1]!);
+    if (names.length > 0 && !spec.params) throw new Error(`route ${spec.method} ${spec.path}: path parameters need a params schema`);
+    // "/containers/{id}/start" -> ^(?:/v1.41)?/containers/([^/]+)/start$
+    const pattern = new RegExp(`^(?:/v[0-9.]+)?${spec.path.replace(/\{[a-zA-Z]+\}/g, '([^/]+)')}$`);
+    this.routes.push({
+      method: spec.method,
+      pattern,
+      names,
+      params: spec.params ?? EMPTY,
+      query: spec.query ?? EMPTY,
+      body: spec.body,
+      handler: handler as Route['handler'],
+    });
     return this;
   }
 
   async handle(raw: IncomingMessage, res: ServerResponse): Promise<void> {
-    let path = raw.url ?? '/';
+    let where = `${raw.method} ${raw.url}`;
     try {
-      const url = new URL(path, 'http://berth');
-      path = url.pathname;
+      const url = new URL(raw.url ?? '/', 'http://berth');
+      where = `${raw.method} ${url.pathname}`;
       const route = this.routes.find((r) => r.method === raw.method && r.pattern.test(url.pathname));
+      // The body is read (and bounded) for every request, so a refused one never leaves it unread.
+      const text = await readBody(raw);
       if (!route) throw new BerthError(404, `page not found: ${raw.method} ${url.pathname}`);
-      const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodeURIComponent);
-      const body = await readBody(raw);
-      const result = await route.handler({ params, query: url.searchParams, body, raw, res });
+      const values = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodePathPart);
+      const params = parseWith(route.params, Object.fromEntries(route.names.map((n, i) => [n, values[i]])), 'path parameter');
+      const query = parseWith(route.query, firstValues(url.searchParams), 'query parameter');
+      const body = route.body ? parseWith(route.body, parseJson(text), '') : {};
+      const result = await route.handler({ params, query, body, raw, res });
       if (result === HANDLED) return;
       if (result === undefined) {
         res.writeHead(204).end();
       } else if (typeof result === 'string') {
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(result);
       } else {
-        const status = (result as { __status?: number }).__status ?? 200;
-        const { __status: _s, ...rest } = result as Record<string, unknown>;
-        const out = Array.isArray(result) ? result : rest;
-        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
+        const status = (result as Record<symbol, unknown>)[CREATED] ? 201 : 200;
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(result));
       }
     } catch (err) {
-      this.fail(raw, path, res, err);
-    }
-  }
-
-  /** The error answer: Docker's {"message"} with the error's status; a 500 is logged with its stack. */
-  private fail(raw: IncomingMessage, path: string, res: ServerResponse, err: unknown): void {
-    const status = statusOf(err);
-    const message = err instanceof Error ? err.message : String(err);
-    if (status >= 500) this.log('error', `${raw.method} ${path}: ${err instanceof Error ? (err.stack ?? message) : message}`);
-    else this.log('debug', `${raw.method} ${path}: ${status} ${message}`);
-    try {
-      if (res.headersSent) {
-        // A stream broke after its headers went out: there is no way left to say so but to cut it.
+      const status = statusOf(err);
+      const message = err instanceof Error ? err.message : String(err);
+      if (status >= 500) this.log('error', `${where}: ${err instanceof Error ? (err.stack ?? message) : message}`);
+      else this.log('debug', `${where}: ${status} ${message}`);
+      try {
+        if (res.headersSent) {
+          // A stream broke after its headers went out: no way is left to say so but to cut it.
+          res.destroy();
+          return;
+        }
+        res.writeHead(status, { 'content-type': 'application/json', ...(status === 413 ? { connection: 'close' } : {}) });
+        res.end(JSON.stringify({ message }));
+      } catch (e) {
+        this.log('error', `${where}: cannot send the error answer: ${(e as Error).message}`);
         res.destroy();
-        return;
       }
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ message }));
-    } catch (e) {
-      this.log('error', `${raw.method} ${path}: cannot send the error answer: ${(e as Error).message}`);
-      res.destroy();
     }
   }
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  if (chunks.length === 0) return {};
-  const text = Buffer.concat(chunks).toString('utf8');
+/** Parses one part of a request; a failure names the field (path parameter id, HostConfig.Dns[0], ...). */
+function parseWith<S extends z.ZodType>(schema: S, input: unknown, kind: string): z.output<S> {
+  const r = schema.safeParse(input, { reportInput: true });
+  if (r.success) return r.data;
+  throw new BadRequest(describeIssue(r.error.issues[0]!, kind));
+}
+
+function decodePathPart(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new BadRequest(`invalid path: "${s}" is not valid percent-encoding`);
+  }
+}
+
+function firstValues(q: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of q) if (!(k in out)) out[k] = v;
+  return out;
+}
+
+function parseJson(text: string): unknown {
   if (!text.trim()) return {};
   try {
     return JSON.parse(text);
   } catch {
     throw new BadRequest('the request body is not valid JSON');
   }
+}
+
+/**
+ * The body as text, at most MAX_BODY_BYTES. A larger one is drained (so the client can read the
+ * answer) but not kept, and answered 413; one that keeps coming past 16 MiB loses its connection.
+ */
+async function readBody(req: IncomingMessage): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size <= MAX_BODY_BYTES) chunks.push(c as Buffer);
+    else if (size > 16 * MAX_BODY_BYTES) {
+      req.destroy();
+      break;
+    }
+  }
+  if (size > MAX_BODY_BYTES || declared > MAX_BODY_BYTES) {
+    throw new BerthError(413, `the request body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  const buf = Buffer.concat(chunks);
+  const text = buf.toString('utf8');
+  // Invalid UTF-8 would be silently replaced by U+FFFD: refuse it instead of guessing.
+  if (!Buffer.from(text, 'utf8').equals(buf)) throw new BadRequest('the request body is not valid UTF-8');
+  return text;
 }

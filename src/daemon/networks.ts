@@ -1,7 +1,7 @@
 // Network operations: create, remove, prune, and the built-in networks.
 import { BadRequest, BerthError, Conflict } from '../model/errors.js';
 import { macFromIp, newNetworkId } from '../model/ids.js';
-import { validateIfName, validateName } from '../model/names.js';
+import { parseIfName, parseIpv4 } from '../model/net-values.js';
 import type { NetworkDriver, NetworkRecord } from '../model/types.js';
 import { defaultGateway, planSubnet } from '../ipam/allocator.js';
 import { formatIp, parseCidr, parseIp, type Prefix } from '../ipam/ipv4.js';
@@ -9,6 +9,7 @@ import { nextFreeSubnet } from '../ipam/pools.js';
 import { bridgeCreateBatch } from '../plan/link-plan.js';
 import { deleteLink, ipBatch, linkExists, listRoutes } from '../kernel/links.js';
 import type { Ctx } from './context.js';
+import type { CreateNetworkInput } from './schema/network-schemas.js';
 
 export const OPT_BRIDGE_NAME = 'com.docker.network.bridge.name';
 export const OPT_ICC = 'com.docker.network.bridge.enable_icc';
@@ -16,15 +17,6 @@ export const OPT_MASQ = 'com.docker.network.bridge.enable_ip_masquerade';
 export const OPT_HOST_BINDING = 'com.docker.network.bridge.host_binding_ipv4';
 export const OPT_MTU = 'com.docker.network.driver.mtu';
 export const DEFAULT_BRIDGE = 'berth0';
-
-export interface CreateNetworkRequest {
-  Name?: string;
-  Driver?: string;
-  Internal?: boolean;
-  IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> };
-  Options?: Record<string, string>;
-  Labels?: Record<string, string>;
-}
 
 function boolOption(opts: Record<string, string>, key: string, dflt: boolean): boolean {
   const v = opts[key];
@@ -43,24 +35,21 @@ export function bridgeNameFor(id: string): string {
   return `berth-${id.slice(0, 9)}`;
 }
 
-/** Validates a request in full and returns the record to create; touches nothing. */
-export async function planNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<NetworkRecord> {
-  const name = validateName('network', req.Name ?? '');
+/** Checks a parsed request against state and the host; returns the record to create; touches nothing. */
+export async function planNetwork(ctx: Ctx, req: CreateNetworkInput): Promise<NetworkRecord> {
+  const name = req.Name;
   if (Object.values(ctx.state.networks).some((n) => n.name === name)) {
     throw new Conflict(`network with name ${name} already exists`);
   }
-  const driver = (req.Driver || 'bridge') as NetworkDriver;
+  const driver: NetworkDriver = req.Driver;
   if (driver === 'host' || driver === 'null') {
     throw new Conflict(`only one instance of "${driver}" network is allowed`);
   }
-  if (driver !== 'bridge' && driver !== 'p2p') {
-    throw new BadRequest(`plugin "${req.Driver}" not found: berth supports the bridge and p2p drivers`);
-  }
-  const options = { ...(req.Options ?? {}) };
-  const labels = { ...(req.Labels ?? {}) };
-  const configs = req.IPAM?.Config ?? [];
+  const options = { ...req.Options };
+  const labels = { ...req.Labels };
+  const configs = req.IPAM.Config;
   if (configs.length > 1) throw new BadRequest('berth supports one IPv4 subnet per network');
-  const cfg0 = configs[0] ?? {};
+  const cfg0 = configs[0] ?? { Subnet: undefined, Gateway: undefined, IPRange: undefined };
   if (!cfg0.Subnet && (cfg0.Gateway || cfg0.IPRange)) {
     throw new BadRequest('--gateway and --ip-range need --subnet');
   }
@@ -69,7 +58,7 @@ export async function planNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<
   const taken: Prefix[] = Object.values(ctx.state.networks).flatMap((n) => (n.subnet ? [parseCidr(n.subnet)] : []));
   let subnet: string;
   if (cfg0.Subnet) {
-    const s = parseCidr(cfg0.Subnet, 'subnet', true);
+    const s = parseCidr(cfg0.Subnet);
     const clash = Object.values(ctx.state.networks).find((n) => n.subnet && overlapsText(n.subnet, s));
     if (clash) throw new Conflict(`Pool overlaps with other one on this address space: ${cfg0.Subnet} overlaps network ${clash.name} (${clash.subnet})`);
     subnet = cfg0.Subnet;
@@ -82,7 +71,7 @@ export async function planNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<
 
   let bridge: string | undefined;
   if (driver === 'bridge') {
-    bridge = options[OPT_BRIDGE_NAME] ? validateIfName(options[OPT_BRIDGE_NAME]) : bridgeNameFor(id);
+    bridge = options[OPT_BRIDGE_NAME] ? parseIfName(options[OPT_BRIDGE_NAME]) : bridgeNameFor(id);
     if (Object.values(ctx.state.networks).some((n) => n.bridge === bridge)) {
       throw new Conflict(`bridge ${bridge} is already used by another network`);
     }
@@ -93,8 +82,7 @@ export async function planNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<
   const mtuText = options[OPT_MTU];
   const mtu = mtuText === undefined ? ctx.cfg.mtu : Number(mtuText);
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new BadRequest(`invalid value "${mtuText}" for option ${OPT_MTU}: use a number from 68 to 65535`);
-  const hostBinding = hostBindingOf(options, ctx.cfg.defaultBindIp);
-  parseIp(hostBinding, `option ${OPT_HOST_BINDING}`);
+  const hostBinding = parseIpv4(hostBindingOf(options, ctx.cfg.defaultBindIp), `option ${OPT_HOST_BINDING}`);
 
   return {
     id,
@@ -102,7 +90,7 @@ export async function planNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<
     driver,
     created: new Date().toISOString(),
     builtin: false,
-    internal: Boolean(req.Internal),
+    internal: req.Internal,
     bridge,
     subnet,
     gateway,
@@ -134,7 +122,7 @@ async function createBridge(net: NetworkRecord): Promise<void> {
   await ipBatch(bridgeCreateBatch(net.bridge, net.gateway, len, net.mtu, macFromIp(net.gateway)));
 }
 
-export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<NetworkRecord> {
+export async function createNetwork(ctx: Ctx, req: CreateNetworkInput): Promise<NetworkRecord> {
   return ctx.lock.run(async () => {
     const net = await planNetwork(ctx, req);
     try {

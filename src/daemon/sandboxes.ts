@@ -15,7 +15,8 @@ import type { Ctx } from './context.js';
 import { randomName } from './names-gen.js';
 import { PhaseTimer } from './phase-timer.js';
 import { every, type Ticker } from './ticker.js';
-import { buildConfig, type CreateSandboxRequest } from './sandbox-spec.js';
+import { buildConfig } from './sandbox-spec.js';
+import type { CreateSandboxInput } from './schema/container-schemas.js';
 import { netnsOf, ownsNetns, reserveEndpoint, setupNetwork, teardownNetwork } from './sandbox-net.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -43,7 +44,7 @@ export class Sandboxes {
 
   constructor(private readonly ctx: Ctx) {}
 
-  async create(name: string | undefined, req: CreateSandboxRequest): Promise<{ sb: SandboxRecord; warnings: string[] }> {
+  async create(name: string | undefined, req: CreateSandboxInput): Promise<{ sb: SandboxRecord; warnings: string[] }> {
     return this.ctx.lock.run(async () => {
       const ctx = this.ctx;
       const finalName = name || randomName((n) => Object.values(ctx.state.sandboxes).some((s) => s.name === n));

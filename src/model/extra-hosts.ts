@@ -40,6 +40,11 @@ export function parseExtraHost(val: string): ExtraHost {
   return { name, ip: parsed.ip };
 }
 
+/** The canonical text of a parsed entry, NAME:IP (what berth records; parseExtraHost reads it back unchanged). */
+export function formatExtraHost(h: ExtraHost): string {
+  return `${h.name}:${h.ip}`;
+}
+
 /** Validate every --add-host value; returns them parsed, in order, duplicates kept (as Docker). */
 export function parseExtraHosts(vals: readonly string[]): ExtraHost[] {
   return vals.map(parseExtraHost);

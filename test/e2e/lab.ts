@@ -25,6 +25,7 @@
 //   lab.berthOk(args, opts?)               -> stdout; throws with stderr on failure
 //   lab.berthJson<T>(args, opts?)          -> JSON.parse(stdout)
 //   lab.api(method, path, body?)           -> {status, text, json()} straight over the socket
+//   lab.apiRaw(method, path, text|Buffer?) -> the same with the body sent as given (bad JSON, ...)
 //
 //   lab.inNs(nsPath, argv, opts?) / inNsOk  run argv in a namespace (nsenter --net=nsPath)
 //   lab.inHost(argv, opts?) / inHostOk, lab.inOutside(argv, opts?) / inOutsideOk
@@ -334,8 +335,13 @@ export class Lab implements PidTracker {
 
   /** One HTTP request to berthd's socket. `body` is sent as JSON. */
   api(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ApiResponse> {
+    return this.apiRaw(method, path, body === undefined ? undefined : JSON.stringify(body), timeoutMs);
+  }
+
+  /** Like api, with the body sent as given (not JSON, duplicate keys, huge): a Buffer or text. */
+  apiRaw(method: string, path: string, body?: string | Buffer, timeoutMs = 30_000): Promise<ApiResponse> {
     return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body);
       const req = http.request(
         {
           socketPath: this.socketPath,

@@ -1,0 +1,84 @@
+// Schemas of the /containers routes (Docker Engine API shapes). Everything that ends up in a
+// sandbox's files, scripts or rules is parsed here: hostname, DNS settings, extra hosts, port
+// keys and bindings, addresses, aliases. sandbox-spec.ts then checks them against state.
+import { z } from 'zod';
+import { BadRequest } from '../../model/errors.js';
+import { validateDnsOption, validateDnsSearch, validateDnsServer } from '../../model/dns-options.js';
+import { parseExtraHost } from '../../model/extra-hosts.js';
+import { validateHostname, validateName } from '../../model/names.js';
+import { parseIpv4 } from '../../model/net-values.js';
+import { portRequestsOf } from '../../model/port-requests.js';
+import { argText, list, optionalParsed, parsed, querySeconds, queryBool, text } from './fields.js';
+import { endpointConfig } from './network-schemas.js';
+
+export const createQuery = z.object({
+  name: optionalParsed((s) => validateName('container', s.replace(/^\//, '')), 253),
+});
+
+function parseEnv(e: string): string {
+  if (!/^[^=\s]+(=|$)/.test(e)) throw new BadRequest(`invalid environment variable "${e}": expected KEY=VALUE`);
+  return e;
+}
+
+function parseRootfs(p: string): string {
+  if (!p.startsWith('/')) throw new BadRequest(`--rootfs must be an absolute path, got "${p}"`);
+  return p;
+}
+
+const portBinding = z
+  .object({
+    HostIp: optionalParsed((s) => parseIpv4(s, 'host IP'), 64).transform((v) => v ?? ('' as const)),
+    HostPort: text(16).optional().transform((v) => v ?? ''),
+  })
+  .nullish()
+  .transform((v) => v ?? { HostIp: '' as const, HostPort: '' });
+
+const hostConfig = z
+  .object({
+    NetworkMode: text(300).optional().transform((v) => v ?? ''),
+    PortBindings: z.record(text(32), z.array(portBinding).max(100).nullable()).nullish().transform((v) => v ?? {}),
+    PublishAllPorts: z.boolean().optional().transform(Boolean),
+    Links: list(text(600), 100),
+    ExtraHosts: list(parsed(text(600), parseExtraHost), 1000),
+    Dns: list(parsed(text(64), validateDnsServer), 100),
+    DnsSearch: list(parsed(text(256), validateDnsSearch), 100),
+    DnsOptions: list(parsed(text(256), validateDnsOption), 100),
+    AutoRemove: z.boolean().optional().transform(Boolean),
+  })
+  .nullish()
+  .transform((v) => v ?? { NetworkMode: '', PortBindings: {}, PublishAllPorts: false, Links: [], ExtraHosts: [], Dns: [], DnsSearch: [], DnsOptions: [], AutoRemove: false });
+
+/** Docker's StrSlice: a list of strings, or one string. */
+const cmd = z.union([argText.transform((s) => [s]), z.array(argText).max(10_000)]).nullish().transform((v) => v ?? []);
+
+const createSandboxFields = z.object({
+  Cmd: cmd,
+  Env: list(parsed(argText, parseEnv), 10_000),
+  Hostname: optionalParsed(validateHostname, 253).transform((v) => v ?? ''),
+  ExposedPorts: z.record(text(32), z.unknown()).nullish().transform((v) => v ?? {}),
+  Rootfs: optionalParsed(parseRootfs, 4096).transform((v) => v ?? ''),
+  HostConfig: hostConfig,
+  NetworkingConfig: z
+    .object({ EndpointsConfig: z.record(text(256), endpointConfig).nullish().transform((v) => v ?? {}) })
+    .nullish()
+    .transform((v) => v ?? { EndpointsConfig: {} }),
+});
+
+/** Port keys and bindings need both parts of the request: parsed together into berth's records. */
+export const createSandboxBody = parsed(createSandboxFields, (b) => ({
+  ...b,
+  ports: portRequestsOf({ ExposedPorts: b.ExposedPorts, PortBindings: b.HostConfig.PortBindings }),
+}));
+export type CreateSandboxInput = z.output<typeof createSandboxBody>;
+
+export const stopQuery = z.object({ t: querySeconds(10) });
+export const removeQuery = z.object({ force: queryBool, v: queryBool, link: queryBool });
+export const listQuery = z.object({ all: queryBool });
+export const logsQuery = z.object({ follow: queryBool });
+/** Docker's wait conditions; none (or empty) is not-running. */
+export const waitQuery = z.object({
+  condition: z
+    .enum(['not-running', 'next-exit', 'removed', ''])
+    .optional()
+    .transform((c) => (c ? c : 'not-running')),
+});
