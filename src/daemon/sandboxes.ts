@@ -387,9 +387,16 @@ export class Sandboxes {
 
   private async poll(): Promise<void> {
     for (const sb of Object.values(this.ctx.state.sandboxes)) {
-      if (sb.state.status !== 'running' || !sb.state.pid || this.children.has(sb.id)) continue;
+      if (sb.state.status !== 'running') continue;
+      const child = this.children.get(sb.id);
       try {
-        if (!(await isAlive(sb.state.pid, sb.state.pidStartTime))) await this.onExit(sb.id, sb.generation);
+        // A shim berthd started: its own exit status says it all (and catches an exit whose
+        // event was somehow missed). An adopted one: its command's PID and start time; an empty
+        // start time means the command had already ended when berth looked.
+        const ended = child
+          ? child.exitCode !== null || child.signalCode !== null
+          : sb.state.pid > 0 && (!sb.state.pidStartTime || !(await isAlive(sb.state.pid, sb.state.pidStartTime)));
+        if (ended) await this.onExit(sb.id, sb.generation);
       } catch (err) {
         // One sandbox's trouble is logged; the others are still polled.
         this.ctx.log('error', `recording the exit of ${sb.name}: ${(err as Error).stack ?? String(err)}`);

@@ -75,27 +75,30 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
   const shim = shimArgv(spec, bins);
   const log = await open(spec.logPath, 'a');
   let child: ChildProcess;
+  let spawnError: Error | undefined;
+  let exited = false;
+  let exitedP: Promise<void>;
   try {
     child = spawn(shim.argv[0]!, shim.argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd], env: shim.env });
+    // Listeners before any await: a shim that ends at once (a command that does not exist, on a
+    // busy machine) must not end unheard while the log file closes. And without an 'error'
+    // listener a failed spawn (ENOENT, EAGAIN) is an uncaught error that ends berthd; it is
+    // reported through `exited` and `ready` instead.
+    child.on('error', (err) => {
+      spawnError = err;
+    });
+    exitedP = new Promise<void>((resolve) => {
+      const done = () => {
+        exited = true;
+        resolve();
+      };
+      child.once('exit', done);
+      child.once('error', done);
+    });
   } finally {
     await log.close();
   }
-  // Without a listener, a failed spawn (ENOENT, EAGAIN) is an uncaught 'error' event that ends
-  // berthd. It is reported through `exited` and `ready` instead.
-  let spawnError: Error | undefined;
-  child.on('error', (err) => {
-    spawnError = err;
-  });
   child.unref();
-  let exited = false;
-  const exitedP = new Promise<void>((resolve) => {
-    const done = () => {
-      exited = true;
-      resolve();
-    };
-    child.once('exit', done);
-    child.once('error', done);
-  });
   const shimPid = child.pid ?? 0;
   if (!shimPid) {
     await exitedP;

@@ -5,7 +5,7 @@
 // sandbox's PATH (as in Docker), berthd's helpers by absolute path.
 
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { withLab } from "./lab.js";
@@ -51,5 +51,20 @@ test("a sandbox's PATH applies to its command only, and cannot end berthd", asyn
     assert.equal(lab.berthdPid, pid);
     assert.equal((await lab.api("GET", "/_ping")).status, 200);
     assert.doesNotMatch(lab.berthdLog(), /BUG: /);
+  });
+});
+
+test("berthd refuses to start when a helper program is missing, naming it, before it touches anything", async () => {
+  await withLab("hpbin", { startBerthd: false }, async (lab) => {
+    // nft hidden in a private mount namespace (a device is not a program), berthd in the lab's host.
+    const hide = 'for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do [ -e "$d/nft" ] && mount --bind /dev/null "$d/nft"; done; exec "$@"';
+    const berthd = join(import.meta.dirname, "..", "..", "..", "bin", "berthd");
+    const args = ["--data-root", lab.dataRoot, "--exec-root", lab.execRoot, "--socket", lab.socketPath, "--resolv-conf", lab.resolvConfPath];
+    const r = await lab.inHost(["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, "sh", process.execPath, berthd, ...args]);
+    assert.equal(r.code, 1, `berthd without nft: ${r.stdout} ${r.stderr}`);
+    assert.match(r.stderr, /^berthd: cannot find nft \(looked in [^)]*\/usr\/sbin[^)]*\): install it or add its directory to berthd's PATH\n$/);
+    assert.equal(existsSync(join(lab.dataRoot, "state.json")), false, "the store was written");
+    assert.equal(existsSync(join(lab.execRoot, "netns")), false, "the exec root was filled");
+    assert.equal(existsSync(lab.socketPath), false, "the socket was created");
   });
 });

@@ -52,7 +52,7 @@ test("an attached run returns only once the exit is recorded: run then ps, 30 ti
         // A command that does not exist: 127, as Docker; then it is not running, and no veth of it is left.
         const r = await lab.berth(["run", "--name", `nocmd${i}`, "--network", "hpn", "--", "/no/such/command"], { timeoutMs: 120_000 });
         assert.equal(r.timedOut, false, `iteration ${i}: berth run did not return within 120 s`);
-        assert.equal(r.code, 127, `iteration ${i}: exit code of run: ${r.stderr}`);
+        assert.equal(r.code, 127, `iteration ${i}: exit code of run (signal ${r.signal}): ${r.stdout} ${r.stderr}\n${lab.berthdLog().slice(-4000)}`);
         const ps = psJson(await lab.berthOk(["ps", "-a", "--format", "json"]));
         const me = ps.find((s) => s["Names"] === `nocmd${i}`);
         assert.ok(me, `iteration ${i}: nocmd${i} is listed by ps -a`);
@@ -64,7 +64,8 @@ test("an attached run returns only once the exit is recorded: run then ps, 30 ti
         );
         // --rm: when run returns, the sandbox is gone already.
         const rm = await lab.berth(["run", "--rm", "--name", `rm${i}`, "--network", "hpn", "--", "sh", "-c", "exit 3"], { timeoutMs: 120_000 });
-        assert.equal(rm.code, 3, `iteration ${i}: exit code of run --rm: ${rm.stderr}`);
+        assert.equal(rm.timedOut, false, `iteration ${i}: berth run --rm did not return within 120 s`);
+        assert.equal(rm.code, 3, `iteration ${i}: exit code of run --rm (signal ${rm.signal}): ${rm.stdout} ${rm.stderr}\n${lab.berthdLog().slice(-4000)}`);
         const after = psJson(await lab.berthOk(["ps", "-a", "--format", "json"])).map((s) => s["Names"]);
         assert.ok(!after.includes(`rm${i}`), `iteration ${i}: rm${i} is still listed after run --rm returned: ${after}`);
         await lab.berthOk(["rm", `nocmd${i}`]);
