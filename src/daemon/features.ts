@@ -15,8 +15,8 @@ import { DnsServer } from '../dns/server.js';
 import { HostResolvers } from '../dns/upstreams.js';
 import type { Ctx } from './context.js';
 import { Firewall } from './firewall.js';
+import { FirewallGuard } from './firewall-guard.js';
 import type { Sandboxes } from './sandboxes.js';
-import { every } from './ticker.js';
 
 export interface Features {
   rules: () => Promise<string>;
@@ -52,7 +52,10 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   });
 
   // Firewall: the whole table at start, the delta after every change.
-  const fw = new Firewall({ mode: cfg.firewall }, run, log);
+  // The guard learns the PID of every nft/iptables process the firewall starts, to tell berth's
+  // own changes from others' in the nft monitor's stream.
+  let guard: FirewallGuard | undefined;
+  const fw = new Firewall({ mode: cfg.firewall, onSpawn: (pid) => guard?.own.add(pid) }, run, log);
   const view = (s: Parameters<typeof firewallView>[0]) => firewallView(s, { hostServices, ipMasq: cfg.ipMasq });
   // After a UDP mapping changes, forget its conntrack entries (plan/udp-flows.ts says why).
   let published: FirewallView['published'] = [];
@@ -63,7 +66,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
     for (const p of await forgetUdpFlows(run, changed)) log('warn', `cannot delete conntrack entries of ${p}`);
   };
   // Other firewalls that drop forwarding are checked at start (reconcile), when the set of
-  // networks changes, and every 5 minutes, since one may appear while berthd runs.
+  // networks changes, and whenever the nft monitor reports someone else's change (the guard).
   let bridgeKey = '';
   const keyOf = (s: Parameters<typeof firewallView>[0]) =>
     Object.values(s.networks).flatMap((n) => (n.bridge ? [n.bridge] : [])).sort().join(',');
@@ -85,7 +88,14 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
       bridgeKey = keyOf(s);
     },
   });
-  const recheck = every('recheck of other firewalls', 300_000, () => ctx.lock.run(() => fw.recheckOthers()), log);
+  if (cfg.firewall === 'nftables') {
+    guard = new FirewallGuard({
+      log,
+      check: (why) => ctx.lock.run(() => fw.verify(why)),
+      poll: { read: () => fw.legacyForward(), what: 'iptables (legacy) FORWARD' },
+    });
+    guard.start();
+  }
 
   // Host ports: checked against every other mapping and against sockets bound on the host.
   ctx.ports = {
@@ -94,6 +104,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
       const taken: PortBinding[] = Object.values(state.sandboxes).flatMap((s) => (s.id === sb.id ? [] : s.ports));
       // Ports land on the network the firewall publishes through (first non-internal bridge).
       const target = publishNetwork(state, sb);
+      const dnsIps = resolverIps(state);
       const res = allocateHostPorts({
         requests: sb.config.portRequests,
         exposed: sb.config.exposedPorts,
@@ -101,7 +112,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
         taken,
         // berthd's own DNS sockets on gateways are not in the way of a published port 53: the
         // ruleset keeps queries from sandboxes to their gateway for the embedded DNS.
-        listeners: (await readHostListeners()).filter((l) => !(l.port === 53 && resolverIps(state).has(l.ip))),
+        listeners: (await readHostListeners()).filter((l) => !(l.port === 53 && dnsIps.has(l.ip))),
         ephemeral: await readEphemeralRange(),
         defaultBindIp: target?.hostBindingIpv4 ?? cfg.defaultBindIp,
         internal: sb.config.networks.length > 0 && !target,
@@ -164,7 +175,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
     },
     rules: () => fw.rules(),
     close: async () => {
-      recheck.stop();
+      await guard?.stop();
       await dns.stop();
       resolvers.stop();
     },

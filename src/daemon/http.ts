@@ -16,7 +16,8 @@
 //   status; anything else 500 with the stack in berthd's log. Nothing a request does ends berthd.
 // - The handler returns: undefined (204), a string (200 text/plain), an object or array (200
 //   JSON; `created(obj)` for 201), or HANDLED when it wrote the response itself (streams).
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import { BadRequest, BerthError, statusOf } from '../model/errors.js';
 import type { Logger } from './log.js';
@@ -94,7 +95,7 @@ export class Router {
   async handle(raw: IncomingMessage, res: ServerResponse): Promise<void> {
     let where = `${raw.method} ${raw.url}`;
     try {
-      const url = new URL(raw.url ?? '/', 'http://berth');
+      const url = splitUrl(raw.url ?? '/');
       where = `${raw.method} ${url.pathname}`;
       const route = this.routes.find((r) => r.method === raw.method && r.pattern.test(url.pathname));
       // The body is read (and bounded) for every request, so a refused one never leaves it unread.
@@ -135,11 +136,30 @@ export class Router {
   }
 }
 
+/**
+ * For the server's 'clientError' event: a request Node's parser refuses (headers or URL over
+ * 16 KiB, broken HTTP) gets Docker's JSON error shape too, instead of Node's bare status line.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) return;
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const body = JSON.stringify({ message: status === 431 ? 'the request line or headers are larger than 16 KiB' : `bad HTTP request: ${err.code ?? err.message}` });
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
 /** Parses one part of a request; a failure names the field (path parameter id, HostConfig.Dns[0], ...). */
 function parseWith<S extends z.ZodType>(schema: S, input: unknown, kind: string): z.output<S> {
   const r = schema.safeParse(input, { reportInput: true });
   if (r.success) return r.data;
   throw new BadRequest(describeIssue(r.error.issues[0]!, kind));
+}
+
+/** Path and query of a request target, taken apart by hand: `new URL` reads "//x/..." as a host. */
+function splitUrl(target: string): { pathname: string; searchParams: URLSearchParams } {
+  const q = target.indexOf('?');
+  const pathname = q < 0 ? target : target.slice(0, q);
+  const hash = pathname.indexOf('#');
+  return { pathname: hash < 0 ? pathname : pathname.slice(0, hash), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
 }
 
 function decodePathPart(s: string): string {

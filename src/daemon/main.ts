@@ -3,8 +3,12 @@ import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { FileStore } from '../store/file-store.js';
+import { DataRootBusy, lockDataRoot } from '../store/data-root-lock.js';
+import { RecordStore } from '../store/record-store.js';
+import { StoreDamaged } from '../store/store.js';
+import { recheckSandboxValues } from '../model/state-check.js';
 import { buildApi } from './api.js';
+import { answerClientError } from './http.js';
 import { parseDaemonArgs } from './config.js';
 import { Ctx } from './context.js';
 import { CORE_HELPERS, OPTIONAL_HELPERS, requireHelpers } from '../kernel/binaries.js';
@@ -32,8 +36,19 @@ async function main(): Promise<void> {
   await mkdir(cfg.dataRoot, { recursive: true, mode: 0o700 });
   await mkdir(join(cfg.execRoot, 'netns'), { recursive: true, mode: 0o700 });
   await mkdir(dirname(cfg.socket), { recursive: true });
-  const store = new FileStore(join(cfg.dataRoot, 'state.json'));
-  const ctx = new Ctx(cfg, store, await store.load(), log);
+  // Before anything else touches the store, the kernel or the socket: one berthd per data root.
+  const lockPath = await lockDataRoot(cfg.dataRoot);
+  log('debug', `holding ${lockPath}`);
+  const store = new RecordStore(cfg.dataRoot);
+  const loaded = await store.load();
+  for (const note of loaded.notes) log('warn', `store: ${note}`);
+  const ctx = new Ctx(cfg, store, loaded.state, log);
+  ctx.loaded();
+  // Values an older berth stored raw are parsed again; fixed records are written back.
+  const rechecked = recheckSandboxValues(ctx.state);
+  for (const note of rechecked.notes) log('warn', note);
+  if (rechecked.changed.length) await ctx.persist(...rechecked.changed);
+  ctx.verifyPersist = cfg.logLevel === 'debug';
   ctx.host = {
     resolvConf: await readFile(cfg.resolvConf, 'utf8').catch(() => ''),
     hostHostname: hostname(),
@@ -50,11 +65,9 @@ async function main(): Promise<void> {
   const server = createServer((req, res) => {
     api.handle(req, res).catch((err: unknown) => log('error', `${req.method} ${req.url}: ${stackOf(err)}`));
   });
-  // A client that hangs up mid-request must not reach the process as an uncaught error.
-  server.on('clientError', (err, socket) => {
-    log('debug', `API client error: ${err.message}`);
-    socket.destroy();
-  });
+  // A malformed request gets Docker's JSON error shape; a client that hangs up never reaches the
+  // process as an uncaught error.
+  server.on('clientError', answerClientError);
   await rm(cfg.socket, { force: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -76,6 +89,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`berthd: ${err instanceof Error ? err.message : String(err)}\n`);
+  // A busy data root or a damaged store: the message says what to do; no stack.
+  const known = err instanceof DataRootBusy || err instanceof StoreDamaged;
+  process.stderr.write(`berthd: ${err instanceof Error ? (known ? err.message : (err.stack ?? err.message)) : String(err)}\n`);
   process.exit(1);
 });

@@ -1,12 +1,13 @@
 // Sandbox lifecycle: create, start, stop, remove, and what happens when a process ends.
 // start is a transaction: reserve in state, persist, build the kernel side, launch; any
 // failure undoes what was done and leaves the sandbox "created" with the error recorded.
+import { validateName } from '../model/names.js';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, Conflict } from '../model/errors.js';
 import { newSandboxId } from '../model/ids.js';
-import type { SandboxRecord, SandboxState } from '../model/types.js';
+import type { DomainName, SandboxRecord, SandboxState } from '../model/types.js';
 import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
 import { DEFAULT_PATH, launch } from '../runtime/launch.js';
 import { isAlive, nsOf, pidsInNs, startTimeOf } from '../runtime/proc.js';
@@ -44,16 +45,16 @@ export class Sandboxes {
 
   constructor(private readonly ctx: Ctx) {}
 
-  async create(name: string | undefined, req: CreateSandboxInput): Promise<{ sb: SandboxRecord; warnings: string[] }> {
+  async create(name: DomainName | undefined, req: CreateSandboxInput): Promise<{ sb: SandboxRecord; warnings: string[] }> {
     return this.ctx.lock.run(async () => {
       const ctx = this.ctx;
-      const finalName = name || randomName((n) => Object.values(ctx.state.sandboxes).some((s) => s.name === n));
+      const finalName = name || validateName('container', randomName((n) => Object.values(ctx.state.sandboxes).some((s) => s.name === n)));
       const { config, warnings } = buildConfig(ctx, finalName, req);
       const id = newSandboxId();
       const sb: SandboxRecord = { id, name: finalName, created: new Date().toISOString(), config, state: idleState(), endpoints: {}, ports: [], generation: 0 };
       await mkdir(ctx.sandboxDir(id), { recursive: true });
       ctx.state.sandboxes[id] = sb;
-      await ctx.persist();
+      await ctx.persist(sb);
       return { sb, warnings };
     });
   }
@@ -98,7 +99,7 @@ export class Sandboxes {
     }
     sb.state = { ...idleState(), status: 'running', startedAt: new Date().toISOString() };
     timer.mark('reserve');
-    await ctx.persist();
+    await ctx.persist(sb);
     timer.mark('persist');
     let launched: Awaited<ReturnType<typeof launch>> | undefined;
     try {
@@ -134,13 +135,15 @@ export class Sandboxes {
             const cur = ctx.state.sandboxes[sb.id];
             if (!cur || cur.generation !== generation || cur.state.status !== 'running') return;
             cur.state = { ...cur.state, pid: r.pid, pidStartTime: r.pidStartTime, mntNs: r.mntNs };
-            await ctx.persist();
+            await ctx.persist(cur);
             ctx.log('info', `sandbox ${sb.name} running (pid ${r.pid})`);
           }),
         (e: Error) => ctx.log('warn', `sandbox ${sb.name}: ${e.message}`),
       );
-      await ctx.persist();
-      timer.mark('persist');
+      // Not written now: the command's PID follows within milliseconds and is written with it.
+      // A crash before then is repaired from the intent already on disk (status running): the
+      // next start finds the shim by its argv (reconcile: findLaunched).
+      ctx.touch(sb);
       ctx.log('debug', `start ${sb.name}: ${timer}`);
       ctx.log('info', `sandbox ${sb.name} started (${Object.values(sb.endpoints).map((e) => e.ip).join(' ') || sb.config.networkMode})`);
     } catch (err) {
@@ -151,7 +154,7 @@ export class Sandboxes {
       sb.ports = [];
       sb.state = { ...idleState(), status: previous === 'exited' ? 'exited' : 'created', error: (err as Error).message };
       await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS cleanup after failed start: ${e.message}`));
-      await ctx.persist();
+      await ctx.persist(sb);
       // As Docker does: a --rm sandbox that cannot start is removed.
       if (sb.config.autoRemove) await this.removeLocked(sb);
       throw err;
@@ -262,7 +265,7 @@ export class Sandboxes {
     if (follow) await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS update after ${sb.name} exited: ${e.message}`));
     await netnsGone;
     timer.mark('links+firewall+dns');
-    await ctx.persist();
+    await ctx.persist(sb);
     timer.mark('persist');
     ctx.log('debug', `release ${sb.name}: ${timer}`);
     ctx.log('info', `sandbox ${sb.name} exited with ${sb.state.exitCode}`);
@@ -276,8 +279,10 @@ export class Sandboxes {
     const ctx = this.ctx;
     if (ctx.state.sandboxes[sb.id] !== sb) return;
     delete ctx.state.sandboxes[sb.id];
-    await ctx.persist();
-    await rm(ctx.sandboxDir(sb.id), { recursive: true, force: true });
+    await ctx.persist(sb);
+    // A process of the sandbox that is still ending (the shim writing its exit code) can add a
+    // file while the directory is removed (ENOTEMPTY): retried, as rm allows (found by the fuzz suite).
+    await rm(ctx.sandboxDir(sb.id), { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     ctx.log('info', `sandbox ${sb.name} removed`);
     this.settle(sb.id, 'removed', sb.state.exitCode);
   }

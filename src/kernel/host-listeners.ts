@@ -1,6 +1,8 @@
 // Sockets bound on the host, from /proc/net/{tcp,tcp6,udp,udp6} of the reading process's network
 // namespace (berthd's), and the kernel's ephemeral port range. Parsing is pure; reading is thin.
-import { readFileSync } from 'node:fs';
+import { ANY_IPV4 } from '../model/net-values.js';
+import type { Ipv4 } from '../model/types.js';
+import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import type { HostListener, PortRange } from '../ipam/host-ports.js';
 import { DEFAULT_EPHEMERAL } from '../ipam/host-ports.js';
@@ -19,18 +21,19 @@ function wordBytes(hex: string, little: boolean): number[] {
  * "0.0.0.0" for the IPv4 or IPv6 wildcard, the address for IPv4 and IPv4-mapped IPv6 addresses,
  * undefined for any other IPv6 address (it cannot clash with an IPv4 binding).
  */
-export function procAddrToIpv4(hex: string, little = endianness() === 'LE'): string | undefined {
-  if (hex.length === 8) return wordBytes(hex, little).join('.');
+export function procAddrToIpv4(hex: string, little = endianness() === 'LE'): Ipv4 | undefined {
+  if (hex.length === 8) return wordBytes(hex, little).join('.') as Ipv4;
   if (hex.length !== 32) return undefined;
   const bytes = [0, 8, 16, 24].flatMap((i) => wordBytes(hex.slice(i, i + 8), little));
-  if (bytes.every((b) => b === 0)) return '0.0.0.0';
+  if (bytes.every((b) => b === 0)) return ANY_IPV4;
   const mapped = bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
-  return mapped ? bytes.slice(12).join('.') : undefined;
+  return mapped ? (bytes.slice(12).join('.') as Ipv4) : undefined;
 }
 
 /** Parses one /proc/net/{tcp,udp}[6] file: listening TCP sockets, every bound UDP socket. */
 export function parseProcNet(text: string, proto: PortProto, little = endianness() === 'LE'): HostListener[] {
   const out: HostListener[] = [];
+  const seen = new Set<string>(); // a port shared by many sockets (SO_REUSEPORT) is one listener
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     const local = f[1];
@@ -42,7 +45,11 @@ export function parseProcNet(text: string, proto: PortProto, little = endianness
     const port = parseInt(portHex, 16);
     const ip = procAddrToIpv4(addrHex, little);
     if (ip === undefined || !(port > 0)) continue;
-    if (!out.some((l) => l.ip === ip && l.port === port)) out.push({ proto, ip, port });
+    const key = `${ip}:${port}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push({ proto, ip, port });
+    }
   }
   return out;
 }
@@ -50,18 +57,13 @@ export function parseProcNet(text: string, proto: PortProto, little = endianness
 /** Reads the sockets bound in the caller's namespace (procNetDir: e.g. /proc/PID/net for another one). */
 export async function readHostListeners(procNetDir = '/proc/net'): Promise<HostListener[]> {
   const files: Array<[string, PortProto]> = [['tcp', 'tcp'], ['tcp6', 'tcp'], ['udp', 'udp'], ['udp6', 'udp']];
-  const out: HostListener[] = [];
-  for (const [file, proto] of files) {
-    let text: string;
-    try {
-      // /proc files live in memory: a synchronous read is microseconds, a thread-pool round trip is not.
-      text = readFileSync(`${procNetDir}/${file}`, 'utf8');
-    } catch {
-      continue; // no IPv6 in this kernel, for example
-    }
-    out.push(...parseProcNet(text, proto));
-  }
-  return out;
+  // Not readFileSync: the kernel builds these files by walking the machine's socket tables
+  // (every namespace's), which takes tens of ms on a busy host, and berthd's event loop also
+  // answers DNS. Thread-pool reads, all four at once, cost a round trip, not a stall.
+  const texts = await Promise.all(
+    files.map(([file]) => readFile(`${procNetDir}/${file}`, 'utf8').catch(() => undefined)), // no IPv6 in this kernel, say
+  );
+  return files.flatMap(([, proto], i) => (texts[i] === undefined ? [] : parseProcNet(texts[i], proto)));
 }
 
 /** Parses ip_local_port_range ("32768\t60999"). */
@@ -73,7 +75,7 @@ export function parseEphemeralRange(text: string): PortRange {
 
 export async function readEphemeralRange(path = '/proc/sys/net/ipv4/ip_local_port_range'): Promise<PortRange> {
   try {
-    return parseEphemeralRange(readFileSync(path, 'utf8'));
+    return parseEphemeralRange(await readFile(path, 'utf8'));
   } catch {
     return DEFAULT_EPHEMERAL;
   }

@@ -1,7 +1,10 @@
 // Links, addresses and routes through iproute2 in batch mode: one process per namespace per change.
+// The lines are planned by plan/link-plan.ts (an IpBatch); this module only runs them.
+import type { IfName } from '../model/types.js';
+import type { IpBatch } from '../plan/link-plan.js';
 import { run, runOk, type Runner } from './exec.js';
 
-export async function ipBatch(lines: string[], netnsPath?: string, runner: Runner = run): Promise<void> {
+export async function ipBatch(lines: IpBatch, netnsPath?: string, runner: Runner = run): Promise<void> {
   if (lines.length === 0) return;
   const argv = netnsPath ? ['nsenter', `--net=${netnsPath}`, 'ip', '-batch', '-'] : ['ip', '-batch', '-'];
   await runOk(argv, { input: lines.join('\n') + '\n' }, runner);
@@ -20,11 +23,11 @@ export async function listLinks(netnsPath?: string): Promise<LinkInfo[]> {
   return JSON.parse((await runOk(argv)) || '[]') as LinkInfo[];
 }
 
-export async function linkExists(name: string): Promise<boolean> {
+export async function linkExists(name: IfName): Promise<boolean> {
   return (await run(['ip', 'link', 'show', 'dev', name])).code === 0;
 }
 
-export async function deleteLink(name: string): Promise<void> {
+export async function deleteLink(name: IfName): Promise<void> {
   await run(['ip', 'link', 'del', 'dev', name]);
 }
 

@@ -238,8 +238,13 @@ function ifname(name: string): string {
   if (!IFNAME_RE.test(name)) throw new Internal(`refusing to put interface name "${name}" in the ruleset`);
   return `"${name}"`;
 }
+/** Addresses already checked: a state with thousands of published ports names few addresses. */
+const checkedIps = new Set<string>();
 function ip(addr: string): string {
+  if (checkedIps.has(addr)) return addr;
   if (!isIpv4(addr)) throw new Internal(`refusing to put address "${addr}" in the ruleset`);
+  if (checkedIps.size > 100_000) checkedIps.clear();
+  checkedIps.add(addr);
   return addr;
 }
 function cidr(text: string): string {
@@ -262,8 +267,27 @@ export function nftComment(text: string): string {
   return text.replace(/[^A-Za-z0-9 _.,:/()<>=+@#-]/g, '_').slice(0, 128);
 }
 
+/** Work items between two pauses of the step-wise planners (a few ms of work, even on a busy host). */
+export const STEP = 500;
+
+/** Runs a step-wise planner to its end at once. */
+function finish<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
 /** Every element of every set and map for a view. */
 export function elementsOf(view: FirewallView): Elements {
+  return finish(elementSteps(view));
+}
+
+/**
+ * elementsOf, pausing (yield) after every STEP items, so that a caller on an event loop that also
+ * serves DNS can let it breathe between steps (daemon/firewall.ts); the result is the same.
+ */
+export function* elementSteps(view: FirewallView): Generator<void, Elements> {
   const els: Elements = new Map(SETS.map((s) => [s.name, new Map<string, Element>()]));
   const put = (set: string, e: Element): void => {
     const m = els.get(set)!;
@@ -284,7 +308,9 @@ export function elementsOf(view: FirewallView): Elements {
     if (b.masquerade && !b.internal) put('masq-subnets', { key: cidr(b.subnet), comment: what });
     if (b.resolver) put('resolvers', { key: ip(b.resolver), comment: `${what}: DNS` });
   }
+  let n = 0;
   for (const p of view.published) {
+    if (++n % STEP === 0) yield;
     const target = `${ip(p.targetIp)} . ${port(p.targetPort)}`;
     const what = `${p.sandbox}: ${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetPort}`;
     if (p.hostIp === '0.0.0.0') {
@@ -336,11 +362,16 @@ export interface ExistingObjects {
 }
 
 export interface FullRulesetOptions {
-  /** What the table holds now. Objects berth no longer defines are deleted (never the user chain). */
+  /** What the table holds now: berth's objects among them are re-created with `recreate`. */
   existing?: ExistingObjects;
-  /** Delete and re-create every existing set, map and chain (but the user chain): for a table from an older berth. */
+  /** Delete and re-create every set, map and chain berth owns (not the user chain): for a table from an older berth. */
   recreate?: boolean;
 }
+
+/** Names of the chains berth creates and may flush or delete (the user chain is not one of them). */
+export const OWN_CHAINS: ReadonlySet<string> = new Set(CHAINS.map((c) => c.name));
+/** Names of the sets and maps berth creates, with their kind. */
+export const OWN_SETS: ReadonlyMap<string, 'set' | 'map'> = new Map(SETS.map((s) => [s.name, s.kind]));
 
 function chainSpec(c: ChainDef): string {
   const parts: string[] = [];
@@ -352,34 +383,29 @@ function chainSpec(c: ChainDef): string {
 /**
  * The `nft -f` text that (re)creates berth's table in one transaction: every chain and set of berth
  * is created if missing and emptied, then filled. The user chain is only ever `add`ed, so its
- * rules survive. This is what berthd runs when it reconciles at start.
+ * rules survive; chains, sets and maps that berth did not create (a user's own chain jumped to
+ * from the user chain, say) are never touched. This is what berthd runs when it reconciles.
  */
 export function fullRuleset(view: FirewallView, opts: FullRulesetOptions = {}): string {
   const T = `${FAMILY} ${TABLE}`;
   const existing = opts.existing ?? { chains: [], sets: [], maps: [] };
-  const ourChains = new Set(CHAINS.map((c) => c.name));
-  const ourSets = new Map(SETS.map((s) => [s.name, s.kind]));
   const lines: string[] = [
     '#!/usr/sbin/nft -f',
-    '# berth: the whole table, in one transaction (chain user-forward is yours and left as it is)',
+    '# berth: the whole table, in one transaction (chain user-forward and chains you add are yours and left as they are)',
     `add table ${T} { comment "berth container networking: see docs/firewall.md; add your rules to chain ${USER_CHAIN}"; }`,
     `add chain ${T} ${USER_CHAIN} { comment "${nftComment(`yours: evaluated first for forwarded berth traffic (accept skips berth filtering, drop drops), berth never flushes it`)}"; }`,
   ];
-  // Objects berth no longer defines (or all of them, to re-create) go first: every chain that
-  // could jump to them or use their sets is emptied before they are deleted.
-  const stale = (name: string, ours: boolean): boolean => name !== USER_CHAIN && (opts.recreate === true || !ours);
-  const staleChains = existing.chains.filter((c) => stale(c, ourChains.has(c)));
-  const staleSets = existing.sets.filter((s) => stale(s, ourSets.get(s) === 'set'));
-  const staleMaps = existing.maps.filter((m) => stale(m, ourSets.get(m) === 'map'));
-  if (!opts.recreate) {
-    for (const c of CHAINS) lines.push(`add chain ${T} ${c.name} ${chainSpec(c)}`, `flush chain ${T} ${c.name}`);
-  }
-  for (const c of staleChains) lines.push(`flush chain ${T} ${c}`);
-  for (const c of staleChains) lines.push(`delete chain ${T} ${c}`);
-  for (const s of staleSets) lines.push(`delete set ${T} ${s}`);
-  for (const m of staleMaps) lines.push(`delete map ${T} ${m}`);
   if (opts.recreate) {
+    // Only objects berth owns, by name; every chain that could jump to them or use their sets
+    // is emptied before they are deleted.
+    const chains = existing.chains.filter((c) => OWN_CHAINS.has(c));
+    for (const c of chains) lines.push(`flush chain ${T} ${c}`);
+    for (const c of chains) lines.push(`delete chain ${T} ${c}`);
+    for (const name of existing.sets) if (OWN_SETS.has(name)) lines.push(`delete set ${T} ${name}`);
+    for (const name of existing.maps) if (OWN_SETS.has(name)) lines.push(`delete map ${T} ${name}`);
     for (const c of CHAINS) lines.push(`add chain ${T} ${c.name} ${chainSpec(c)}`);
+  } else {
+    for (const c of CHAINS) lines.push(`add chain ${T} ${c.name} ${chainSpec(c)}`, `flush chain ${T} ${c.name}`);
   }
 
   const els = elementsOf(view);
@@ -406,6 +432,12 @@ export function deltaRuleset(prev: FirewallView, next: FirewallView): string {
 
 /** deltaRuleset on elements already computed (berthd keeps those of the applied view). */
 export function deltaOfElements(a: Elements, b: Elements): string {
+  return finish(deltaSteps(a, b));
+}
+
+/** deltaOfElements, pausing after every STEP elements compared (see elementSteps). */
+export function* deltaSteps(a: Elements, b: Elements): Generator<void, string> {
+  let n = 0;
   const dels: string[] = [];
   const adds: string[] = [];
   for (const s of SETS) {
@@ -414,10 +446,12 @@ export function deltaOfElements(a: Elements, b: Elements): string {
     const gone: string[] = [];
     const added: string[] = [];
     for (const [k, e] of before) {
+      if (++n % STEP === 0) yield;
       const now = after.get(k);
       if (!now || now.value !== e.value || now.comment !== e.comment) gone.push(k);
     }
     for (const [k, e] of after) {
+      if (++n % STEP === 0) yield;
       const was = before.get(k);
       if (!was || was.value !== e.value || was.comment !== e.comment) added.push(elementText(e));
     }
@@ -428,16 +462,20 @@ export function deltaOfElements(a: Elements, b: Elements): string {
   return lines.length ? lines.join('\n') + '\n' : '';
 }
 
-/** The nft text that removes everything berth owns except its table and the user chain. */
+/**
+ * The nft text that removes everything berth owns except its table and the user chain; chains,
+ * sets and maps berth did not create stay. With removeUserChain the whole table goes (the user
+ * asked for everything in it to go).
+ */
 export function removalRuleset(existing: ExistingObjects, opts: { removeUserChain?: boolean } = {}): string {
   const T = `${FAMILY} ${TABLE}`;
   if (opts.removeUserChain) return `delete table ${T}\n`;
-  const chains = existing.chains.filter((c) => c !== USER_CHAIN);
+  const chains = existing.chains.filter((c) => OWN_CHAINS.has(c));
   const lines = [
     ...chains.map((c) => `flush chain ${T} ${c}`),
     ...chains.map((c) => `delete chain ${T} ${c}`),
-    ...existing.sets.map((s) => `delete set ${T} ${s}`),
-    ...existing.maps.map((m) => `delete map ${T} ${m}`),
+    ...existing.sets.filter((s) => OWN_SETS.get(s) === 'set').map((s) => `delete set ${T} ${s}`),
+    ...existing.maps.filter((m) => OWN_SETS.get(m) === 'map').map((m) => `delete map ${T} ${m}`),
   ];
   return lines.length ? lines.join('\n') + '\n' : '';
 }
