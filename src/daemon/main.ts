@@ -11,7 +11,7 @@ import { buildApi } from './api.js';
 import { answerClientError } from './http.js';
 import { parseDaemonArgs } from './config.js';
 import { Ctx } from './context.js';
-import { CORE_HELPERS, OPTIONAL_HELPERS, requireHelpers } from '../kernel/binaries.js';
+import { CORE_HELPERS, MissingHelper, OPTIONAL_HELPERS, requireHelpers } from '../kernel/binaries.js';
 import { guardProcess, stackOf } from './guard.js';
 import { makeLogger } from './log.js';
 import { reconcile } from './reconcile.js';
@@ -90,7 +90,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   // A busy data root or a damaged store: the message says what to do; no stack.
-  const known = err instanceof DataRootBusy || err instanceof StoreDamaged;
+  const known = err instanceof DataRootBusy || err instanceof StoreDamaged || err instanceof MissingHelper;
   process.stderr.write(`berthd: ${err instanceof Error ? (known ? err.message : (err.stack ?? err.message)) : String(err)}\n`);
   process.exit(1);
 });

@@ -211,7 +211,8 @@ export class Sandboxes {
     // recorded mount namespace may by now be another sandbox's: trust it only while the main
     // process (checked by start time) is still in it. What is left otherwise joined the network
     // namespace too and is found below.
-    const mainAlive = sb.state.pid > 0 && (await isAlive(sb.state.pid, sb.state.pidStartTime));
+    // (An empty start time means the command had ended when berth first looked: not alive.)
+    const mainAlive = sb.state.pid > 0 && sb.state.pidStartTime !== '' && (await isAlive(sb.state.pid, sb.state.pidStartTime));
     const mntNs = mainAlive && sb.state.mntNs && (await nsOf(sb.state.pid, 'mnt')) === sb.state.mntNs ? sb.state.mntNs : '';
     const targets = new Map<number, ProcessIdentity>();
     const add = (id: ProcessIdentity) => targets.set(id.pid, id);

@@ -49,6 +49,9 @@ export function findIn(name: string, dirs: readonly string[], isExec: IsExecutab
 
 const table = new Map<string, string>();
 
+/** A required helper is not installed: berthd says which and stops before touching anything. */
+export class MissingHelper extends Internal {}
+
 /**
  * Resolves every name in `required` (a missing one is an error naming it and where berthd looked)
  * and every name in `optional` (missing ones are returned). Call once at start, before anything
@@ -58,7 +61,7 @@ export function requireHelpers(required: readonly string[], optional: readonly s
   const dirs = searchDirs(pathEnv);
   const missing = required.filter((n) => !table.has(n) && !remember(n, findIn(n, dirs)));
   if (missing.length > 0) {
-    throw new Internal(`cannot find ${missing.join(', ')} (looked in ${dirs.join(':')}): install ${missing.length > 1 ? 'them' : 'it'} or add ${missing.length > 1 ? 'their directories' : 'its directory'} to berthd's PATH`);
+    throw new MissingHelper(`cannot find ${missing.join(', ')} (looked in ${dirs.join(':')}): install ${missing.length > 1 ? 'them' : 'it'} or add ${missing.length > 1 ? 'their directories' : 'its directory'} to berthd's PATH`);
   }
   return { missingOptional: optional.filter((n) => !table.has(n) && !remember(n, findIn(n, dirs))) };
 }
