@@ -113,6 +113,8 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxInput): Sp
       dnsOptions: hc.DnsOptions,
       rootfs,
       autoRemove: hc.AutoRemove,
+      ...(Object.keys(req.Labels).length ? { labels: req.Labels } : {}),
+      ...(req.Healthcheck ? { healthcheck: req.Healthcheck } : {}),
     },
   };
 }

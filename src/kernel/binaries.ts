@@ -15,7 +15,7 @@ export const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/
 /** What the sandbox shim (libexec/sandbox-init) and the launcher run. */
 export const SHIM_HELPERS = ['sh', 'env', 'mount', 'hostname', 'mkdir', 'mv', 'chroot'] as const;
 /** Always needed: namespaces, links, sysctls, and the shim. */
-export const CORE_HELPERS = ['ip', 'nsenter', 'unshare', 'umount', 'sysctl', ...SHIM_HELPERS] as const;
+export const CORE_HELPERS = ['ip', 'nsenter', 'unshare', 'umount', 'sysctl', 'flock', ...SHIM_HELPERS] as const;
 /** Used when present: berth says so in the log and goes on without them. */
 export const OPTIONAL_HELPERS = ['iptables', 'conntrack'] as const;
 
