@@ -4,7 +4,7 @@
 // imported from a tarball (no registry); sandboxes run `sleep`.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, LAB_NET, procsInNetns } from '../lib/lab.js';
+import { Lab, LAB_NET, PREFIX, procsInNetns } from '../lib/lab.js';
 import { run, startDaemon, waitFor, type Daemon } from '../lib/proc.js';
 import type { ProcInfo } from '../lib/procfs.js';
 import { dockerCli, dockerdArgv, dockerdConfigJson, dockerMissing, importArgs } from '../lib/dockerd.js';
@@ -49,8 +49,8 @@ export class DockerSystem implements RunSystem, PublishSystem, DnsSystem {
     const config = join(dir, 'daemon.json');
     writeFileSync(
       config,
-      // Its cgroups are bn-*: removed by the harness's cleanup.
-      dockerdConfigJson({ userlandProxy: opts.userlandProxy, dns: LAB_NET.outIp, cgroupParent: 'bn-docker' }),
+      // Its cgroups are <PREFIX>docker: removed by the harness's cleanup (BENCH_PREFIX gives a run its own).
+      dockerdConfigJson({ userlandProxy: opts.userlandProxy, dns: LAB_NET.outIp, cgroupParent: `${PREFIX}docker` }),
     );
     this.daemon = startDaemon(
       this.lab.hostCmd(['unshare', '-m', '--propagation', 'slave', ...dockerdArgv(dir, this.sock, config)]),
