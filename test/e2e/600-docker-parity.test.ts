@@ -127,7 +127,10 @@ test("parity with dockerd: ports follow the network they are published through (
         assert.notEqual(r.code, 0, `${s.what}: network connect bridge lb2 must fail: ${HOST_PORT} is taken by lb`);
         assert.ok(r.stderr.includes(bind), `${s.what}: the error names the taken port as Docker does (${bind}): ${r.stderr}`);
       }
-      console.log(`the refused connect:\n  docker: ${refused[0].stderr.trim()}\n  berth:  ${refused[1].stderr.trim()}`);
+      // The daemon's words are Docker's, up to the endpoint id; the CLIs prefix them differently
+      // ("Error response from daemon: " / "Error: ").
+      const words = (r: RunResult) => r.stderr.trim().replace(/^Error( response from daemon)?: /, "").replace(/\([0-9a-f]{64}\)/, "(<endpoint id>)");
+      same("the refused connect's message", [words(refused[0]), words(refused[1])], `driver failed programming external connectivity on endpoint lb2 (<endpoint id>): ${bind}`);
       // A KNOWN DIVERGENCE: dockerd 20.10 answers the error but leaves lb2 half-connected: `inspect`
       // lists bridge and lb2 has an eth1 on it, while `network inspect bridge` does not list lb2
       // (and a second connect fails on an address conflict). berth changes nothing, as the issue asks.
