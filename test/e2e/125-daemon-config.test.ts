@@ -21,7 +21,7 @@ test("daemon.json: icc false isolates the default bridge, published ports still 
     assert.ok((await lab.tcpConnect(await lab.sandboxNs("b1"), await ipOn(lab, "a1", "bridge"), 80)).ok, "icc default: b1 reaches a1");
 
     // Seed 004: add "icc": false to daemon.json and restart the daemon.
-    writeFileSync(file, JSON.stringify({ icc: false }) + "\n");
+    writeFileSync(file, JSON.stringify({ icc: false, dns: ["192.0.2.53"], "dns-search": ["corp.example"] }) + "\n");
     await lab.restartBerthd();
     const opts = (await lab.berthJson<Array<{ Options: Record<string, string> }>>(["network", "inspect", "bridge"]))[0]!.Options;
     assert.equal(opts["com.docker.network.bridge.enable_icc"], "false", JSON.stringify(opts));
@@ -31,6 +31,10 @@ test("daemon.json: icc false isolates the default bridge, published ports still 
     const blocked = await lab.tcpConnect(await lab.sandboxNs("b2"), a2, 80, { timeoutMs: 1500 });
     assert.equal(blocked.ok, false, `icc false: b2 must not reach a2:80: ${JSON.stringify(blocked)}`);
     await assertReaches(lab, "outside -> a2 via published 8080", lab.outsideNsPath, "tcp", HOST_IP, 8080);
+    // dns and dns-search from the file are the defaults of a sandbox that names none.
+    const rc = await lab.berthOk(["exec", "b2", "--", "cat", "/etc/resolv.conf"]);
+    assert.match(rc, /^nameserver 192\.0\.2\.53$/m, rc);
+    assert.match(rc, /^search corp\.example$/m, rc);
 
     // A flag overrides the file.
     await lab.restartBerthd(["--config-file", file, "--icc=true"]);
