@@ -6,6 +6,7 @@
 // published at that moment, one that loses it has them moved to the next such network or
 // unpublished, and `berth port` / inspect show what is published now.
 import { BadRequest, BerthError, Conflict } from '../model/errors.js';
+import { onPublishingEndpoint } from './publish-error.js';
 import { publishNetwork } from '../plan/firewall-view.js';
 import type { NetworkId, NetworkRecord, PortBinding, SandboxRecord } from '../model/types.js';
 import type { Ctx } from './context.js';
@@ -108,5 +109,6 @@ async function portsAfterChange(ctx: Ctx, sb: SandboxRecord, before: NetworkReco
     if (sb.ports.length) ctx.log('warn', `sandbox ${sb.name}: published ports are unpublished: it is connected only to internal networks`);
     return [];
   }
-  return ctx.ports.allocate(ctx.state, sb, sb.ports);
+  const ports = ctx.ports;
+  return onPublishingEndpoint(sb, sb.endpoints[after.id], () => ports.allocate(ctx.state, sb, sb.ports));
 }

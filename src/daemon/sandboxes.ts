@@ -20,6 +20,8 @@ import { every, type Ticker } from './ticker.js';
 import { buildConfig } from './sandbox-spec.js';
 import type { CreateSandboxInput } from './schema/container-schemas.js';
 import { netnsOf, ownsNetns, reserveEndpoint, setupNetwork, teardownNetwork } from './sandbox-net.js';
+import { onPublishingEndpoint } from './publish-error.js';
+import { publishNetwork } from '../plan/firewall-view.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -92,7 +94,11 @@ export class Sandboxes {
         const ep = reserveEndpoint(ctx, sb, net, n.ip, n.aliases);
         ep.links = net.builtin ? [] : sb.config.links.map((l) => `${l.targetName}:${l.alias}`);
       }
-      if (ctx.ports) sb.ports = await ctx.ports.allocate(ctx.state, sb);
+      const ports = ctx.ports;
+      if (ports) {
+        const via = publishNetwork(ctx.state, sb);
+        sb.ports = await onPublishingEndpoint(sb, via && sb.endpoints[via.id], () => ports.allocate(ctx.state, sb));
+      }
     } catch (err) {
       sb.endpoints = {};
       sb.ports = [];
