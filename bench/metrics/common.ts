@@ -32,6 +32,8 @@ export interface Sizes {
   publishAllRounds: number;
   /** Metric 8: services (x 3 replicas) defined besides the measured one. */
   svcCount: number;
+  /** Metric 8: failover rounds that count. */
+  failoverRounds: number;
   /** Metric 9: wrk seconds per load-balancer run (rounds: wrkRounds). */
   lbSeconds: number;
   /** Metric 10: services registered (the last is the loaded catalog), blocking-query changes timed, seconds of reads per round. */
