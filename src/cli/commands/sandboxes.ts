@@ -1,5 +1,6 @@
 // berth ps, inspect, start, stop, restart, rm, logs, port
 import { Command } from 'commander';
+import { helperPath } from '../../kernel/binaries.js';
 import type { Client } from '../client.js';
 import { jsonLines, table } from '../output.js';
 
@@ -148,7 +149,8 @@ export function execCommand(client: () => Client): Command {
         const i = kv.indexOf('=');
         if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
       }
-      const child = spawn('nsenter', argv, { stdio: 'inherit', env });
+      // nsenter is found through berth's own PATH, not the sandbox's (its PATH applies to CMD only).
+      const child = spawn(helperPath('nsenter'), argv, { stdio: 'inherit', env });
       const code = await new Promise<number>((resolve) => {
         child.on('error', () => resolve(126));
         child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + 9 : 1)));
