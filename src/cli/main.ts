@@ -4,6 +4,7 @@ import { Client, socketPath } from './client.js';
 import { networkCommand } from './commands/network.js';
 import { runCommand } from './commands/run.js';
 import { hostServiceCommand } from './commands/host-service.js';
+import { nodeCommand } from './commands/node.js';
 import { execCommand, inspectCommand, lifecycleCommands, logsCommand, portCommand, psCommand, rulesCommand } from './commands/sandboxes.js';
 
 const program = new Command('berth')
@@ -28,10 +29,11 @@ program.addCommand(inspectCommand(client, fail));
 for (const c of lifecycleCommands(client, fail)) program.addCommand(c);
 program.addCommand(logsCommand(client));
 program.addCommand(portCommand(client));
+program.addCommand(nodeCommand(client));
 program.addCommand(rulesCommand(client));
 program.addCommand(hostServiceCommand(client));
 for (const c of program.commands) c.exitOverride();
-for (const group of ['network', 'host-service']) for (const c of program.commands.find((c) => c.name() === group)?.commands ?? []) c.exitOverride();
+for (const group of ['network', 'host-service', 'node']) for (const c of program.commands.find((c) => c.name() === group)?.commands ?? []) c.exitOverride();
 
 async function main(): Promise<void> {
   const isRun = process.argv[2] === 'run';

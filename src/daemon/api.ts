@@ -9,6 +9,8 @@ import { created, HANDLED, Router } from './http.js';
 import { networkInspect, sandboxInspect, sandboxSummary } from './inspect.js';
 import { createNetwork, pruneNetworks, removeNetwork } from './networks.js';
 import type { Sandboxes } from './sandboxes.js';
+import type { ClusterStore } from '../store/cluster-store.js';
+import { nodeList } from './nodes.js';
 import { createQuery, createSandboxBody, listQuery, logsQuery, removeQuery, stopQuery } from './schema/container-schemas.js';
 import { addHostServiceBody, hostServiceParams } from './schema/misc-schemas.js';
 import { connectBody, createNetworkBody, disconnectBody, idParams } from './schema/network-schemas.js';
@@ -16,6 +18,8 @@ import { connectBody, createNetworkBody, disconnectBody, idParams } from './sche
 export interface ApiExtras {
   /** Text for `berth rules`. */
   rules: () => Promise<string>;
+  /** Set when berthd runs with --cluster-store. */
+  cluster?: ClusterStore | undefined;
   hostServices: { list: () => string[]; add: (spec: string) => Promise<void>; remove: (name: string) => Promise<void> };
 }
 
@@ -80,6 +84,7 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
     await streamLog(join(ctx.sandboxDir(sb.id), 'log'), q.res, q.query.follow ? () => ctx.state.sandboxes[sb.id]?.state.status === 'running' : () => false);
     return HANDLED;
   });
+  r.route({ method: 'GET', path: '/nodes' }, async () => nodeList(extras.cluster));
   r.route({ method: 'GET', path: '/rules' }, async () => extras.rules());
   r.route({ method: 'GET', path: '/host-services' }, async () => extras.hostServices.list());
   r.route({ method: 'POST', path: '/host-services', body: addHostServiceBody }, async (q) => {

@@ -1,7 +1,9 @@
 // berthd's flags, parsed and validated before anything is touched.
 import { parseIpv4 } from '../model/net-values.js';
 import type { Ipv4 } from '../model/types.js';
+import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
+import { type ClusterConfig, parseClusterFlags } from '../model/cluster-config.js';
 import { BadRequest } from '../model/errors.js';
 import { parseCidr, parseIp } from '../ipam/ipv4.js';
 import { DEFAULT_POOLS, parsePoolFlag, type AddressPool } from '../ipam/pools.js';
@@ -23,6 +25,8 @@ export interface DaemonConfig {
   defaultBindIp: Ipv4;
   hostServices: string[];
   mtu: number;
+  /** Set with --cluster-store: this host joins a multi-host cluster through etcd. */
+  cluster?: ClusterConfig | undefined;
 }
 
 function bool(name: string) {
@@ -49,6 +53,10 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .option('--default-bind-ip <ip>', 'host address for -p without one', '0.0.0.0')
     .option('--host-service <spec>', 'NAME=LINKLOCAL_IP:PORT->HOSTPORT (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--mtu <n>', 'MTU of berth bridges and veths', '1500')
+    .option('--cluster-store <url>', 'join a multi-host cluster: etcd://HOST:PORT[,HOST:PORT...]')
+    .option('--advertise-addr <ip>', 'this host\'s address on the underlay (with --cluster-store)')
+    .option('--node-name <name>', 'this host\'s name in the cluster (default: the hostname)')
+    .option('--lease-ttl <seconds>', 'how long this host\'s records outlive it in etcd (default 10)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   cmd.parse(argv, { from: 'user' });
@@ -74,5 +82,9 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     defaultBindIp,
     hostServices: o['hostService'] as string[],
     mtu,
+    cluster: parseClusterFlags(
+      { clusterStore: o['clusterStore'] as string | undefined, advertiseAddr: o['advertiseAddr'] as string | undefined, nodeName: o['nodeName'] as string | undefined, leaseTtl: o['leaseTtl'] as string | undefined },
+      hostname(),
+    ),
   };
 }

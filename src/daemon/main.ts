@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DataRootBusy, lockDataRoot } from '../store/data-root-lock.js';
 import { RecordStore } from '../store/record-store.js';
+import { ClusterStore } from '../store/cluster-store.js';
 import { StoreDamaged } from '../store/store.js';
 import { recheckSandboxValues } from '../model/state-check.js';
 import { buildApi } from './api.js';
@@ -55,7 +56,11 @@ async function main(): Promise<void> {
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
 
-  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices });
+  // Multi-host: join through etcd (only with --cluster-store; single-host berth needs no etcd).
+  const cluster = cfg.cluster ? new ClusterStore(cfg.cluster, log) : undefined;
+  await cluster?.start();
+
+  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, cluster });
   const server = createServer((req, res) => void api.handle(req, res));
   server.on('clientError', answerClientError);
   await rm(cfg.socket, { force: true });
@@ -70,6 +75,7 @@ async function main(): Promise<void> {
     log('info', `${signal}: stopping berthd; sandboxes keep running and are adopted at the next start`);
     sandboxes.stopPolling();
     server.close();
+    cluster?.close();
     void features.close().finally(() => {
       void rm(cfg.socket, { force: true }).finally(() => process.exit(0));
     });
