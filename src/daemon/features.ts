@@ -120,7 +120,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   // Embedded DNS on the gateway of every user network.
   const dns = new DnsServer({ log, hostUpstreams: () => resolvers.servers(), bindRetryMs: 1000 });
   await dns.start();
-  const dnsFollower = new DnsFollower(dns, hostServices, log);
+  const dnsFollower = new DnsFollower(dns, hostServices, log, () => ctx.remoteNames());
   ctx.followers.push(dnsFollower);
 
   // Links: environment variables at start; /etc/hosts of linking sandboxes follow their targets.

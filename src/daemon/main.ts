@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { DataRootBusy, lockDataRoot } from '../store/data-root-lock.js';
 import { RecordStore } from '../store/record-store.js';
 import { ClusterStore } from '../store/cluster-store.js';
+import { Overlay } from './overlay.js';
 import { StoreDamaged } from '../store/store.js';
 import { recheckSandboxValues } from '../model/state-check.js';
 import { buildApi } from './api.js';
@@ -59,6 +60,13 @@ async function main(): Promise<void> {
   // Multi-host: join through etcd (only with --cluster-store; single-host berth needs no etcd).
   const cluster = cfg.cluster ? new ClusterStore(cfg.cluster, log) : undefined;
   await cluster?.start();
+  if (cluster) {
+    const overlay = new Overlay(ctx, cluster);
+    ctx.overlay = overlay;
+    ctx.remoteNames = () => overlay.remote();
+    ctx.followers.push(overlay);
+    await overlay.start();
+  }
 
   const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, cluster });
   const server = createServer((req, res) => void api.handle(req, res));

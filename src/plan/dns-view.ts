@@ -33,6 +33,15 @@ export type DnsDecision =
   /** The asker is not served by berth's DNS (unknown source, or an address berth does not listen on for DNS). */
   | { kind: 'refuse'; why: string };
 
+/** A sandbox on another host, on one of this host's overlay networks. */
+export interface RemoteName {
+  networkId: string;
+  ip: string;
+  name: string;
+  sandboxId: string;
+  aliases: readonly string[];
+}
+
 export interface DnsView {
   /** Gateway addresses of the DNS-enabled networks: where the server must listen. */
   readonly addresses: readonly string[];
@@ -107,7 +116,7 @@ class View implements DnsView {
   private readonly subnets: string[] = [];
   private readonly cursor = new Map<string, number>();
 
-  constructor(state: BerthState, hostServices: readonly HostService[]) {
+  constructor(state: BerthState, hostServices: readonly HostService[], remote: readonly RemoteName[]) {
     const nets = new Map<string, NetIndex>();
     for (const net of Object.values(state.networks)) {
       if (!net.dns || !net.gateway) continue;
@@ -133,6 +142,16 @@ class View implements DnsView {
         if (sb.config.userHostname && sb.config.hostname) addName(idx, sb.config.hostname, ep.ip);
         for (const a of ep.aliases) addName(idx, a, ep.ip);
       }
+    }
+
+    // Sandboxes on other hosts (overlay networks): their names, aliases and PTR, never askers.
+    for (const r of [...remote].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const idx = nets.get(r.networkId);
+      if (!idx) continue;
+      idx.ptr.set(r.ip, `${r.name}.${idx.net.name}`);
+      addName(idx, r.name, r.ip);
+      addName(idx, shortId(r.sandboxId), r.ip);
+      for (const a of r.aliases) addName(idx, a, r.ip);
     }
 
     const byName = new Map<string, SandboxRecord>(Object.values(state.sandboxes).map((s) => [s.name, s]));
@@ -274,8 +293,8 @@ function orderScope(nets: NetIndex[], listen: NetIndex): NetIndex[] {
  * Build the DNS view of a state. Cheap enough to call on every change (one pass over the
  * sandboxes' endpoints); the result is immutable apart from its rotation cursor.
  */
-export function dnsView(state: BerthState, hostServices: readonly HostService[] = []): DnsView {
-  return new View(state, hostServices);
+export function dnsView(state: BerthState, hostServices: readonly HostService[] = [], remote: readonly RemoteName[] = []): DnsView {
+  return new View(state, hostServices, remote);
 }
 
 /** Gateway addresses berth's DNS server must listen on for this state. */
