@@ -27,6 +27,13 @@ export interface Sizes {
   dnsNames: number;
   /** Metric 6: sandboxes for the loaded state. */
   memSandboxes: number;
+  /** Metric 7: exposed ports published with -P, and rounds. */
+  publishAllPorts: number;
+  publishAllRounds: number;
+  /** Metric 8: services (x 3 replicas) defined besides the measured one. */
+  svcCount: number;
+  /** Metric 9: wrk seconds per load-balancer run (rounds: wrkRounds). */
+  lbSeconds: number;
 }
 
 export const FULL: Sizes = {
@@ -44,6 +51,10 @@ export const FULL: Sizes = {
   dnsRounds: 2,
   dnsNames: 10,
   memSandboxes: 100,
+  publishAllPorts: 2000,
+  publishAllRounds: 5,
+  svcCount: 1000,
+  lbSeconds: 10,
 };
 
 export const QUICK: Sizes = {
@@ -61,6 +72,10 @@ export const QUICK: Sizes = {
   dnsRounds: 1,
   dnsNames: 3,
   memSandboxes: 5,
+  publishAllPorts: 200,
+  publishAllRounds: 1,
+  svcCount: 10,
+  lbSeconds: 3,
 };
 
 export interface MetricContext extends Ctx {

@@ -16,6 +16,10 @@ import { addHostServiceBody, hostServiceParams } from './schema/misc-schemas.js'
 import { connectBody, createNetworkBody, disconnectBody, idParams } from './schema/network-schemas.js';
 
 export interface ApiExtras {
+  /** Adds the /services routes (berthd wires the service manager: services/wire.ts). */
+  serviceRoutes?: (r: Router) => void;
+  /** Adds the /lbs routes (berthd wires the load balancers: lb.ts). */
+  lbRoutes?: (r: Router) => void;
   /** Text for `berth rules`. */
   rules: () => Promise<string>;
   /** Set when berthd runs with --cluster-store. */
@@ -92,6 +96,8 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
     return created({});
   });
   r.route({ method: 'DELETE', path: '/host-services/{name}', params: hostServiceParams }, async (q) => extras.hostServices.remove(q.params.name));
+  extras.serviceRoutes?.(r);
+  extras.lbRoutes?.(r);
   return r;
 }
 

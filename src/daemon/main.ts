@@ -17,6 +17,9 @@ import { makeLogger } from './log.js';
 import { reconcile } from './reconcile.js';
 import { Sandboxes } from './sandboxes.js';
 import { wireFeatures } from './features.js';
+import { wireServices } from '../services/wire.js';
+import { LoadBalancers } from './lb.js';
+import { registerLbRoutes } from './lb-api.js';
 
 async function main(): Promise<void> {
   let cfg;
@@ -44,7 +47,8 @@ async function main(): Promise<void> {
   const rechecked = recheckSandboxValues(ctx.state);
   for (const note of rechecked.notes) log('warn', note);
   if (rechecked.changed.length) await ctx.persist(...rechecked.changed);
-  ctx.verifyPersist = cfg.logLevel === 'debug';
+  // Tests (the e2e lab) ask every persist to check that no changed record was left unmarked.
+  ctx.verifyPersist = process.env['BERTH_STORE_VERIFY'] === '1';
   ctx.host = {
     resolvConf: await readFile(cfg.resolvConf, 'utf8').catch(() => ''),
     hostHostname: hostname(),
@@ -56,6 +60,10 @@ async function main(): Promise<void> {
   await reconcile(ctx, sandboxes);
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
+  const services = await wireServices(ctx, sandboxes);
+  const lbs = new LoadBalancers(ctx, sandboxes);
+  ctx.followers.push(lbs);
+  await ctx.lock.run(() => lbs.reconcile(ctx.state));
 
   // Multi-host: join through etcd (only with --cluster-store; single-host berth needs no etcd).
   const cluster = cfg.cluster ? new ClusterStore(cfg.cluster, log) : undefined;
@@ -68,7 +76,7 @@ async function main(): Promise<void> {
     await overlay.start();
   }
 
-  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, cluster });
+  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes, lbRoutes: (r) => registerLbRoutes(r, lbs), cluster });
   const server = createServer((req, res) => void api.handle(req, res));
   server.on('clientError', answerClientError);
   await rm(cfg.socket, { force: true });
@@ -82,6 +90,8 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log('info', `${signal}: stopping berthd; sandboxes keep running and are adopted at the next start`);
     sandboxes.stopPolling();
+    services.close();
+    lbs.close();
     server.close();
     cluster?.close();
     void features.close().finally(() => {

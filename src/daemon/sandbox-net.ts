@@ -6,7 +6,7 @@ import { macFromIp, newId } from '../model/ids.js';
 import type { DomainName, EndpointRecord, IfName, Ipv4, NetworkRecord, SandboxRecord } from '../model/types.js';
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import { parseCidr } from '../ipam/ipv4.js';
-import { bridgeAttachBatch, bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../plan/link-plan.js';
+import { bridgeAttachBatch, bridgeHostBatch, bridgeSandboxBatch, linkDeleteBatch, p2pJoinBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../plan/link-plan.js';
 import { createNetnsWith, deleteNetns } from '../kernel/netns.js';
 import { deleteLink, ipBatch } from '../kernel/links.js';
 import type { Ctx } from './context.js';
@@ -33,9 +33,14 @@ function hostIfNameFor(endpointId: string): IfName {
   return parseIfName(`bv${endpointId.slice(0, 12)}`);
 }
 
-function usedAddresses(ctx: Ctx, net: NetworkRecord): Set<string> {
+export function usedAddresses(ctx: Ctx, net: NetworkRecord): Set<string> {
   const used = new Set<string>();
   if (net.gateway) used.add(net.gateway);
+  // Service VIPs are reserved in their network's IPAM.
+  for (const svc of Object.values(ctx.state.services ?? {})) {
+    const vip = svc.vips[net.id];
+    if (vip) used.add(vip);
+  }
   for (const s of Object.values(ctx.state.sandboxes)) {
     const ep = s.endpoints[net.id];
     if (ep?.ip) used.add(ep.ip);
@@ -148,10 +153,7 @@ async function joinP2p(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord, ep: Endp
   const peerEp = peer.endpoints[net.id]!;
   const myNs = ctx.netnsPath(sb.id);
   const peerNs = netnsOf(ctx, peer)!;
-  await ipBatch([
-    `link add ${ep.hostIfName} type veth peer name ${ep.ifName} netns ${myNs}`,
-    `link set ${ep.hostIfName} netns ${peerNs} name ${peerEp.ifName}`,
-  ]);
+  await ipBatch(p2pJoinBatch({ hostIf: ep.hostIfName ?? ('' as IfName), ifName: ep.ifName, netns: myNs, peerIfName: peerEp.ifName, peerNetns: peerNs }));
   await ipBatch(p2pSandboxBatch({ ifName: ep.ifName, ip: ep.ip!, peerIp: peerEp.ip! }), myNs);
   await ipBatch(p2pSandboxBatch({ ifName: peerEp.ifName, ip: peerEp.ip!, peerIp: ep.ip! }), peerNs);
 }
@@ -177,5 +179,5 @@ export async function attachEndpoint(ctx: Ctx, sb: SandboxRecord, net: NetworkRe
 
 export async function detachEndpoint(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord, ep: EndpointRecord): Promise<void> {
   if (net.driver === 'bridge' && ep.hostIfName) return deleteLink(ep.hostIfName);
-  await ipBatch([`link del ${ep.ifName}`], ctx.netnsPath(sb.id)).catch(() => undefined);
+  await ipBatch(linkDeleteBatch(ep.ifName), ctx.netnsPath(sb.id)).catch(() => undefined);
 }

@@ -112,6 +112,8 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxInput): Sp
       dnsSearch: hc.DnsSearch,
       dnsOptions: hc.DnsOptions,
       rootfs,
+      ...(Object.keys(req.Labels).length ? { labels: req.Labels } : {}),
+      ...(req.Healthcheck ? { healthcheck: req.Healthcheck } : {}),
     },
   };
 }

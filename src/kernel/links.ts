@@ -1,8 +1,10 @@
 // Links, addresses and routes through iproute2 in batch mode: one process per namespace per change.
+// The lines are planned by plan/link-plan.ts (an IpBatch); this module only runs them.
 import type { IfName } from '../model/types.js';
+import type { IpBatch } from '../plan/link-plan.js';
 import { run, runOk, type Runner } from './exec.js';
 
-export async function ipBatch(lines: string[], netnsPath?: string, runner: Runner = run): Promise<void> {
+export async function ipBatch(lines: IpBatch, netnsPath?: string, runner: Runner = run): Promise<void> {
   if (lines.length === 0) return;
   const argv = netnsPath ? ['nsenter', `--net=${netnsPath}`, 'ip', '-batch', '-'] : ['ip', '-batch', '-'];
   await runOk(argv, { input: lines.join('\n') + '\n' }, runner);
@@ -37,4 +39,10 @@ export interface RouteInfo {
 export async function listRoutes(): Promise<string[]> {
   const out = JSON.parse((await runOk(['ip', '-j', '-4', 'route', 'show', 'table', 'all'])) || '[]') as RouteInfo[];
   return out.map((r) => r.dst).filter((d) => d && d !== 'default' && !d.startsWith('127.') && d !== 'broadcast');
+}
+
+/** IPv4 addresses with their prefix length, by interface, in berthd's namespace. */
+export async function listAddresses(): Promise<Map<string, Array<{ ip: string; len: number }>>> {
+  const out = JSON.parse((await runOk(['ip', '-j', '-4', 'addr', 'show'])) || '[]') as Array<{ ifname: string; addr_info?: Array<{ local: string; prefixlen: number }> }>;
+  return new Map(out.map((l) => [l.ifname, (l.addr_info ?? []).map((a) => ({ ip: a.local, len: a.prefixlen }))]));
 }

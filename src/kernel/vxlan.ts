@@ -3,15 +3,12 @@
 // answers ARP from its neighbour table, `proxy`).
 import type { IfName, Ipv4 } from '../model/types.js';
 import type { PeerEntry } from '../plan/overlay-plan.js';
-import { VXLAN_PORT } from '../plan/overlay-plan.js';
+import { vxlanCreateBatch } from '../plan/link-plan.js';
 import { ipBatch } from './links.js';
 import { runOk } from './exec.js';
 
 export async function createVxlan(name: IfName, vni: number, local: Ipv4, bridge: IfName, mtu: number): Promise<void> {
-  await ipBatch([
-    `link add ${name} type vxlan id ${vni} local ${local} dstport ${VXLAN_PORT} nolearning proxy`,
-    `link set ${name} mtu ${mtu} master ${bridge} up`,
-  ]);
+  await ipBatch(vxlanCreateBatch(name, vni, local, bridge, mtu));
   // No learning on the bridge side either: a remote MAC is known only from the cluster store,
   // so a dead host's MACs do not linger in the bridge's table for its ageing time (300 s).
   await runOk(['bridge', 'link', 'set', 'dev', name, 'learning', 'off']);

@@ -8,6 +8,10 @@
 import { isIpv4 } from '../model/ip-literal.js';
 import { Internal } from '../model/errors.js';
 import type { FirewallView } from './firewall-view.js';
+import { VIP_SLOTS } from './service-view.js';
+
+const VIP_DNAT = `dnat ip to ip daddr . numgen inc mod ${VIP_SLOTS} map @vip-backends`;
+const SERVICE_PORT_DNAT = `fib daddr type local dnat ip to meta l4proto . th dport . numgen inc mod ${VIP_SLOTS} map @service-ports`;
 
 export const FAMILY = 'inet';
 export const TABLE = 'berth';
@@ -25,7 +29,9 @@ const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 interface SetDef {
   name: string;
   kind: 'set' | 'map';
+  /** `type ...`, or with `typeof:` the expression form (needed for numgen in a key). */
   type: string;
+  typeof?: boolean;
   flags?: string;
   comment: string;
 }
@@ -82,6 +88,21 @@ export const SETS: readonly SetDef[] = [
     kind: 'map',
     type: 'ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service',
     comment: 'host services: link-local address . proto . port -> host address . port',
+  },
+  { name: 'vips', kind: 'set', type: 'ipv4_addr', comment: 'service virtual IPs (on their bridges)' },
+  {
+    name: 'vip-backends',
+    kind: 'map',
+    type: `ip daddr . numgen inc mod ${VIP_SLOTS} : ip daddr`,
+    typeof: true,
+    comment: `service VIP . slot (new flow counter mod ${VIP_SLOTS}) -> replica in rotation`,
+  },
+  {
+    name: 'service-ports',
+    kind: 'map',
+    type: `meta l4proto . th dport . numgen inc mod ${VIP_SLOTS} : ip daddr . th dport`,
+    typeof: true,
+    comment: 'published port of a service . slot -> replica address . target port',
   },
 ];
 
@@ -142,6 +163,7 @@ export const CHAINS: readonly ChainDef[] = [
         rule: 'ip daddr @resolvers meta l4proto { tcp, udp } th dport 53 iifname != @bridges iifname != "lo" drop',
         comment: 'the embedded DNS answers sandboxes and the host only, never the network',
       },
+      { rule: 'ip daddr @vips reject', comment: 'a service VIP with no replica in rotation: refused at once' },
     ],
   },
   {
@@ -169,6 +191,8 @@ export const CHAINS: readonly ChainDef[] = [
         rule: 'iifname @bridges ip daddr @resolvers meta l4proto { tcp, udp } th dport 53 return',
         comment: 'a sandbox asking the embedded DNS: never a published port 53',
       },
+      { rule: VIP_DNAT, comment: 'service VIP: a new flow goes to the next replica in rotation (no SNAT)' },
+      { rule: SERVICE_PORT_DNAT, comment: 'published port of a service: the next replica in rotation' },
       {
         rule: 'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published-addr',
         comment: 'published port bound to one host address',
@@ -188,6 +212,8 @@ export const CHAINS: readonly ChainDef[] = [
         rule: 'ip daddr @resolvers meta l4proto { tcp, udp } th dport 53 return',
         comment: 'the host asking the embedded DNS: never a published port 53',
       },
+      { rule: VIP_DNAT, comment: 'service VIP, from the host' },
+      { rule: SERVICE_PORT_DNAT, comment: 'published port of a service, from the host' },
       {
         rule: 'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published-addr',
         comment: 'published port bound to one host address, from the host',
@@ -238,8 +264,13 @@ function ifname(name: string): string {
   if (!IFNAME_RE.test(name)) throw new Internal(`refusing to put interface name "${name}" in the ruleset`);
   return `"${name}"`;
 }
+/** Addresses already checked: a state with thousands of published ports names few addresses. */
+const checkedIps = new Set<string>();
 function ip(addr: string): string {
+  if (checkedIps.has(addr)) return addr;
   if (!isIpv4(addr)) throw new Internal(`refusing to put address "${addr}" in the ruleset`);
+  if (checkedIps.size > 100_000) checkedIps.clear();
+  checkedIps.add(addr);
   return addr;
 }
 function cidr(text: string): string {
@@ -262,8 +293,27 @@ export function nftComment(text: string): string {
   return text.replace(/[^A-Za-z0-9 _.,:/()<>=+@#-]/g, '_').slice(0, 128);
 }
 
+/** Work items between two pauses of the step-wise planners (a few ms of work, even on a busy host). */
+export const STEP = 500;
+
+/** Runs a step-wise planner to its end at once. */
+function finish<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
 /** Every element of every set and map for a view. */
 export function elementsOf(view: FirewallView): Elements {
+  return finish(elementSteps(view));
+}
+
+/**
+ * elementsOf, pausing (yield) after every STEP items, so that a caller on an event loop that also
+ * serves DNS can let it breathe between steps (daemon/firewall.ts); the result is the same.
+ */
+export function* elementSteps(view: FirewallView): Generator<void, Elements> {
   const els: Elements = new Map(SETS.map((s) => [s.name, new Map<string, Element>()]));
   const put = (set: string, e: Element): void => {
     const m = els.get(set)!;
@@ -284,7 +334,9 @@ export function elementsOf(view: FirewallView): Elements {
     if (b.masquerade && !b.internal) put('masq-subnets', { key: cidr(b.subnet), comment: what });
     if (b.resolver) put('resolvers', { key: ip(b.resolver), comment: `${what}: DNS` });
   }
+  let n = 0;
   for (const p of view.published) {
+    if (++n % STEP === 0) yield;
     const target = `${ip(p.targetIp)} . ${port(p.targetPort)}`;
     const what = `${p.sandbox}: ${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetPort}`;
     if (p.hostIp === '0.0.0.0') {
@@ -294,6 +346,22 @@ export function elementsOf(view: FirewallView): Elements {
     }
     put('published-targets', { key: `${ip(p.targetIp)} . ${proto(p.proto)} . ${port(p.targetPort)}`, comment: `${p.sandbox}: ${p.targetPort}/${p.proto}` });
     put('hairpin', { key: `${p.targetIp} . ${p.targetIp}`, comment: p.sandbox });
+  }
+  for (const v of view.vips ?? []) {
+    put('vips', { key: ip(v.vip), comment: `service ${v.service} on ${v.network}` });
+    v.slots.forEach((target, slot) => {
+      put('vip-backends', { key: `${ip(v.vip)} . ${slot}`, value: ip(target), comment: `service ${v.service} on ${v.network}` });
+      // A replica reaching its own service's VIP may be sent to itself: masquerade that (hairpin).
+      put('hairpin', { key: `${target} . ${target}`, comment: `service ${v.service} replica` });
+    });
+  }
+  for (const p of view.servicePorts ?? []) {
+    const what = `service ${p.service}: ${p.hostPort}/${p.proto} -> ${p.targetPort}`;
+    p.slots.forEach((target, slot) => {
+      put('service-ports', { key: `${proto(p.proto)} . ${port(p.hostPort)} . ${slot}`, value: `${ip(target)} . ${port(p.targetPort)}`, comment: what });
+      put('published-targets', { key: `${ip(target)} . ${proto(p.proto)} . ${port(p.targetPort)}`, comment: what });
+      put('hairpin', { key: `${target} . ${target}`, comment: `service ${p.service} replica` });
+    });
   }
   for (const l of view.links) {
     put('links', {
@@ -385,7 +453,7 @@ export function fullRuleset(view: FirewallView, opts: FullRulesetOptions = {}): 
   const els = elementsOf(view);
   for (const s of SETS) {
     const flags = s.flags ? ` flags ${s.flags};` : '';
-    lines.push(`add ${s.kind} ${T} ${s.name} { type ${s.type};${flags} comment "${nftComment(s.comment)}"; }`);
+    lines.push(`add ${s.kind} ${T} ${s.name} { ${s.typeof ? 'typeof' : 'type'} ${s.type};${flags} comment "${nftComment(s.comment)}"; }`);
     lines.push(`flush ${s.kind} ${T} ${s.name}`);
     lines.push(...elementLines('add', s.name, [...els.get(s.name)!.values()].map(elementText)));
   }
@@ -406,6 +474,12 @@ export function deltaRuleset(prev: FirewallView, next: FirewallView): string {
 
 /** deltaRuleset on elements already computed (berthd keeps those of the applied view). */
 export function deltaOfElements(a: Elements, b: Elements): string {
+  return finish(deltaSteps(a, b));
+}
+
+/** deltaOfElements, pausing after every STEP elements compared (see elementSteps). */
+export function* deltaSteps(a: Elements, b: Elements): Generator<void, string> {
+  let n = 0;
   const dels: string[] = [];
   const adds: string[] = [];
   for (const s of SETS) {
@@ -414,10 +488,12 @@ export function deltaOfElements(a: Elements, b: Elements): string {
     const gone: string[] = [];
     const added: string[] = [];
     for (const [k, e] of before) {
+      if (++n % STEP === 0) yield;
       const now = after.get(k);
       if (!now || now.value !== e.value || now.comment !== e.comment) gone.push(k);
     }
     for (const [k, e] of after) {
+      if (++n % STEP === 0) yield;
       const was = before.get(k);
       if (!was || was.value !== e.value || was.comment !== e.comment) added.push(elementText(e));
     }

@@ -8,7 +8,8 @@ import { parseExtraHost } from '../../model/extra-hosts.js';
 import { validateHostname, validateName } from '../../model/names.js';
 import { parseIpv4 } from '../../model/net-values.js';
 import { portRequestsOf } from '../../model/port-requests.js';
-import { argText, list, optionalParsed, parsed, querySeconds, queryBool, text } from './fields.js';
+import { healthcheckFromApi } from '../../model/healthcheck.js';
+import { argText, list, optionalParsed, parsed, querySeconds, queryBool, text, textMap } from './fields.js';
 import { endpointConfig } from './network-schemas.js';
 
 export const createQuery = z.object({
@@ -56,6 +57,9 @@ const createSandboxFields = z.object({
   Hostname: optionalParsed(validateHostname, 253).transform((v) => v ?? ''),
   ExposedPorts: z.record(text(32), z.unknown()).nullish().transform((v) => v ?? {}),
   Rootfs: optionalParsed(parseRootfs, 4096).transform((v) => v ?? ''),
+  Labels: textMap(),
+  /** Docker's Healthcheck ({Test, Interval, Timeout, Retries, StartPeriod}; berth adds TCP and HTTP tests). */
+  Healthcheck: parsed(z.unknown().optional(), healthcheckFromApi),
   HostConfig: hostConfig,
   NetworkingConfig: z
     .object({ EndpointsConfig: z.record(text(256), endpointConfig).nullish().transform((v) => v ?? {}) })
