@@ -81,6 +81,37 @@ test("S26 overlay: visible on every host, distinct addresses, ping/TCP/DNS acros
     const ips = [...(await Promise.all(names("x").map((n) => ipOn(h2, n, "ov1")))), ...(await Promise.all(names("y").map((n) => ipOn(h3, n, "ov1"))))];
     assert.equal(new Set([ipA, ipB, ipC, ...ips]).size, 3 + ips.length, `addresses after concurrent starts: ${ips.join(" ")}`);
 
+    // etcd unreachable (all three members killed): the data path and DNS keep working from what
+    // is known; a start on the overlay fails within a bounded time, naming the cluster store;
+    // local bridges still work. etcd back: a start on the overlay works again.
+    for (const i of [1, 2, 3]) await c.killMember(i);
+    assert.ok(await pingFrom(h1, "sa", ipB), "sa reaches sb with etcd down");
+    await eventually("sa resolves sb with etcd down", 5_000, resolves(h1, "sa", "sb", ipB));
+    const t0 = Date.now();
+    const failed = await h1.berth(["run", "-d", "--name", "late", "--network", "ov1", "--", ...SLEEP], { timeoutMs: 30_000 });
+    assert.notEqual(failed.code, 0, "run on the overlay with etcd down must fail");
+    assert.match(failed.stderr, /cluster store unreachable \(etcd /);
+    assert.ok(Date.now() - t0 < 20_000, `failing took ${Date.now() - t0} ms`);
+    await h1.berthOk(["rm", "-f", "late"]);
+    await h1.berthOk(["network", "create", "localnet"]);
+    await h1.berthOk(["run", "-d", "--name", "loc", "--network", "localnet", "--", ...SLEEP]);
+    for (const i of [1, 2, 3]) await c.startMember(i);
+    await c.waitEtcdHealthy();
+    await eventually("run on ov1 after etcd is back", 30_000, async () => {
+      const r = await h1.berth(["run", "-d", "--name", "late", "--network", "ov1", "--", ...SLEEP]);
+      if (r.code !== 0) {
+        await h1.berth(["rm", "-f", "late"]);
+        throw new Error(r.stderr);
+      }
+      return true;
+    });
+    const ipLate = await ipOn(h1, "late", "ov1");
+    assert.ok(![ipA, ipB, ipC, ...ips].includes(ipLate), `late got a taken address ${ipLate}`);
+    await eventually("sb resolves late", 15_000, resolves(h2, "sb", "late", ipLate));
+    await eventually("sb pings late", 10_000, async () => ((await pingFrom(h2, "sb", ipLate)) ? true : undefined));
+    await h1.berthOk(["rm", "-f", "late", "loc"]);
+    await h1.berthOk(["network", "rm", "localnet"]);
+
     // rm is refused while any host has an endpoint on it.
     const busy = await h1.berth(["network", "rm", "ov1"]);
     assert.match(busy.stderr, /has active endpoints/);
