@@ -138,8 +138,14 @@ export class Overlay implements OverlayHooks {
     this.peers = want;
     const remote = eps.filter((e) => e.host !== this.self);
     if (changed || JSON.stringify(remote) !== JSON.stringify(this.remoteEps)) {
+      const known = new Set(this.remoteEps.map((e) => `${e.networkId}/${e.ip}/${e.sandboxId}`));
       this.remoteEps = remote;
       await ctx.follow();
+      const now = Date.now();
+      for (const e of remote) {
+        if (known.has(`${e.networkId}/${e.ip}/${e.sandboxId}`) || e.claimedAt === undefined) continue;
+        ctx.log('debug', `overlay: converged ${e.name} ${e.ip} from ${e.host} in ${now - e.claimedAt} ms (FDB, neighbour, DNS)`);
+      }
     }
   }
 
@@ -264,6 +270,7 @@ export class Overlay implements OverlayHooks {
       vtep: this.store.cfg.advertiseAddr,
       sandboxId: sb.id,
       name: sb.name,
+      claimedAt: Date.now(),
       aliases: [...ep.aliases, ...(sb.config.userHostname && sb.config.hostname ? [sb.config.hostname] : [])],
     };
     const ok = await this.store.claimEndpoint(rec);

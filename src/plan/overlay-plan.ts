@@ -43,6 +43,9 @@ export interface OverlayEndpoint {
   sandboxId: string;
   name: string;
   aliases: string[];
+  /** ms since the epoch when the owning host claimed it: other hosts log how long it took them
+   * to program it (convergence; meaningful when clocks agree, as in the one-machine lab). */
+  claimedAt?: number;
 }
 
 export function vxlanNameFor(networkId: string): IfName {
