@@ -48,11 +48,24 @@ export class Overlay implements OverlayHooks {
     try {
       const snap = await this.store.snapshot();
       this.kvs = snap.kvs;
+      await this.reclaimLocal();
       await this.schedule();
       this.store.watch(snap.revision, (k, v) => this.onChange(k, v), () => void this.relist());
     } catch (e) {
       this.ctx.log('warn', `overlay: cannot list the cluster store yet (${(e as Error).message}); retrying`);
       setTimeout(() => void this.start(), 1000).unref();
+    }
+  }
+
+  /** After a berthd restart: the endpoints of sandboxes still running here were on the previous
+   * berthd's lease; claim them again on ours (the same sandbox's claim is taken over). */
+  private async reclaimLocal(): Promise<void> {
+    for (const sb of Object.values(this.ctx.state.sandboxes)) {
+      for (const ep of Object.values(sb.endpoints)) {
+        const net = this.ctx.state.networks[ep.networkId];
+        if (!net?.overlay || !ep.ip || this.store.ownedKeys().includes(endpointKey(net.id, ep.ip))) continue;
+        if (!(await this.claim(net, sb, ep))) this.ctx.log('error', `overlay: ${sb.name}'s address ${ep.ip} on ${net.name} is held by another host's sandbox`);
+      }
     }
   }
 

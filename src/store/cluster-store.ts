@@ -221,6 +221,9 @@ export class ClusterStore {
     if (!ok) {
       const held = txn.responses[0]?.response_range?.kvs?.[0]?.value?.toString();
       ok = held !== undefined && (JSON.parse(held) as OverlayEndpoint).sandboxId === ep.sandboxId;
+      // Ours already (a retried txn, or a berthd restarted while its sandboxes ran): bind it to
+      // the current lease, or it expires with the previous berthd's.
+      if (ok) await this.call('claim address', () => this.client.put(key).value(value).lease(leaseId).exec());
     }
     if (ok) this.owned.set(key, value);
     return ok;

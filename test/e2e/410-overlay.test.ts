@@ -72,6 +72,13 @@ test("S26 overlay: visible on every host, distinct addresses, ping/TCP/DNS acros
     await eventually("a resolves bee", 10_000, resolves(h1, "sa", "sbee", ipB));
     await eventually("c resolves a", 10_000, resolves(h3, "sc", "sa", ipA));
 
+    // berthd on h2 restarts (its sandboxes keep running): after more than the old lease's TTL,
+    // sb is still known and reachable everywhere (its claim moved to the new lease).
+    await h2.restartBerthd();
+    await new Promise((r) => setTimeout(r, (ttl + 2) * 1000));
+    await eventually("sa resolves sb after h2's berthd restarted", 10_000, resolves(h1, "sa", "sb", ipB));
+    assert.ok(await pingFrom(h1, "sa", ipB), "sa reaches sb after h2's berthd restarted");
+
     // Concurrent starts on two hosts: no address twice.
     const names = (p: string) => [1, 2, 3, 4].map((i) => `${p}${i}`);
     await Promise.all([
