@@ -17,6 +17,7 @@ import { makeLogger } from './log.js';
 import { reconcile } from './reconcile.js';
 import { Sandboxes } from './sandboxes.js';
 import { wireFeatures } from './features.js';
+import { wireCatalog } from './catalog.js';
 import { wireServices } from '../services/wire.js';
 import { LoadBalancers } from './lb.js';
 import { registerLbRoutes } from './lb-api.js';
@@ -56,10 +57,12 @@ async function main(): Promise<void> {
   };
   const sandboxes = new Sandboxes(ctx);
   const features = await wireFeatures(ctx, sandboxes);
+  const catalog = await wireCatalog(ctx);
   const t0 = Date.now();
   await reconcile(ctx, sandboxes);
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
+  await catalog.listen();
   const services = await wireServices(ctx, sandboxes);
   const lbs = new LoadBalancers(ctx, sandboxes);
   ctx.followers.push(lbs);
@@ -77,7 +80,8 @@ async function main(): Promise<void> {
   }
 
   const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes, lbRoutes: (r) => registerLbRoutes(r, lbs), cluster });
-  const server = createServer((req, res) => void api.handle(req, res));
+  // Consul's API (/v1/...) beside berth's own: Docker's version prefixes are /v1.NN/, never /v1/.
+  const server = createServer((req, res) => void (req.url?.startsWith('/v1/') ? catalog.handle(req, res) : api.handle(req, res)));
   server.on('clientError', answerClientError);
   await rm(cfg.socket, { force: true });
   await new Promise<void>((resolve, reject) => {
@@ -94,7 +98,8 @@ async function main(): Promise<void> {
     lbs.close();
     server.close();
     cluster?.close();
-    void features.close().finally(() => {
+    server.closeAllConnections();
+    void Promise.all([features.close(), catalog.close()]).finally(() => {
       void rm(cfg.socket, { force: true }).finally(() => process.exit(0));
     });
   };

@@ -2,7 +2,7 @@
 // the DNS-enabled networks. It has the shape of the daemon's StateFollower (sync/reconcile).
 import type { BerthState } from '../model/types.js';
 import type { HostService } from '../model/host-service.js';
-import { dnsAddresses, dnsView, type RemoteName } from '../plan/dns-view.js';
+import { dnsAddresses, dnsView, type DnsViewOptions } from '../plan/dns-view.js';
 import type { DnsServer } from './server.js';
 import type { LogFn } from './upstreams.js';
 
@@ -11,8 +11,8 @@ export class DnsFollower {
     private readonly server: DnsServer,
     private readonly hostServices: readonly HostService[] = [],
     private readonly log: LogFn = () => {},
-    /** Sandboxes on other hosts (overlay networks), as the cluster store last said. */
-    private readonly remote: () => readonly RemoteName[] = () => [],
+    /** Options of each view (Consul names, other hosts' sandboxes), read at every sync. */
+    private readonly opts: () => DnsViewOptions = () => ({}),
   ) {}
 
   /**
@@ -21,7 +21,7 @@ export class DnsFollower {
    * back a network or sandbox change.
    */
   async sync(state: BerthState): Promise<void> {
-    this.server.setView(dnsView(state, this.hostServices, this.remote()));
+    this.server.setView(dnsView(state, this.hostServices, this.opts()));
     const r = await this.server.setAddresses(dnsAddresses(state));
     for (const f of r.failed) this.log('warn', `dns: not yet listening on ${f.ip}: ${f.error} (retrying)`);
   }
