@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole check, as CI runs it: setup (packages, npm ci, build), unit tests, e2e tests, and the
 # benchmark harness in --quick mode.
-# Prints a summary; exits non-zero if any step failed. The tests run even if the build reported
+# Prints a summary; exits non-zero if any step failed or a test step ran no test. The tests run even if the build reported
 # type errors (tsc still emits), so one run shows everything that is wrong.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,6 +21,11 @@ step() {
   local counts
   counts=$(grep -aE '^ℹ (pass|fail) [0-9]+' "$log" | awk '{n[$2]+=$3} END {if (length(n)) printf "pass %d, fail %d", n["pass"], n["fail"]}')
   local verdict=ok
+  # A test step that reports no passing test tested nothing: that is a failure, not a pass.
+  if [ "$rc" -eq 0 ] && [ "$name" != setup ] && [ "$name" != bench ] && ! grep -aqE '^ℹ pass [1-9]' "$log"; then
+    echo "✖ $name: no test ran" >&2
+    rc=1
+  fi
   if [ "$rc" -ne 0 ]; then verdict="FAIL (exit $rc)"; failed=1; fi
   names+=("$name")
   results+=("$verdict${counts:+  ($counts)}")

@@ -187,6 +187,9 @@ export async function metricServices(ctx: MetricContext, sys: BerthSystem): Prom
     b.note(`rules in berth's table: ${rules1} with one service, ${rulesMany} with ${(n + 1).toLocaleString('en-US')} services (${(await elementCount()).toLocaleString('en-US')} VIP map elements).`);
     for (let r = 0; r < ctx.sizes.wrkRounds; r++) b.add('vipMany', sys.name, await wrk(vip));
   }).catch((e: unknown) => b.note(`stopped early: ${errText(e)}`));
+  // The services go first: otherwise their reconciler makes again every replica stop() removes.
+  const list = ((await sys.api('GET', '/services').catch(() => [])) as Array<{ ID: string }>) ?? [];
+  for (const svc of list) await sys.api('DELETE', `/services/${svc.ID}`).catch(() => {});
   await sys.stop().catch(() => {});
   return b.result;
 }

@@ -1,5 +1,5 @@
 // The CLI's only way to berthd: HTTP over the unix socket.
-import { request, type IncomingMessage } from 'node:http';
+import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 
 export class ApiError extends Error {
   constructor(
@@ -19,13 +19,14 @@ export function socketPath(host: string | undefined): string {
 export class Client {
   constructor(private readonly socket: string) {}
 
-  private open(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
+  private open(method: string, path: string, body?: unknown, onRequest?: (req: ClientRequest) => void): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : JSON.stringify(body);
       const req = request(
         { socketPath: this.socket, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} },
         resolve,
       );
+      onRequest?.(req);
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
           reject(new ApiError(0, `Cannot connect to berthd at unix://${this.socket}. Is berthd running? (set BERTH_HOST or --host)`));
@@ -36,7 +37,23 @@ export class Client {
   }
 
   async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.open(method, path, body);
+    return this.read<T>(await this.open(method, path, body));
+  }
+
+  /**
+   * A call whose answer comes later (wait, attach): settles once berthd has sent the headers, i.e.
+   * has registered the request; `res` is the body to come; `cancel` hangs up.
+   */
+  async pending(method: string, path: string): Promise<{ res: IncomingMessage; cancel: () => void }> {
+    let req: ClientRequest | undefined;
+    const res = await this.open(method, path, undefined, (r) => (req = r));
+    if ((res.statusCode ?? 500) >= 400) await this.read(res);
+    return { res, cancel: () => req?.destroy() };
+  }
+
+  /** The JSON (or text) body of a response; an error status becomes an ApiError. */
+  async read<T>(res: IncomingMessage): Promise<T> {
+
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');

@@ -1,17 +1,17 @@
 // The routes of berth's HTTP API (Docker Engine API shapes where Docker has them).
-import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Conflict } from '../model/errors.js';
 import { formatHostService } from '../model/host-service.js';
 import type { Ctx } from './context.js';
 import { connect, disconnect } from './connect.js';
 import { created, HANDLED, Router } from './http.js';
+import { streamLog } from './log-stream.js';
 import { networkInspect, sandboxInspect, sandboxSummary } from './inspect.js';
 import { createNetwork, pruneNetworks, removeNetwork } from './networks.js';
 import type { Sandboxes } from './sandboxes.js';
 import type { ClusterStore } from '../store/cluster-store.js';
 import { nodeList } from './nodes.js';
-import { createQuery, createSandboxBody, listQuery, logsQuery, removeQuery, stopQuery } from './schema/container-schemas.js';
+import { createQuery, createSandboxBody, listQuery, logsQuery, removeQuery, stopQuery, waitQuery } from './schema/container-schemas.js';
 import { addHostServiceBody, hostServiceParams } from './schema/misc-schemas.js';
 import { connectBody, createNetworkBody, disconnectBody, idParams } from './schema/network-schemas.js';
 
@@ -72,10 +72,29 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
   r.route({ method: 'POST', path: '/containers/{id}/restart', params: idParams, query: stopQuery }, async (q) => sandboxes.restart(q.params.id, q.query.t));
   r.route({ method: 'POST', path: '/containers/{id}/kill', params: idParams }, async (q) => sandboxes.stop(q.params.id, 0));
   r.route({ method: 'DELETE', path: '/containers/{id}', params: idParams, query: removeQuery }, async (q) => sandboxes.remove(q.params.id, q.query.force));
-  r.route({ method: 'POST', path: '/containers/{id}/wait', params: idParams }, async (q) => {
+  // Docker's wait: the headers go out as soon as the waiter is registered (a client may start
+  // the sandbox once it has them), the body when the condition holds and is persisted.
+  r.route({ method: 'POST', path: '/containers/{id}/wait', params: idParams, query: waitQuery }, async (q) => {
     const sb = ctx.sandbox(q.params.id);
-    await sandboxes.waitExit(sb.id);
-    return { StatusCode: ctx.state.sandboxes[sb.id]?.state.exitCode ?? 0 };
+    const gone = new AbortController();
+    q.res.on('close', () => gone.abort());
+    const code = sandboxes.wait(sb.id, q.query.condition, gone.signal);
+    q.res.writeHead(200, { 'content-type': 'application/json' });
+    q.res.flushHeaders();
+    const exitCode = await code.catch(() => undefined);
+    if (exitCode !== undefined) q.res.end(JSON.stringify({ StatusCode: exitCode, Error: null }));
+    return HANDLED;
+  });
+  // Docker's attach, as `berth run` uses it before start: the output from now on, until the next
+  // exit is recorded. Opening the log here keeps it readable even when --rm removes it first.
+  r.route({ method: 'POST', path: '/containers/{id}/attach', params: idParams }, async (q) => {
+    const sb = ctx.sandbox(q.params.id);
+    const gone = new AbortController();
+    q.res.on('close', () => gone.abort());
+    let exited = false;
+    sandboxes.wait(sb.id, 'next-exit', gone.signal).then(() => (exited = true), () => undefined);
+    await streamLog(join(ctx.sandboxDir(sb.id), 'log'), q.res, { from: 'end', done: () => exited, create: true });
+    return HANDLED;
   });
   r.route({ method: 'GET', path: '/containers/{id}/exec-target', params: idParams }, async (q) => {
     const sb = ctx.sandbox(q.params.id);
@@ -85,7 +104,7 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
   });
   r.route({ method: 'GET', path: '/containers/{id}/logs', params: idParams, query: logsQuery }, async (q) => {
     const sb = ctx.sandbox(q.params.id);
-    await streamLog(join(ctx.sandboxDir(sb.id), 'log'), q.res, q.query.follow ? () => ctx.state.sandboxes[sb.id]?.state.status === 'running' : () => false);
+    await streamLog(join(ctx.sandboxDir(sb.id), 'log'), q.res, { from: 'start', done: q.query.follow ? () => ctx.state.sandboxes[sb.id]?.state.status !== 'running' : () => true });
     return HANDLED;
   });
   r.route({ method: 'GET', path: '/nodes' }, async () => nodeList(extras.cluster));
@@ -99,36 +118,4 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
   extras.serviceRoutes?.(r);
   extras.lbRoutes?.(r);
   return r;
-}
-
-/** Sends the log, then (following) what is appended until the sandbox stops running. */
-async function streamLog(path: string, res: import('node:http').ServerResponse, stillRunning: () => boolean): Promise<void> {
-  res.writeHead(200, { 'content-type': 'application/octet-stream' });
-  let offset = 0;
-  let closed = false;
-  res.on('close', () => (closed = true));
-  const fh = await open(path, 'r').catch(() => undefined);
-  try {
-    for (;;) {
-      const size = fh ? (await stat(path).catch(() => ({ size: offset }))).size : 0;
-      while (fh && offset < size) {
-        const buf = Buffer.alloc(Math.min(65536, size - offset));
-        const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-        if (bytesRead === 0) break;
-        offset += bytesRead;
-        res.write(buf.subarray(0, bytesRead));
-      }
-      const running = stillRunning();
-      if (!running || closed) {
-        // One last read: output written just before the exit.
-        const final = fh ? (await stat(path).catch(() => ({ size: offset }))).size : 0;
-        if (final > offset && !closed) continue;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  } finally {
-    await fh?.close();
-    res.end();
-  }
 }

@@ -120,8 +120,18 @@ export class Router {
       const message = err instanceof Error ? err.message : String(err);
       if (status >= 500) this.log('error', `${where}: ${err instanceof Error ? (err.stack ?? message) : message}`);
       else this.log('debug', `${where}: ${status} ${message}`);
-      if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json', ...(status === 413 ? { connection: 'close' } : {}) });
-      res.end(JSON.stringify({ message }));
+      try {
+        if (res.headersSent) {
+          // A stream broke after its headers went out: no way is left to say so but to cut it.
+          res.destroy();
+          return;
+        }
+        res.writeHead(status, { 'content-type': 'application/json', ...(status === 413 ? { connection: 'close' } : {}) });
+        res.end(JSON.stringify({ message }));
+      } catch (e) {
+        this.log('error', `${where}: cannot send the error answer: ${(e as Error).message}`);
+        res.destroy();
+      }
     }
   }
 }

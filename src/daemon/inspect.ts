@@ -112,6 +112,7 @@ export function sandboxInspect(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
       Dns: sb.config.dns,
       DnsSearch: sb.config.dnsSearch,
       DnsOptions: sb.config.dnsOptions,
+      AutoRemove: sb.config.autoRemove === true,
     },
     Config: {
       Hostname: sb.config.hostname || shortId(sb.id),

@@ -13,6 +13,8 @@ import { buildApi } from './api.js';
 import { answerClientError } from './http.js';
 import { parseDaemonArgs } from './config.js';
 import { Ctx } from './context.js';
+import { CORE_HELPERS, MissingHelper, OPTIONAL_HELPERS, requireHelpers } from '../kernel/binaries.js';
+import { guardProcess, stackOf } from './guard.js';
 import { makeLogger } from './log.js';
 import { reconcile } from './reconcile.js';
 import { Sandboxes } from './sandboxes.js';
@@ -33,6 +35,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const log = makeLogger(cfg.logLevel);
+  guardProcess(log);
+  // Every helper program, by absolute path, before anything on the host is touched.
+  const { missingOptional } = requireHelpers([...CORE_HELPERS, ...(cfg.firewall === 'nftables' ? ['nft'] : [])], [...OPTIONAL_HELPERS, ...(cfg.firewall === 'nftables' ? [] : ['nft'])]);
+  for (const m of missingOptional) log('info', `${m} is not installed: berth goes on without it`);
   await mkdir(cfg.dataRoot, { recursive: true, mode: 0o700 });
   await mkdir(join(cfg.execRoot, 'netns'), { recursive: true, mode: 0o700 });
   await mkdir(dirname(cfg.socket), { recursive: true });
@@ -81,7 +87,12 @@ async function main(): Promise<void> {
 
   const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes, lbRoutes: (r) => registerLbRoutes(r, lbs), cluster });
   // Consul's API (/v1/...) beside berth's own: Docker's version prefixes are /v1.NN/, never /v1/.
-  const server = createServer((req, res) => void (req.url?.startsWith('/v1/') ? catalog.handle(req, res) : api.handle(req, res)));
+  const server = createServer((req, res) => {
+    const handler = req.url?.startsWith('/v1/') ? catalog.handle(req, res) : api.handle(req, res);
+    handler.catch((err: unknown) => log('error', `${req.method} ${req.url}: ${stackOf(err)}`));
+  });
+  // A malformed request gets Docker's JSON error shape; a client that hangs up never reaches the
+  // process as an uncaught error.
   server.on('clientError', answerClientError);
   await rm(cfg.socket, { force: true });
   await new Promise<void>((resolve, reject) => {
@@ -109,7 +120,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   // A busy data root or a damaged store: the message says what to do; no stack.
-  const known = err instanceof DataRootBusy || err instanceof StoreDamaged;
+  const known = err instanceof DataRootBusy || err instanceof StoreDamaged || err instanceof MissingHelper;
   process.stderr.write(`berthd: ${err instanceof Error ? (known ? err.message : (err.stack ?? err.message)) : String(err)}\n`);
   process.exit(1);
 });

@@ -12,9 +12,11 @@ import type { DomainName, SandboxRecord, SandboxState } from '../model/types.js'
 import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
 import { DEFAULT_PATH, launch } from '../runtime/launch.js';
 import { isAlive, nsOf, pidsInNs, startTimeOf } from '../runtime/proc.js';
+import { signalProcess, type ProcessIdentity } from '../runtime/signal.js';
 import type { Ctx } from './context.js';
 import { randomName } from './names-gen.js';
 import { PhaseTimer } from './phase-timer.js';
+import { every, type Ticker } from './ticker.js';
 import { buildConfig } from './sandbox-spec.js';
 import type { CreateSandboxInput } from './schema/container-schemas.js';
 import { netnsOf, ownsNetns, reserveEndpointClaimed, setupNetwork, teardownNetwork } from './sandbox-net.js';
@@ -25,12 +27,22 @@ function idleState(): SandboxState {
   return { status: 'created', pid: 0, pidStartTime: '', shimPid: 0, mntNs: '', startedAt: ZERO_TIME, finishedAt: ZERO_TIME, exitCode: 0, error: '' };
 }
 
+/** Docker's wait conditions: the current run is over, the next one ends, the record is gone. */
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+interface Waiter {
+  condition: WaitCondition;
+  resolve: (exitCode: number) => void;
+}
+
 export class Sandboxes {
   private readonly children = new Map<string, ChildProcess>();
   /** Settles when a just-started sandbox's command PID is known. */
   private readonly readiness = new Map<string, Promise<unknown>>();
-  private readonly exitWaiters = new Map<string, Array<() => void>>();
-  private poller: NodeJS.Timeout | undefined;
+  private readonly waiters = new Map<string, Waiter[]>();
+  /** Sandboxes being restarted: their stop does not remove them (--rm). */
+  private readonly restarting = new Set<string>();
+  private poller: Ticker | undefined;
 
   constructor(private readonly ctx: Ctx) {}
 
@@ -117,7 +129,7 @@ export class Sandboxes {
       timer.mark('launch');
       this.children.set(sb.id, launched.child);
       this.readiness.set(sb.id, launched.ready);
-      void launched.exited.then(() => this.onExit(sb.id, generation));
+      void launched.exited.then(() => this.onExit(sb.id, generation)).catch((e: Error) => ctx.log('error', `recording the exit of ${sb.name}: ${e.stack ?? e.message}`));
       void launched.ready.then(
         (r) =>
           ctx.lock.run(async () => {
@@ -144,6 +156,8 @@ export class Sandboxes {
       sb.state = { ...idleState(), status: previous === 'exited' ? 'exited' : 'created', error: (err as Error).message };
       await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS cleanup after failed start: ${e.message}`));
       await ctx.persist(sb);
+      // As Docker does: a --rm sandbox that cannot start is removed.
+      if (sb.config.autoRemove) await this.removeLocked(sb);
       throw err;
     }
   }
@@ -198,25 +212,23 @@ export class Sandboxes {
     // recorded mount namespace may by now be another sandbox's: trust it only while the main
     // process (checked by start time) is still in it. What is left otherwise joined the network
     // namespace too and is found below.
-    const mainAlive = sb.state.pid > 0 && (await isAlive(sb.state.pid, sb.state.pidStartTime));
+    // (An empty start time means the command had ended when berth first looked: not alive.)
+    const mainAlive = sb.state.pid > 0 && sb.state.pidStartTime !== '' && (await isAlive(sb.state.pid, sb.state.pidStartTime));
     const mntNs = mainAlive && sb.state.mntNs && (await nsOf(sb.state.pid, 'mnt')) === sb.state.mntNs ? sb.state.mntNs : '';
-    const pids = new Set<number>(mntNs && mntNs !== own ? await pidsInNs('mnt', mntNs) : []);
+    const targets = new Map<number, ProcessIdentity>();
+    const add = (id: ProcessIdentity) => targets.set(id.pid, id);
+    if (mntNs && mntNs !== own) for (const p of await pidsInNs('mnt', mntNs)) add(p);
     if (ownsNetns(sb)) {
       // Also whatever joined only its network namespace (nsenter --net), or when the mount
       // namespace is not known yet (berthd stopped before the shim reported).
       const ino = await stat(this.ctx.netnsPath(sb.id)).then((st) => st.ino).catch(() => 0);
       const netNs = ino ? `net:[${ino}]` : '';
-      if (netNs && netNs !== (await nsOf(process.pid, 'net'))) for (const p of await pidsInNs('net', netNs)) pids.add(p);
+      if (netNs && netNs !== (await nsOf(process.pid, 'net'))) for (const p of await pidsInNs('net', netNs)) add(p);
     }
-    if (sb.state.pid && (await isAlive(sb.state.pid, sb.state.pidStartTime))) pids.add(sb.state.pid);
-    if (sb.state.shimPid && sb.state.shimStartTime && (await isAlive(sb.state.shimPid, sb.state.shimStartTime))) pids.add(sb.state.shimPid);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        /* already gone */
-      }
-    }
+    if (sb.state.pid) add({ pid: sb.state.pid, startTime: sb.state.pidStartTime });
+    if (sb.state.shimPid) add({ pid: sb.state.shimPid, startTime: sb.state.shimStartTime ?? '' });
+    // Each one's start time is checked again right before its signal (runtime/signal.ts).
+    for (const id of targets.values()) signalProcess(id, signal);
   }
 
   /** The process ended: release its network and record how it ended. */
@@ -227,9 +239,6 @@ export class Sandboxes {
       if (!sb || sb.generation !== generation || sb.state.status !== 'running') return;
       await this.releaseLocked(sb, undefined);
     });
-    const waiters = this.exitWaiters.get(id) ?? [];
-    this.exitWaiters.delete(id);
-    for (const w of waiters) w();
   }
 
   /** Under the lock: stop what is left, tear the network down, mark exited. */
@@ -262,6 +271,33 @@ export class Sandboxes {
     timer.mark('persist');
     ctx.log('debug', `release ${sb.name}: ${timer}`);
     ctx.log('info', `sandbox ${sb.name} exited with ${sb.state.exitCode}`);
+    // Only now, with the exit recorded and persisted, do waiters (an attached `berth run`) hear of it.
+    this.settle(sb.id, 'exit', sb.state.exitCode);
+    if (sb.config.autoRemove && !this.restarting.has(sb.id)) await this.removeLocked(sb);
+  }
+
+  /** Under the lock: forget the sandbox (its record and directory); waiters for 'removed' hear of it. */
+  private async removeLocked(sb: SandboxRecord): Promise<void> {
+    const ctx = this.ctx;
+    if (ctx.state.sandboxes[sb.id] !== sb) return;
+    delete ctx.state.sandboxes[sb.id];
+    await ctx.persist(sb);
+    // A process of the sandbox that is still ending (the shim writing its exit code) can add a
+    // file while the directory is removed (ENOTEMPTY): retried, as rm allows (found by the fuzz suite).
+    await rm(ctx.sandboxDir(sb.id), { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    ctx.log('info', `sandbox ${sb.name} removed`);
+    this.settle(sb.id, 'removed', sb.state.exitCode);
+  }
+
+  /** Resolves the waiters an event satisfies: an exit ends 'not-running' and 'next-exit', a removal all. */
+  private settle(id: string, event: 'exit' | 'removed', exitCode: number): void {
+    const list = this.waiters.get(id);
+    if (!list) return;
+    const done = list.filter((w) => event === 'removed' || w.condition !== 'removed');
+    const left = list.filter((w) => !done.includes(w));
+    if (left.length) this.waiters.set(id, left);
+    else this.waiters.delete(id);
+    for (const w of done) w.resolve(exitCode);
   }
 
   /** Waits (briefly) until a just-started sandbox's command PID is known. */
@@ -273,40 +309,64 @@ export class Sandboxes {
     await this.ctx.lock.run(async () => undefined);
   }
 
-  waitExit(id: string): Promise<void> {
+  /**
+   * Resolves with the exit code once `condition` holds and what it depends on is recorded and
+   * persisted: 'not-running' (now, if the sandbox is not running), 'next-exit' (the end of the
+   * run after this call), 'removed' (the record is gone, --rm or rm). The waiter is registered
+   * before this returns, so a caller may start the sandbox right after. `signal` withdraws it.
+   */
+  wait(id: string, condition: WaitCondition, signal?: AbortSignal): Promise<number> {
     const sb = this.ctx.state.sandboxes[id];
-    if (!sb || sb.state.status !== 'running') return Promise.resolve();
-    return new Promise((resolve) => {
-      const list = this.exitWaiters.get(id) ?? [];
-      list.push(resolve);
-      this.exitWaiters.set(id, list);
+    if (!sb) return Promise.resolve(0);
+    if (condition === 'not-running' && sb.state.status !== 'running') {
+      // An exit being recorded holds the lock until it is persisted: take it once to be after it.
+      return this.ctx.lock.run(async () => this.ctx.state.sandboxes[id]?.state.exitCode ?? sb.state.exitCode);
+    }
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { condition, resolve };
+      this.waiters.set(id, [...(this.waiters.get(id) ?? []), w]);
+      signal?.addEventListener('abort', () => {
+        const list = (this.waiters.get(id) ?? []).filter((x) => x !== w);
+        if (list.length) this.waiters.set(id, list);
+        else this.waiters.delete(id);
+        reject(new Error('the waiting client went away'));
+      }, { once: true });
     });
+  }
+
+  waitExit(id: string): Promise<number> {
+    return this.wait(id, 'not-running');
   }
 
   async stop(ref: string, timeoutSec = 10): Promise<void> {
     const sb = this.ctx.sandbox(ref);
     if (sb.state.status !== 'running') return;
+    const generation = sb.generation;
     const exited = this.waitExit(sb.id);
     if (!sb.state.pid) await this.waitReady(sb.id);
-    if (sb.state.pid) {
-      try {
-        process.kill(sb.state.pid, 'SIGTERM');
-      } catch {
-        /* already gone */
-      }
-    }
+    if (sb.state.pid) signalProcess({ pid: sb.state.pid, startTime: sb.state.pidStartTime }, 'SIGTERM');
     const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutSec * 1000))]);
     if (timedOut) {
       await this.killAll(sb, 'SIGKILL');
       // A sandbox that never got a process (pid 0) has nothing to wait for: release it directly.
-      if (!sb.state.pid) await this.ctx.lock.run(() => this.releaseLocked(sb, undefined));
+      await this.ctx.lock.run(async () => {
+        const cur = this.ctx.state.sandboxes[sb.id];
+        if (cur === sb && sb.generation === generation && sb.state.status === 'running' && !sb.state.pid) await this.releaseLocked(sb, undefined);
+      });
       await exited;
     }
   }
 
   async restart(ref: string, timeoutSec = 10): Promise<void> {
-    await this.stop(ref, timeoutSec);
-    await this.start(ref);
+    const sb = this.ctx.sandbox(ref);
+    // Docker keeps a --rm container across a restart: its stop here is not its end.
+    this.restarting.add(sb.id);
+    try {
+      await this.stop(sb.id, timeoutSec);
+    } finally {
+      this.restarting.delete(sb.id);
+    }
+    await this.start(sb.id);
   }
 
   async remove(ref: string, force: boolean): Promise<void> {
@@ -317,30 +377,37 @@ export class Sandboxes {
     }
     await this.ctx.lock.run(async () => {
       const cur = this.ctx.state.sandboxes[sb.id];
-      if (!cur) return;
+      if (!cur) return; // removed by its --rm as it stopped
       if (cur.state.status === 'running') throw new Conflict(`sandbox ${cur.name} was started again while being removed`);
-      delete this.ctx.state.sandboxes[sb.id];
-      await this.ctx.persist(sb);
-      // A process of the sandbox that is still ending (the shim writing its exit code) can add a
-      // file while the directory is removed (ENOTEMPTY): retried, as rm allows (found by the fuzz suite).
-      await rm(this.ctx.sandboxDir(sb.id), { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+      await this.removeLocked(cur);
     });
   }
 
   /** Notices processes that ended while berthd was not their parent (after a restart). */
   startPolling(intervalMs = 250): void {
-    this.poller = setInterval(() => void this.poll(), intervalMs);
-    this.poller.unref();
+    this.poller = every('exit poll', intervalMs, () => this.poll(), this.ctx.log);
   }
 
   stopPolling(): void {
-    if (this.poller) clearInterval(this.poller);
+    this.poller?.stop();
   }
 
   private async poll(): Promise<void> {
     for (const sb of Object.values(this.ctx.state.sandboxes)) {
-      if (sb.state.status !== 'running' || !sb.state.pid || this.children.has(sb.id)) continue;
-      if (!(await isAlive(sb.state.pid, sb.state.pidStartTime))) await this.onExit(sb.id, sb.generation);
+      if (sb.state.status !== 'running') continue;
+      const child = this.children.get(sb.id);
+      try {
+        // A shim berthd started: its own exit status says it all (and catches an exit whose
+        // event was somehow missed). An adopted one: its command's PID and start time; an empty
+        // start time means the command had already ended when berth looked.
+        const ended = child
+          ? child.exitCode !== null || child.signalCode !== null
+          : sb.state.pid > 0 && (!sb.state.pidStartTime || !(await isAlive(sb.state.pid, sb.state.pidStartTime)));
+        if (ended) await this.onExit(sb.id, sb.generation);
+      } catch (err) {
+        // One sandbox's trouble is logged; the others are still polled.
+        this.ctx.log('error', `recording the exit of ${sb.name}: ${(err as Error).stack ?? String(err)}`);
+      }
     }
   }
 

@@ -6,15 +6,18 @@
 // - An upstream that timed out recently is tried after the ones that did not (remembered for
 //   `deadForMs`), and with a short probe timeout, so one dead resolver does not slow every query
 //   and all of them dead costs a fraction of a second.
-// - Each attempt uses a fresh socket (random source port) and a fresh random ID; a response must
-//   come from the upstream's address and port (connected socket), carry that ID and the same
-//   question, or it is ignored (spoofing resistance). The client's ID is put back.
+// - UDP attempts to one upstream share a connected socket (udp-channel.ts) for at most
+//   CHANNEL_QUERIES queries or CHANNEL_MS, then a fresh one (new random source port) takes over:
+//   no socket opened per query, and an off-path spoofer still has to guess a port that changes.
+//   Each attempt has a fresh random ID not in flight on that socket; a response must come from the
+//   upstream's address and port (connected socket), carry that ID and the same question, or it is
+//   ignored (spoofing resistance). The client's ID is put back.
 // - UDP answers with TC set are asked again over TCP; TCP clients are forwarded over TCP.
 // - SERVFAIL and REFUSED from one upstream move on to the next (as Docker); the last such answer is
 //   returned when no upstream does better.
-import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
+import { UdpChannel, type Exchange } from './udp-channel.js';
 import { responseFacts, sameQuestion, withId, RCODE } from './wire.js';
 
 export interface Upstream {
@@ -39,7 +42,6 @@ export type ForwardResult =
   | { ok: true; response: Buffer; upstream: Upstream; via: 'udp' | 'tcp' }
   | { ok: false; why: string };
 
-type Exchange = { kind: 'response'; msg: Buffer } | { kind: 'timeout' } | { kind: 'unreachable'; why: string } | { kind: 'error'; why: string };
 
 const MAX_TCP_MESSAGE = 65535;
 
@@ -51,6 +53,7 @@ export class Forwarder {
   private readonly opts: ForwardOptions;
   private readonly deadSince = new Map<string, number>();
   private readonly inflight = new Set<() => void>();
+  private readonly channels = new Map<string, UdpChannel>();
   private closed = false;
 
   constructor(opts: Partial<ForwardOptions> = {}) {
@@ -66,6 +69,8 @@ export class Forwarder {
   close(): void {
     this.closed = true;
     for (const abort of [...this.inflight]) abort();
+    for (const ch of this.channels.values()) ch.retire();
+    this.channels.clear();
   }
 
   private isDead(u: Upstream, now = Date.now()): boolean {
@@ -148,38 +153,28 @@ export class Forwarder {
     });
   }
 
+  /** A UDP channel to `up` with room for one more query (a new one when none has). */
+  private channel(up: Upstream): UdpChannel {
+    const key = upstreamKey(up);
+    let ch = this.channels.get(key);
+    if (!ch || !ch.usable()) {
+      ch?.retire();
+      ch = new UdpChannel(up, () => {
+        if (this.channels.get(key) === ch) this.channels.delete(key);
+      });
+      this.channels.set(key, ch);
+    }
+    return ch;
+  }
+
   private udp(query: Buffer, questionEnd: number, up: Upstream, timeoutMs: number): Promise<Exchange> {
-    const id = randomInt(65536);
-    const q = withId(query, id);
     return this.track<Exchange>((finish) => {
-      const sock = dgram.createSocket(up.host.includes(':') ? 'udp6' : 'udp4');
+      const ch = this.channel(up);
       const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-      sock.on('error', (e: NodeJS.ErrnoException) => {
-        const code = e.code ?? e.message;
-        const unreachable = code === 'ECONNREFUSED' || code === 'ENETUNREACH' || code === 'EHOSTUNREACH' || code === 'EADDRNOTAVAIL';
-        finish(unreachable ? { kind: 'unreachable', why: code } : { kind: 'error', why: code });
-      });
-      sock.on('message', (msg) => {
-        const f = responseFacts(msg);
-        if (!f || !f.qr || f.id !== id || !sameQuestion(q, questionEnd, msg)) return; // not ours
-        finish({ kind: 'response', msg });
-      });
-      try {
-        sock.connect(up.port, up.host, () => {
-          sock.send(q, (err) => {
-            if (err) finish({ kind: 'unreachable', why: (err as NodeJS.ErrnoException).code ?? err.message });
-          });
-        });
-      } catch (e) {
-        queueMicrotask(() => finish({ kind: 'error', why: (e as Error).message }));
-      }
+      const id = ch.send(query, questionEnd, finish);
       return () => {
         clearTimeout(timer);
-        try {
-          sock.close();
-        } catch {
-          /* already closed */
-        }
+        if (id !== undefined) ch.forget(id);
       };
     }, { kind: 'error', why: 'aborted' });
   }

@@ -168,7 +168,7 @@ export class DnsServer {
   }
 
   private async bind(ip: string): Promise<string | undefined> {
-    const udp = dgram.createSocket({ type: ip.includes(':') ? 'udp6' : 'udp4' });
+    const udp = dgram.createSocket({ type: ip.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
     const tcp = net.createServer({ pauseOnConnect: false });
     const l: Listener = { ip, udp, tcp, conns: new Set() };
     try {
@@ -211,7 +211,7 @@ export class DnsServer {
     if (!this.opts.bindRetryMs || !this.started || this.retry.has(ip)) return;
     const t = setTimeout(() => {
       this.retry.delete(ip);
-      if (this.started && this.wanted.has(ip)) void this.ensure(ip);
+      if (this.started && this.wanted.has(ip)) this.ensure(ip).catch((e) => this.internalError(e));
     }, this.opts.bindRetryMs);
     t.unref();
     this.retry.set(ip, t);
@@ -235,7 +235,13 @@ export class DnsServer {
 
   private onUdp(l: Listener, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const reply = (resp: Buffer | undefined): void => {
-      if (resp && this.listeners.get(l.ip) === l) l.udp.send(resp, rinfo.port, rinfo.address);
+      if (!resp || this.listeners.get(l.ip) !== l) return;
+      try {
+        // The socket may have closed while a forwarded answer was on its way (network removed).
+        l.udp.send(resp, rinfo.port, rinfo.address, (e) => e && this.logRated('debug', `send:${l.ip}`, `dns: reply to ${rinfo.address}: ${e.message}`));
+      } catch (e) {
+        this.logRated('debug', `send:${l.ip}`, `dns: reply to ${rinfo.address}: ${(e as Error).message}`);
+      }
     };
     try {
       const r = this.handle(msg, l.ip, plainIp(rinfo.address), 'udp');
@@ -273,7 +279,7 @@ export class DnsServer {
         buf = buf.subarray(2 + len);
         try {
           const r = this.handle(msg, l.ip, asker, 'tcp');
-          if (r instanceof Promise) r.then((resp) => resp && write(s, resp), (e) => this.internalError(e));
+          if (r instanceof Promise) r.then((resp) => resp && write(s, resp), (e) => this.internalError(e)).catch((e) => this.internalError(e));
           else if (r) write(s, r);
         } catch (e) {
           this.internalError(e);
@@ -360,6 +366,15 @@ function write(s: net.Socket, resp: Buffer): void {
   len.writeUInt16BE(resp.length, 0);
   s.write(Buffer.concat([len, resp]));
 }
+
+/**
+ * Replies only ever go to the asker's address as the kernel reported it (an IP literal), so the
+ * socket's name lookup is the identity, called back at once: dns.lookup's validation and deferred
+ * callback cost a tick per reply on the hot path.
+ */
+const literalLookup = ((address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void => {
+  cb(null, address, address.includes(':') ? 6 : 4);
+}) as unknown as dgram.SocketOptions['lookup'];
 
 function plainIp(a: string): string {
   return a.startsWith('::ffff:') ? a.slice(7) : a;

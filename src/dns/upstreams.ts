@@ -70,7 +70,8 @@ export class HostResolvers {
         // no such directory (e.g. no systemd): the poll covers it
       }
     }
-    this.poll = setInterval(() => void this.reload(), this.opts.pollMs);
+    // reload() shares a read in progress, so polls never overlap; a failure is logged, not thrown.
+    this.poll = setInterval(() => void this.reload().catch((e: Error) => this.opts.log('error', `dns: reading ${this.opts.path}: ${e.message}`)), this.opts.pollMs);
     this.poll.unref();
   }
 
@@ -98,7 +99,7 @@ export class HostResolvers {
 
   private schedule(): void {
     if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.reload(), 50);
+    this.debounce = setTimeout(() => void this.reload().catch((e: Error) => this.opts.log('error', `dns: reading ${this.opts.path}: ${e.message}`)), 50);
     this.debounce.unref();
   }
 

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import type { SpawnReply, SpawnRequest } from './spawn-thread.js';
 import { Internal } from '../model/errors.js';
+import { absoluteArgv } from './binaries.js';
 
 export interface RunResult {
   code: number;
@@ -20,10 +21,22 @@ export interface RunOptions {
 export type Runner = (argv: readonly string[], opts?: RunOptions) => Promise<RunResult>;
 
 /**
- * Runs a program to its end. The program is started on a worker thread (kernel/spawn-thread.ts)
- * so that starting it never stalls the main event loop; if no worker can run, right here.
+ * Runs a program to its end, in berthd's own environment. Its program (and the one an
+ * nsenter/unshare wraps) is made absolute first (kernel/binaries.ts), so no PATH is searched.
+ * The program is started on a worker thread (kernel/spawn-thread.ts) so that starting it never
+ * stalls the main event loop; if no worker can run, right here. Never throws: a program that
+ * cannot be started rejects with an Internal error.
  */
-export const run: Runner = (argv, opts = {}) => spawner.run(argv, opts);
+export const run: Runner = (argv, opts = {}) => {
+  if (!argv[0]) return Promise.reject(new Internal('empty command'));
+  let abs: string[];
+  try {
+    abs = absoluteArgv(argv);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return spawner.run(abs, opts);
+};
 
 /** Starts programs on one worker thread; the worker is re-made if it ever dies. */
 class Spawner {

@@ -3,6 +3,7 @@
 // bridge network, or over loopback for host-mode sandboxes). A listener bound only to 127.0.0.1
 // inside a sandbox is therefore not seen by these probes; a command check is. Sandboxes without
 // an address berthd can reach get the same probe run by a short-lived helper in their namespace.
+import { helperPath } from './binaries.js';
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -67,7 +68,14 @@ export function httpProbe(host: string, port: number, path: string, timeoutMs: n
 export function commandProbe(argv: readonly string[], env: Record<string, string>, timeoutMs: number): Promise<ProbeOutcome> {
   return new Promise((resolve) => {
     const [cmd, ...args] = argv;
-    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
+    let program: string;
+    try {
+      // nsenter by absolute path: `env` is the sandbox's, and its PATH is for the check's command only.
+      program = helperPath(cmd!);
+    } catch (e) {
+      return resolve({ exitCode: 1, output: `cannot run health check: ${(e as Error).message}` });
+    }
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
     let out = '';
     let timedOut = false;
     const add = (d: Buffer) => {

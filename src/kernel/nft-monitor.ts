@@ -7,6 +7,7 @@
 // If berthd dies without stopping it, the orphaned monitor ends at the next ruleset change (its
 // stdout is a closed pipe: the write kills it with SIGPIPE); the berthd that starts next makes one.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { absoluteArgv } from './binaries.js';
 import { inNetns } from './nft.js';
 
 /** One committed nftables transaction as the monitor printed it. */
@@ -92,7 +93,14 @@ export class NftMonitor {
   }
 
   private spawnChild(): void {
-    const argv = inNetns(this.opts.netns, [this.opts.bin ?? 'nft', 'monitor']);
+    let argv: string[];
+    try {
+      // By absolute path (kernel/binaries.ts), like every program berthd runs.
+      argv = absoluteArgv(inNetns(this.opts.netns, [this.opts.bin ?? 'nft', 'monitor']));
+    } catch (err) {
+      this.ended(`cannot start: ${(err as Error).message}`);
+      return;
+    }
     const parser = new MonitorParser();
     let child: ChildProcess;
     try {

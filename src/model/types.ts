@@ -137,6 +137,8 @@ export interface SandboxConfig {
   rootfs: string;
   /** The user gave --hostname (it is then also a DNS alias). */
   userHostname: boolean;
+  /** --rm (Docker's HostConfig.AutoRemove): berthd removes the sandbox when it exits. */
+  autoRemove?: boolean;
   /** --label KEY=VALUE (service replicas carry com.docker.swarm.* labels). */
   labels?: Record<string, string>;
   /** --health-*: absent means no check. */

@@ -131,6 +131,8 @@ class View implements DnsView {
   private readonly servicePtr = new Map<string, string>();
   private readonly subnets: string[] = [];
   private readonly cursor = new Map<string, number>();
+  /** address -> its one-record answer, built once. */
+  private readonly single = new Map<string, DnsRecord[]>();
   private readonly consul: ConsulZone | undefined;
 
   constructor(state: BerthState, hostServices: readonly HostService[], opts: DnsViewOptions = {}) {
@@ -341,6 +343,16 @@ class View implements DnsView {
   }
 
   private rotate(key: string, list: string[]): DnsRecord[] {
+    if (list.length === 1) {
+      // One address (the usual case): the same frozen record each time, nothing allocated per query.
+      const ip = list[0]!;
+      let one = this.single.get(ip);
+      if (!one) {
+        one = Object.freeze([Object.freeze<DnsRecord>({ type: 'A', data: ip, ttl: LOCAL_TTL })]) as DnsRecord[];
+        this.single.set(ip, one);
+      }
+      return one;
+    }
     let start = 0;
     if (list.length > 1) {
       start = this.cursor.get(key) ?? 0;
@@ -354,6 +366,7 @@ class View implements DnsView {
 
 /** The network the query came in on first, then the asker's other networks in interface order. */
 function orderScope(nets: NetIndex[], listen: NetIndex): NetIndex[] {
+  if (nets[0] === listen) return nets; // the usual case (one network): no copy per query
   return nets.includes(listen) ? [listen, ...nets.filter((n) => n !== listen)] : nets;
 }
 

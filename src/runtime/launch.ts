@@ -5,9 +5,11 @@ import { open, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Internal } from '../model/errors.js';
+import { helperPath } from '../kernel/binaries.js';
 import { nsOf, startTimeOf } from './proc.js';
 
 const INIT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/sandbox-init');
+const LAUNCH_HELPERS = ['nsenter', 'unshare', 'sh', 'env', 'chroot', 'mount', 'hostname', 'mkdir', 'mv'] as const;
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface LaunchSpec {
@@ -37,29 +39,71 @@ export interface Running {
   mntNs: string;
 }
 
+/** Absolute paths of the programs the launcher and the shim run (kernel/binaries.ts). */
+export type HelperPaths = Record<'nsenter' | 'unshare' | 'sh' | 'env' | 'chroot' | 'mount' | 'hostname' | 'mkdir' | 'mv', string>;
+
+/**
+ * The sandbox's command as the shim runs it: `env -i -- KEY=VALUE... CMD...`, so the sandbox's
+ * environment (its PATH included) applies to the command alone: env finds CMD through that PATH,
+ * as Docker does, while the shim and berthd find their own tools by absolute path. With a root
+ * filesystem, chroot (by absolute path) runs between env and CMD. Pure.
+ */
+export function commandArgv(cmd: readonly string[], env: Readonly<Record<string, string>>, rootfs: string, bins: Pick<HelperPaths, 'env' | 'chroot' | 'sh'>): string[] {
+  const assignments = Object.entries(env)
+    .filter(([k]) => k !== '' && !k.includes('='))
+    .map(([k, v]) => `${k}=${v}`);
+  // env would take a first word containing "=" for one more assignment: let sh exec it instead.
+  const program = rootfs ? [bins.chroot, rootfs, ...cmd] : cmd[0]?.includes('=') ? [bins.sh, '-c', 'exec "$@"', 'sh', ...cmd] : [...cmd];
+  return [bins.env, '-i', '--', ...assignments, ...program];
+}
+
+/** The shim's own argv and environment: nothing in them comes from the sandbox's environment. */
+export function shimArgv(spec: Omit<LaunchSpec, 'stateDir' | 'logPath'> & { stateDir: string }, bins: HelperPaths): { argv: string[]; env: Record<string, string> } {
+  const argv = [
+    ...(spec.netnsPath ? [bins.nsenter, `--net=${spec.netnsPath}`] : []),
+    bins.unshare, '--mount', '--uts', '--propagation', 'private',
+    bins.sh, INIT, spec.stateDir, spec.rootfs, spec.hostname, '--', ...commandArgv(spec.cmd, spec.env, spec.rootfs, bins),
+  ];
+  const env = { PATH: DEFAULT_PATH, BERTH_MOUNT: bins.mount, BERTH_HOSTNAME: bins.hostname, BERTH_MKDIR: bins.mkdir, BERTH_MV: bins.mv };
+  return { argv, env };
+}
+
 export async function launch(spec: LaunchSpec): Promise<Launched> {
   await rm(join(spec.stateDir, 'pid'), { force: true });
   await rm(join(spec.stateDir, 'exitcode'), { force: true });
+  const bins = Object.fromEntries(LAUNCH_HELPERS.map((n) => [n, helperPath(n)])) as HelperPaths;
+  const shim = shimArgv(spec, bins);
   const log = await open(spec.logPath, 'a');
-  const argv = [
-    ...(spec.netnsPath ? ['nsenter', `--net=${spec.netnsPath}`] : []),
-    'unshare', '--mount', '--uts', '--propagation', 'private',
-    'sh', INIT, spec.stateDir, spec.rootfs, spec.hostname, '--', ...spec.cmd,
-  ];
   let child: ChildProcess;
+  let spawnError: Error | undefined;
+  let exited = false;
+  let exitedP: Promise<void>;
   try {
-    child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd], env: spec.env });
+    child = spawn(shim.argv[0]!, shim.argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd], env: shim.env });
+    // Listeners before any await: a shim that ends at once (a command that does not exist, on a
+    // busy machine) must not end unheard while the log file closes. And without an 'error'
+    // listener a failed spawn (ENOENT, EAGAIN) is an uncaught error that ends berthd; it is
+    // reported through `exited` and `ready` instead.
+    child.on('error', (err) => {
+      spawnError = err;
+    });
+    exitedP = new Promise<void>((resolve) => {
+      const done = () => {
+        exited = true;
+        resolve();
+      };
+      child.once('exit', done);
+      child.once('error', done);
+    });
   } finally {
     await log.close();
   }
   child.unref();
-  let exited = false;
-  const exitedP = new Promise<void>((resolve) => child.once('exit', () => {
-    exited = true;
-    resolve();
-  }));
   const shimPid = child.pid ?? 0;
-  if (!shimPid) throw new Internal('could not start the sandbox process');
+  if (!shimPid) {
+    await exitedP;
+    throw new Internal(`could not start the sandbox process: ${spawnError?.message ?? 'no PID'}`);
+  }
   // The shim writes the command's PID once the sandbox's files are in place. berthd does not
   // wait for it: the network is ready before the spawn, and whoever needs the PID awaits ready.
   const ready = (async (): Promise<Running> => {

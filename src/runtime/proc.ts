@@ -6,6 +6,12 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 /** Field 22 of /proc/PID/stat: start time in clock ticks since boot; '' when the process is gone. */
 export async function startTimeOf(pid: number): Promise<string> {
+  return startTimeSync(pid);
+}
+
+/** startTimeOf without the promise, for a check that must sit right next to what it guards. */
+export function startTimeSync(pid: number): string {
+  if (!Number.isInteger(pid) || pid <= 0) return '';
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -36,15 +42,20 @@ export async function nsOf(pid: number, kind: 'net' | 'mnt'): Promise<string> {
   return nsOfSync(pid, kind);
 }
 
-/** Every PID in the given namespace (for killing what is left of a sandbox). */
-export async function pidsInNs(kind: 'net' | 'mnt', ns: string): Promise<number[]> {
+/** Every process in the given namespace, with its start time read when it was found (for
+ * killing what is left of a sandbox: the start time is checked again right before the signal). */
+export async function pidsInNs(kind: 'net' | 'mnt', ns: string): Promise<Array<{ pid: number; startTime: string }>> {
   if (!ns) return [];
-  const pids: number[] = [];
+  const found: Array<{ pid: number; startTime: string }> = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    if (nsOfSync(entry, kind) === ns) pids.push(Number(entry));
+    if (nsOfSync(entry, kind) !== ns) continue;
+    const pid = Number(entry);
+    const startTime = startTimeSync(pid);
+    // Still in the namespace after its start time was read: the start time is this process's.
+    if (startTime && nsOfSync(entry, kind) === ns) found.push({ pid, startTime });
   }
-  return pids;
+  return found;
 }
 
 /**

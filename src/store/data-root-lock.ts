@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { helperPath } from '../kernel/binaries.js';
 import { startTimeOf } from '../runtime/proc.js';
 
 const BUSY = 75; // flock -E: the exit code for "held by someone else"
@@ -23,7 +24,7 @@ export class DataRootBusy extends Error {}
 
 function flockFd(fd: number): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('flock', ['--exclusive', '--nonblock', '--conflict-exit-code', String(BUSY), '3'], {
+    const child = spawn(helperPath('flock'), ['--exclusive', '--nonblock', '--conflict-exit-code', String(BUSY), '3'], {
       stdio: ['ignore', 'ignore', 'pipe', fd],
     });
     let stderr = '';

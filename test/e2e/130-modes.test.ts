@@ -7,6 +7,7 @@ import { statSync } from "node:fs";
 import { test } from "node:test";
 import { HOST_IP, UPLINK, withLab } from "./lab.js";
 import { addrsIn, assertFails, inspect, psJson, snapshot, webRoot, wget } from "./foundation.js";
+import { waitFor } from "./wait.js";
 
 function nsId(path: string): string {
   const s = statSync(path);
@@ -29,11 +30,9 @@ test("S4 modes: host, none, container:NAME, and conflicting options", async () =
     const www = webRoot(lab, "h", "host mode\n");
     await lab.berthOk(["run", "-d", "--name", "hweb", "--network", "host", "--", "busybox", "httpd", "-f", "-p", "18080", "-h", www]);
     let fromOutside = await lab.httpGet(lab.outsideNsPath, `http://${HOST_IP}:18080/`);
-    for (let i = 0; i < 20 && !fromOutside.ok; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      fromOutside = await lab.httpGet(lab.outsideNsPath, `http://${HOST_IP}:18080/`);
-    }
-    assert.ok(fromOutside.ok, `outside -> host-mode httpd: ${JSON.stringify(fromOutside)}`);
+    await waitFor("outside -> host-mode httpd on port 18080", async () => (fromOutside = await lab.httpGet(lab.outsideNsPath, `http://${HOST_IP}:18080/`)).ok, {
+      describe: () => JSON.stringify(fromOutside),
+    });
     // -p with host mode: a warning, and the run still succeeds.
     const warn = await lab.berth(["run", "-d", "--name", "hp", "--network", "host", "-p", "8080:80", "--", "sleep", "600"]);
     assert.equal(warn.code, 0, warn.stderr);
@@ -72,11 +71,9 @@ test("S4 modes: host, none, container:NAME, and conflicting options", async () =
     // A server started in side answers on web1's address from another sandbox.
     await lab.berthOk(["run", "-d", "--name", "side2", "--network", "container:web1", "--", "busybox", "httpd", "-f", "-p", "81", "-h", wwwLocal]);
     let viaShared = await lab.httpGet(otherNs, `http://${web1.NetworkSettings.IPAddress}:81/`);
-    for (let i = 0; i < 20 && !viaShared.ok; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      viaShared = await lab.httpGet(otherNs, `http://${web1.NetworkSettings.IPAddress}:81/`);
-    }
-    assert.ok(viaShared.ok, `other -> side2's port 81 on web1's address: ${JSON.stringify(viaShared)}`);
+    await waitFor("other -> side2's port 81 on web1's address", async () => (viaShared = await lab.httpGet(otherNs, `http://${web1.NetworkSettings.IPAddress}:81/`)).ok, {
+      describe: () => JSON.stringify(viaShared),
+    });
     // A container-mode sandbox cannot be connected to other networks.
     const conn = await lab.berth(["network", "connect", "bridge", "side"]);
     assert.notEqual(conn.code, 0);

@@ -91,8 +91,11 @@ test("errors: refused with clear messages and nothing changed", async () => {
     assert.deepEqual(psJson(await lab.berthOk(["ps", "-a", "--format", "json"])).map((s) => s["Names"]), ["peer"]);
 
     // A command that does not exist: run fails (Docker: 127) and leaves no running sandbox.
-    const noCmd = await lab.berth(["run", "--name", "nocmd", "--", "/no/such/command"]);
-    assert.notEqual(noCmd.code, 0);
+    // run returns once berthd has recorded the exit (192 tests this under load); a generous
+    // timeout, so a slow machine makes the run slow, not a CLI killed with nocmd half-started.
+    const noCmd = await lab.berth(["run", "--name", "nocmd", "--", "/no/such/command"], { timeoutMs: 120_000 });
+    assert.equal(noCmd.timedOut, false, "berth run did not return within 120 s");
+    assert.equal(noCmd.code, 127, `exit code of run: ${noCmd.stderr}`);
     assert.equal(psJson(await lab.berthOk(["ps", "--format", "json"])).map((s) => s["Names"]).join(), "peer");
     // Usage errors of the CLI itself.
     assert.equal((await lab.berth(["run", "-d"])).code, 125, "run without a command");

@@ -17,6 +17,7 @@ import { basename, join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { type Lab, withLab } from "./lab.js";
 import { addrsIn, berthLinks, linksIn, psJson, type NetworkJson, type SandboxJson } from "./foundation.js";
+import { waitFor } from "./wait.js";
 
 const ROUNDS = Number(process.env["BERTH_CRASH_ROUNDS"] ?? 0);
 const ITERATIONS = ROUNDS || 15;
@@ -68,10 +69,10 @@ async function assertConverged(lab: Lab, when: string, anchors: Record<string, s
       .map(async (s) => {
         // berthd answers start before the shim reports the command's PID: give it a moment.
         let j = await getJson<SandboxJson>(lab, `/containers/${s.Id}/json`);
-        for (let i = 0; i < 30 && j.State.Running && !j.State.Pid; i++) {
-          await new Promise((r) => setTimeout(r, 100));
+        await waitFor(`the PID of running sandbox ${s.Id.slice(0, 12)}`, async () => {
           j = await getJson<SandboxJson>(lab, `/containers/${s.Id}/json`);
-        }
+          return !j.State.Running || j.State.Pid > 0;
+        }, { describe: () => JSON.stringify(j.State) });
         return j;
       }),
   ).then((all) => all.filter((j) => j.State.Running));

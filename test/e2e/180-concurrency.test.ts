@@ -77,6 +77,6 @@ test("timing: berth run -d end to end, and POST /containers/{id}/start (medians 
     const line2 = `POST /containers/{id}/start via the socket (network setup + launch): ${fmt(startMs)}`;
     t.diagnostic(line1);
     t.diagnostic(line2);
-    await lab.berthOk(["rm", "-f", ...ps.map((s) => s["Names"]!)]);
+    await lab.berthOk(["rm", "-f", ...ps.map((s) => s["Names"]!)], { timeoutMs: 180_000 }); // 40 removals, each durable: minutes on a loaded machine
   });
 });

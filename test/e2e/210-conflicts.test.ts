@@ -9,6 +9,7 @@ import { test } from "node:test";
 import { type Lab, type RunResult, withLab } from "./lab.js";
 import { berthLinks, ipOn, psJson } from "./foundation.js";
 import { assertBlocked, assertReaches, HOST_IP, portLines, runServer, tableElements } from "./publish-helpers.js";
+import { waitFor } from "./wait.js";
 
 interface Kernel {
   links: string[];
@@ -90,7 +91,9 @@ test("S10 conflicts: taken by a mapping or a host listener is refused cleanly, n
     const r7 = await refused(lab, "c7", ["-p", "8500:80"], /8500/);
     // A host listener on 127.0.0.1 only: 0.0.0.0 is refused, another address is free.
     await lab.spawnIn(lab.hostNsPath, ["socat", "TCP4-LISTEN:8600,bind=127.0.0.1,reuseaddr,fork", "SYSTEM:echo host-lo"], { name: "host-lo-8600" });
-    for (let i = 0; i < 50 && !/127\.0\.0\.1:8600\s/.test(await lab.inHostOk(["ss", "-Hltn"])); i++) await new Promise((r) => setTimeout(r, 100));
+    await waitFor("socat listening on 127.0.0.1:8600 in the host namespace", async () => /127\.0\.0\.1:8600\s/.test(await lab.inHostOk(["ss", "-Hltn"])), {
+      describe: () => lab.inHostOk(["ss", "-Hltn"]),
+    });
     await refused(lab, "c10", ["-p", "8600:80"], /8600/);
     await runServer(lab, "c11", ["-p", `${HOST_IP}:8600:80`], [{ proto: "http", port: 80 }]);
     await assertReaches(lab, "outside -> c11 on hostIP:8600", out, "http", HOST_IP, 8600);

@@ -9,6 +9,7 @@ import { test } from "node:test";
 import { withLab } from "./lab.js";
 import { assertFails, inspect, ipOn, netInspect, webRoot, wget } from "./foundation.js";
 import { assertA, catIn, dig, mainEnv, show } from "./names-helpers.js";
+import { waitFor } from "./wait.js";
 
 const SLEEP = ["sleep", "600"];
 
@@ -82,11 +83,9 @@ test("S15 links on the default bridge: env, hosts line, ICC off, rewrite when th
     const ip2 = await ipOn(lab, "web2", "bridge");
     assert.notEqual(ip2, ip, `web2 was expected to get a new address (squatter: ${await ipOn(lab, "squatter", "bridge")})`);
     let hosts2 = "";
-    for (let i = 0; i < 50; i++) {
-      hosts2 = await catIn(lab, "client", "/etc/hosts");
-      if (hosts2.includes(ip2)) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(`client's /etc/hosts to show web2's new address ${ip2}`, async () => (hosts2 = await catIn(lab, "client", "/etc/hosts")).includes(ip2), {
+      describe: () => hosts2,
+    });
     assert.equal(hostsLine(hosts2, /\bng2\b/), `${ip2} ng2 ${web2.Id.slice(0, 12)} web2`, `client's /etc/hosts after web2 moved:\n${hosts2}`);
     assert.equal(hostsLine(hosts2, /\bdb\b/), `${dbIp} db ${dbj.Id.slice(0, 12)}`, hosts2);
     // The process sees the new file (the bind mount follows the rewrite), and the link still works.

@@ -17,8 +17,9 @@ import { RULE_COUNT } from '../../src/plan/nft-ruleset.js';
 import { parseHostServices, type HostService } from '../../src/model/host-service.js';
 import type { BerthState, Cidr, DomainName, IfName, Ipv4, NetworkRecord } from '../../src/model/types.js';
 import { bind, network, sandbox, type Attach } from '../unit/fw-fixture.js';
-import { FwNetns, sleep } from './fw-netns.js';
+import { FwNetns } from './fw-netns.js';
 import { fixture } from '../unit/brands.js';
+import { waitFor } from './wait.js';
 
 const HOST_IP = '10.99.0.1';
 const OUT_IP = '10.99.0.2';
@@ -145,13 +146,15 @@ async function buildLab(): Promise<void> {
   lab.background('o', ['socat', 'TCP4-LISTEN:9000,fork,reuseaddr', SERVE]);
   lab.background('h', ['socat', 'TCP4-LISTEN:8500,bind=127.0.0.1,fork,reuseaddr', SERVE]);
   // wait until every server listens
-  for (let i = 0; i < 50; i++) {
-    const counts = await Promise.all(
+  let counts: number[] = [];
+  let udp53 = false;
+  await waitFor('socat servers listening in s1, s3, s6, o and h', async () => {
+    counts = await Promise.all(
       ['s1', 's3', 's6', 'o', 'h'].map(async (n) => (await lab.exec(n, ['ss', '-Hltn'])).stdout.split('\n').filter(Boolean).length),
     );
-    if (counts.every((c) => c >= 1)) break;
-    await sleep(100);
-  }
+    udp53 = /:53\s/.test((await lab.exec('s1', ['ss', '-Hlun'])).stdout);
+    return counts.every((c) => c >= 1) && udp53;
+  }, { describe: () => `listening tcp sockets per namespace: ${counts.join(', ')}; udp 53 in s1: ${udp53}` });
 }
 
 // ---- tests ----------------------------------------------------------------------------------

@@ -111,6 +111,8 @@ export function addrs(p: DecodedPacket | undefined): string[] {
  */
 export class FakeUpstream {
   readonly received: Array<{ name: string; proto: 'udp' | 'tcp' }> = [];
+  /** Source port of every UDP query received, in order. */
+  readonly udpSourcePorts: number[] = [];
   private udp = dgram.createSocket('udp4');
   private tcp = net.createServer();
   port = 0;
@@ -133,6 +135,7 @@ export class FakeUpstream {
       this.tcp = net.createServer();
     }
     this.udp.on('message', (m, rinfo) => {
+      this.udpSourcePorts.push(rinfo.port);
       const resp = this.respond(m, 'udp');
       if (resp) this.udp.send(resp, rinfo.port, rinfo.address);
     });

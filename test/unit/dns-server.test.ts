@@ -6,6 +6,7 @@ import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import { DnsServer } from '../../src/dns/server.js';
 import { DnsFollower } from '../../src/dns/follower.js';
+import { CHANNEL_QUERIES } from '../../src/dns/udp-channel.js';
 import { dnsView, dnsAddresses } from '../../src/plan/dns-view.js';
 import { parseHostServices } from '../../src/model/host-service.js';
 import { StateBuilder, net } from './dns-fixture.js';
@@ -137,6 +138,24 @@ test('forwarding: host upstreams, the sandbox --dns list, NXDOMAIN and SERVFAIL 
     upstream.received.map((r) => `${r.name}/${r.proto}`),
     ['www.example/udp', 'www.example/udp', 'nx.example/udp', 'fail.example/udp', 'tcp.example/tcp'],
   );
+});
+
+test('forwarded UDP queries share a socket, and a fresh one (new source port) takes over after CHANNEL_QUERIES', async () => {
+  upstream.udpSourcePorts.length = 0;
+  const n = CHANNEL_QUERIES + 8;
+  // Half one after another, half at once: both kinds are answered through the shared socket.
+  for (let i = 0; i < n / 2; i++) assert.deepEqual(addrs(await ask(GW, port, B2, `seq${i}.example`)), ['10.99.0.77']);
+  const burst = await Promise.all(Array.from({ length: n / 2 }, (_, i) => ask(GW, port, B2, `burst${i}.example`)));
+  for (const r of burst) assert.deepEqual(addrs(r), ['10.99.0.77']);
+  const ports = upstream.udpSourcePorts;
+  assert.equal(ports.length, n);
+  const distinct = new Set(ports);
+  assert.ok(distinct.size >= 2, `source port never changed over ${n} queries`);
+  assert.ok(distinct.size <= 3, `${distinct.size} source ports for ${n} queries: sockets are not reused`);
+  for (const p of distinct) {
+    const uses = ports.filter((x) => x === p).length;
+    assert.ok(uses <= CHANNEL_QUERIES, `source port ${p} carried ${uses} queries, more than ${CHANNEL_QUERIES}`);
+  }
 });
 
 test('truncation: an upstream UDP answer with TC is fetched again over TCP', async () => {

@@ -63,6 +63,7 @@ export function createBody(cmd: string[], o: RunOptions): Record<string, unknown
       Dns: o.dns,
       DnsSearch: o.dnsSearch,
       DnsOptions: o.dnsOption,
+      AutoRemove: Boolean(o.rm),
     },
     NetworkingConfig: { EndpointsConfig: endpoints },
   };
@@ -98,14 +99,29 @@ export function runCommand(client: () => Client): Command {
       const query = o.name ? `?name=${encodeURIComponent(o.name)}` : '';
       const created = await c.call<{ Id: string; Warnings: string[] }>('POST', `/containers/create${query}`, body);
       for (const w of created.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
-      await c.call('POST', `/containers/${created.Id}/start`);
-      if (o.detach) {
+      // As `docker run` does: wait is registered before start, so the exit cannot be missed, and it
+      // answers only once berthd has recorded (and, with --rm, removed) the sandbox: when run
+      // returns, every later command sees the sandbox exited or gone. --rm itself is berthd's
+      // job (HostConfig.AutoRemove), so it holds when this process dies.
+      // The output is attached before start too, so none is lost, even when --rm removes the log.
+      const waiter = o.detach ? undefined : await c.pending('POST', `/containers/${created.Id}/wait?condition=${o.rm ? 'removed' : 'next-exit'}`);
+      const result = waiter ? c.read<{ StatusCode?: number }>(waiter.res) : undefined;
+      result?.catch(() => undefined);
+      const output = o.detach ? undefined : await c.pending('POST', `/containers/${created.Id}/attach?stream=1&stdout=1&stderr=1`);
+      try {
+        await c.call('POST', `/containers/${created.Id}/start`);
+      } catch (err) {
+        waiter?.cancel();
+        output?.cancel();
+        throw err;
+      }
+      if (!output || !result) {
         process.stdout.write(`${created.Id}\n`);
         return;
       }
-      await c.stream(`/containers/${created.Id}/logs?follow=1`, process.stdout);
-      const res = await c.call<{ StatusCode: number }>('POST', `/containers/${created.Id}/wait`);
-      if (o.rm) await c.call('DELETE', `/containers/${created.Id}?force=1`);
+      for await (const chunk of output.res) process.stdout.write(chunk as Buffer);
+      const res = await result;
+      if (typeof res?.StatusCode !== 'number') throw new Error('berthd ended the wait without an exit code');
       process.exitCode = res.StatusCode;
     });
 }

@@ -44,9 +44,10 @@ const hostConfig = z
     Dns: list(parsed(text(64), validateDnsServer), 100),
     DnsSearch: list(parsed(text(256), validateDnsSearch), 100),
     DnsOptions: list(parsed(text(256), validateDnsOption), 100),
+    AutoRemove: z.boolean().optional().transform(Boolean),
   })
   .nullish()
-  .transform((v) => v ?? { NetworkMode: '', PortBindings: {}, PublishAllPorts: false, Links: [], ExtraHosts: [], Dns: [], DnsSearch: [], DnsOptions: [] });
+  .transform((v) => v ?? { NetworkMode: '', PortBindings: {}, PublishAllPorts: false, Links: [], ExtraHosts: [], Dns: [], DnsSearch: [], DnsOptions: [], AutoRemove: false });
 
 /** Docker's StrSlice: a list of strings, or one string. */
 const cmd = z.union([argText.transform((s) => [s]), z.array(argText).max(10_000)]).nullish().transform((v) => v ?? []);
@@ -78,3 +79,10 @@ export const stopQuery = z.object({ t: querySeconds(10) });
 export const removeQuery = z.object({ force: queryBool, v: queryBool, link: queryBool });
 export const listQuery = z.object({ all: queryBool });
 export const logsQuery = z.object({ follow: queryBool });
+/** Docker's wait conditions; none (or empty) is not-running. */
+export const waitQuery = z.object({
+  condition: z
+    .enum(['not-running', 'next-exit', 'removed', ''])
+    .optional()
+    .transform((c) => (c ? c : 'not-running')),
+});

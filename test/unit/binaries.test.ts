@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { absoluteArgv, findIn, requireHelpers, searchDirs, SYSTEM_DIRS } from '../../src/kernel/binaries.js';
+import { commandArgv, shimArgv, type HelperPaths } from '../../src/runtime/launch.js';
+
+const resolve = (n: string) => (n.startsWith('/') ? n : `/abs/${n}`);
+
+test('searchDirs: PATH first, then the system directories; relative entries are dropped', () => {
+  assert.deepEqual(searchDirs('/opt/x:bin:/usr/bin'), ['/opt/x', '/usr/bin', ...SYSTEM_DIRS.filter((d) => d !== '/usr/bin')]);
+  assert.deepEqual(searchDirs(undefined), SYSTEM_DIRS);
+});
+
+test('findIn: the first directory holding the program; odd names are never looked up', () => {
+  const exec = new Set(['/b/ip', '/c/ip', '/c/nft']);
+  assert.equal(findIn('ip', ['/a', '/b', '/c'], (p) => exec.has(p)), '/b/ip');
+  assert.equal(findIn('nft', ['/a', '/b', '/c'], (p) => exec.has(p)), '/c/nft');
+  assert.equal(findIn('nope', ['/a', '/b', '/c'], (p) => exec.has(p)), undefined);
+  assert.equal(findIn('../c/ip', ['/b'], () => true), undefined);
+  assert.equal(findIn('', ['/b'], () => true), undefined);
+});
+
+test('requireHelpers names every missing program and where it looked', () => {
+  assert.throws(
+    () => requireHelpers(['sh', 'berth-no-such-helper-1', 'berth-no-such-helper-2'], [], '/nonexistent'),
+    /cannot find berth-no-such-helper-1, berth-no-such-helper-2 \(looked in \/nonexistent:\/usr\/local\/sbin/,
+  );
+  assert.deepEqual(requireHelpers(['sh'], ['berth-no-such-helper-3']).missingOptional, ['berth-no-such-helper-3']);
+});
+
+test('absoluteArgv: the program, and the one nsenter/unshare wrap, by absolute path', () => {
+  assert.deepEqual(absoluteArgv(['ip', '-batch', '-'], resolve), ['/abs/ip', '-batch', '-']);
+  assert.deepEqual(absoluteArgv(['nsenter', '--net=/run/x', 'ip', '-j', 'link'], resolve), ['/abs/nsenter', '--net=/run/x', '/abs/ip', '-j', 'link']);
+  assert.deepEqual(absoluteArgv(['nsenter', '--net=/run/x', '--', 'nft', '-f', '-'], resolve), ['/abs/nsenter', '--net=/run/x', '--', '/abs/nft', '-f', '-']);
+  assert.deepEqual(absoluteArgv(['unshare', '--net=/run/y', 'ip', '-batch', '-'], resolve), ['/abs/unshare', '--net=/run/y', '/abs/ip', '-batch', '-']);
+  // Arguments of other programs are left alone, even when they look like helper names.
+  assert.deepEqual(absoluteArgv(['sysctl', '-n', 'ip'], resolve), ['/abs/sysctl', '-n', 'ip']);
+  assert.deepEqual(absoluteArgv(['/usr/sbin/ip', 'link'], resolve), ['/usr/sbin/ip', 'link']);
+});
+
+const BINS: HelperPaths = { nsenter: '/b/nsenter', unshare: '/b/unshare', sh: '/b/sh', env: '/b/env', chroot: '/b/chroot', mount: '/b/mount', hostname: '/b/hostname', mkdir: '/b/mkdir', mv: '/b/mv' };
+
+test("commandArgv: the sandbox's environment goes to env -i, for the command alone", () => {
+  assert.deepEqual(commandArgv(['sleep', '60'], { PATH: '/opt/app/bin', HOME: '/root' }, '', BINS), ['/b/env', '-i', '--', 'PATH=/opt/app/bin', 'HOME=/root', 'sleep', '60']);
+  // With a root filesystem, chroot (berth's, by absolute path) runs the command inside it.
+  assert.deepEqual(commandArgv(['sh'], { PATH: '/bin' }, '/srv/root', BINS), ['/b/env', '-i', '--', 'PATH=/bin', '/b/chroot', '/srv/root', 'sh']);
+  // A first word with "=" would be one more assignment to env: sh runs it as a command instead.
+  assert.deepEqual(commandArgv(['A=b', 'x'], {}, '', BINS), ['/b/env', '-i', '--', '/b/sh', '-c', 'exec "$@"', 'sh', 'A=b', 'x']);
+  // Names env cannot set are left out rather than taken for the command.
+  assert.deepEqual(commandArgv(['true'], { '': 'x', 'A=B': 'y', '-n': 'z' }, '', BINS), ['/b/env', '-i', '--', '-n=z', 'true']);
+});
+
+test("shimArgv: the shim's argv and environment hold nothing of the sandbox's environment but the command's", () => {
+  const { argv, env } = shimArgv({ stateDir: '/d', netnsPath: '/run/ns', rootfs: '', hostname: 'h', cmd: ['sleep', '1'], env: { PATH: '/opt/app/bin' } }, BINS);
+  assert.equal(argv[0], '/b/nsenter');
+  assert.ok(argv.slice(0, argv.indexOf('--')).every((a) => !a.includes('/opt/app/bin')), argv.join(' '));
+  assert.deepEqual(argv.slice(argv.indexOf('--') + 1), ['/b/env', '-i', '--', 'PATH=/opt/app/bin', 'sleep', '1']);
+  assert.equal(env['PATH']?.includes('/opt/app/bin'), false);
+  assert.equal(env['BERTH_MOUNT'], '/b/mount');
+  // Host mode: no nsenter, unshare first.
+  assert.equal(shimArgv({ stateDir: '/d', netnsPath: undefined, rootfs: '', hostname: '', cmd: ['x'], env: {} }, BINS).argv[0], '/b/unshare');
+});
