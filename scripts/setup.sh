@@ -12,7 +12,8 @@ say() { printf 'setup: %s\n' "$*"; }
 # ---- 1. Debian packages ----------------------------------------------------------------------
 # docker.io: the real Docker engine the parity suite (test/e2e/600-) and the bench compare berth with;
 # the tests never use a system dockerd: they start their own inside lab namespaces.
-packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk docker.io)
+# etcd-server, etcd-client: the multi-host suites run their own etcd members inside lab namespaces.
+packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk docker.io etcd-server etcd-client)
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

@@ -4,6 +4,7 @@ import { Client, socketPath } from './client.js';
 import { networkCommand } from './commands/network.js';
 import { runCommand } from './commands/run.js';
 import { hostServiceCommand } from './commands/host-service.js';
+import { nodeCommand } from './commands/node.js';
 import { templateCommand } from './commands/template.js';
 import { serviceCommand } from './commands/service.js';
 import { lbCommand } from './commands/lb.js';
@@ -32,13 +33,14 @@ program.addCommand(inspectCommand(client, fail));
 for (const c of lifecycleCommands(client, fail)) program.addCommand(c);
 program.addCommand(logsCommand(client));
 program.addCommand(portCommand(client));
+program.addCommand(nodeCommand(client));
 program.addCommand(rulesCommand(client));
 program.addCommand(hostServiceCommand(client));
 program.addCommand(templateCommand(() => program.opts<{ host?: string }>().host));
 program.addCommand(serviceCommand(client));
 program.addCommand(lbCommand(client, fail));
 for (const c of program.commands) c.exitOverride();
-for (const group of ['network', 'host-service', 'service', 'lb']) for (const c of program.commands.find((c) => c.name() === group)?.commands ?? []) c.exitOverride();
+for (const group of ['network', 'host-service', 'service', 'lb', 'node']) for (const c of program.commands.find((c) => c.name() === group)?.commands ?? []) c.exitOverride();
 
 dockerUsageErrors(program, process.argv.slice(2));
 

@@ -9,6 +9,8 @@ import { streamLog } from './log-stream.js';
 import { networkInspect, sandboxInspect, sandboxSummary } from './inspect.js';
 import { createNetwork, pruneNetworks, removeNetwork } from './networks.js';
 import type { Sandboxes } from './sandboxes.js';
+import type { ClusterStore } from '../store/cluster-store.js';
+import { nodeList } from './nodes.js';
 import { createQuery, createSandboxBody, listQuery, logsQuery, removeQuery, stopQuery, waitQuery } from './schema/container-schemas.js';
 import { addHostServiceBody, hostServiceParams } from './schema/misc-schemas.js';
 import { connectBody, createNetworkBody, disconnectBody, idParams } from './schema/network-schemas.js';
@@ -20,6 +22,8 @@ export interface ApiExtras {
   lbRoutes?: (r: Router) => void;
   /** Text for `berth rules`. */
   rules: () => Promise<string>;
+  /** Set when berthd runs with --cluster-store. */
+  cluster?: ClusterStore | undefined;
   hostServices: { list: () => string[]; add: (spec: string) => Promise<void>; remove: (name: string) => Promise<void> };
 }
 
@@ -103,6 +107,7 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
     await streamLog(join(ctx.sandboxDir(sb.id), 'log'), q.res, { from: 'start', done: q.query.follow ? () => ctx.state.sandboxes[sb.id]?.state.status !== 'running' : () => true });
     return HANDLED;
   });
+  r.route({ method: 'GET', path: '/nodes' }, async () => nodeList(extras.cluster));
   r.route({ method: 'GET', path: '/rules' }, async () => extras.rules());
   r.route({ method: 'GET', path: '/host-services' }, async () => extras.hostServices.list());
   r.route({ method: 'POST', path: '/host-services', body: addHostServiceBody }, async (q) => {

@@ -1,7 +1,9 @@
 // berthd's flags, parsed and validated before anything is touched.
 import { parseIpv4 } from '../model/net-values.js';
 import type { DomainName, IpAddress, Ipv4 } from '../model/types.js';
+import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
+import { type ClusterConfig, parseClusterFlags } from '../model/cluster-config.js';
 import { BadRequest } from '../model/errors.js';
 import { parseCidr, parseIp } from '../ipam/ipv4.js';
 import { parseHostService } from '../model/host-service.js';
@@ -26,6 +28,8 @@ export interface DaemonConfig {
   defaultBindIp: Ipv4;
   hostServices: string[];
   mtu: number;
+  /** Set with --cluster-store: this host joins a multi-host cluster through etcd. */
+  cluster?: ClusterConfig | undefined;
   /** Default DNS servers and search domains for sandboxes that give none (daemon.json dns, dns-search). */
   dns: IpAddress[];
   dnsSearch: Array<DomainName | '.'>;
@@ -67,6 +71,10 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .option('--dns-search <domain>', 'default DNS search domain for sandboxes (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--host-service <spec>', 'NAME=LINKLOCAL_IP:PORT->HOSTPORT (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--mtu <n>', 'MTU of berth bridges and veths', '1500')
+    .option('--cluster-store <url>', 'join a multi-host cluster: etcd://HOST:PORT[,HOST:PORT...]')
+    .option('--advertise-addr <ip>', 'this host\'s address on the underlay (with --cluster-store)')
+    .option('--node-name <name>', 'this host\'s name in the cluster (default: the hostname)')
+    .option('--lease-ttl <seconds>', 'how long this host\'s records outlive it in etcd (default 10)')
     .option('--catalog-addr <[ip:]port>', "serve the catalog (Consul's HTTP API) on TCP, loopback by default, e.g. 127.0.0.1:8500")
     .option('--catalog-allow-remote', 'allow --catalog-addr on an address other than loopback (the catalog has no authentication)', false)
     .option('--catalog-host-service <spec>', 'serve the catalog inside every sandbox: NAME=169.254.X.Y:PORT, e.g. consul.local=169.254.32.1:80')
@@ -113,6 +121,10 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     configFile,
     ...(catalogAddr ? { catalogAddr } : {}),
     ...(catalogHostService ? { catalogHostService } : {}),
+    cluster: parseClusterFlags(
+      { clusterStore: o['clusterStore'] as string | undefined, advertiseAddr: o['advertiseAddr'] as string | undefined, nodeName: o['nodeName'] as string | undefined, leaseTtl: o['leaseTtl'] as string | undefined },
+      hostname(),
+    ),
   };
 }
 

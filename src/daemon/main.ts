@@ -5,6 +5,8 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DataRootBusy, lockDataRoot } from '../store/data-root-lock.js';
 import { RecordStore } from '../store/record-store.js';
+import { ClusterStore } from '../store/cluster-store.js';
+import { Overlay } from './overlay.js';
 import { StoreDamaged } from '../store/store.js';
 import { recheckSandboxValues } from '../model/state-check.js';
 import { buildApi } from './api.js';
@@ -72,7 +74,18 @@ async function main(): Promise<void> {
   ctx.followers.push(lbs);
   await ctx.lock.run(() => lbs.reconcile(ctx.state));
 
-  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes, lbRoutes: (r) => registerLbRoutes(r, lbs) });
+  // Multi-host: join through etcd (only with --cluster-store; single-host berth needs no etcd).
+  const cluster = cfg.cluster ? new ClusterStore(cfg.cluster, log) : undefined;
+  await cluster?.start();
+  if (cluster) {
+    const overlay = new Overlay(ctx, cluster);
+    ctx.overlay = overlay;
+    ctx.remoteNames = () => overlay.remote();
+    ctx.followers.push(overlay);
+    await overlay.start();
+  }
+
+  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes, lbRoutes: (r) => registerLbRoutes(r, lbs), cluster });
   // Consul's API (/v1/...) beside berth's own: Docker's version prefixes are /v1.NN/, never /v1/.
   const server = createServer((req, res) => {
     const handler = req.url?.startsWith('/v1/') ? catalog.handle(req, res) : api.handle(req, res);
@@ -95,6 +108,7 @@ async function main(): Promise<void> {
     services.close();
     lbs.close();
     server.close();
+    cluster?.close();
     server.closeAllConnections();
     void Promise.all([features.close(), catalog.close()]).finally(() => {
       void rm(cfg.socket, { force: true }).finally(() => process.exit(0));

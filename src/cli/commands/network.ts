@@ -22,19 +22,21 @@ export function networkCommand(client: () => Client, fail: (msg: string) => void
     .command('create')
     .description('Create a network')
     .argument('<name>')
-    .option('-d, --driver <driver>', 'bridge or p2p', 'bridge')
+    .option('-d, --driver <driver>', 'bridge, p2p, or overlay (multi-host: berthd --cluster-store)', 'bridge')
     .option('--subnet <cidr>', 'subnet, e.g. 172.81.0.0/16')
     .option('--gateway <ip>', 'gateway address inside the subnet')
     .option('--ip-range <cidr>', 'allocate addresses from this sub-range')
     .option('--internal', 'no access to or from the outside')
+    .option('--attachable', 'overlay: sandboxes may be connected to it (berth allows it always)')
     .option('-o, --opt <key=value>', 'driver option (repeatable)', collect, [] as string[])
     .option('--label <key=value>', 'label (repeatable)', collect, [] as string[])
-    .addHelpText('after', '\nExamples:\n  berth network create my-net\n  berth network create --subnet 172.81.0.0/16 --gateway 172.81.0.1 my-net\n  berth network create -o com.docker.network.bridge.enable_icc=false noicc\n  berth network create -d p2p link1')
-    .action(async (name: string, o: { driver: string; subnet?: string; gateway?: string; ipRange?: string; internal?: boolean; opt: string[]; label: string[] }) => {
+    .addHelpText('after', '\nExamples:\n  berth network create my-net\n  berth network create --subnet 172.81.0.0/16 --gateway 172.81.0.1 my-net\n  berth network create -o com.docker.network.bridge.enable_icc=false noicc\n  berth network create -d p2p link1\n  berth network create -d overlay --subnet 10.0.9.0/24 ov1')
+    .action(async (name: string, o: { driver: string; subnet?: string; gateway?: string; ipRange?: string; internal?: boolean; attachable?: boolean; opt: string[]; label: string[] }) => {
       const body = {
         Name: name,
         Driver: o.driver,
         Internal: Boolean(o.internal),
+        ...(o.attachable ? { Attachable: true } : {}),
         IPAM: { Config: o.subnet || o.gateway || o.ipRange ? [{ Subnet: o.subnet, Gateway: o.gateway, IPRange: o.ipRange }] : [] },
         Options: keyValues(o.opt, '--opt'),
         Labels: keyValues(o.label, '--label'),
