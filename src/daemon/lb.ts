@@ -116,6 +116,7 @@ export class LoadBalancers implements StateFollower {
         ...(body.Default ? { default: body.Default } : {}),
         check: body.Check ?? { kind: 'http', path: '/' },
         ...(body.Stats ? { stats: { uri: body.Stats, ...(body.StatsAuth ?? {}) } } : {}),
+        ...(body.Slots ? { slots: body.Slots } : {}),
       };
       if (spec.networks.length === 0) throw new BadRequest('give at least one back-end network other than the front network (--network NET)');
       this.checkTargets(ctx.state, spec);
@@ -362,6 +363,8 @@ export class LoadBalancers implements StateFollower {
       Check: rec.spec.check.kind === 'http' ? `http:${rec.spec.check.path}` : 'tcp',
       Stats: rec.spec.stats ? { Path: rec.spec.stats.uri, Auth: Boolean(rec.spec.stats.user) } : null,
       Backends: backends,
+      /** Back-end slots HAProxy declares (routes to that many services change without a reload). */
+      Slots: run ? (await run.driver.slots()).pool : 0,
       Problems: d.problems,
       Reloads: run?.driver.reloads ?? 0,
       RuntimeChanges: run?.driver.runtimeOps ?? 0,

@@ -19,6 +19,7 @@ interface LbJson {
   HAProxy: string;
   Ports: string[];
   Routes: Array<{ Host: string; Service: string; Port: number; Backend: string }>;
+  Slots: number;
   Backends: Array<{ Name: string; Slot: string; Service: string; Servers: ServerJson[] }>;
   Reloads: number;
   RuntimeChanges: number;
@@ -52,6 +53,8 @@ test("S24 berth lb: two host names on one port, 404, X-Forwarded-For, /lbstats, 
     const bad2 = await lab.berth(["lb", "create", "x", "--network", "back", "-p", "80:80", "--route", "app.example:80=app"]);
     assert.match(bad2.stderr, /invalid host name "app.example:80"/, bad2.stderr);
     const bad3 = await lab.berth(["lb", "create", "x", "--network", "back", "-p", "80:80", "--front", "back", "--route", "a.example=app"]);
+    const bad4 = await lab.berth(["lb", "create", "x", "--network", "back", "-p", "80:80", "--slots", "0", "--route", "a.example=app"]);
+    assert.match(bad4.stderr, /invalid --slots "0": give a number of back-end slots from 1 to 1000/, bad4.stderr);
     assert.match(bad3.stderr, /front network back cannot publish a port \(internal\)/, bad3.stderr);
     assert.equal((await lab.berthOk(["lb", "ls"])).trim().split("\n").length, 1, "no load balancer was made");
 
@@ -93,6 +96,7 @@ test("S24 berth lb: two host names on one port, 404, X-Forwarded-For, /lbstats, 
     // HAProxy's back-ends are slots of a fixed pool; inspect names the back-end each slot holds.
     const slotOfApp = (await inspectLb(lab, "front")).Backends.find((b) => b.Name === "be_app_80")?.Slot ?? "";
     assert.match(slotOfApp, /^be_slot_\d+$/);
+    assert.equal((await inspectLb(lab, "front")).Slots, 32, "32 back-end slots by default");
     for (const s of [slotOfApp, "app.1", "app.2", "api.1", "api.2"]) assert.ok(html.data.includes(s), `stats page lists ${s}`);
     const csv = await lab.httpGet(out, `http://${HOST_IP}/lbstats;csv`);
     for (const s of ["app.1", "app.2"]) assert.match(csv.data, new RegExp(`^${slotOfApp},${s.replace(".", "\\.")},(?:[^,]*,){15}UP,`, "m"), csv.data);

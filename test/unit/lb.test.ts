@@ -10,7 +10,7 @@ import { assignSlots, EMPTY_SLOTS, slotsFromJson, slotsToJson } from '../../src/
 import { keepLastGood } from '../../src/lb/last-good.js';
 import { parseShowProc } from '../../src/lb/runtime-api.js';
 import { mapDelta, serverDelta, serverSets, slotSets } from '../../src/lb/server-delta.js';
-import { checkRoutes, parseCheck, parseRoute, parseStatsAuth, parseStatsUri, parseTarget } from '../../src/lb/spec.js';
+import { checkRoutes, parseCheck, parseRoute, parseSlots, parseStatsAuth, parseStatsUri, parseTarget } from '../../src/lb/spec.js';
 import { parseStatCsv, serverRows } from '../../src/lb/stats-csv.js';
 
 const GOLDEN = fileURLToPath(new URL('../../../test/unit/golden/lb/', import.meta.url));
@@ -113,6 +113,11 @@ test('route changes are runtime ops: servers into the new slot, map add before d
   const t3 = slotsFor(one, t2);
   assert.deepEqual(mapDelta(hm(both, t2), hm(one, t3)), [{ op: 'del', host: 'api.example' }]);
   assert.deepEqual(serverDelta(slotSets(both, t2), slotSets(one, t3)), [{ op: 'remove', backend: 'be_slot_1', name: 'api.1' }]);
+});
+
+test('--slots: 1-1000, a bad value names the flag', () => {
+  assert.equal(parseSlots('8'), 8);
+  for (const bad of ['0', '1001', '-1', 'x', '3.5', '']) assert.throws(() => parseSlots(bad), /invalid --slots .*give a number of back-end slots from 1 to 1000/);
 });
 
 test('spec parsing: routes, targets, checks, stats; bad values name what to fix', () => {
