@@ -1,7 +1,8 @@
 // Back-end slots: a fixed pool of empty back-ends (be_slot_0..N-1) declared in haproxy.cfg, so
 // that a route added or removed is a runtime change (a map entry and dynamic servers) and not a
 // reload. Each back-end (service, port) in use holds one slot for as long as it is in use; a slot
-// is reused only after it was freed. Pure.
+// is reused only after it was freed, and never in the step that frees it (its old servers are
+// still being drained while the new route would already point there). Pure.
 //
 // The pool grows (by whole multiples of its configured size) only when every slot is taken: that
 // is a structural change, a reload.
@@ -24,7 +25,7 @@ export function slotName(index: number): string {
 
 /**
  * Slots for `ids` (in order), keeping every slot `prev` gave an id still in use; new ids take the
- * lowest free slot. `size` is the configured pool size (at least 1).
+ * lowest slot free in both `prev` and the result. `size` is the configured pool size (at least 1).
  */
 export function assignSlots(prev: SlotTable, ids: readonly string[], size = DEFAULT_SLOTS): SlotTable {
   if (!Number.isInteger(size) || size < 1) throw new Internal(`invalid back-end slot pool size ${size}`);
@@ -34,7 +35,7 @@ export function assignSlots(prev: SlotTable, ids: readonly string[], size = DEFA
     const s = prev.of.get(id);
     if (s !== undefined) of.set(id, s);
   }
-  const taken = new Set(of.values());
+  const taken = new Set([...of.values(), ...prev.of.values()]);
   let next = 0;
   for (const id of wanted) {
     if (of.has(id)) continue;

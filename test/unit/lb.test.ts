@@ -90,7 +90,9 @@ test('slots: kept while in use, freed slots reused lowest first, the pool grows 
   const t1 = assignSlots(EMPTY_SLOTS, ['a', 'b', 'c'], 4);
   assert.deepEqual([...t1.of], [['a', 0], ['b', 1], ['c', 2]]);
   assert.equal(t1.pool, 4);
-  const t2 = assignSlots(t1, ['c', 'd', 'e'], 4); // a and b freed: d and e take 0 and 1, c stays
+  const same = assignSlots(t1, ['c', 'd'], 4); // a and b freed in this very step: not reused yet
+  assert.deepEqual([...same.of].sort(), [['c', 2], ['d', 3]]);
+  const t2 = assignSlots(assignSlots(t1, ['c'], 4), ['c', 'd', 'e'], 4); // freed before: reused lowest first
   assert.deepEqual([...t2.of].sort(), [['c', 2], ['d', 0], ['e', 1]]);
   assert.equal(t2.pool, 4);
   const t3 = assignSlots(t2, ['c', 'd', 'e', 'f', 'g'], 4);
