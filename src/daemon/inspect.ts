@@ -53,6 +53,7 @@ export function portsMap(sb: SandboxRecord): Record<string, Array<{ HostIp: stri
 
 export function sandboxInspect(ctx: Ctx, sb: SandboxRecord): Record<string, unknown> {
   const dir = ctx.sandboxDir(sb.id);
+  const d = sb.config.docker;
   const running = sb.state.status === 'running';
   const networks: Record<string, unknown> = {};
   const mode = sb.config.networkMode;
@@ -101,7 +102,22 @@ export function sandboxInspect(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
     LogPath: join(dir, 'log'),
     Name: `/${sb.name}`,
     RestartCount: 0,
+    Image: sb.config.image?.id ?? '',
+    Driver: sb.config.image ? 'overlay' : '',
+    Platform: 'linux',
+    Mounts: (d?.binds ?? []).map((b) => ({
+      Type: b.source.startsWith(`${ctx.cfg.dataRoot}/volumes/`) ? 'volume' : 'bind',
+      ...(b.source.startsWith(`${ctx.cfg.dataRoot}/volumes/`) ? { Name: b.source.split('/').slice(-2, -1)[0], Driver: 'local' } : {}),
+      Source: b.source,
+      Destination: b.target,
+      Mode: b.readOnly ? 'ro' : '',
+      RW: !b.readOnly,
+      Propagation: 'rprivate',
+    })),
     HostConfig: {
+      AutoRemove: d?.autoRemove ?? false,
+      Binds: d?.binds.length ? d.binds.map((b) => `${b.source}:${b.target}${b.readOnly ? ':ro' : ''}`) : null,
+      RestartPolicy: { Name: d?.restartPolicy.name ?? 'no', MaximumRetryCount: d?.restartPolicy.maximumRetryCount ?? 0 },
       NetworkMode: mode,
       PortBindings: portBindings,
       PublishAllPorts: sb.config.publishAll,
@@ -115,7 +131,20 @@ export function sandboxInspect(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
       Hostname: sb.config.hostname || shortId(sb.id),
       ExposedPorts: Object.keys(exposed).length ? exposed : null,
       Env: sb.config.env.length ? sb.config.env : null,
-      Cmd: sb.config.cmd,
+      Cmd: d ? (d.cmd.length ? d.cmd : null) : sb.config.cmd,
+      Image: sb.config.image?.name ?? '',
+      Entrypoint: d?.entrypoint.length ? d.entrypoint : null,
+      WorkingDir: d?.workingDir ?? '',
+      Labels: d?.labels ?? {},
+      Tty: d?.tty ?? false,
+      OpenStdin: d?.openStdin ?? false,
+      AttachStdin: false,
+      AttachStdout: !d?.autoRemove,
+      AttachStderr: !d?.autoRemove,
+      Domainname: '',
+      User: '',
+      Volumes: null,
+      OnBuild: null,
       Rootfs: sb.config.rootfs,
       MacAddress: firstEp?.mac ?? '',
     },
@@ -170,7 +199,11 @@ export function sandboxSummary(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
   return {
     Id: sb.id,
     Names: [`/${sb.name}`],
+    Image: sb.config.image?.name ?? '',
+    ImageID: sb.config.image?.id ?? '',
     Command: sb.config.cmd.join(' '),
+    Labels: sb.config.docker?.labels ?? {},
+    Mounts: [],
     Created: Math.floor(Date.parse(sb.created) / 1000),
     State: sb.state.status,
     Status: statusText(sb),

@@ -11,6 +11,8 @@ import { makeLogger } from './log.js';
 import { reconcile } from './reconcile.js';
 import { Sandboxes } from './sandboxes.js';
 import { wireFeatures } from './features.js';
+import { ImageStore } from '../images/store.js';
+import { EventBus } from './docker/events.js';
 
 async function main(): Promise<void> {
   let cfg;
@@ -34,14 +36,21 @@ async function main(): Promise<void> {
     hostHosts: await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n'),
   };
   const sandboxes = new Sandboxes(ctx);
+  const images = new ImageStore(cfg.dataRoot);
+  sandboxes.images = images;
+  const events = new EventBus();
+  sandboxes.onEvent = (action, sb, extra = {}) =>
+    events.emit('container', action, sb.id, { name: sb.name, image: sb.config.image?.name ?? '', ...(sb.config.docker?.labels ?? {}), ...extra });
   const features = await wireFeatures(ctx, sandboxes);
   const t0 = Date.now();
   await reconcile(ctx, sandboxes);
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
 
-  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices });
+  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, images, events });
   const server = createServer((req, res) => void api.handle(req, res));
+  // docker attach and exec start hijack the connection (Connection: Upgrade, Upgrade: tcp).
+  server.on('upgrade', (req, socket, head) => void api.handleUpgrade(req, socket, head));
   await rm(cfg.socket, { force: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -8,7 +8,11 @@ import { BerthError, Conflict } from '../model/errors.js';
 import { newSandboxId } from '../model/ids.js';
 import type { SandboxRecord, SandboxState } from '../model/types.js';
 import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
-import { DEFAULT_PATH, launch } from '../runtime/launch.js';
+import { DEFAULT_PATH, launch, type OciLaunch } from '../runtime/launch.js';
+import { commandInLayers } from '../runtime/look-path.js';
+import { ociConfig } from '../plan/oci-spec.js';
+import { layerPath, type ImageStore } from '../images/store.js';
+import { runOk } from '../kernel/exec.js';
 import { isAlive, nsOf, pidsInNs, startTimeOf } from '../runtime/proc.js';
 import type { Ctx } from './context.js';
 import { randomName } from './names-gen.js';
@@ -23,7 +27,26 @@ function idleState(): SandboxState {
   return { status: 'created', pid: 0, pidStartTime: '', shimPid: 0, mntNs: '', startedAt: ZERO_TIME, finishedAt: ZERO_TIME, exitCode: 0, error: '' };
 }
 
+/** The OCI runtime berth runs image sandboxes with (Debian's runc; crun refuses hybrid cgroups). */
+export const OCI_RUNTIME = 'runc';
+
+/** A start refused before anything ran, with the exit code Docker records for it. */
+class StartRefused extends BerthError {
+  constructor(
+    status: number,
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(status, message);
+  }
+}
+
 export class Sandboxes {
+  /** The local image store (set by berthd); sandboxes made from images need it at create. */
+  images: ImageStore | undefined;
+  private readonly removedWaiters = new Map<string, Array<() => void>>();
+  /** Hooks for the Docker API's events (create, start, die, destroy). */
+  onEvent: (action: string, sb: SandboxRecord, extra?: Record<string, string>) => void = () => undefined;
   private readonly children = new Map<string, ChildProcess>();
   /** Settles when a just-started sandbox's command PID is known. */
   private readonly readiness = new Map<string, Promise<unknown>>();
@@ -33,10 +56,11 @@ export class Sandboxes {
   constructor(private readonly ctx: Ctx) {}
 
   async create(name: string | undefined, req: CreateSandboxInput): Promise<{ sb: SandboxRecord; warnings: string[] }> {
-    return this.ctx.lock.run(async () => {
+    const image = req.Image ? await this.imageFor(req.Image) : undefined;
+    const created = await this.ctx.lock.run(async () => {
       const ctx = this.ctx;
       const finalName = name || randomName((n) => Object.values(ctx.state.sandboxes).some((s) => s.name === n));
-      const { config, warnings } = buildConfig(ctx, finalName, req);
+      const { config, warnings } = buildConfig(ctx, finalName, req, image);
       const id = newSandboxId();
       const sb: SandboxRecord = { id, name: finalName, created: new Date().toISOString(), config, state: idleState(), endpoints: {}, ports: [], generation: 0 };
       await mkdir(ctx.sandboxDir(id), { recursive: true });
@@ -44,10 +68,31 @@ export class Sandboxes {
       await ctx.persist();
       return { sb, warnings };
     });
+    this.onEvent('create', created.sb);
+    return created;
+  }
+
+  private async imageFor(ref: string) {
+    if (!this.images) throw new BerthError(501, 'this berthd has no image store');
+    return this.images.get(ref).catch((e: Error) => {
+      if (e instanceof BerthError && e.status === 404) {
+        let shown = ref;
+        if (!/[:@]/.test(ref.split('/').pop() ?? '')) shown = `${ref}:latest`;
+        throw new BerthError(404, `No such image: ${shown}`);
+      }
+      throw e;
+    });
   }
 
   async start(ref: string): Promise<void> {
-    await this.ctx.lock.run(() => this.startLocked(ref));
+    try {
+      await this.ctx.lock.run(() => this.startLocked(ref));
+    } catch (err) {
+      // As moby: an auto-remove container whose start failed is removed (docker run --rm waits for it).
+      const sb = this.ctx.state.sandboxes[this.ctx.sandbox(ref).id];
+      if (sb?.config.docker?.autoRemove && sb.state.status !== 'running') await this.remove(sb.id, true).catch(() => undefined);
+      throw err;
+    }
   }
 
   private async startLocked(ref: string): Promise<void> {
@@ -101,7 +146,10 @@ export class Sandboxes {
       if (links.status === 'rejected') throw links.reason;
       if (rules.status === 'rejected') throw rules.reason;
       timer.mark('links+firewall+dns');
+      const oci = sb.config.image ? await this.prepareOci(sb) : undefined;
+      timer.mark('bundle');
       launched = await launch({
+        oci,
         stateDir: dir,
         logPath: join(dir, 'log'),
         netnsPath: netnsOf(ctx, sb),
@@ -131,17 +179,70 @@ export class Sandboxes {
       timer.mark('persist');
       ctx.log('debug', `start ${sb.name}: ${timer}`);
       ctx.log('info', `sandbox ${sb.name} started (${Object.values(sb.endpoints).map((e) => e.ip).join(' ') || sb.config.networkMode})`);
+      this.onEvent('start', sb);
     } catch (err) {
       ctx.log('warn', `start of ${sb.name} failed, undoing: ${(err as Error).message}`);
       if (launched) await this.killAll(sb, 'SIGKILL');
       await teardownNetwork(ctx, sb).catch(() => undefined);
       sb.endpoints = {};
       sb.ports = [];
-      sb.state = { ...idleState(), status: previous === 'exited' ? 'exited' : 'created', error: (err as Error).message };
+      sb.state = { ...idleState(), status: previous === 'exited' ? 'exited' : 'created', error: (err as Error).message, exitCode: err instanceof StartRefused ? err.exitCode : 0 };
       await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS cleanup after failed start: ${e.message}`));
       await ctx.persist();
       throw err;
     }
+  }
+
+  /**
+   * The OCI bundle of a sandbox made from an image: config.json in its directory, the root
+   * filesystem an overlay of the image's layers with a copy-on-write layer of its own (kept
+   * across restarts, removed with the sandbox). A missing command is refused here, as Docker does.
+   */
+  private async prepareOci(sb: SandboxRecord): Promise<OciLaunch> {
+    const ctx = this.ctx;
+    const img = sb.config.image!;
+    const dir = ctx.sandboxDir(sb.id);
+    const imagesRoot = join(ctx.cfg.dataRoot, 'images');
+    const layers = [...img.layers].reverse().map((d) => layerPath(imagesRoot, d));
+    for (const l of layers) {
+      if (!(await stat(l).then((st) => st.isDirectory(), () => false))) throw new BerthError(404, `the layers of image ${img.name} are gone (${l}): load the image again`);
+    }
+    const env = this.envList(sb);
+    const cwd = sb.config.docker?.workingDir || '/';
+    if (!(await commandInLayers(layers, sb.config.cmd[0]!, env, cwd))) {
+      throw new StartRefused(400, `failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "${sb.config.cmd[0]}": executable file not found in $PATH: unknown`, 127);
+    }
+    const binds = sb.config.docker?.binds ?? [];
+    for (const b of binds) {
+      if (b.source.startsWith(join(ctx.cfg.dataRoot, 'volumes') + '/')) await mkdir(b.source, { recursive: true });
+      else if (!(await stat(b.source).then(() => true, () => false))) throw new BerthError(400, `invalid mount config for type "bind": bind source path does not exist: ${b.source}`);
+    }
+    const mode = sb.config.networkMode;
+    const config = ociConfig({
+      rootfs: join(dir, 'rootfs'),
+      args: sb.config.cmd,
+      env,
+      cwd,
+      hostname: mode === 'host' ? (ctx.host.hostHostname ?? '') : this.hostnameOf(sb),
+      terminal: false,
+      netnsPath: netnsOf(ctx, sb),
+      filesDir: dir,
+      binds,
+    });
+    await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 1));
+    const runtimeRoot = join(ctx.cfg.execRoot, OCI_RUNTIME);
+    // A container of this ID left by a runtime that was killed would block the new one.
+    await runOk([OCI_RUNTIME, '--root', runtimeRoot, 'delete', '--force', sb.id]).catch(() => undefined);
+    return {
+      runtime: OCI_RUNTIME,
+      runtimeRoot,
+      bundle: dir,
+      id: sb.id,
+      merged: join(dir, 'rootfs'),
+      lower: layers.join(':'),
+      upper: join(dir, 'upper'),
+      work: join(dir, 'work'),
+    };
   }
 
   /** A sandbox sharing another's network namespace shares its hostname too, as in Docker. */
@@ -218,14 +319,36 @@ export class Sandboxes {
   /** The process ended: release its network and record how it ended. */
   async onExit(id: string, generation: number): Promise<void> {
     const ctx = this.ctx;
-    await ctx.lock.run(async () => {
+    const ended = await ctx.lock.run(async () => {
       const sb = ctx.state.sandboxes[id];
-      if (!sb || sb.generation !== generation || sb.state.status !== 'running') return;
+      if (!sb || sb.generation !== generation || sb.state.status !== 'running') return undefined;
       await this.releaseLocked(sb, undefined);
+      return sb;
     });
+    if (ended) this.onEvent('die', ended, { exitCode: String(ended.state.exitCode) });
     const waiters = this.exitWaiters.get(id) ?? [];
     this.exitWaiters.delete(id);
     for (const w of waiters) w();
+    if (ended?.config.docker?.autoRemove) await this.remove(id, true).catch((e: Error) => ctx.log('warn', `auto-remove of ${ended.name}: ${e.message}`));
+  }
+
+  /** Resolves at the sandbox's next exit, even when it is not running yet (docker run's wait). */
+  waitNextExit(id: string): Promise<void> {
+    return new Promise((resolve) => {
+      const list = this.exitWaiters.get(id) ?? [];
+      list.push(resolve);
+      this.exitWaiters.set(id, list);
+    });
+  }
+
+  /** Resolves once the sandbox is removed. */
+  waitRemoved(id: string): Promise<void> {
+    if (!this.ctx.state.sandboxes[id]) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.removedWaiters.get(id) ?? [];
+      list.push(resolve);
+      this.removedWaiters.set(id, list);
+    });
   }
 
   /** Under the lock: stop what is left, tear the network down, mark exited. */
@@ -234,6 +357,7 @@ export class Sandboxes {
     const timer = new PhaseTimer();
     const codeText = await readFile(join(ctx.sandboxDir(sb.id), 'exitcode'), 'utf8').catch(() => '');
     await this.killAll(sb, 'SIGKILL');
+    if (sb.config.image) await runOk([OCI_RUNTIME, '--root', join(ctx.cfg.execRoot, OCI_RUNTIME), 'delete', '--force', sb.id]).catch(() => undefined);
     this.children.delete(sb.id);
     this.readiness.delete(sb.id);
     timer.mark('kill');
@@ -319,6 +443,10 @@ export class Sandboxes {
       await this.ctx.persist();
       await rm(this.ctx.sandboxDir(sb.id), { recursive: true, force: true });
     });
+    this.onEvent('destroy', sb);
+    const waiters = this.removedWaiters.get(sb.id) ?? [];
+    this.removedWaiters.delete(sb.id);
+    for (const w of waiters) w();
   }
 
   /** Notices processes that ended while berthd was not their parent (after a restart). */

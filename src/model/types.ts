@@ -115,6 +115,38 @@ export interface SandboxConfig {
   rootfs: string;
   /** The user gave --hostname (it is then also a DNS alias). */
   userHostname: boolean;
+  /** Made from an image: runs through the OCI runtime in a root filesystem from its layers. */
+  image?: SandboxImage;
+  /** Docker's container config kept for inspect and the Docker API (absent on older records). */
+  docker?: DockerFields;
+}
+
+export interface SandboxImage {
+  /** "sha256:<hex>" */
+  id: string;
+  /** As the user named it ("busybox", "web:1"). */
+  name: string;
+  /** diff_ids, bottom layer first. */
+  layers: string[];
+}
+
+export interface BindMount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export interface DockerFields {
+  entrypoint: string[];
+  /** The Cmd part of the command (cmd above is entrypoint + this). */
+  cmd: string[];
+  workingDir: string;
+  labels: Record<string, string>;
+  tty: boolean;
+  openStdin: boolean;
+  autoRemove: boolean;
+  binds: BindMount[];
+  restartPolicy: { name: string; maximumRetryCount: number };
 }
 
 export interface SandboxState {

@@ -8,6 +8,20 @@ import { Internal } from '../model/errors.js';
 import { nsOf, startTimeOf } from './proc.js';
 
 const INIT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/sandbox-init');
+const OCI_INIT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/oci-init');
+
+/** A sandbox made from an image: the OCI runtime runs it from a bundle berth wrote. */
+export interface OciLaunch {
+  runtime: string;
+  runtimeRoot: string;
+  bundle: string;
+  id: string;
+  merged: string;
+  /** overlayfs lowerdir: top layer first, colon-separated. */
+  lower: string;
+  upper: string;
+  work: string;
+}
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface LaunchSpec {
@@ -20,6 +34,7 @@ export interface LaunchSpec {
   hostname: string;
   cmd: string[];
   env: Record<string, string>;
+  oci?: OciLaunch;
 }
 
 export interface Launched {
@@ -41,14 +56,18 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
   await rm(join(spec.stateDir, 'pid'), { force: true });
   await rm(join(spec.stateDir, 'exitcode'), { force: true });
   const log = await open(spec.logPath, 'a');
-  const argv = [
-    ...(spec.netnsPath ? ['nsenter', `--net=${spec.netnsPath}`] : []),
-    'unshare', '--mount', '--uts', '--propagation', 'private',
-    'sh', INIT, spec.stateDir, spec.rootfs, spec.hostname, '--', ...spec.cmd,
-  ];
+  const o = spec.oci;
+  // The OCI runtime joins the network namespace itself (config.json names it by path).
+  const argv = o
+    ? ['unshare', '--mount', '--propagation', 'private', 'sh', OCI_INIT, spec.stateDir, o.merged, o.lower, o.upper, o.work, o.runtime, o.runtimeRoot, o.bundle, o.id]
+    : [
+        ...(spec.netnsPath ? ['nsenter', `--net=${spec.netnsPath}`] : []),
+        'unshare', '--mount', '--uts', '--propagation', 'private',
+        'sh', INIT, spec.stateDir, spec.rootfs, spec.hostname, '--', ...spec.cmd,
+      ];
   let child: ChildProcess;
   try {
-    child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd], env: spec.env });
+    child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd], env: o ? { PATH: DEFAULT_PATH } : spec.env });
   } finally {
     await log.close();
   }
