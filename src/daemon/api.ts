@@ -11,6 +11,7 @@ import { createQuery, createSandboxBody, dockerListQuery, removeQuery, stopQuery
 import { addSystemRoutes, API_VERSION, DOCKER_HEADERS } from './docker/system-routes.js';
 import { addImageRoutes } from './docker/image-routes.js';
 import { addContainerStreamRoutes } from './docker/container-routes.js';
+import { addExecRoutes } from './docker/exec-routes.js';
 import type { EventBus } from './docker/events.js';
 import type { ImageStore } from '../images/store.js';
 import { OCI_RUNTIME } from './sandboxes.js';
@@ -33,6 +34,7 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
   addSystemRoutes(r, ctx, images, OCI_RUNTIME);
   addImageRoutes(r, ctx, images);
   addContainerStreamRoutes(r, ctx, sandboxes, events);
+  addExecRoutes(r, ctx, sandboxes);
   const netEvent = (action: string, netId: string, attrs: Record<string, string> = {}) => {
     const net = ctx.state.networks[netId];
     events.emit('network', action, netId, { name: net?.name ?? '', type: net?.driver ?? 'bridge', ...attrs });

@@ -19,14 +19,15 @@ export function frame(stream: 1 | 2, data: Buffer): Buffer {
 }
 
 /** Opens the answer: 101 on an upgraded request, else a streamed 200. */
-export function openStream(q: Request<unknown, unknown, unknown>, contentType: string): OutStream {
+/** With input, the caller reads the socket (and resumes it) once its listeners are in place. */
+export function openStream(q: Request<unknown, unknown, unknown>, contentType: string, input = false): OutStream {
   if (q.upgrade) {
     const sock = q.upgrade.socket;
     let closed = false;
     sock.on('close', () => (closed = true));
     // Half-close from the client (no stdin) is stdin's end: keep writing until the output ends.
     sock.on('end', () => undefined);
-    sock.resume();
+    if (!input) sock.resume();
     const extra = Object.entries(DOCKER_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join('');
     sock.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extra}\r\n`);
     return { write: (b) => void (closed || sock.write(b)), end: () => sock.end(), closed: () => closed };

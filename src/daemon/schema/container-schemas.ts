@@ -122,3 +122,18 @@ export const dockerListQuery = z.object({
   limit: z.string().regex(/^-?\d{1,9}$/, 'give a number').optional().transform((v) => (v === undefined ? -1 : Number(v))),
   filters: text(65536).optional(),
 });
+
+export const execCreateBody = z.object({
+  Cmd: z.array(argText).min(1, 'No exec command specified').max(10_000),
+  Env: list(parsed(argText, parseEnv), 10_000),
+  WorkingDir: text(4096).nullish().transform((v) => v ?? ''),
+  User: text(256).nullish().transform((v) => v ?? ''),
+  Tty: z.boolean().nullish().transform(Boolean),
+  AttachStdin: z.boolean().nullish().transform(Boolean),
+  AttachStdout: z.boolean().nullish().transform(Boolean),
+  AttachStderr: z.boolean().nullish().transform(Boolean),
+  Detach: z.boolean().nullish().transform(Boolean),
+  Privileged: z.boolean().nullish().transform(Boolean),
+});
+export const execStartBody = z.object({ Detach: z.boolean().nullish().transform(Boolean), Tty: z.boolean().nullish().transform(Boolean) });
+export const execParams = z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'give an exec ID') });
