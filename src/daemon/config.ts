@@ -1,4 +1,6 @@
 // berthd's flags, parsed and validated before anything is touched.
+import { parseIpv4 } from '../model/net-values.js';
+import type { Ipv4 } from '../model/types.js';
 import { Command, Option } from 'commander';
 import { BadRequest } from '../model/errors.js';
 import { parseCidr, parseIp } from '../ipam/ipv4.js';
@@ -10,6 +12,7 @@ export interface DaemonConfig {
   dataRoot: string;
   execRoot: string;
   socket: string;
+  /** The default bridge's gateway address and prefix length (--bip 172.17.0.1/16). */
   bip: string;
   pools: AddressPool[];
   logLevel: LogLevel;
@@ -17,7 +20,7 @@ export interface DaemonConfig {
   icc: boolean;
   ipMasq: boolean;
   firewall: 'nftables' | 'none';
-  defaultBindIp: string;
+  defaultBindIp: Ipv4;
   hostServices: string[];
   mtu: number;
 }
@@ -53,8 +56,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
   const execRoot = String(o['execRoot']);
   const bip = String(o['bip']);
   parseCidr(bip, '--bip');
-  const defaultBindIp = String(o['defaultBindIp']);
-  parseIp(defaultBindIp, '--default-bind-ip');
+  const defaultBindIp = parseIpv4(String(o['defaultBindIp']), '--default-bind-ip');
   const mtu = Number(o['mtu']);
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new BadRequest(`invalid --mtu ${String(o['mtu'])}`);
   const poolFlags = o['defaultAddressPool'] as string[];

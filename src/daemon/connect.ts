@@ -27,20 +27,26 @@ export async function connect(ctx: Ctx, netRef: string, req: ConnectInput): Prom
       const ep = reserveEndpoint(ctx, sb, net, ip, aliases);
       ep.links = net.builtin ? [] : sb.config.links.map((l) => `${l.targetName}:${l.alias}`);
       sb.config.networks.push(entry);
+      // Intent first: the endpoint (its address taken) is on disk, marked pending, before its
+      // veth exists; a crash from here on is repaired at the next start (reconcile).
+      ep.pending = 'attach';
       try {
+        await ctx.persist(sb);
         await attachEndpoint(ctx, sb, net, ep);
         await ctx.follow();
+        delete ep.pending;
       } catch (err) {
         delete sb.endpoints[net.id];
         sb.config.networks.pop();
         await detachEndpoint(ctx, sb, net, ep).catch(() => undefined);
         await ctx.follow().catch(() => undefined);
+        await ctx.persist(sb).catch((e: Error) => ctx.log('error', `store: undoing connect of ${sb.name}: ${e.message}`));
         throw err;
       }
     } else {
       sb.config.networks.push(entry);
     }
-    await ctx.persist();
+    await ctx.persist(sb);
     ctx.log('info', `sandbox ${sb.name} connected to ${net.name}`);
   });
 }
@@ -52,15 +58,15 @@ export async function disconnect(ctx: Ctx, netRef: string, container: string): P
     const idx = sb.config.networks.findIndex((n) => n.networkId === net.id);
     if (idx < 0) throw new Conflict(`container ${sb.name} is not connected to network ${net.name}`);
     const ep = sb.endpoints[net.id];
-    if (ep) {
-      await detachEndpoint(ctx, sb, net, ep);
-      delete sb.endpoints[net.id];
-    }
+    // Intent first: the endpoint leaves the record (its address free again) before its veth
+    // goes; a crash in between leaves a veth no record owns, removed at the next start.
+    delete sb.endpoints[net.id];
     sb.config.networks.splice(idx, 1);
     const first = sb.config.networks[0];
     if (idx === 0) sb.config.networkMode = first ? (ctx.state.networks[first.networkId]?.name ?? 'none') : 'none';
+    await ctx.persist(sb);
+    if (ep) await detachEndpoint(ctx, sb, net, ep);
     await ctx.follow();
-    await ctx.persist();
     ctx.log('info', `sandbox ${sb.name} disconnected from ${net.name}`);
   });
 }

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { NotFound, BadRequest } from '../model/errors.js';
 import type { BerthState, NetworkRecord, PortBinding, SandboxRecord } from '../model/types.js';
-import type { Store } from '../store/store.js';
+import { metaOf, type Store, type StoreChange } from '../store/store.js';
 import type { DaemonConfig } from './config.js';
 import type { Logger } from './log.js';
 import { Mutex } from './mutex.js';
@@ -22,8 +22,21 @@ export interface PortAllocator {
   allocate(state: BerthState, sb: SandboxRecord): Promise<PortBinding[]>;
 }
 
+type Rec = NetworkRecord | SandboxRecord;
+
+function isSandbox(r: Rec): r is SandboxRecord {
+  return 'config' in r;
+}
+
 export class Ctx {
   readonly lock = new Mutex();
+  /** Records changed since the last persist, by id (present in state: write; absent: delete). */
+  private readonly dirtyNetworks = new Set<string>();
+  private readonly dirtySandboxes = new Set<string>();
+  /** What the store holds, as written: a write is skipped when a record did not change. */
+  private readonly written = new Map<string, string>();
+  /** At debug level, every persist also checks that no changed record was left unmarked. */
+  verifyPersist = false;
   followers: StateFollower[] = [];
   ports: PortAllocator | undefined;
   host!: HostFacts;
@@ -35,8 +48,80 @@ export class Ctx {
     readonly log: Logger,
   ) {}
 
-  async persist(): Promise<void> {
-    await this.store.save(this.state);
+  /** Remembers the store's content as loaded, so the first persist writes only changes. */
+  loaded(): void {
+    for (const n of Object.values(this.state.networks)) this.written.set(`n/${n.id}`, JSON.stringify(n));
+    for (const s of Object.values(this.state.sandboxes)) this.written.set(`s/${s.id}`, JSON.stringify(s));
+    this.written.set('meta', JSON.stringify(metaOf(this.state)));
+  }
+
+  /** Marks records as changed (or removed, when no longer in state) for the next persist. */
+  touch(...recs: Rec[]): void {
+    for (const r of recs) (isSandbox(r) ? this.dirtySandboxes : this.dirtyNetworks).add(r.id);
+  }
+
+  /**
+   * Writes the records marked with touch (and those given here) and the meta record if it
+   * changed: only what changed, each file atomically and durably, before the caller answers.
+   */
+  async persist(...recs: Rec[]): Promise<void> {
+    this.touch(...recs);
+    if (this.verifyPersist) this.checkUnmarked();
+    const change: StoreChange = { putNetworks: [], deleteNetworks: [], putSandboxes: [], deleteSandboxes: [] };
+    const after = new Map<string, string | undefined>();
+    const diff = <T extends Rec>(kind: 'n' | 's', ids: Set<string>, all: Record<string, T>, put: T[], del: string[]) => {
+      for (const id of ids) {
+        const key = `${kind}/${id}`;
+        const rec = all[id];
+        const text = rec ? JSON.stringify(rec) : undefined;
+        if (text === this.written.get(key)) continue;
+        if (rec) put.push(rec);
+        else del.push(id);
+        after.set(key, text);
+      }
+      ids.clear();
+    };
+    diff('n', this.dirtyNetworks, this.state.networks, change.putNetworks, change.deleteNetworks);
+    diff('s', this.dirtySandboxes, this.state.sandboxes, change.putSandboxes, change.deleteSandboxes);
+    const meta = JSON.stringify(metaOf(this.state));
+    if (meta !== this.written.get('meta')) {
+      change.meta = metaOf(this.state);
+      after.set('meta', meta);
+    }
+    if (after.size === 0) return;
+    let stats;
+    try {
+      stats = await this.store.apply(change);
+    } catch (err) {
+      // Not written (or not all): keep them marked, so the next persist tries again.
+      for (const k of after.keys()) if (k !== 'meta') (k.startsWith('n/') ? this.dirtyNetworks : this.dirtySandboxes).add(k.slice(2));
+      throw err;
+    }
+    for (const [k, v] of after) if (v === undefined) this.written.delete(k); else this.written.set(k, v);
+    this.log('debug', `store: wrote ${stats.files} file(s), ${stats.bytes} bytes, ${stats.fsyncs} fsyncs`);
+  }
+
+  /** Marks every record that differs from what the store holds (reconcile, and the checks). */
+  touchAllChanged(): string[] {
+    const missed: string[] = [];
+    const check = (kind: 'n' | 's', all: Record<string, Rec>, dirty: Set<string>) => {
+      const ids = new Set(Object.keys(all));
+      for (const k of this.written.keys()) if (k.startsWith(`${kind}/`)) ids.add(k.slice(2));
+      for (const id of ids) {
+        const rec = all[id];
+        if (dirty.has(id) || (rec ? JSON.stringify(rec) : undefined) === this.written.get(`${kind}/${id}`)) continue;
+        dirty.add(id);
+        missed.push(`${kind === 'n' ? 'network' : 'sandbox'} ${rec?.name ?? id}`);
+      }
+    };
+    check('n', this.state.networks, this.dirtyNetworks);
+    check('s', this.state.sandboxes, this.dirtySandboxes);
+    return missed;
+  }
+
+  private checkUnmarked(): void {
+    const missed = this.touchAllChanged();
+    if (missed.length) this.log('error', `store: changed without being marked (a berth bug; written anyway): ${missed.join(', ')}`);
   }
 
   /** Lets the firewall and DNS follow the current state. */

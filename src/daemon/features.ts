@@ -15,6 +15,7 @@ import { DnsServer } from '../dns/server.js';
 import { HostResolvers } from '../dns/upstreams.js';
 import type { Ctx } from './context.js';
 import { Firewall } from './firewall.js';
+import { FirewallGuard } from './firewall-guard.js';
 import type { Sandboxes } from './sandboxes.js';
 
 export interface Features {
@@ -51,7 +52,10 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   });
 
   // Firewall: the whole table at start, the delta after every change.
-  const fw = new Firewall({ mode: cfg.firewall }, run, log);
+  // The guard learns the PID of every nft/iptables process the firewall starts, to tell berth's
+  // own changes from others' in the nft monitor's stream.
+  let guard: FirewallGuard | undefined;
+  const fw = new Firewall({ mode: cfg.firewall, onSpawn: (pid) => guard?.own.add(pid) }, run, log);
   const view = (s: Parameters<typeof firewallView>[0]) => firewallView(s, { hostServices, ipMasq: cfg.ipMasq });
   // After a UDP mapping changes, forget its conntrack entries (plan/udp-flows.ts says why).
   let published: FirewallView['published'] = [];
@@ -62,7 +66,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
     for (const p of await forgetUdpFlows(run, changed)) log('warn', `cannot delete conntrack entries of ${p}`);
   };
   // Other firewalls that drop forwarding are checked at start (reconcile), when the set of
-  // networks changes, and every 5 minutes, since one may appear while berthd runs.
+  // networks changes, and whenever the nft monitor reports someone else's change (the guard).
   let bridgeKey = '';
   const keyOf = (s: Parameters<typeof firewallView>[0]) =>
     Object.values(s.networks).flatMap((n) => (n.bridge ? [n.bridge] : [])).sort().join(',');
@@ -84,8 +88,10 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
       bridgeKey = keyOf(s);
     },
   });
-  const recheck = setInterval(() => void ctx.lock.run(() => fw.recheckOthers()), 300_000);
-  recheck.unref();
+  if (cfg.firewall === 'nftables') {
+    guard = new FirewallGuard({ log, check: (why) => ctx.lock.run(() => fw.verify(why)) });
+    guard.start();
+  }
 
   // Host ports: checked against every other mapping and against sockets bound on the host.
   ctx.ports = {
@@ -164,7 +170,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
     },
     rules: () => fw.rules(),
     close: async () => {
-      clearInterval(recheck);
+      await guard?.stop();
       await dns.stop();
       resolvers.stop();
     },

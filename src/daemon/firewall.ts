@@ -11,10 +11,26 @@
 // accepts what berth's own chain accepted (packets carrying MARK_BERTH), commented "berth: ...",
 // and says so in the log. cleanup() removes those rules and berth's chains and sets; the user
 // chain stays unless asked. Nothing here decides what the rules are: that is plan/nft-ruleset.ts.
+import type { IfName } from '../model/types.js';
 import { Internal } from '../model/errors.js';
 import { run, type Runner } from '../kernel/exec.js';
-import { inNetns, Nft } from '../kernel/nft.js';
+import { Iptables } from '../kernel/iptables.js';
+import { Nft } from '../kernel/nft.js';
+import { IFNAME_RE, Sysctl } from '../kernel/sysctl.js';
 import { emptyView, type FirewallView } from '../plan/firewall-view.js';
+import {
+  FOREIGN_COMMENT,
+  foreignDeleteNft,
+  foreignInsertNft,
+  foreignRuleText,
+  type ForwardChain,
+  iptablesForwardDrops,
+  iptablesOwnRules,
+  IPT_MARK,
+  IPT_RULE,
+  isForeignForwardChain,
+} from '../plan/foreign-rules.js';
+import { tableDrift } from '../plan/nft-drift.js';
 import {
   deltaOfElements,
   elementsOf,
@@ -22,11 +38,12 @@ import {
   FAMILY,
   FORWARD_PRIORITY,
   fullRuleset,
-  MARK_BERTH,
   removalRuleset,
   TABLE,
 } from '../plan/nft-ruleset.js';
 import type { LogLevel } from './config.js';
+
+export { FOREIGN_COMMENT };
 
 export type FirewallLogger = (level: LogLevel, msg: string) => void;
 
@@ -34,14 +51,9 @@ export interface FirewallOptions {
   mode: 'nftables' | 'none';
   /** Act in the network namespace bind-mounted at this path (tests); default: berthd's own. */
   netns?: string;
+  /** Told the PID of every nft or iptables process berth starts that changes the ruleset. */
+  onSpawn?: (pid: number) => void;
 }
-
-/** The comment that marks every rule berth inserts into another firewall's chain. */
-export const FOREIGN_COMMENT = 'berth: accept traffic that berth accepted';
-const IPT_MARK = `0x${MARK_BERTH.toString(16)}/0x${MARK_BERTH.toString(16)}`;
-const IPT_RULE = ['-m', 'mark', '--mark', IPT_MARK, '-m', 'comment', '--comment', FOREIGN_COMMENT, '-j', 'ACCEPT'];
-const NFT_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-const IFNAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/;
 
 /** A chain of another firewall berth put an accept rule into. */
 export interface ForeignRule {
@@ -50,23 +62,16 @@ export interface ForeignRule {
   where: string;
 }
 
-interface NftChainInfo {
-  family: string;
-  table: string;
-  name: string;
-  hook?: string;
-  prio?: number;
-  policy?: string;
-}
-
 export class Firewall {
   readonly mode: 'nftables' | 'none';
   private readonly nft: Nft;
+  private readonly iptables: Iptables;
+  private readonly sysctls: Sysctl;
   private applied: FirewallView | undefined;
   /** Elements of the applied view (planned once per change). */
   private appliedEls: Elements | undefined;
   /** Bridges whose route_localnet is known to be 1. */
-  private readonly localnet = new Set<string>();
+  private readonly localnet = new Set<IfName>();
   private foreign: ForeignRule[] = [];
   /** Text of the last transaction, for the log and for tests. */
   lastScript = '';
@@ -77,7 +82,9 @@ export class Firewall {
     private readonly log: FirewallLogger = () => undefined,
   ) {
     this.mode = opts.mode;
-    this.nft = new Nft(runner, opts.netns);
+    this.nft = new Nft(runner, opts.netns, 'nft', opts.onSpawn);
+    this.iptables = new Iptables(runner, opts.netns, opts.onSpawn);
+    this.sysctls = new Sysctl(runner, opts.netns);
   }
 
   /** The view the kernel holds (the last one applied), if any. */
@@ -88,15 +95,6 @@ export class Firewall {
   /** Rules berth inserted into other firewalls' chains. */
   get foreignRules(): readonly ForeignRule[] {
     return this.foreign;
-  }
-
-  /** Runs a command; a program that cannot be started (not installed) answers code 127. */
-  private async cmd(argv: readonly string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      return await this.runner(inNetns(this.opts.netns, argv), input === undefined ? {} : { input });
-    } catch (err) {
-      return { code: 127, stdout: '', stderr: (err as Error).message };
-    }
   }
 
   /** At start: rebuild the whole table for `view` (the user chain keeps its rules), set sysctls, live with other firewalls. */
@@ -143,13 +141,41 @@ export class Firewall {
    * Checks again for other firewalls that drop forwarded traffic (they may appear while berthd
    * runs) and adds or keeps berth's one accept rule there; idempotent, never throws.
    */
-  async recheckOthers(): Promise<void> {
+  async recheckOthers(quiet = false): Promise<void> {
     if (this.mode !== 'nftables' || !this.applied) return;
     try {
-      await this.liveWithOthers();
+      await this.liveWithOthers(quiet);
     } catch (err) {
       this.log('error', `cannot adjust other firewalls that drop forwarded traffic: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * Compares the kernel's table with the one berth last applied; when it drifted (flushed,
+   * deleted, a rule or element of berth's removed or added behind its back) rebuilds it in full
+   * and logs what was found. Then checks other firewalls again. Returns what drifted ([] when
+   * nothing). Never throws: the next check tries again.
+   */
+  async verify(why: string): Promise<string[]> {
+    if (this.mode !== 'nftables' || !this.applied || !this.appliedEls) return [];
+    let drift: string[];
+    try {
+      drift = tableDrift(await this.nft.json(['list', 'table', FAMILY, TABLE]), this.appliedEls);
+    } catch (err) {
+      this.log('error', `firewall: cannot read table ${FAMILY} ${TABLE} (${why}): ${(err as Error).message}`);
+      return [];
+    }
+    if (drift.length > 0) {
+      this.log('warn', `firewall: table ${FAMILY} ${TABLE} was changed behind berth's back (${why}): ${drift.join('; ')}; rebuilding it`);
+      try {
+        await this.reconcile(this.applied);
+      } catch (err) {
+        this.log('error', `firewall: rebuilding table ${FAMILY} ${TABLE} failed: ${(err as Error).message}`);
+      }
+      return drift;
+    }
+    await this.recheckOthers(true);
+    return [];
   }
 
   /**
@@ -190,12 +216,7 @@ export class Firewall {
     let text = (await this.nft.listTable()) ?? `# table ${FAMILY} ${TABLE} does not exist\n`;
     if (this.foreign.length > 0) {
       text += '\n# rules berth inserted into other firewalls (their forward policy drops):\n';
-      for (const f of this.foreign) {
-        text +=
-          f.kind === 'iptables'
-            ? `# iptables -I FORWARD -m mark --mark ${IPT_MARK} -m comment --comment "${FOREIGN_COMMENT}" -j ACCEPT\n`
-            : `# nft insert rule ${f.where} meta mark & 0x${MARK_BERTH.toString(16).padStart(8, '0')} == 0x${MARK_BERTH.toString(16).padStart(8, '0')} accept comment "${FOREIGN_COMMENT}"\n`;
-      }
+      for (const f of this.foreign) text += foreignRuleText(f.kind, f.where);
     }
     return text;
   }
@@ -217,19 +238,19 @@ export class Firewall {
     await this.nft.apply(script);
   }
 
-  /** sysctl -w KEY=VALUE; KEY uses '/' separators when it contains an interface name. */
+  /** sysctl -w KEY=VALUE (only when it differs, with onlyIfDifferent); false and a warning when it cannot. */
   private async sysctl(key: string, value: string, onlyIfDifferent = false): Promise<boolean> {
     if (onlyIfDifferent) {
-      const cur = await this.cmd(['sysctl', '-n', key]);
-      if (cur.code !== 0) {
-        this.log('warn', `cannot read ${key}: ${cur.stderr.trim()}`);
+      const cur = await this.sysctls.read(key);
+      if ('error' in cur) {
+        this.log('warn', `cannot read ${key}: ${cur.error}`);
         return false;
       }
-      if (cur.stdout.trim() === value) return true;
+      if (cur.value === value) return true;
     }
-    const r = await this.cmd(['sysctl', '-q', '-w', `${key}=${value}`]);
-    if (r.code !== 0) {
-      this.log('warn', `cannot set ${key}=${value}: ${r.stderr.trim()}`);
+    const r = await this.sysctls.write(key, value);
+    if (!r.ok) {
+      this.log('warn', `cannot set ${key}=${value}: ${r.error}`);
       return false;
     }
     this.log('info', `set ${key}=${value}`);
@@ -249,95 +270,76 @@ export class Firewall {
 
   // ---- other firewalls --------------------------------------------------------------------------
 
-  private async iptablesIsNft(): Promise<boolean> {
-    const r = await this.cmd(['iptables', '--version']);
-    return r.code === 0 && r.stdout.includes('nf_tables');
-  }
-
-  /** Inserts (or removes, when no longer needed) berth's accept rule in chains that drop forwarding. */
-  private async liveWithOthers(): Promise<void> {
+  /**
+   * Inserts (or removes, when no longer needed) berth's accept rule in chains that drop
+   * forwarding. `quiet`: say nothing about chains where berth's rule is already in place (the
+   * checks after nft monitor events); every insertion is always logged.
+   */
+  private async liveWithOthers(quiet = false): Promise<void> {
     this.foreign = [];
     // iptables (legacy or nft backend): policy DROP, or a last rule that drops everything.
-    const s = await this.cmd(['iptables', '-w', '-S', 'FORWARD']);
-    if (s.code === 0) {
-      const lines = s.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
-      const appended = lines.filter((l) => l.startsWith('-A FORWARD') && !l.includes(FOREIGN_COMMENT));
-      const last = appended[appended.length - 1] ?? '';
-      const drops = lines.includes('-P FORWARD DROP') || /^-A FORWARD -j (DROP|REJECT)\b/.test(last);
-      const ours = lines.filter((l) => l.includes(FOREIGN_COMMENT)).length;
-      if (drops) {
+    const lines = await this.iptables.listForward();
+    if (lines) {
+      const ours = iptablesOwnRules(lines);
+      if (iptablesForwardDrops(lines)) {
         if (ours === 0) {
-          const r = await this.cmd(['iptables', '-w', '-I', 'FORWARD', '1', ...IPT_RULE]);
-          if (r.code !== 0) throw new Internal(`cannot insert berth's rule into iptables FORWARD: ${r.stderr.trim()}`);
+          const err = await this.iptables.insertForward(IPT_RULE);
+          if (err !== undefined) throw new Internal(`cannot insert berth's rule into iptables FORWARD: ${err}`);
         }
         this.foreign.push({ kind: 'iptables', where: 'FORWARD' });
-        this.log(
-          'warn',
-          `iptables FORWARD drops forwarded traffic: inserted "-m mark --mark ${IPT_MARK} -j ACCEPT" (comment "${FOREIGN_COMMENT}") so berth's traffic gets through; removed when berthd cleans up`,
-        );
+        if (ours === 0 || !quiet) {
+          this.log(
+            'warn',
+            `iptables FORWARD drops forwarded traffic: inserted "-m mark --mark ${IPT_MARK} -j ACCEPT" (comment "${FOREIGN_COMMENT}") so berth's traffic gets through; removed when berthd cleans up`,
+          );
+        }
       } else if (ours > 0) {
         await this.removeIptables(ours);
       }
     }
     // nft tables of others with a forward chain whose policy is drop.
-    const skipIptablesFilter = await this.iptablesIsNft();
+    const skipIptablesFilter = await this.iptables.isNftBackend();
     for (const c of await this.forwardChains()) {
       if (skipIptablesFilter && c.family === 'ip' && c.table === 'filter' && c.name === 'FORWARD') continue;
       const where = `${c.family} ${c.table} ${c.name}`;
-      const handles = await this.foreignHandles(c);
+      const handles = await this.nft.ruleHandles(c, FOREIGN_COMMENT);
       if (c.policy === 'drop') {
-        if (handles.length === 0) {
-          const mark = `0x${MARK_BERTH.toString(16).padStart(8, '0')}`;
-          await this.nft.apply(`insert rule ${where} meta mark & ${mark} == ${mark} accept comment "${FOREIGN_COMMENT}"\n`);
-        }
+        if (handles.length === 0) await this.nft.apply(foreignInsertNft(c));
         this.foreign.push({ kind: 'nft', where });
-        this.log('warn', `nft chain ${where} drops forwarded traffic: inserted an accept rule for berth's mark (comment "${FOREIGN_COMMENT}")`);
-        if ((c.prio ?? 0) <= FORWARD_PRIORITY) {
-          this.log('warn', `nft chain ${where} runs before berth's forward chain (priority ${c.prio}): berth's traffic may still be dropped there`);
+        if (handles.length === 0 || !quiet) {
+          this.log('warn', `nft chain ${where} drops forwarded traffic: inserted an accept rule for berth's mark (comment "${FOREIGN_COMMENT}")`);
+          if ((c.prio ?? 0) <= FORWARD_PRIORITY) {
+            this.log('warn', `nft chain ${where} runs before berth's forward chain (priority ${c.prio}): berth's traffic may still be dropped there`);
+          }
         }
       } else if (handles.length > 0) {
-        await this.nft.apply(handles.map((h) => `delete rule ${where} handle ${h}`).join('\n') + '\n');
+        await this.nft.apply(foreignDeleteNft(c, handles));
       }
     }
   }
 
-  private async forwardChains(): Promise<NftChainInfo[]> {
-    const items = (await this.nft.json(['list', 'chains']).catch(() => undefined)) ?? []; // no nft: no nft chains
-    return items
-      .map((i) => i['chain'] as NftChainInfo | undefined)
-      .filter((c): c is NftChainInfo => !!c && c.hook === 'forward')
-      .filter((c) => !(c.family === FAMILY && c.table === TABLE))
-      .filter((c) => (c.family === 'ip' || c.family === 'inet') && NFT_NAME_RE.test(c.table) && NFT_NAME_RE.test(c.name));
-  }
-
-  private async foreignHandles(c: NftChainInfo): Promise<number[]> {
-    const items = (await this.nft.json(['-a', 'list', 'chain', c.family, c.table, c.name])) ?? [];
-    return items
-      .map((i) => i['rule'] as { handle?: number; comment?: string } | undefined)
-      .filter((r): r is { handle: number; comment: string } => !!r && r.comment === FOREIGN_COMMENT && typeof r.handle === 'number')
-      .map((r) => r.handle);
+  private async forwardChains(): Promise<ForwardChain[]> {
+    return (await this.nft.chains()).filter((c) => isForeignForwardChain(c, { family: FAMILY, table: TABLE }));
   }
 
   private async removeIptables(count: number): Promise<void> {
     for (let i = 0; i < count; i++) {
-      const r = await this.cmd(['iptables', '-w', '-D', 'FORWARD', ...IPT_RULE]);
-      if (r.code !== 0) break;
+      if (!(await this.iptables.deleteForward(IPT_RULE))) break;
     }
     this.log('info', `removed berth's rule from iptables FORWARD`);
   }
 
   private async removeForeign(): Promise<void> {
-    const s = await this.cmd(['iptables', '-w', '-S', 'FORWARD']);
-    if (s.code === 0) {
-      const ours = s.stdout.split('\n').filter((l) => l.includes(FOREIGN_COMMENT)).length;
+    const lines = await this.iptables.listForward();
+    if (lines) {
+      const ours = iptablesOwnRules(lines);
       if (ours > 0) await this.removeIptables(ours);
     }
     for (const c of await this.forwardChains()) {
-      const handles = await this.foreignHandles(c);
+      const handles = await this.nft.ruleHandles(c, FOREIGN_COMMENT);
       if (handles.length === 0) continue;
-      const where = `${c.family} ${c.table} ${c.name}`;
-      await this.nft.apply(handles.map((h) => `delete rule ${where} handle ${h}`).join('\n') + '\n');
-      this.log('info', `removed berth's rule from nft chain ${where}`);
+      await this.nft.apply(foreignDeleteNft(c, handles));
+      this.log('info', `removed berth's rule from nft chain ${c.family} ${c.table} ${c.name}`);
     }
     this.foreign = [];
   }

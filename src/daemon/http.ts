@@ -19,7 +19,7 @@
 // - `rawBody: true` routes (image load/import: tar streams) read req.raw themselves; no 1 MiB cap.
 // - Requests with `Connection: Upgrade` (docker attach, exec start) arrive through handleUpgrade:
 //   the same routes, with req.upgrade holding the hijacked socket; req.res is then undefined.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import { BadRequest, BerthError, statusOf } from '../model/errors.js';
@@ -119,7 +119,7 @@ export class Router {
     let where = `${raw.method} ${raw.url}`;
     for (const [k, v] of Object.entries(this.opts.headers ?? {})) res.setHeader(k, v);
     try {
-      const url = new URL(raw.url ?? '/', 'http://berth');
+      const url = splitUrl(raw.url ?? '/');
       where = `${raw.method} ${url.pathname}`;
       const route = this.match(raw.method, url.pathname);
       // The body is read (and bounded) for every request, so a refused one never leaves it unread.
@@ -156,7 +156,7 @@ export class Router {
     let where = `${raw.method} ${raw.url}`;
     socket.on('error', () => undefined);
     try {
-      const url = new URL(raw.url ?? '/', 'http://berth');
+      const url = splitUrl(raw.url ?? '/');
       where = `${raw.method} ${url.pathname} (upgrade)`;
       const route = this.match(raw.method, url.pathname);
       if (!route) throw new BerthError(404, `page not found: ${raw.method} ${url.pathname}`);
@@ -196,7 +196,7 @@ export class Router {
     return this.routes.find((r) => r.method === method && r.pattern.test(path));
   }
 
-  private parts(route: Route, url: URL, text: string): { params: unknown; query: unknown; body: unknown } {
+  private parts(route: Route, url: { pathname: string; searchParams: URLSearchParams }, text: string): { params: unknown; query: unknown; body: unknown } {
     const values = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodePathPart);
     const params = parseWith(route.params, Object.fromEntries(route.names.map((n, i) => [n, values[i]])), 'path parameter');
     const query = parseWith(route.query, firstValues(url.searchParams), 'query parameter');
@@ -205,11 +205,30 @@ export class Router {
   }
 }
 
+/**
+ * For the server's 'clientError' event: a request Node's parser refuses (headers or URL over
+ * 16 KiB, broken HTTP) gets Docker's JSON error shape too, instead of Node's bare status line.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) return;
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const body = JSON.stringify({ message: status === 431 ? 'the request line or headers are larger than 16 KiB' : `bad HTTP request: ${err.code ?? err.message}` });
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
 /** Parses one part of a request; a failure names the field (path parameter id, HostConfig.Dns[0], ...). */
 function parseWith<S extends z.ZodType>(schema: S, input: unknown, kind: string): z.output<S> {
   const r = schema.safeParse(input, { reportInput: true });
   if (r.success) return r.data;
   throw new BadRequest(describeIssue(r.error.issues[0]!, kind));
+}
+
+/** Path and query of a request target, taken apart by hand: `new URL` reads "//x/..." as a host. */
+function splitUrl(target: string): { pathname: string; searchParams: URLSearchParams } {
+  const q = target.indexOf('?');
+  const pathname = q < 0 ? target : target.slice(0, q);
+  const hash = pathname.indexOf('#');
+  return { pathname: hash < 0 ? pathname : pathname.slice(0, hash), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
 }
 
 function decodePathPart(s: string): string {

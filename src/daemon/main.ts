@@ -3,8 +3,11 @@ import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { FileStore } from '../store/file-store.js';
+import { DataRootBusy, lockDataRoot } from '../store/data-root-lock.js';
+import { RecordStore } from '../store/record-store.js';
+import { StoreDamaged } from '../store/store.js';
 import { buildApi } from './api.js';
+import { answerClientError } from './http.js';
 import { parseDaemonArgs } from './config.js';
 import { Ctx } from './context.js';
 import { makeLogger } from './log.js';
@@ -28,8 +31,15 @@ async function main(): Promise<void> {
   await mkdir(cfg.dataRoot, { recursive: true, mode: 0o700 });
   await mkdir(join(cfg.execRoot, 'netns'), { recursive: true, mode: 0o700 });
   await mkdir(dirname(cfg.socket), { recursive: true });
-  const store = new FileStore(join(cfg.dataRoot, 'state.json'));
-  const ctx = new Ctx(cfg, store, await store.load(), log);
+  // Before anything else touches the store, the kernel or the socket: one berthd per data root.
+  const lockPath = await lockDataRoot(cfg.dataRoot);
+  log('debug', `holding ${lockPath}`);
+  const store = new RecordStore(cfg.dataRoot);
+  const loaded = await store.load();
+  for (const note of loaded.notes) log('warn', `store: ${note}`);
+  const ctx = new Ctx(cfg, store, loaded.state, log);
+  ctx.loaded();
+  ctx.verifyPersist = cfg.logLevel === 'debug';
   ctx.host = {
     resolvConf: await readFile(cfg.resolvConf, 'utf8').catch(() => ''),
     hostHostname: hostname(),
@@ -49,6 +59,7 @@ async function main(): Promise<void> {
 
   const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, images, events });
   const server = createServer((req, res) => void api.handle(req, res));
+  server.on('clientError', answerClientError);
   // docker attach and exec start hijack the connection (Connection: Upgrade, Upgrade: tcp).
   server.on('upgrade', (req, socket, head) => void api.handleUpgrade(req, socket, head));
   await rm(cfg.socket, { force: true });
@@ -72,6 +83,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`berthd: ${err instanceof Error ? err.message : String(err)}\n`);
+  // A busy data root or a damaged store: the message says what to do; no stack.
+  const known = err instanceof DataRootBusy || err instanceof StoreDamaged;
+  process.stderr.write(`berthd: ${err instanceof Error ? (known ? err.message : (err.stack ?? err.message)) : String(err)}\n`);
   process.exit(1);
 });

@@ -1,12 +1,12 @@
 // Network operations: create, remove, prune, and the built-in networks.
 import { BadRequest, BerthError, Conflict } from '../model/errors.js';
 import { macFromIp, newNetworkId } from '../model/ids.js';
-import { parseIfName, parseIpv4 } from '../model/net-values.js';
-import type { NetworkDriver, NetworkRecord } from '../model/types.js';
+import { ANY_IPV4, parseIfName, parseIpv4 } from '../model/net-values.js';
+import type { Cidr, IfName, Ipv4, NetworkDriver, NetworkRecord } from '../model/types.js';
 import { defaultGateway, planSubnet } from '../ipam/allocator.js';
-import { formatIp, parseCidr, parseIp, type Prefix } from '../ipam/ipv4.js';
+import { formatCidr, parseCidr, type Prefix } from '../ipam/ipv4.js';
 import { nextFreeSubnet } from '../ipam/pools.js';
-import { bridgeCreateBatch } from '../plan/link-plan.js';
+import { bridgeCreateBatch, bridgeRepairBatch } from '../plan/link-plan.js';
 import { deleteLink, ipBatch, linkExists, listRoutes } from '../kernel/links.js';
 import type { Ctx } from './context.js';
 import type { CreateNetworkInput } from './schema/network-schemas.js';
@@ -16,7 +16,7 @@ export const OPT_ICC = 'com.docker.network.bridge.enable_icc';
 export const OPT_MASQ = 'com.docker.network.bridge.enable_ip_masquerade';
 export const OPT_HOST_BINDING = 'com.docker.network.bridge.host_binding_ipv4';
 export const OPT_MTU = 'com.docker.network.driver.mtu';
-export const DEFAULT_BRIDGE = 'berth0';
+export const DEFAULT_BRIDGE = parseIfName('berth0');
 
 function boolOption(opts: Record<string, string>, key: string, dflt: boolean): boolean {
   const v = opts[key];
@@ -27,12 +27,13 @@ function boolOption(opts: Record<string, string>, key: string, dflt: boolean): b
 }
 
 /** The default host address for -p: the network's option, else berthd --default-bind-ip. */
-export function hostBindingOf(options: Record<string, string>, daemonDefault: string): string {
-  return options[OPT_HOST_BINDING] ?? daemonDefault;
+export function hostBindingOf(options: Record<string, string>, daemonDefault: Ipv4): Ipv4 {
+  const opt = options[OPT_HOST_BINDING];
+  return opt === undefined ? daemonDefault : parseIpv4(opt, `option ${OPT_HOST_BINDING}`);
 }
 
-export function bridgeNameFor(id: string): string {
-  return `berth-${id.slice(0, 9)}`;
+export function bridgeNameFor(id: string): IfName {
+  return parseIfName(`berth-${id.slice(0, 9)}`);
 }
 
 /** Checks a parsed request against state and the host; returns the record to create; touches nothing. */
@@ -56,7 +57,7 @@ export async function planNetwork(ctx: Ctx, req: CreateNetworkInput): Promise<Ne
 
   const id = newNetworkId();
   const taken: Prefix[] = Object.values(ctx.state.networks).flatMap((n) => (n.subnet ? [parseCidr(n.subnet)] : []));
-  let subnet: string;
+  let subnet: Cidr;
   if (cfg0.Subnet) {
     const s = parseCidr(cfg0.Subnet);
     const clash = Object.values(ctx.state.networks).find((n) => n.subnet && overlapsText(n.subnet, s));
@@ -69,7 +70,7 @@ export async function planNetwork(ctx: Ctx, req: CreateNetworkInput): Promise<Ne
   const plan = planSubnet(subnet, cfg0.Gateway, cfg0.IPRange);
   const gateway = driver === 'bridge' ? (cfg0.Gateway ?? defaultGateway(plan)) : undefined;
 
-  let bridge: string | undefined;
+  let bridge: IfName | undefined;
   if (driver === 'bridge') {
     bridge = options[OPT_BRIDGE_NAME] ? parseIfName(options[OPT_BRIDGE_NAME]) : bridgeNameFor(id);
     if (Object.values(ctx.state.networks).some((n) => n.bridge === bridge)) {
@@ -125,15 +126,22 @@ async function createBridge(net: NetworkRecord): Promise<void> {
 export async function createNetwork(ctx: Ctx, req: CreateNetworkInput): Promise<NetworkRecord> {
   return ctx.lock.run(async () => {
     const net = await planNetwork(ctx, req);
+    // Intent first: the bridge's name is on disk before the bridge exists, so a crash from here
+    // on cannot leave a bridge (a custom -o com.docker.network.bridge.name one included) that
+    // no record names; the next start removes both (reconcile: finishPendingNetworks).
+    net.pending = 'create';
+    ctx.state.networks[net.id] = net;
     try {
+      await ctx.persist(net);
       await createBridge(net);
-      ctx.state.networks[net.id] = net;
       await ctx.follow();
-      await ctx.persist();
+      delete net.pending;
+      await ctx.persist(net);
     } catch (err) {
       delete ctx.state.networks[net.id];
       if (net.bridge) await deleteLink(net.bridge);
       await ctx.follow().catch(() => undefined);
+      await ctx.persist(net).catch((e: Error) => ctx.log('error', `store: forgetting network ${net.name}: ${e.message}`));
       throw err;
     }
     ctx.log('info', `network ${net.name} created (${net.driver} ${net.subnet ?? ''} ${net.bridge ?? ''})`);
@@ -154,9 +162,12 @@ async function removeLocked(ctx: Ctx, ref: string): Promise<NetworkRecord> {
   if (users.length) {
     throw new Conflict(`error while removing network: network ${net.name} id ${net.id} has active endpoints (${users.join(', ')})`);
   }
-  delete ctx.state.networks[net.id];
-  await ctx.persist();
+  // Intent first, as for create: a crash after this is finished at the next start.
+  net.pending = 'remove';
+  await ctx.persist(net);
   if (net.bridge) await deleteLink(net.bridge);
+  delete ctx.state.networks[net.id];
+  await ctx.persist(net);
   await ctx.follow();
   ctx.log('info', `network ${net.name} removed`);
   return net;
@@ -184,8 +195,8 @@ export async function pruneNetworks(ctx: Ctx): Promise<string[]> {
 export function ensureBuiltins(ctx: Ctx): void {
   const nets = Object.values(ctx.state.networks);
   const bip = parseCidr(ctx.cfg.bip, '--bip');
-  const gw = ctx.cfg.bip.split('/')[0]!;
-  const subnet = `${formatIp(bip.base)}/${bip.len}`;
+  const gw = parseIpv4(ctx.cfg.bip.split('/')[0]!, '--bip');
+  const subnet = formatCidr(bip);
   const existing = nets.find((n) => n.builtin && n.name === 'bridge');
   const base: NetworkRecord = existing ?? {
     id: newNetworkId(),
@@ -200,7 +211,7 @@ export function ensureBuiltins(ctx: Ctx): void {
     icc: true,
     masquerade: true,
     mtu: ctx.cfg.mtu,
-    hostBindingIpv4: '0.0.0.0',
+    hostBindingIpv4: ANY_IPV4,
     dns: false,
   };
   const bridge: NetworkRecord = {
@@ -222,17 +233,20 @@ export function ensureBuiltins(ctx: Ctx): void {
     },
   };
   ctx.state.networks[bridge.id] = bridge;
+  ctx.touch(bridge);
   // A user network without the option follows berthd's current --default-bind-ip.
   for (const n of Object.values(ctx.state.networks)) {
     if (!n.builtin) n.hostBindingIpv4 = hostBindingOf(n.options, ctx.cfg.defaultBindIp);
+    ctx.touch(n);
   }
   for (const [name, driver] of [['host', 'host'], ['none', 'null']] as const) {
     if (nets.some((n) => n.builtin && n.name === name)) continue;
     const id = newNetworkId();
     ctx.state.networks[id] = {
       id, name, driver, created: new Date().toISOString(), builtin: true, internal: false, userSubnet: false,
-      options: {}, labels: {}, icc: true, masquerade: false, mtu: ctx.cfg.mtu, hostBindingIpv4: '0.0.0.0', dns: false,
+      options: {}, labels: {}, icc: true, masquerade: false, mtu: ctx.cfg.mtu, hostBindingIpv4: ANY_IPV4, dns: false,
     };
+    ctx.touch(ctx.state.networks[id]!);
   }
 }
 
@@ -246,7 +260,7 @@ export async function ensureBridges(ctx: Ctx): Promise<void> {
     } else {
       // Present: make sure it carries the gateway and is up (both are idempotent in effect).
       const len = parseCidr(net.subnet!).len;
-      await ipBatch([`addr replace ${net.gateway}/${len} dev ${net.bridge}`, `link set ${net.bridge} up`]);
+      await ipBatch(bridgeRepairBatch(net.bridge, net.gateway!, len));
     }
   }
 }

@@ -1,8 +1,9 @@
 // A sandbox's network: reserving addresses (pure, in state), then building or removing the
 // kernel objects: its namespace, veth pairs into bridges, point-to-point pairs.
+import { parseIfName } from '../model/net-values.js';
 import { BadRequest, Conflict } from '../model/errors.js';
 import { macFromIp, newId } from '../model/ids.js';
-import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+import type { DomainName, EndpointRecord, IfName, Ipv4, NetworkRecord, SandboxRecord } from '../model/types.js';
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import { parseCidr } from '../ipam/ipv4.js';
 import { bridgeAttachBatch, bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../plan/link-plan.js';
@@ -27,6 +28,11 @@ export function netnsOf(ctx: Ctx, sb: SandboxRecord): string | undefined {
   return ctx.netnsPath(sb.id);
 }
 
+/** The host side of an endpoint's veth: bv + 12 hex digits of its id (an IfName by construction). */
+function hostIfNameFor(endpointId: string): IfName {
+  return parseIfName(`bv${endpointId.slice(0, 12)}`);
+}
+
 function usedAddresses(ctx: Ctx, net: NetworkRecord): Set<string> {
   const used = new Set<string>();
   if (net.gateway) used.add(net.gateway);
@@ -37,13 +43,13 @@ function usedAddresses(ctx: Ctx, net: NetworkRecord): Set<string> {
   return used;
 }
 
-function nextIfName(sb: SandboxRecord): string {
-  const taken = new Set(Object.values(sb.endpoints).map((e) => e.ifName));
-  for (let i = 0; ; i++) if (!taken.has(`eth${i}`)) return `eth${i}`;
+function nextIfName(sb: SandboxRecord): IfName {
+  const taken = new Set<string>(Object.values(sb.endpoints).map((e) => e.ifName));
+  for (let i = 0; ; i++) if (!taken.has(`eth${i}`)) return parseIfName(`eth${i}`);
 }
 
 /** Reserves an endpoint (address, names) on a network in state; no kernel change. */
-export function reserveEndpoint(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord, ip: string | undefined, aliases: string[]): EndpointRecord {
+export function reserveEndpoint(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord, ip: Ipv4 | undefined, aliases: DomainName[]): EndpointRecord {
   if (net.driver !== 'bridge' && net.driver !== 'p2p') throw new BadRequest(`network ${net.name} cannot hold endpoints`);
   if (ip && !net.userSubnet) throw new BadRequest(IP_ONLY_WITH_USER_SUBNET);
   if (net.driver === 'p2p') {
@@ -59,7 +65,7 @@ export function reserveEndpoint(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord,
     id,
     networkId: net.id,
     ifName: nextIfName(sb),
-    hostIfName: `bv${id.slice(0, 12)}`,
+    hostIfName: hostIfNameFor(id),
     ip: address,
     prefixLen: net.driver === 'p2p' ? 32 : parseCidr(net.subnet!).len,
     mac: macFromIp(address),

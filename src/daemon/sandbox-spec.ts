@@ -112,8 +112,7 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxInput, ima
         throw new NotFound(`could not get container for ${target}: No such container: ${target}`);
       }
     })();
-    const a = (alias ?? t.name).replace(/^.*\//, '');
-    validateAlias(a);
+    const a = validateAlias((alias ?? t.name).replace(/^.*\//, ''));
     return { targetId: t.id, targetName: t.name, alias: a };
   });
   if (links.length && !networks.length) throw new BadRequest('links are supported only on bridge networks');

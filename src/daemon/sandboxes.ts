@@ -1,12 +1,13 @@
 // Sandbox lifecycle: create, start, stop, remove, and what happens when a process ends.
 // start is a transaction: reserve in state, persist, build the kernel side, launch; any
 // failure undoes what was done and leaves the sandbox "created" with the error recorded.
+import { validateName } from '../model/names.js';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, Conflict } from '../model/errors.js';
 import { newSandboxId } from '../model/ids.js';
-import type { SandboxRecord, SandboxState } from '../model/types.js';
+import type { DomainName, SandboxRecord, SandboxState } from '../model/types.js';
 import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
 import { DEFAULT_PATH, launch, type OciLaunch } from '../runtime/launch.js';
 import { commandInLayers } from '../runtime/look-path.js';
@@ -55,17 +56,17 @@ export class Sandboxes {
 
   constructor(private readonly ctx: Ctx) {}
 
-  async create(name: string | undefined, req: CreateSandboxInput): Promise<{ sb: SandboxRecord; warnings: string[] }> {
+  async create(name: DomainName | undefined, req: CreateSandboxInput): Promise<{ sb: SandboxRecord; warnings: string[] }> {
     const image = req.Image ? await this.imageFor(req.Image) : undefined;
     const created = await this.ctx.lock.run(async () => {
       const ctx = this.ctx;
-      const finalName = name || randomName((n) => Object.values(ctx.state.sandboxes).some((s) => s.name === n));
+      const finalName = name || validateName('container', randomName((n) => Object.values(ctx.state.sandboxes).some((s) => s.name === n)));
       const { config, warnings } = buildConfig(ctx, finalName, req, image);
       const id = newSandboxId();
       const sb: SandboxRecord = { id, name: finalName, created: new Date().toISOString(), config, state: idleState(), endpoints: {}, ports: [], generation: 0 };
       await mkdir(ctx.sandboxDir(id), { recursive: true });
       ctx.state.sandboxes[id] = sb;
-      await ctx.persist();
+      await ctx.persist(sb);
       return { sb, warnings };
     });
     this.onEvent('create', created.sb);
@@ -131,7 +132,7 @@ export class Sandboxes {
     }
     sb.state = { ...idleState(), status: 'running', startedAt: new Date().toISOString() };
     timer.mark('reserve');
-    await ctx.persist();
+    await ctx.persist(sb);
     timer.mark('persist');
     let launched: Awaited<ReturnType<typeof launch>> | undefined;
     try {
@@ -170,13 +171,15 @@ export class Sandboxes {
             const cur = ctx.state.sandboxes[sb.id];
             if (!cur || cur.generation !== generation || cur.state.status !== 'running') return;
             cur.state = { ...cur.state, pid: r.pid, pidStartTime: r.pidStartTime, mntNs: r.mntNs };
-            await ctx.persist();
+            await ctx.persist(cur);
             ctx.log('info', `sandbox ${sb.name} running (pid ${r.pid})`);
           }),
         (e: Error) => ctx.log('warn', `sandbox ${sb.name}: ${e.message}`),
       );
-      await ctx.persist();
-      timer.mark('persist');
+      // Not written now: the command's PID follows within milliseconds and is written with it.
+      // A crash before then is repaired from the intent already on disk (status running): the
+      // next start finds the shim by its argv (reconcile: findLaunched).
+      ctx.touch(sb);
       ctx.log('debug', `start ${sb.name}: ${timer}`);
       ctx.log('info', `sandbox ${sb.name} started (${Object.values(sb.endpoints).map((e) => e.ip).join(' ') || sb.config.networkMode})`);
       this.onEvent('start', sb);
@@ -188,7 +191,7 @@ export class Sandboxes {
       sb.ports = [];
       sb.state = { ...idleState(), status: previous === 'exited' ? 'exited' : 'created', error: (err as Error).message, exitCode: err instanceof StartRefused ? err.exitCode : 0 };
       await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS cleanup after failed start: ${e.message}`));
-      await ctx.persist();
+      await ctx.persist(sb);
       throw err;
     }
   }
@@ -378,7 +381,7 @@ export class Sandboxes {
     if (follow) await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS update after ${sb.name} exited: ${e.message}`));
     await netnsGone;
     timer.mark('links+firewall+dns');
-    await ctx.persist();
+    await ctx.persist(sb);
     timer.mark('persist');
     ctx.log('debug', `release ${sb.name}: ${timer}`);
     ctx.log('info', `sandbox ${sb.name} exited with ${sb.state.exitCode}`);
@@ -440,7 +443,7 @@ export class Sandboxes {
       if (!cur) return;
       if (cur.state.status === 'running') throw new Conflict(`sandbox ${cur.name} was started again while being removed`);
       delete this.ctx.state.sandboxes[sb.id];
-      await this.ctx.persist();
+      await this.ctx.persist(sb);
       await rm(this.ctx.sandboxDir(sb.id), { recursive: true, force: true });
     });
     this.onEvent('destroy', sb);

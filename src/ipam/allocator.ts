@@ -1,6 +1,7 @@
 // Address allocation inside one subnet. Pure: the caller passes the addresses in use, so the
 // same inputs always give the same answer, and the store is the single source of truth.
 import { BadRequest, Conflict } from '../model/errors.js';
+import type { Ipv4 } from '../model/types.js';
 import { contains, formatIp, last, parseCidr, parseIp, within, type Prefix } from './ipv4.js';
 
 export interface SubnetPlan {
@@ -28,7 +29,7 @@ export function planSubnet(subnet: string, gateway: string | undefined, ipRange:
 }
 
 /** Docker's default gateway: the first host address of the subnet (of the range when one is given). */
-export function defaultGateway(plan: SubnetPlan): string {
+export function defaultGateway(plan: SubnetPlan): Ipv4 {
   return formatIp(plan.range.base + 1);
 }
 
@@ -36,7 +37,7 @@ export function defaultGateway(plan: SubnetPlan): string {
  * Picks an address: the requested one if free and valid, else the first free address of the
  * range, skipping the network, broadcast and gateway addresses.
  */
-export function allocateAddress(plan: SubnetPlan, used: ReadonlySet<string>, requested?: string): string {
+export function allocateAddress(plan: SubnetPlan, used: ReadonlySet<string>, requested?: Ipv4): Ipv4 {
   const s = plan.subnet;
   if (requested) {
     const ip = parseIp(requested, 'IP address');

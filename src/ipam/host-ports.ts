@@ -10,6 +10,7 @@
 //   per protocol: the first tcp and the first udp port may both be 32768;
 // - "-p H1-H2:C" takes the first free port of H1..H2;
 // - -P publishes every exposed port that no -p publishes already.
+import { ANY_IPV4 } from '../model/net-values.js';
 import { Conflict } from '../model/errors.js';
 import type { ExposedPort, Ipv4, PortBinding, PortProto, PortRequest } from '../model/types.js';
 
@@ -71,9 +72,9 @@ export function allocateHostPorts(input: AllocateInput): AllocateResult {
   }
   if (!wants) return { bindings: [], warnings };
 
-  const defaultIp = input.defaultBindIp || '0.0.0.0';
+  const defaultIp = input.defaultBindIp || ANY_IPV4;
   const held: PortBinding[] = []; // this sandbox's bindings so far
-  const slotOf = (b: PortBinding): Slot => ({ ip: b.hostIp || '0.0.0.0', port: b.hostPort, proto: b.proto });
+  const slotOf = (b: PortBinding): Slot => ({ ip: b.hostIp || ANY_IPV4, port: b.hostPort, proto: b.proto });
   const takenBy = (s: Slot): PortBinding | undefined =>
     input.taken.find((b) => overlaps(slotOf(b), s)) ?? held.find((b) => overlaps(slotOf(b), s));
   const listenerOn = (s: Slot): HostListener | undefined => input.listeners.find((l) => overlaps(l, s));

@@ -2,6 +2,7 @@
 // address a user types is validated by a library made for it.
 import ipaddr from 'ipaddr.js';
 import { BadRequest } from '../model/errors.js';
+import type { Cidr, Ipv4 } from '../model/types.js';
 
 export interface Prefix {
   /** Network address as a number (host bits zero). */
@@ -15,12 +16,9 @@ export function parseIp(text: string, what = 'IP address'): number {
   return ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
 }
 
-export function isIp(text: string): boolean {
-  return ipaddr.IPv4.isValidFourPartDecimal(text);
-}
-
-export function formatIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+/** Made from a number, so a valid address by construction. */
+export function formatIp(n: number): Ipv4 {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.') as Ipv4;
 }
 
 export function maskOf(len: number): number {
@@ -40,8 +38,8 @@ export function parseCidr(text: string, what = 'subnet', strict = false): Prefix
   return { base, len };
 }
 
-export function formatCidr(p: Prefix): string {
-  return `${formatIp(p.base)}/${p.len}`;
+export function formatCidr(p: Prefix): Cidr {
+  return `${formatIp(p.base)}/${p.len}` as Cidr;
 }
 
 export function size(p: Prefix): number {

@@ -1,5 +1,6 @@
 // Address pools: where subnets for new networks come from when the user gives no --subnet.
 // Docker's defaults: 172.17.0.0/16 .. 172.31.0.0/16 as /16s, then 192.168.0.0/16 in /20s.
+import type { Cidr } from '../model/types.js';
 import { BadRequest, Conflict } from '../model/errors.js';
 import { formatCidr, overlaps, parseCidr, size, type Prefix } from './ipv4.js';
 
@@ -42,7 +43,7 @@ export function parsePoolFlag(text: string): AddressPool {
  * The first subnet from the pools that overlaps neither a subnet in use nor a route on the host.
  * Pure: callers pass what is in use.
  */
-export function nextFreeSubnet(pools: AddressPool[], inUse: Prefix[]): string {
+export function nextFreeSubnet(pools: AddressPool[], inUse: Prefix[]): Cidr {
   for (const pool of pools) {
     const base = parseCidr(pool.base, 'address pool', true);
     const step = 2 ** (32 - pool.size);

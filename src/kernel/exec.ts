@@ -11,6 +11,8 @@ export interface RunResult {
 export interface RunOptions {
   input?: string;
   timeoutMs?: number;
+  /** Told the child's PID once it runs (the nft monitor tells berth's own changes from others'). */
+  onSpawn?: (pid: number) => void;
 }
 
 export type Runner = (argv: readonly string[], opts?: RunOptions) => Promise<RunResult>;
@@ -20,6 +22,7 @@ export const run: Runner = (argv, opts = {}) =>
     const [cmd, ...args] = argv;
     if (!cmd) return reject(new Internal('empty command'));
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

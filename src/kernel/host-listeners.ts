@@ -1,5 +1,7 @@
 // Sockets bound on the host, from /proc/net/{tcp,tcp6,udp,udp6} of the reading process's network
 // namespace (berthd's), and the kernel's ephemeral port range. Parsing is pure; reading is thin.
+import { ANY_IPV4 } from '../model/net-values.js';
+import type { Ipv4 } from '../model/types.js';
 import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import type { HostListener, PortRange } from '../ipam/host-ports.js';
@@ -19,13 +21,13 @@ function wordBytes(hex: string, little: boolean): number[] {
  * "0.0.0.0" for the IPv4 or IPv6 wildcard, the address for IPv4 and IPv4-mapped IPv6 addresses,
  * undefined for any other IPv6 address (it cannot clash with an IPv4 binding).
  */
-export function procAddrToIpv4(hex: string, little = endianness() === 'LE'): string | undefined {
-  if (hex.length === 8) return wordBytes(hex, little).join('.');
+export function procAddrToIpv4(hex: string, little = endianness() === 'LE'): Ipv4 | undefined {
+  if (hex.length === 8) return wordBytes(hex, little).join('.') as Ipv4;
   if (hex.length !== 32) return undefined;
   const bytes = [0, 8, 16, 24].flatMap((i) => wordBytes(hex.slice(i, i + 8), little));
-  if (bytes.every((b) => b === 0)) return '0.0.0.0';
+  if (bytes.every((b) => b === 0)) return ANY_IPV4;
   const mapped = bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
-  return mapped ? bytes.slice(12).join('.') : undefined;
+  return mapped ? (bytes.slice(12).join('.') as Ipv4) : undefined;
 }
 
 /** Parses one /proc/net/{tcp,udp}[6] file: listening TCP sockets, every bound UDP socket. */

@@ -1,4 +1,5 @@
 // Links, addresses and routes through iproute2 in batch mode: one process per namespace per change.
+import type { IfName } from '../model/types.js';
 import { run, runOk, type Runner } from './exec.js';
 
 export async function ipBatch(lines: string[], netnsPath?: string, runner: Runner = run): Promise<void> {
@@ -20,11 +21,11 @@ export async function listLinks(netnsPath?: string): Promise<LinkInfo[]> {
   return JSON.parse((await runOk(argv)) || '[]') as LinkInfo[];
 }
 
-export async function linkExists(name: string): Promise<boolean> {
+export async function linkExists(name: IfName): Promise<boolean> {
   return (await run(['ip', 'link', 'show', 'dev', name])).code === 0;
 }
 
-export async function deleteLink(name: string): Promise<void> {
+export async function deleteLink(name: IfName): Promise<void> {
   await run(['ip', 'link', 'del', 'dev', name]);
 }
 

@@ -18,6 +18,17 @@ export function inNetns(netns: string | undefined, argv: readonly string[]): str
 }
 
 /** An nft failure: the text that was refused and nft's own message (with line numbers). */
+/** A chain as `nft -j list chains` describes it. */
+export interface ChainInfo {
+  family: string;
+  table: string;
+  name: string;
+  type?: string;
+  hook?: string;
+  prio?: number;
+  policy?: string;
+}
+
 export class NftError extends Internal {
   constructor(
     message: string,
@@ -33,6 +44,8 @@ export class Nft {
     private readonly runner: Runner = run,
     private readonly netns?: string,
     private readonly bin = 'nft',
+    /** Called with the PID of every nft process that changes the ruleset (see kernel/nft-monitor.ts). */
+    private readonly onSpawn?: (pid: number) => void,
   ) {}
 
   private exec(args: readonly string[], opts?: RunOptions): Promise<RunResult> {
@@ -42,7 +55,7 @@ export class Nft {
   /** Applies a script as one transaction: all of it, or (on any error) none of it. */
   async apply(script: string): Promise<void> {
     if (script.trim() === '') return;
-    const r = await this.exec(['-f', '-'], { input: script, timeoutMs: 60_000 });
+    const r = await this.exec(['-f', '-'], { input: script, timeoutMs: 60_000, ...(this.onSpawn ? { onSpawn: this.onSpawn } : {}) });
     if (r.code !== 0) {
       const msg = (r.stderr || r.stdout).trim().split('\n').slice(0, 6).join('\n');
       throw new NftError(`nft refused berth's ruleset change: ${msg}`, script, r.stderr);
@@ -78,6 +91,21 @@ export class Nft {
         return o?.name ? [o.name] : [];
       });
     return { chains: names('chain'), sets: names('set'), maps: names('map') };
+  }
+
+  /** Every chain of every table (family, table, name, hook, prio, policy); [] when nft cannot list them. */
+  async chains(): Promise<ChainInfo[]> {
+    const items = (await this.json(['list', 'chains']).catch(() => undefined)) ?? [];
+    return items.map((i) => i['chain'] as ChainInfo | undefined).filter((c): c is ChainInfo => !!c && typeof c.name === 'string');
+  }
+
+  /** Handles of the rules in one chain whose comment is exactly `comment`. */
+  async ruleHandles(c: { family: string; table: string; name: string }, comment: string): Promise<number[]> {
+    const items = (await this.json(['-a', 'list', 'chain', c.family, c.table, c.name])) ?? [];
+    return items
+      .map((i) => i['rule'] as { handle?: number; comment?: string } | undefined)
+      .filter((r): r is { handle: number; comment: string } => !!r && r.comment === comment && typeof r.handle === 'number')
+      .map((r) => r.handle);
   }
 
   /** Number of rules per chain in berth's table. */

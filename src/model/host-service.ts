@@ -5,11 +5,11 @@
 //   consul.local=169.254.32.1:80->8500            (HOSTIP defaults to 127.0.0.1, protocol to tcp)
 import { BadRequest } from './errors.js';
 import { ipv4InCidr, isIpv4 } from './ip-literal.js';
-import type { Ipv4, PortProto } from './types.js';
+import type { DomainName, Ipv4, PortProto } from './types.js';
 
 export interface HostService {
   /** The name sandboxes use: an /etc/hosts entry and a DNS A record. */
-  name: string;
+  name: DomainName;
   /** The link-local address sandboxes connect to. */
   ip: Ipv4;
   port: number;
@@ -58,10 +58,10 @@ export function parseHostService(spec: string): HostService {
   const hostIp = hostIpText ?? '127.0.0.1';
   if (!isIpv4(hostIp)) throw new BadRequest(`invalid host service "${spec}": ${hostIp} is not an IPv4 address`);
   return {
-    name: name.toLowerCase(),
-    ip,
+    name: name.toLowerCase() as DomainName,
+    ip: ip as Ipv4,
     port: port(portText, 'port', spec),
-    hostIp,
+    hostIp: hostIp as Ipv4,
     hostPort: port(hostPortText, 'host port', spec),
     proto: (protoText ?? 'tcp') as PortProto,
   };

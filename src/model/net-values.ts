@@ -5,6 +5,9 @@ import { BadRequest } from './errors.js';
 import { isIpv4 } from './ip-literal.js';
 import type { Cidr, IfName, Ipv4 } from './types.js';
 
+/** The IPv4 wildcard address: "every address" for a published port. */
+export const ANY_IPV4 = '0.0.0.0' as Ipv4;
+
 /** A dotted-quad IPv4 address (no leading zeros, no short forms). */
 export function parseIpv4(text: string, what = 'IP address'): Ipv4 {
   if (!isIpv4(text)) throw new BadRequest(`invalid ${what}: "${text}" is not an IPv4 address`);

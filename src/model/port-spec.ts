@@ -8,7 +8,7 @@
 //   --expose PORT[-PORT][/tcp|/udp]
 import { BadRequest } from './errors.js';
 import { isIpv4 } from './ip-literal.js';
-import type { ExposedPort, PortProto, PortRequest } from './types.js';
+import type { ExposedPort, Ipv4, PortProto, PortRequest } from './types.js';
 
 const PORT_RE = /^\d{1,5}$/;
 
@@ -106,7 +106,7 @@ export function parsePortSpec(raw: string): PortRequest {
   }
   const proto = checkProto(protoText);
   return {
-    hostIp: ip === '0.0.0.0' ? '0.0.0.0' : ip,
+    hostIp: ip as Ipv4 | '', // checked above: '' or an IPv4 address
     hostPortStart: hStart,
     hostPortEnd: hEnd,
     containerPortStart: cStart,

@@ -1,21 +1,28 @@
 // resolv.conf: parse, filter and build, following moby's libnetwork/resolvconf. Pure.
+// What goes into a built file is typed: addresses (Ipv4, IpAddress), domains (DomainName), options
+// (DnsOption) from berth's parse functions, or words read from the host's file (ResolvWord).
+import { parseIpLiteral } from './ip-literal.js';
+import type { DnsOption, DomainName, IpAddress, Ipv4 } from './types.js';
+
+/** One word of a line of the host's resolv.conf: split on whitespace, so it cannot break a line. */
+export type ResolvWord = string & { readonly __brand: 'ResolvWord' };
 
 export interface ResolvConf {
   /** Every `nameserver` address, in file order. */
-  nameservers: string[];
+  nameservers: IpAddress[];
   /** The last `search` line's domains (as glibc: the last search/domain line wins). */
-  search: string[];
+  search: ResolvWord[];
   /** The last `options` line's options. */
-  options: string[];
+  options: ResolvWord[];
 }
 
-function contentLines(text: string): string[][] {
-  const out: string[][] = [];
+function contentLines(text: string): ResolvWord[][] {
+  const out: ResolvWord[][] = [];
   for (const raw of text.split('\n')) {
     const hash = raw.indexOf('#');
     const line = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
     if (!line || line.startsWith(';')) continue;
-    out.push(line.split(/\s+/));
+    out.push(line.split(/\s+/) as ResolvWord[]);
   }
   return out;
 }
@@ -23,7 +30,11 @@ function contentLines(text: string): string[][] {
 export function parseResolvConf(text: string): ResolvConf {
   const rc: ResolvConf = { nameservers: [], search: [], options: [] };
   for (const [key, ...rest] of contentLines(text)) {
-    if (key === 'nameserver' && rest[0]) rc.nameservers.push(rest[0]);
+    if (key === 'nameserver' && rest[0]) {
+      // A nameserver that is not an address is useless to a resolver: dropped, not copied.
+      const ip = parseIpLiteral(rest[0]);
+      if (ip) rc.nameservers.push(ip.ip as IpAddress);
+    }
     else if (key === 'search') rc.search = rest;
     else if (key === 'options') rc.options = rest;
   }
@@ -35,7 +46,7 @@ export function isLoopbackResolver(ip: string): boolean {
 }
 
 /** Docker's fallback when the host lists no resolver a sandbox can reach (IPv4 only: berth sandboxes have no IPv6). */
-export const DEFAULT_RESOLVERS = ['8.8.8.8', '8.8.4.4'];
+export const DEFAULT_RESOLVERS = ['8.8.8.8', '8.8.4.4'] as IpAddress[];
 
 /** systemd-resolved's stub address; when the host lists only it, the real upstreams are in RESOLVED_CONF. */
 export const RESOLVED_STUB = '127.0.0.53';
@@ -66,7 +77,11 @@ export function filterHostResolvConf(text: string): string {
 }
 
 /** moby's resolvconf.Build: search, then nameservers, then options. `search .` means no search line. */
-export function buildResolvConf(nameservers: readonly string[], search: readonly string[], options: readonly string[]): string {
+export function buildResolvConf(
+  nameservers: readonly (Ipv4 | IpAddress)[],
+  search: readonly (DomainName | '.' | ResolvWord)[],
+  options: readonly (DnsOption | ResolvWord)[],
+): string {
   let out = '';
   const searchText = search.join(' ');
   if (search.length > 0 && searchText.trim() !== '.') out += `search ${searchText}\n`;

@@ -4,12 +4,21 @@
 /** Branded strings for values that look alike but must not be mixed up. */
 export type NetworkId = string & { readonly __brand: 'NetworkId' };
 export type SandboxId = string & { readonly __brand: 'SandboxId' };
-/** An IPv4 address in dotted form, e.g. "172.17.0.2". */
-export type Ipv4 = string;
-/** An IPv4 prefix, e.g. "172.17.0.0/16". */
-export type Cidr = string;
-/** A kernel interface name, validated to IFNAMSIZ and a safe alphabet. */
-export type IfName = string;
+// The values below reach ip/nft scripts, hosts files and resolv.conf. Each is a distinct type that
+// only its parse function produces (model/net-values.ts, model/names.ts, model/dns-options.ts), so
+// a string that has not been checked cannot be passed where one is expected.
+/** An IPv4 address in dotted form, e.g. "172.17.0.2" (parseIpv4). */
+export type Ipv4 = string & { readonly __brand: 'Ipv4' };
+/** An IPv4 prefix, e.g. "172.17.0.0/16" (parseCidrText). */
+export type Cidr = string & { readonly __brand: 'Cidr' };
+/** A kernel interface name, validated to IFNAMSIZ and a safe alphabet (parseIfName). */
+export type IfName = string & { readonly __brand: 'IfName' };
+/** A name for DNS, /etc/hosts or resolv.conf: no whitespace, control characters or '#' (validateDnsSearch, validateHostname, validateAlias...). */
+export type DomainName = string & { readonly __brand: 'DomainName' };
+/** A --dns server: an IPv4 or IPv6 address in canonical form (validateDnsServer). */
+export type IpAddress = string & { readonly __brand: 'IpAddress' };
+/** One resolv.conf option token such as ndots:2 (validateDnsOption). */
+export type DnsOption = string & { readonly __brand: 'DnsOption' };
 
 export type NetworkDriver = 'bridge' | 'host' | 'null' | 'p2p';
 
@@ -40,6 +49,10 @@ export interface NetworkRecord {
   hostBindingIpv4: Ipv4;
   /** User networks get embedded DNS; the default bridge does not. */
   dns: boolean;
+  /** Intent recorded before the kernel is changed: a create or remove that a crash cut off is
+   * finished at the next start by removing the network and its bridge (the client never got
+   * an answer). Absent once the operation completed. */
+  pending?: 'create' | 'remove';
 }
 
 export type PortProto = 'tcp' | 'udp';
@@ -82,9 +95,12 @@ export interface EndpointRecord {
   gateway?: Ipv4;
   /** True when the user asked for this address with --ip. */
   staticIp: boolean;
-  aliases: string[];
+  aliases: DomainName[];
   /** --link NAME:ALIAS recorded on this endpoint's network (user networks: DNS aliases only). */
   links: string[];
+  /** Set while a connect builds the endpoint in the kernel: after a crash the next start
+   * rebuilds it (or drops it, if that fails). */
+  pending?: 'attach';
 }
 
 export type SandboxStatus = 'created' | 'running' | 'exited';
@@ -93,25 +109,26 @@ export interface LinkRecord {
   /** Target sandbox id and name at link time; alias as given. */
   targetId: SandboxId;
   targetName: string;
-  alias: string;
+  alias: DomainName;
 }
 
 export interface SandboxConfig {
   cmd: string[];
   env: string[];
-  hostname: string;
+  hostname: DomainName | '';
   /** 'bridge' | 'host' | 'none' | 'container:<id>' | a network name (the first of several). */
   networkMode: string;
   /** Networks requested at create, in order: network id -> endpoint settings. */
-  networks: Array<{ networkId: NetworkId; ip?: Ipv4; aliases: string[] }>;
+  networks: Array<{ networkId: NetworkId; ip?: Ipv4; aliases: DomainName[] }>;
   exposedPorts: ExposedPort[];
   portRequests: PortRequest[];
   publishAll: boolean;
   links: LinkRecord[];
   extraHosts: string[];
-  dns: string[];
-  dnsSearch: string[];
-  dnsOptions: string[];
+  dns: IpAddress[];
+  /** Domains, or "." (no search list). */
+  dnsSearch: Array<DomainName | '.'>;
+  dnsOptions: DnsOption[];
   rootfs: string;
   /** The user gave --hostname (it is then also a DNS alias). */
   userHostname: boolean;
@@ -167,7 +184,8 @@ export interface SandboxState {
 
 export interface SandboxRecord {
   id: SandboxId;
-  name: string;
+  /** validateName('container'). */
+  name: DomainName;
   created: string;
   config: SandboxConfig;
   state: SandboxState;

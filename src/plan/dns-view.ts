@@ -7,7 +7,7 @@
 // address it was sent to (a network's gateway) says which network it came in on.
 // What it may see: names on the DNS-enabled networks the asking sandbox is attached to, never
 // an address on a network it is not on (Docker's behaviour).
-import type { BerthState, EndpointRecord, NetworkRecord } from '../model/types.js';
+import type { BerthState, EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { HostService } from '../model/host-service.js';
 import { shortId } from '../model/ids.js';
 import { userNdots } from '../model/dns-options.js';
@@ -135,7 +135,7 @@ class View implements DnsView {
       }
     }
 
-    const byName = new Map(Object.values(state.sandboxes).map((s) => [s.name, s]));
+    const byName = new Map<string, SandboxRecord>(Object.values(state.sandboxes).map((s) => [s.name, s]));
     for (const sb of sandboxes) {
       const eps = Object.values(sb.endpoints)
         .filter((e) => e.ip)
@@ -151,7 +151,7 @@ class View implements DnsView {
         for (const l of ep.links) {
           const [target, alias] = l.split(':', 2) as [string, string | undefined];
           const t = state.sandboxes[target] ?? byName.get(target.replace(/^\//, ''));
-          if (t) m.set(lc(alias ?? t.name), t.id);
+          if (t) m.set(lc(alias ?? t.name), t.id); // link text recorded by berth from validated names
         }
         if (m.size) linkAliases.set(idx.net.id, m);
       }

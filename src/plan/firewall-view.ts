@@ -2,6 +2,7 @@
 // firewallView(state) is the single input of the nftables planner (nft-ruleset.ts): two states
 // with the same view produce the same ruleset, so the daemon can call Firewall.sync after every
 // change and only real differences reach the kernel.
+import { ANY_IPV4 } from '../model/net-values.js';
 import type { HostService } from '../model/host-service.js';
 import { isIpv4 } from '../model/ip-literal.js';
 import type { BerthState, Cidr, EndpointRecord, IfName, Ipv4, NetworkRecord, PortProto, SandboxRecord } from '../model/types.js';
@@ -152,7 +153,7 @@ export function firewallView(state: BerthState, opts: FirewallViewOptions = {}):
     }
     for (const b of sb.ports) {
       published.push({
-        hostIp: b.hostIp || '0.0.0.0',
+        hostIp: b.hostIp || ANY_IPV4,
         hostPort: b.hostPort,
         proto: b.proto,
         targetIp: target.ip,

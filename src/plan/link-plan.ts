@@ -1,23 +1,27 @@
 // Pure: the `ip -batch` lines that build a sandbox's interfaces. One batch runs in berthd's
 // namespace (veth creation, bridge ports), one inside the sandbox's namespace (addresses,
 // routes). Tests compare these lines with golden text; the kernel module only runs them.
+// Every name and address is a branded type (IfName, Ipv4): only berth's parse functions make them,
+// so nothing a client typed goes into a line unchecked.
+import type { IfName, Ipv4 } from '../model/types.js';
 
 export interface BridgePort {
-  hostIf: string;
-  ifName: string;
-  bridge: string;
+  hostIf: IfName;
+  ifName: IfName;
+  bridge: IfName;
+  /** Derived from the address (macFromIp). */
   mac: string;
-  ip: string;
+  ip: Ipv4;
   prefixLen: number;
   mtu: number;
   /** Only the first network with a gateway gives the sandbox its default route. */
-  defaultRouteVia?: string;
+  defaultRouteVia?: Ipv4;
 }
 
 export interface P2pEnd {
-  ifName: string;
-  ip: string;
-  peerIp: string;
+  ifName: IfName;
+  ip: Ipv4;
+  peerIp: Ipv4;
 }
 
 export function bridgeHostBatch(netnsPath: string, ports: BridgePort[]): string[] {
@@ -45,12 +49,17 @@ export function p2pSandboxBatch(end: P2pEnd): string[] {
   ];
 }
 
-export function bridgeCreateBatch(name: string, gateway: string, prefixLen: number, mtu: number, mac?: string): string[] {
+export function bridgeCreateBatch(name: IfName, gateway: Ipv4, prefixLen: number, mtu: number, mac?: string): string[] {
   return [
     `link add name ${name} mtu ${mtu} ${mac ? `address ${mac} ` : ''}type bridge`,
     `addr add ${gateway}/${prefixLen} dev ${name}`,
     `link set ${name} up`,
   ];
+}
+
+/** An existing bridge made whole again at start: its gateway address and up (both idempotent). */
+export function bridgeRepairBatch(name: IfName, gateway: Ipv4, prefixLen: number): string[] {
+  return [`addr replace ${gateway}/${prefixLen} dev ${name}`, `link set ${name} up`];
 }
 
 /**

@@ -336,11 +336,16 @@ export interface ExistingObjects {
 }
 
 export interface FullRulesetOptions {
-  /** What the table holds now. Objects berth no longer defines are deleted (never the user chain). */
+  /** What the table holds now: berth's objects among them are re-created with `recreate`. */
   existing?: ExistingObjects;
-  /** Delete and re-create every existing set, map and chain (but the user chain): for a table from an older berth. */
+  /** Delete and re-create every set, map and chain berth owns (not the user chain): for a table from an older berth. */
   recreate?: boolean;
 }
+
+/** Names of the chains berth creates and may flush or delete (the user chain is not one of them). */
+export const OWN_CHAINS: ReadonlySet<string> = new Set(CHAINS.map((c) => c.name));
+/** Names of the sets and maps berth creates, with their kind. */
+export const OWN_SETS: ReadonlyMap<string, 'set' | 'map'> = new Map(SETS.map((s) => [s.name, s.kind]));
 
 function chainSpec(c: ChainDef): string {
   const parts: string[] = [];
@@ -352,34 +357,29 @@ function chainSpec(c: ChainDef): string {
 /**
  * The `nft -f` text that (re)creates berth's table in one transaction: every chain and set of berth
  * is created if missing and emptied, then filled. The user chain is only ever `add`ed, so its
- * rules survive. This is what berthd runs when it reconciles at start.
+ * rules survive; chains, sets and maps that berth did not create (a user's own chain jumped to
+ * from the user chain, say) are never touched. This is what berthd runs when it reconciles.
  */
 export function fullRuleset(view: FirewallView, opts: FullRulesetOptions = {}): string {
   const T = `${FAMILY} ${TABLE}`;
   const existing = opts.existing ?? { chains: [], sets: [], maps: [] };
-  const ourChains = new Set(CHAINS.map((c) => c.name));
-  const ourSets = new Map(SETS.map((s) => [s.name, s.kind]));
   const lines: string[] = [
     '#!/usr/sbin/nft -f',
-    '# berth: the whole table, in one transaction (chain user-forward is yours and left as it is)',
+    '# berth: the whole table, in one transaction (chain user-forward and chains you add are yours and left as they are)',
     `add table ${T} { comment "berth container networking: see docs/firewall.md; add your rules to chain ${USER_CHAIN}"; }`,
     `add chain ${T} ${USER_CHAIN} { comment "${nftComment(`yours: evaluated first for forwarded berth traffic (accept skips berth filtering, drop drops), berth never flushes it`)}"; }`,
   ];
-  // Objects berth no longer defines (or all of them, to re-create) go first: every chain that
-  // could jump to them or use their sets is emptied before they are deleted.
-  const stale = (name: string, ours: boolean): boolean => name !== USER_CHAIN && (opts.recreate === true || !ours);
-  const staleChains = existing.chains.filter((c) => stale(c, ourChains.has(c)));
-  const staleSets = existing.sets.filter((s) => stale(s, ourSets.get(s) === 'set'));
-  const staleMaps = existing.maps.filter((m) => stale(m, ourSets.get(m) === 'map'));
-  if (!opts.recreate) {
-    for (const c of CHAINS) lines.push(`add chain ${T} ${c.name} ${chainSpec(c)}`, `flush chain ${T} ${c.name}`);
-  }
-  for (const c of staleChains) lines.push(`flush chain ${T} ${c}`);
-  for (const c of staleChains) lines.push(`delete chain ${T} ${c}`);
-  for (const s of staleSets) lines.push(`delete set ${T} ${s}`);
-  for (const m of staleMaps) lines.push(`delete map ${T} ${m}`);
   if (opts.recreate) {
+    // Only objects berth owns, by name; every chain that could jump to them or use their sets
+    // is emptied before they are deleted.
+    const chains = existing.chains.filter((c) => OWN_CHAINS.has(c));
+    for (const c of chains) lines.push(`flush chain ${T} ${c}`);
+    for (const c of chains) lines.push(`delete chain ${T} ${c}`);
+    for (const name of existing.sets) if (OWN_SETS.has(name)) lines.push(`delete set ${T} ${name}`);
+    for (const name of existing.maps) if (OWN_SETS.has(name)) lines.push(`delete map ${T} ${name}`);
     for (const c of CHAINS) lines.push(`add chain ${T} ${c.name} ${chainSpec(c)}`);
+  } else {
+    for (const c of CHAINS) lines.push(`add chain ${T} ${c.name} ${chainSpec(c)}`, `flush chain ${T} ${c.name}`);
   }
 
   const els = elementsOf(view);
@@ -428,16 +428,20 @@ export function deltaOfElements(a: Elements, b: Elements): string {
   return lines.length ? lines.join('\n') + '\n' : '';
 }
 
-/** The nft text that removes everything berth owns except its table and the user chain. */
+/**
+ * The nft text that removes everything berth owns except its table and the user chain; chains,
+ * sets and maps berth did not create stay. With removeUserChain the whole table goes (the user
+ * asked for everything in it to go).
+ */
 export function removalRuleset(existing: ExistingObjects, opts: { removeUserChain?: boolean } = {}): string {
   const T = `${FAMILY} ${TABLE}`;
   if (opts.removeUserChain) return `delete table ${T}\n`;
-  const chains = existing.chains.filter((c) => c !== USER_CHAIN);
+  const chains = existing.chains.filter((c) => OWN_CHAINS.has(c));
   const lines = [
     ...chains.map((c) => `flush chain ${T} ${c}`),
     ...chains.map((c) => `delete chain ${T} ${c}`),
-    ...existing.sets.map((s) => `delete set ${T} ${s}`),
-    ...existing.maps.map((m) => `delete map ${T} ${m}`),
+    ...existing.sets.filter((s) => OWN_SETS.get(s) === 'set').map((s) => `delete set ${T} ${s}`),
+    ...existing.maps.filter((m) => OWN_SETS.get(m) === 'map').map((m) => `delete map ${T} ${m}`),
   ];
   return lines.length ? lines.join('\n') + '\n' : '';
 }

@@ -9,7 +9,8 @@
 //   resolv.conf: on a DNS-enabled network "search ..." / "nameserver <gateway>" / "options ... ndots:0";
 //                otherwise the host's file without loopback resolvers, or --dns/--dns-search/--dns-option.
 //   hostname:    the hostname and a newline.
-import type { BerthState, EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+import { validateDnsOption } from '../model/dns-options.js';
+import type { BerthState, DomainName, EndpointRecord, IpAddress, Ipv4, NetworkRecord, SandboxRecord } from '../model/types.js';
 import { shortId } from '../model/ids.js';
 import { parseExtraHost, resolveExtraHost, type ExtraHost } from '../model/extra-hosts.js';
 import type { HostService } from '../model/host-service.js';
@@ -59,8 +60,12 @@ export function orderedEndpoints(sb: SandboxRecord): EndpointRecord[] {
 }
 
 /** The hostname a sandbox gets: --hostname, else its short id (as Docker). */
-export function sandboxHostname(sb: SandboxRecord): string {
-  return sb.config.hostname || shortId(sb.id);
+/** Embedded DNS answers names without dots itself: resolvers must not try the search list first. */
+const NDOTS_0 = validateDnsOption('ndots:0');
+
+export function sandboxHostname(sb: SandboxRecord): DomainName {
+  // The short id is 12 hex digits: a valid name by construction.
+  return sb.config.hostname || (shortId(sb.id) as DomainName);
 }
 
 /** Find the sandbox a `container:X` mode refers to (id, name or unique id prefix). */
@@ -78,7 +83,7 @@ export function findSandbox(state: BerthState, ref: string): SandboxRecord | und
  * The address of berth's embedded DNS server for this sandbox: the gateway of its first
  * DNS-enabled network (in interface order), or undefined when it has none (default bridge, none, host).
  */
-export function resolverAddress(state: BerthState, sb: SandboxRecord): string | undefined {
+export function resolverAddress(state: BerthState, sb: SandboxRecord): Ipv4 | undefined {
   for (const ep of orderedEndpoints(sb)) {
     const net = state.networks[ep.networkId];
     if (net?.dns && net.gateway) return net.gateway;
@@ -87,7 +92,7 @@ export function resolverAddress(state: BerthState, sb: SandboxRecord): string | 
 }
 
 /** The gateway `host-gateway` stands for: the first network's gateway, else the default bridge's. */
-function hostGateway(state: BerthState, sb: SandboxRecord): string | undefined {
+function hostGateway(state: BerthState, sb: SandboxRecord): Ipv4 | undefined {
   for (const ep of orderedEndpoints(sb)) {
     const gw = state.networks[ep.networkId]?.gateway ?? ep.gateway;
     if (gw) return gw;
@@ -95,14 +100,14 @@ function hostGateway(state: BerthState, sb: SandboxRecord): string | undefined {
   return defaultBridge(state)?.gateway;
 }
 
-function hostsLine(ip: string, names: string): string {
-  return `${ip}\t${names}`;
+function hostsLine(ip: Ipv4 | IpAddress, names: readonly DomainName[]): string {
+  return `${ip}\t${names.join(' ')}`;
 }
 
 /** "fqdn short" when the hostname has a dot, as Docker's etchosts.Build. */
-function ownNames(hostname: string): string {
+function ownNames(hostname: DomainName): DomainName[] {
   const dot = hostname.indexOf('.');
-  return dot > 0 ? `${hostname} ${hostname.slice(0, dot)}` : hostname;
+  return dot > 0 ? [hostname, hostname.slice(0, dot) as DomainName] : [hostname];
 }
 
 function extraHostLines(state: BerthState, sb: SandboxRecord): string[] {
@@ -116,7 +121,7 @@ function extraHostLines(state: BerthState, sb: SandboxRecord): string[] {
       continue; // validated at create (parseExtraHosts); a bad record must not stop the file being written
     }
     const ip = resolveExtraHost(h, gw);
-    if (ip) out.push(hostsLine(ip, h.name));
+    if (ip) out.push(hostsLine(ip, [h.name]));
   }
   return out;
 }
@@ -130,8 +135,7 @@ function linkLines(state: BerthState, sb: SandboxRecord): string[] {
     const target = state.sandboxes[link.targetId];
     const ip = target?.endpoints[bridge.id]?.ip;
     if (!target || !ip) continue;
-    let names = `${link.alias} ${sandboxHostname(target)}`;
-    if (link.alias !== target.name) names += ` ${target.name}`;
+    const names = [link.alias, sandboxHostname(target), ...(link.alias !== target.name ? [target.name] : [])];
     out.push(hostsLine(ip, names));
   }
   return out;
@@ -141,7 +145,7 @@ function hostServiceLines(services: readonly HostService[] | undefined): string[
   const seen = new Set<string>();
   const out: string[] = [];
   for (const s of services ?? []) {
-    const line = hostsLine(s.ip, s.name);
+    const line = hostsLine(s.ip, [s.name]);
     if (seen.has(line)) continue;
     seen.add(line);
     out.push(line);
@@ -171,7 +175,7 @@ export function sandboxResolvConf(state: BerthState, sb: SandboxRecord, host: Ho
   const resolver = sb.config.networkMode === 'host' ? undefined : resolverAddress(state, sb);
   if (resolver) {
     // Embedded DNS: berth's resolver only; the real upstreams (--dns or the host's) are kept by berthd.
-    const opts = options.some((o) => o.startsWith('ndots:')) ? options : [...options, 'ndots:0'];
+    const opts = options.some((o) => o.startsWith('ndots:')) ? options : [...options, NDOTS_0];
     return buildResolvConf([resolver], search, opts);
   }
   const custom = c.dns.length > 0 || c.dnsSearch.length > 0 || c.dnsOptions.length > 0;

@@ -5,10 +5,11 @@
 // has another address) or loses it, a client that keeps its source port (DNS forwarders,
 // syslog, statsd, VPN peers) would keep being DNATed to the old address by its existing
 // entry. Docker deletes those entries when it programs a UDP mapping; so does berth.
+import type { Ipv4 } from '../model/types.js';
 import type { FwPublished } from './firewall-view.js';
 
 export interface UdpHostPort {
-  hostIp: string;
+  hostIp: Ipv4;
   hostPort: number;
 }
 
@@ -16,12 +17,11 @@ const key = (p: FwPublished): string => `${p.hostIp} ${p.hostPort} ${p.targetIp}
 
 /** The UDP host ports whose mapping appeared, disappeared or changed target between two views. */
 export function changedUdpPorts(prev: readonly FwPublished[], next: readonly FwPublished[]): UdpHostPort[] {
-  const before = new Set(prev.filter((p) => p.proto === 'udp').map(key));
-  const after = new Set(next.filter((p) => p.proto === 'udp').map(key));
+  const udp = (list: readonly FwPublished[]) => new Map(list.filter((p) => p.proto === 'udp').map((p) => [key(p), p] as const));
+  const before = udp(prev);
+  const after = udp(next);
   const out = new Map<string, UdpHostPort>();
-  for (const k of [...after].filter((k) => !before.has(k)).concat([...before].filter((k) => !after.has(k)))) {
-    const [hostIp, port] = k.split(' ');
-    out.set(`${hostIp} ${port}`, { hostIp: hostIp!, hostPort: Number(port) });
-  }
+  const changed = [...[...after].filter(([k]) => !before.has(k)), ...[...before].filter(([k]) => !after.has(k))];
+  for (const [, p] of changed) out.set(`${p.hostIp} ${p.hostPort}`, { hostIp: p.hostIp, hostPort: p.hostPort });
   return [...out.values()].sort((a, b) => a.hostPort - b.hostPort || a.hostIp.localeCompare(b.hostIp));
 }

@@ -46,3 +46,26 @@ export async function pidsInNs(kind: 'net' | 'mnt', ns: string): Promise<number[
   }
   return pids;
 }
+
+/**
+ * The shim (libexec/sandbox-init, or oci-init for image sandboxes) serving a sandbox's state directory, found by its argv:
+ * `... sandbox-init STATE_DIR ...` from the moment berthd spawns it (nsenter and unshare exec
+ * it, so its PID never changes). 0 when none runs. Used after a crash that came between the
+ * spawn and the record of its PID, when nothing else (no namespace of its own, in host and
+ * container: modes) leads to the sandbox's processes.
+ */
+export function findShim(stateDir: string): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    for (let i = 0; i + 1 < argv.length; i++) {
+      if ((argv[i]!.endsWith('/sandbox-init') || argv[i]!.endsWith('/oci-init')) && argv[i + 1] === stateDir) return Number(entry);
+    }
+  }
+  return 0;
+}

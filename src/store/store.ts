@@ -1,12 +1,43 @@
-// Persistence behind one interface. The daemon keeps the state in memory and writes every
-// committed change through here before it answers, so a crash never loses an acknowledged change.
-import type { BerthState } from '../model/types.js';
+// Persistence behind one interface, record by record. The daemon keeps the state in memory;
+// every committed change is written through here before it answers, and only the records the
+// change touched are written (see Ctx.persist), so a crash never loses an acknowledged change
+// and a write costs what changed, not the size of the whole state.
+import type { BerthState, NetworkRecord, SandboxRecord } from '../model/types.js';
+import type { WriteStats } from './durable-file.js';
+
+/** What is stored beside the records: small settings changed through the API. */
+export interface StoreMeta {
+  hostServices: string[];
+}
+
+/** One batch of record changes, written together (each record atomically). */
+export interface StoreChange {
+  putNetworks: NetworkRecord[];
+  deleteNetworks: string[];
+  putSandboxes: SandboxRecord[];
+  deleteSandboxes: string[];
+  /** Present when the meta record changed. */
+  meta?: StoreMeta;
+}
+
+export interface Loaded {
+  state: BerthState;
+  /** What the store had to do to load (migration, fallback to a previous copy), for the log. */
+  notes: string[];
+}
 
 export interface Store {
-  load(): Promise<BerthState>;
-  save(state: BerthState): Promise<void>;
+  load(): Promise<Loaded>;
+  apply(change: StoreChange): Promise<WriteStats>;
 }
 
 export function emptyState(): BerthState {
   return { version: 1, networks: {}, sandboxes: {} };
 }
+
+export function metaOf(state: BerthState): StoreMeta {
+  return { hostServices: state.hostServices ?? [] };
+}
+
+/** The store refuses to load: the message names the file and what to do. */
+export class StoreDamaged extends Error {}

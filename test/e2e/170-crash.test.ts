@@ -1,20 +1,26 @@
 // Crash safety: berthd is killed with SIGKILL at random moments while sandboxes are being
-// started and removed; after each restart the kernel and berth's view must agree:
-//  - every berth interface in the host namespace (berth0, berth-*, bv*) belongs to a network
-//    or to an endpoint of a running sandbox, and every running sandbox's host veth exists;
+// started and removed (test 1), and while networks with custom bridge names are created and
+// removed, sandboxes disconnected, and sandboxes launched in host and container: modes
+// (test 2); after each restart the kernel and berth's view must agree:
+//  - every berth interface in the host namespace (berth0, berth-*, bv*, and the custom
+//    bridges cbr*) belongs to a network or to an endpoint of a running sandbox, and every
+//    running sandbox's host veth and every network's bridge exists;
 //  - every namespace under EXEC_ROOT/netns is a running sandbox's, and every running sandbox's
-//    namespace exists and holds its address;
-//  - no sandbox process runs without a running sandbox;
+//    namespace exists, holds its address, and has exactly one interface per endpoint;
+//  - no sandbox process runs without a running sandbox (host and container: modes included);
 //  - no address is used twice; every running sandbox reaches a peer.
+// BERTH_CRASH_ROUNDS=N runs N rounds in each test (default 15 and 10), BERTH_CRASH_SEED replays.
 
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { test } from "node:test";
 import { type Lab, withLab } from "./lab.js";
-import { addrsIn, berthLinks, psJson, type NetworkJson, type SandboxJson } from "./foundation.js";
+import { addrsIn, berthLinks, linksIn, psJson, type NetworkJson, type SandboxJson } from "./foundation.js";
 
-const ITERATIONS = 15;
+const ROUNDS = Number(process.env["BERTH_CRASH_ROUNDS"] ?? 0);
+const ITERATIONS = ROUNDS || 15;
+const OPS_ROUNDS = ROUNDS || 10;
 /** Every sandbox of this test runs `sleep MARKER`, so a stray one is easy to find in /proc. */
 const MARKER = "6017";
 
@@ -71,11 +77,13 @@ async function assertConverged(lab: Lab, when: string, anchors: Record<string, s
   ).then((all) => all.filter((j) => j.State.Running));
   const nets = await getJson<NetworkJson[]>(lab, "/networks");
   const bridges = new Set(nets.filter((n) => n.Driver === "bridge").map((n) => n.Options["com.docker.network.bridge.name"] ?? `berth-${n.Id.slice(0, 9)}`));
+  // Sandboxes with a namespace of their own (host and container: modes have none).
+  const own = running.filter((s) => s.HostConfig.NetworkMode !== "host" && !s.HostConfig.NetworkMode.startsWith("container:"));
 
   // Interfaces.
   const wantVeths = new Set<string>();
   for (const sb of running) for (const ep of Object.values(sb.NetworkSettings.Networks)) if (ep.EndpointID) wantVeths.add(`bv${ep.EndpointID.slice(0, 12)}`);
-  const links = await berthLinks(lab);
+  const links = (await linksIn(lab, lab.hostNsPath)).filter((n) => /^(berth0|berth-|bv|cbr)/.test(n));
   const stray = links.filter((l) => !bridges.has(l) && !wantVeths.has(l));
   assert.deepEqual(stray, [], `${when}: interfaces no running sandbox or network owns`);
   const missing = [...wantVeths, ...bridges].filter((l) => !links.includes(l));
@@ -89,7 +97,7 @@ async function assertConverged(lab: Lab, when: string, anchors: Record<string, s
   } catch {
     nsFiles = [];
   }
-  const wantNs = running.map((s) => basename(s.NetworkSettings.SandboxKey)).sort();
+  const wantNs = own.map((s) => basename(s.NetworkSettings.SandboxKey)).sort();
   assert.deepEqual(nsFiles, wantNs, `${when}: namespaces under EXEC_ROOT/netns vs running sandboxes`);
 
   // Processes: every `sleep MARKER` belongs to a running sandbox.
@@ -99,9 +107,11 @@ async function assertConverged(lab: Lab, when: string, anchors: Record<string, s
 
   // Addresses: unique per network, and present in the sandbox's namespace.
   const seen = new Map<string, string>();
-  const addrsOf = await Promise.all(running.map(async (sb) => Object.values(await addrsIn(lab, sb.NetworkSettings.SandboxKey)).flat()));
-  for (const [i, sb] of running.entries()) {
+  const addrsOf = await Promise.all(own.map(async (sb) => Object.values(await addrsIn(lab, sb.NetworkSettings.SandboxKey)).flat()));
+  const ifsOf = await Promise.all(own.map(async (sb) => (await linksIn(lab, sb.NetworkSettings.SandboxKey)).filter((l) => l !== "lo")));
+  for (const [i, sb] of own.entries()) {
     const addrs = addrsOf[i]!;
+    assert.equal(ifsOf[i]!.length, Object.keys(sb.NetworkSettings.Networks).length, `${when}: ${sb.Name}'s namespace has interfaces ${ifsOf[i]} for networks ${Object.keys(sb.NetworkSettings.Networks)}`);
     for (const [net, ep] of Object.entries(sb.NetworkSettings.Networks)) {
       assert.ok(ep.IPAddress, `${when}: running ${sb.Name} has no address on ${net}`);
       const key = `${net}/${ep.IPAddress}`;
@@ -114,7 +124,7 @@ async function assertConverged(lab: Lab, when: string, anchors: Record<string, s
   // Reachability: every running sandbox reaches the anchor of its (first) network.
   if (reach) {
     const results = await Promise.all(
-      running.map(async (sb) => {
+      own.map(async (sb) => {
         const [net, ep] = Object.entries(sb.NetworkSettings.Networks)[0]!;
         const target = anchors[net];
         if (!target || target === ep.IPAddress) return "";
@@ -189,6 +199,80 @@ test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", 
     await lab.berthOk(["rm", "-f", ...all.map((s) => s["Names"]!)]);
     await lab.berthOk(["network", "rm", "crashnet"]);
     assert.deepEqual(await berthLinks(lab), ["berth0"]);
+    assert.deepEqual(readdirSync(join(lab.execRoot, "netns")), []);
+    assert.deepEqual(sleepers(lab), []);
+  });
+});
+
+test("crash: SIGKILL during custom-bridge network create and rm, disconnect, host and container: launches", async (t) => {
+  const seed = Number(process.env["BERTH_CRASH_SEED"] ?? Date.now() % 100000);
+  t.diagnostic(`seed ${seed} (set BERTH_CRASH_SEED to replay)`);
+  const rnd = prng(seed);
+  await withLab("cs", { berthdReadyTimeoutMs: 30_000 }, async (lab) => {
+    const keepLog = process.env["BERTH_CRASH_LOG"];
+    if (keepLog) t.after(() => writeFileSync(keepLog, lab.berthdLog()));
+    await lab.berthOk(["network", "create", "crashnet"]);
+    const t0 = performance.now();
+    await lab.berthOk(["run", "-d", "--name", "anchor-b", "--", "sleep", MARKER]);
+    const runMs = performance.now() - t0;
+    await lab.berthOk(["run", "-d", "--name", "anchor-c", "--network", "crashnet", "--", "sleep", MARKER]);
+    const anchors = {
+      bridge: (await getJson<SandboxJson>(lab, "/containers/anchor-b/json")).NetworkSettings.Networks["bridge"]!.IPAddress,
+      crashnet: (await getJson<SandboxJson>(lab, "/containers/anchor-c/json")).NetworkSettings.Networks["crashnet"]!.IPAddress,
+    };
+    const killedAt: number[] = [];
+    const outcomes = { ok: 0, failed: 0 };
+    const opts = { timeoutMs: 20_000 };
+    /** One round's operations, all at once; `i` names what they make. */
+    const round = async (i: number | string): Promise<Array<Promise<{ code: number | null }>>> => {
+      // Prepared while berthd runs: a sandbox on two networks, to be disconnected from one.
+      await lab.berthOk(["run", "-d", "--name", `d${i}`, "--network", "crashnet", "--", "sleep", MARKER], opts);
+      await lab.berthOk(["network", "connect", "bridge", `d${i}`], opts);
+      const nets = (await getJson<NetworkJson[]>(lab, "/networks")).map((n) => n.Name).filter((n) => n.startsWith("cnet"));
+      const earlier = (await getJson<Array<{ Names: string[] }>>(lab, "/containers/json?all=1"))
+        .map((s) => s.Names[0]!.slice(1))
+        .filter((n) => /^[hk]\d/.test(n));
+      const ops = [
+        lab.berth(["network", "create", "-o", `com.docker.network.bridge.name=cbr${i}`, `cnet${i}`], opts),
+        lab.berth(["network", "disconnect", rnd() < 0.5 ? "bridge" : "crashnet", `d${i}`], opts),
+        lab.berth(["run", "-d", "--name", `h${i}`, "--network", "host", "--", "sleep", MARKER], opts),
+        lab.berth(["run", "-d", "--name", `k${i}`, "--network", "container:anchor-c", "--", "sleep", MARKER], opts),
+      ];
+      if (nets.length && rnd() < 0.6) ops.push(lab.berth(["network", "rm", nets[Math.floor(rnd() * nets.length)]!], opts));
+      if (earlier.length) ops.push(lab.berth(["rm", "-f", earlier[Math.floor(rnd() * earlier.length)]!], opts));
+      return ops;
+    };
+    // Calibration: how long one round takes uncut; kills then fall anywhere in that time.
+    const t1 = performance.now();
+    await Promise.all(await round("cal"));
+    const roundMs = performance.now() - t1;
+    t.diagnostic(`one round of operations takes ${roundMs.toFixed(0)} ms uncut`);
+    for (let i = 0; i < OPS_ROUNDS; i++) {
+      const ops = await round(i);
+      const delay = Math.floor(rnd() * roundMs);
+      killedAt.push(delay);
+      await new Promise((r) => setTimeout(r, delay));
+      await lab.killBerthd();
+      for (const r of await Promise.all(ops)) r.code === 0 ? outcomes.ok++ : outcomes.failed++;
+      await lab.startBerthd();
+      const { running } = await assertConverged(lab, `after kill #${i + 1} at ${delay} ms`, anchors, i % 3 === 2);
+      // Sandboxes survive a crash in the middle of a disconnect (they are never removed here).
+      const names = new Set(running.map((s) => s.Name));
+      const lost = ["anchor-b", "anchor-c", "dcal", ...Array.from({ length: i + 1 }, (_, j) => `d${j}`)].filter((n) => !names.has(`/${n}`));
+      assert.deepEqual(lost, [], `after kill #${i + 1} at ${delay} ms: sandboxes that stopped running`);
+    }
+    t.diagnostic(`kills at ${killedAt.join(", ")} ms; operations: ${outcomes.ok} completed, ${outcomes.failed} cut off`);
+    // Everything still works, and goes without a trace.
+    await lab.berthOk(["network", "create", "-o", "com.docker.network.bridge.name=cbrfinal", "cnetfinal"]);
+    await lab.berthOk(["run", "-d", "--name", "final", "--network", "cnetfinal", "--", "sleep", MARKER]);
+    await lab.berthOk(["network", "connect", "crashnet", "final"]);
+    await lab.berthOk(["network", "disconnect", "cnetfinal", "final"]);
+    await assertConverged(lab, "at the end", anchors, true);
+    const all = psJson(await lab.berthOk(["ps", "-a", "--format", "json"]));
+    await lab.berthOk(["rm", "-f", ...all.map((s) => s["Names"]!)]);
+    const left = (await getJson<NetworkJson[]>(lab, "/networks")).filter((n) => n.Name.startsWith("cnet") || n.Name === "crashnet");
+    for (const n of left) await lab.berthOk(["network", "rm", n.Name]);
+    assert.deepEqual((await linksIn(lab, lab.hostNsPath)).filter((n) => /^(berth0|berth-|bv|cbr)/.test(n)), ["berth0"]);
     assert.deepEqual(readdirSync(join(lab.execRoot, "netns")), []);
     assert.deepEqual(sleepers(lab), []);
   });

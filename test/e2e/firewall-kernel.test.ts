@@ -14,10 +14,11 @@ import { run } from '../../src/kernel/exec.js';
 import { Nft } from '../../src/kernel/nft.js';
 import { firewallView, type FirewallView } from '../../src/plan/firewall-view.js';
 import { RULE_COUNT } from '../../src/plan/nft-ruleset.js';
-import type { HostService } from '../../src/model/host-service.js';
-import type { BerthState, NetworkRecord } from '../../src/model/types.js';
+import { parseHostServices, type HostService } from '../../src/model/host-service.js';
+import type { BerthState, Cidr, DomainName, IfName, Ipv4, NetworkRecord } from '../../src/model/types.js';
 import { bind, network, sandbox, type Attach } from '../unit/fw-fixture.js';
 import { FwNetns, sleep } from './fw-netns.js';
+import { fixture } from '../unit/brands.js';
 
 const HOST_IP = '10.99.0.1';
 const OUT_IP = '10.99.0.2';
@@ -44,9 +45,7 @@ const SANDBOXES: Record<string, Attach[]> = {
   s6: [{ net: nets.i, ip: '172.19.0.2' }],
   s7: [{ net: nets.i, ip: '172.19.0.3' }],
 };
-const hostServices: HostService[] = [
-  { name: 'consul.local', ip: '169.254.32.1', port: 80, hostIp: '127.0.0.1', hostPort: 8500, proto: 'tcp' },
-];
+const hostServices: HostService[] = parseHostServices(['consul.local=169.254.32.1:80->127.0.0.1:8500/tcp']);
 
 /** The state the tests start from; each test derives its own from it. */
 function baseState(): BerthState {
@@ -58,7 +57,7 @@ function baseState(): BerthState {
     bind(9001, 81),
   ]);
   const client = sandbox('s2', SANDBOXES.s2!, {
-    links: [{ targetId: web.id, targetName: 's1', alias: 'web' }],
+    links: [{ targetId: web.id, targetName: 's1', alias: fixture<DomainName>('web') }],
   });
   const state: BerthState = { version: 1, networks: {}, sandboxes: {} };
   for (const n of Object.values(nets)) state.networks[n.id] = structuredClone(n);
@@ -408,8 +407,8 @@ describe('firewall on the kernel', { concurrency: false }, () => {
     // Two masqueraded subnets that overlap: the kernel refuses the interval set, so the whole
     // transaction (which also adds a published port) must leave no trace.
     const bad = view(baseState());
-    bad.bridges.push({ name: 'fwbad', network: 'bad', subnet: '172.17.0.0/24', icc: true, internal: false, masquerade: true });
-    bad.published.push({ hostIp: '0.0.0.0', hostPort: 7000, proto: 'tcp', targetIp: '172.17.0.2', targetPort: 80, sandbox: 'x' });
+    bad.bridges.push({ name: fixture<IfName>('fwbad'), network: 'bad', subnet: fixture<Cidr>('172.17.0.0/24'), icc: true, internal: false, masquerade: true });
+    bad.published.push({ hostIp: fixture<Ipv4>('0.0.0.0'), hostPort: 7000, proto: 'tcp', targetIp: fixture<Ipv4>('172.17.0.2'), targetPort: 80, sandbox: 'x' });
     await assert.rejects(fw.sync(bad), /nft refused/);
     assert.equal(await nft.listTable(), before, 'nothing of the failed change stayed');
     assert.deepEqual(fw.current, good);
@@ -434,20 +433,63 @@ describe('firewall on the kernel', { concurrency: false }, () => {
     assert.doesNotMatch(await lab.must('h', ['nft', 'list', 'ruleset']), /berth|0x00800000/);
   });
 
-  test('a table left by another berth version is rebuilt in one go; its user chain survives', async () => {
+  test('a table left by another berth version is rebuilt in one go; the user chain and the user\'s own chain survive', async () => {
     await lab.must(
       'h',
       ['nft', '-f', '-'],
-      'table inet berth {\n set bridges { type ipv4_addr; }\n chain old-chain { ip saddr @bridges drop; }\n chain user-forward { ip saddr 10.20.30.13 drop; }\n}\n',
+      'table inet berth {\n set bridges { type ipv4_addr; }\n chain icc-off { ip saddr @bridges drop; }\n' +
+        ' chain my-chain { ip saddr 10.20.30.14 drop; }\n chain user-forward { ip saddr 10.20.30.13 drop; jump my-chain; }\n}\n',
     );
     logs.length = 0;
     await fw.reconcile(view(baseState()));
     assert.ok(logs.some((l) => l.startsWith('warn rebuilding berth')), logs.join('\n'));
-    const objs = await nft.objects();
-    assert.ok(objs && !objs.chains.includes('old-chain'), JSON.stringify(objs));
     assert.match(await lab.must('h', ['nft', 'list', 'set', 'inet', 'berth', 'bridges']), /type ifname/);
-    assert.match(await lab.must('h', ['nft', 'list', 'chain', 'inet', 'berth', 'user-forward']), /ip saddr 10\.20\.30\.13 drop/);
+    assert.match(await lab.must('h', ['nft', 'list', 'chain', 'inet', 'berth', 'icc-off']), /ICC disabled/);
+    assert.match(await lab.must('h', ['nft', 'list', 'chain', 'inet', 'berth', 'user-forward']), /ip saddr 10\.20\.30\.13 drop[\s\S]*jump my-chain/);
+    assert.match(await lab.must('h', ['nft', 'list', 'chain', 'inet', 'berth', 'my-chain']), /ip saddr 10\.20\.30\.14 drop/);
     await reaches('o', HOST_IP, 8080, '172.17.0.2');
+    await fw.cleanup({ removeUserChain: true });
+  });
+
+  test('ownership: a user\'s chain jumped to from user-forward survives reconcile, sync and cleanup', async () => {
+    await fw.reconcile(view(baseState()));
+    await lab.must('h', ['nft', '-f', '-'], 'add chain inet berth mine\nadd rule inet berth mine ip saddr 10.20.30.15 drop\nadd rule inet berth user-forward jump mine\n');
+    await fw.reconcile(view(baseState()));
+    await fw.sync(view(withNet(baseState(), 'bridge', { icc: false })));
+    await fw.sync(view(baseState()));
+    assert.deepEqual(await fw.verify('test'), [], 'the user\'s chain is not drift');
+    await fw.cleanup();
+    assert.match(await lab.must('h', ['nft', 'list', 'chain', 'inet', 'berth', 'mine']), /ip saddr 10\.20\.30\.15 drop/, 'cleanup keeps it');
+    assert.match(await lab.must('h', ['nft', 'list', 'chain', 'inet', 'berth', 'user-forward']), /jump mine/);
+    await fw.reconcile(view(baseState()));
+    assert.match(await lab.must('h', ['nft', 'list', 'chain', 'inet', 'berth', 'mine']), /ip saddr 10\.20\.30\.15 drop/);
+    await lab.must('h', ['nft', '-f', '-'], 'flush chain inet berth user-forward\ndelete chain inet berth mine\n');
+  });
+
+  test('verify: the live table matches the plan; a deleted rule, element or table is found and rebuilt', async () => {
+    await fw.reconcile(view(baseState()));
+    assert.deepEqual(await fw.verify('test'), [], 'real nft output agrees with the plan');
+    // One of berth's rules goes (the published-port accept in filter-forward).
+    const listing = await lab.must('h', ['nft', '-a', 'list', 'chain', 'inet', 'berth', 'filter-forward']);
+    const handle = /comment "published port" # handle (\d+)/.exec(listing)?.[1];
+    assert.ok(handle, listing);
+    await lab.must('h', ['nft', 'delete', 'rule', 'inet', 'berth', 'filter-forward', 'handle', handle]);
+    await blocked('o', HOST_IP, 8080);
+    logs.length = 0;
+    assert.deepEqual(await fw.verify('test'), ['chain filter-forward holds 11 rules, berth wrote 12']);
+    assert.ok(logs.some((l) => /changed behind berth's back \(test\): chain filter-forward holds 11 rules/.test(l)), logs.join('\n'));
+    await reaches('o', HOST_IP, 8080, '172.17.0.2');
+    // An element of a map goes.
+    await lab.must('h', ['nft', 'delete', 'element', 'inet', 'berth', 'published-any', '{', 'tcp', '.', '8080', '}']);
+    await blocked('o', HOST_IP, 8080);
+    assert.deepEqual(await fw.verify('test'), ['map published-any holds 3 elements, berth wrote 4']);
+    await reaches('o', HOST_IP, 8080, '172.17.0.2');
+    // Everything goes.
+    await lab.must('h', ['nft', 'flush', 'ruleset']);
+    await blocked('o', HOST_IP, 8080);
+    assert.deepEqual(await fw.verify('test'), ['table inet berth is missing']);
+    await reaches('o', HOST_IP, 8080, '172.17.0.2');
+    assert.deepEqual(await fw.verify('test'), []);
     await fw.cleanup({ removeUserChain: true });
   });
 });

@@ -300,6 +300,10 @@ export function teardownSync(spec: TeardownSpec): string[] {
   } catch (e) {
     problems.push(`killing processes: ${(e as Error).message}`);
   }
+  // Survivors are looked for now, while the lab's namespaces are still mounted: once they are
+  // deleted the kernel may give their inode numbers to another lab's new namespaces (labs run in
+  // parallel), and a process there would be taken for one of ours.
+  problems.push(...processLeaks(namespaces));
   try {
     unmountAll(spec.dir);
   } catch (e) {
@@ -314,7 +318,7 @@ export function teardownSync(spec: TeardownSpec): string[] {
   } catch (e) {
     problems.push(`removing ${spec.dir}: ${(e as Error).message}`);
   }
-  return [...problems, ...findLeaks(spec, namespaces)];
+  return [...problems, ...findLeaks(spec, [])];
 }
 
 /** What of the lab is still on the machine. */
@@ -322,15 +326,20 @@ export function findLeaks(spec: Pick<TeardownSpec, "name" | "dir">, namespaces: 
   const leaks: string[] = [];
   for (const n of labNetnsNames(spec.name)) leaks.push(`namespace /run/netns/${n} still exists`);
   for (const m of mountsUnder(spec.dir)) leaks.push(`mount ${m.mountPoint} (${m.fsType}) still mounted`);
-  for (const pid of pidsInNetns(namespaces)) {
+  leaks.push(...processLeaks(namespaces));
+  if (existsSync(spec.dir)) leaks.push(`directory ${spec.dir} still exists`);
+  return leaks;
+}
+
+/** Processes still in one of `namespaces`; only exact while those namespaces are still held. */
+function processLeaks(namespaces: readonly NsId[]): string[] {
+  return pidsInNetns(namespaces).map((pid) => {
     let cmd = "";
     try {
       cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim();
     } catch {
       // gone meanwhile
     }
-    leaks.push(`process ${pid} (${cmd}) still in a lab namespace`);
-  }
-  if (existsSync(spec.dir)) leaks.push(`directory ${spec.dir} still exists`);
-  return leaks;
+    return `process ${pid} (${cmd}) still in a lab namespace`;
+  });
 }

@@ -345,6 +345,9 @@ export class Lab implements PidTracker {
       const req = http.request(
         {
           socketPath: this.socketPath,
+          // A new connection per request: a kept-alive one can be closed by berthd's idle timeout
+          // just as it is reused (EPIPE/ECONNRESET that would look like berthd's fault).
+          agent: false,
           method,
           path,
           timeout: timeoutMs,

@@ -1,6 +1,13 @@
 // Builders of BerthState for the names/DNS unit tests. Deterministic ids.
+import { fixture, fixtures } from './brands.js';
 import type {
   BerthState,
+  Cidr,
+  DnsOption,
+  DomainName,
+  IfName,
+  IpAddress,
+  Ipv4,
   EndpointRecord,
   ExposedPort,
   LinkRecord,
@@ -22,7 +29,8 @@ export function hexId(seed: string): string {
   return out.slice(0, 64);
 }
 
-export function net(name: string, opts: Partial<NetworkRecord> & { subnet?: string; gateway?: string } = {}): NetworkRecord {
+export function net(name: string, o: Omit<Partial<NetworkRecord>, 'subnet' | 'gateway' | 'bridge'> & { subnet?: string; gateway?: string; bridge?: string } = {}): NetworkRecord {
+  const { subnet, gateway, bridge, ...opts } = o;
   const id = (opts.id ?? hexId('net-' + name)) as NetworkId;
   return {
     id,
@@ -31,14 +39,16 @@ export function net(name: string, opts: Partial<NetworkRecord> & { subnet?: stri
     created: '2026-01-01T00:00:00Z',
     builtin: false,
     internal: false,
-    bridge: 'berth-' + id.slice(0, 9),
+    bridge: fixture<IfName>(bridge ?? 'berth-' + id.slice(0, 9)),
+    ...(subnet !== undefined ? { subnet: fixture<Cidr>(subnet) } : {}),
+    ...(gateway !== undefined ? { gateway: fixture<Ipv4>(gateway) } : {}),
     userSubnet: false,
     options: {},
     labels: {},
     icc: true,
     masquerade: true,
     mtu: 1500,
-    hostBindingIpv4: '0.0.0.0',
+    hostBindingIpv4: fixture<Ipv4>('0.0.0.0'),
     dns: true,
     ...opts,
   };
@@ -96,36 +106,36 @@ export class StateBuilder {
       endpoints[network.id] = {
         id: hexId(`ep-${spec.name}-${n.net}`),
         networkId: network.id,
-        ifName: `eth${i}`,
-        ip: n.ip,
+        ifName: fixture<IfName>(`eth${i}`),
+        ip: n.ip === undefined ? undefined : fixture<Ipv4>(n.ip),
         prefixLen: n.ip ? Number(network.subnet?.split('/')[1] ?? 16) : undefined,
         gateway: network.gateway,
         staticIp: false,
-        aliases: n.aliases ?? [],
+        aliases: fixtures<DomainName>(n.aliases ?? []),
         links: n.links ?? [],
       };
     });
-    const links: LinkRecord[] = (spec.links ?? []).map((l) => ({ targetId: this.sbId(l.target), targetName: l.target, alias: l.alias }));
+    const links: LinkRecord[] = (spec.links ?? []).map((l) => ({ targetId: this.sbId(l.target), targetName: l.target, alias: fixture<DomainName>(l.alias) }));
     const config: SandboxConfig = {
       cmd: ['sleep', '3600'],
       env: spec.env ?? [],
-      hostname: spec.hostname ?? '',
+      hostname: fixture<DomainName>(spec.hostname ?? ''),
       networkMode: spec.mode ?? spec.nets?.[0]?.net ?? 'bridge',
-      networks: (spec.nets ?? []).map((n) => ({ networkId: this.netId(n.net), aliases: n.aliases ?? [] })),
+      networks: (spec.nets ?? []).map((n) => ({ networkId: this.netId(n.net), aliases: fixtures<DomainName>(n.aliases ?? []) })),
       exposedPorts: spec.exposed ?? [],
       portRequests: [],
       publishAll: false,
       links,
       extraHosts: spec.extraHosts ?? [],
-      dns: spec.dns ?? [],
-      dnsSearch: spec.dnsSearch ?? [],
-      dnsOptions: spec.dnsOptions ?? [],
+      dns: fixtures<IpAddress>(spec.dns ?? []),
+      dnsSearch: fixtures<DomainName>(spec.dnsSearch ?? []),
+      dnsOptions: fixtures<DnsOption>(spec.dnsOptions ?? []),
       rootfs: '/',
       userHostname: !!spec.hostname,
     };
     const sb: SandboxRecord = {
       id,
-      name: spec.name,
+      name: fixture<DomainName>(spec.name),
       created: '2026-01-01T00:00:00Z',
       config,
       state: {

@@ -1,3 +1,4 @@
+import { parseIpv4 } from '../../src/model/net-values.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseExtraHost, parseExtraHosts, resolveExtraHost } from '../../src/model/extra-hosts.js';
@@ -34,6 +35,6 @@ test("add-host: Docker's messages for bad input", () => {
 
 test('add-host: order and duplicates kept; host-gateway resolved', () => {
   const hs = parseExtraHosts(['multi:10.0.0.1', 'multi:10.0.0.2', 'gw:host-gateway']);
-  assert.deepEqual(hs.map((h) => resolveExtraHost(h, '172.18.0.1')), ['10.0.0.1', '10.0.0.2', '172.18.0.1']);
+  assert.deepEqual(hs.map((h) => resolveExtraHost(h, parseIpv4('172.18.0.1'))), ['10.0.0.1', '10.0.0.2', '172.18.0.1']);
   assert.equal(resolveExtraHost(hs[2]!, undefined), undefined);
 });

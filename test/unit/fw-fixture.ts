@@ -1,6 +1,11 @@
 // State records for firewall tests: networks, sandboxes with endpoints, ports and links.
+import { fixture } from './brands.js';
 import type {
   BerthState,
+  Cidr,
+  DomainName,
+  IfName,
+  Ipv4,
   EndpointRecord,
   NetworkId,
   NetworkRecord,
@@ -10,7 +15,7 @@ import type {
   SandboxRecord,
 } from '../../src/model/types.js';
 
-export function network(name: string, bridge: string, subnet: string, o: Partial<NetworkRecord> = {}): NetworkRecord {
+export function network(name: string, bridge: string, subnet: string, o: Omit<Partial<NetworkRecord>, 'hostBindingIpv4'> & { hostBindingIpv4?: string } = {}): NetworkRecord {
   return {
     id: `net-${name}` as NetworkId,
     name,
@@ -18,18 +23,18 @@ export function network(name: string, bridge: string, subnet: string, o: Partial
     created: '2026-01-01T00:00:00Z',
     builtin: name === 'bridge',
     internal: false,
-    bridge,
-    subnet,
-    gateway: subnet.replace(/0\/\d+$/, '1'),
+    bridge: fixture<IfName>(bridge),
+    subnet: fixture<Cidr>(subnet),
+    gateway: fixture<Ipv4>(subnet.replace(/0\/\d+$/, '1')),
     userSubnet: false,
     options: {},
     labels: {},
     icc: true,
     masquerade: true,
     mtu: 1500,
-    hostBindingIpv4: '0.0.0.0',
     dns: name !== 'bridge',
     ...o,
+    hostBindingIpv4: fixture<Ipv4>(o.hostBindingIpv4 ?? '0.0.0.0'),
   };
 }
 
@@ -44,9 +49,9 @@ export function sandbox(name: string, attach: Attach[], config: Partial<SandboxC
     endpoints[a.net.id] = {
       id: `ep-${name}-${i}`,
       networkId: a.net.id,
-      ifName: `eth${i}`,
-      hostIfName: `bv${name}${i}`,
-      ip: a.ip,
+      ifName: fixture<IfName>(`eth${i}`),
+      hostIfName: fixture<IfName>(`bv${name}${i}`),
+      ip: fixture<Ipv4>(a.ip),
       prefixLen: 16,
       staticIp: false,
       aliases: [],
@@ -55,12 +60,12 @@ export function sandbox(name: string, attach: Attach[], config: Partial<SandboxC
   });
   return {
     id: `sb-${name}` as SandboxId,
-    name,
+    name: fixture<DomainName>(name),
     created: '2026-01-01T00:00:00Z',
     config: {
       cmd: [],
       env: [],
-      hostname: name,
+      hostname: fixture<DomainName>(name),
       networkMode: attach[0]?.net.name ?? 'none',
       networks: attach.map((a) => ({ networkId: a.net.id, aliases: [] })),
       exposedPorts: [],
@@ -91,7 +96,7 @@ export function sandbox(name: string, attach: Attach[], config: Partial<SandboxC
 }
 
 export const bind = (hostPort: number, containerPort: number, proto: 'tcp' | 'udp' = 'tcp', hostIp = '0.0.0.0'): PortBinding => ({
-  hostIp,
+  hostIp: fixture<Ipv4>(hostIp),
   hostPort,
   containerPort,
   proto,
@@ -116,6 +121,6 @@ export function goldenState(o: { icc: boolean; masq: boolean; internal: boolean 
     { exposedPorts: [{ port: 80, proto: 'tcp' }, { port: 53, proto: 'udp' }] },
     [bind(8080, 80), bind(8081, 80, 'tcp', '127.0.0.1'), bind(5353, 53, 'udp')],
   );
-  const client = sandbox('client', [{ net, ip: '172.17.0.3' }], { links: [{ targetId: web.id, targetName: 'web', alias: 'web' }] });
+  const client = sandbox('client', [{ net, ip: '172.17.0.3' }], { links: [{ targetId: web.id, targetName: 'web', alias: fixture<DomainName>('web') }] });
   return stateOf([net], [web, client]);
 }

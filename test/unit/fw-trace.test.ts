@@ -6,13 +6,15 @@ import { firewallView } from '../../src/plan/firewall-view.js';
 import type { BerthState } from '../../src/model/types.js';
 import { bind, network, sandbox, stateOf } from './fw-fixture.js';
 import { traceForward, type Packet } from './fw-trace.js';
+import { fixture } from './brands.js';
+import type { DomainName } from '../../src/model/types.js';
 
 function lab(o: { icc?: boolean } = {}): BerthState {
   const br = network('bridge', 'berth0', '172.17.0.0/16', { icc: o.icc ?? true });
   const b = network('net-b', 'berth-b', '172.18.0.0/16');
   const i = network('net-i', 'berth-i', '172.19.0.0/16', { internal: true });
   const web = sandbox('web', [{ net: br, ip: '172.17.0.2' }], { exposedPorts: [{ port: 80, proto: 'tcp' }] }, [bind(8080, 80)]);
-  const client = sandbox('client', [{ net: br, ip: '172.17.0.3' }], { links: [{ targetId: web.id, targetName: 'web', alias: 'w' }] });
+  const client = sandbox('client', [{ net: br, ip: '172.17.0.3' }], { links: [{ targetId: web.id, targetName: 'web', alias: fixture<DomainName>('w') }] });
   const other = sandbox('other', [{ net: br, ip: '172.17.0.4' }]);
   const s3 = sandbox('s3', [{ net: b, ip: '172.18.0.2' }]);
   const s6 = sandbox('s6', [{ net: i, ip: '172.19.0.2' }]);

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { allocateHostPorts, formatBindings, type AllocateInput } from '../../src/ipam/host-ports.js';
 import { parsePortSpecs } from '../../src/model/port-spec.js';
 import type { PortBinding } from '../../src/model/types.js';
+import { fixture } from './brands.js';
+import type { Ipv4 } from '../../src/model/types.js';
 
 const base = (o: Partial<AllocateInput> = {}): AllocateInput => ({
   requests: [],
@@ -11,12 +13,12 @@ const base = (o: Partial<AllocateInput> = {}): AllocateInput => ({
   taken: [],
   listeners: [],
   ephemeral: { start: 32768, end: 60999 },
-  defaultBindIp: '0.0.0.0',
+  defaultBindIp: fixture<Ipv4>('0.0.0.0'),
   ...o,
 });
 const p = (...specs: string[]) => parsePortSpecs(specs);
 const b = (hostPort: number, containerPort: number, proto: 'tcp' | 'udp' = 'tcp', hostIp = '0.0.0.0'): PortBinding => ({
-  hostIp,
+  hostIp: fixture<Ipv4>(hostIp),
   hostPort,
   containerPort,
   proto,
@@ -36,7 +38,7 @@ test('fixed ports, addresses, udp and one-to-one ranges', () => {
 });
 
 test('the default bind address applies to requests without one', () => {
-  const r = allocateHostPorts(base({ requests: p('8080:80', '10.0.0.5:8081:80'), defaultBindIp: '10.99.0.1' }));
+  const r = allocateHostPorts(base({ requests: p('8080:80', '10.0.0.5:8081:80'), defaultBindIp: fixture<Ipv4>('10.99.0.1') }));
   assert.deepEqual(r.bindings, [b(8080, 80, 'tcp', '10.99.0.1'), b(8081, 80, 'tcp', '10.0.0.5')]);
 });
 
@@ -89,13 +91,13 @@ test('a port held by another mapping is refused with Docker\'s message (409)', (
 });
 
 test('a port a host process listens on is refused, naming the listener', () => {
-  const listeners = [{ proto: 'tcp' as const, ip: '127.0.0.1', port: 8080 }];
+  const listeners = [{ proto: 'tcp' as const, ip: fixture<Ipv4>('127.0.0.1'), port: 8080 }];
   assert.throws(() => allocateHostPorts(base({ requests: p('8080:80'), listeners })), {
     message: 'Bind for 0.0.0.0:8080 failed: port is already in use by a process on the host (listening on 127.0.0.1:8080/tcp)',
   });
   assert.doesNotThrow(() => allocateHostPorts(base({ requests: p('10.0.0.1:8080:80'), listeners })));
   // dynamic allocation steps over listeners
-  const r = allocateHostPorts(base({ requests: p('80'), listeners: [{ proto: 'tcp', ip: '0.0.0.0', port: 32768 }] }));
+  const r = allocateHostPorts(base({ requests: p('80'), listeners: [{ proto: 'tcp', ip: fixture<Ipv4>('0.0.0.0'), port: 32768 }] }));
   assert.deepEqual(r.bindings, [b(32769, 80)]);
 });
 

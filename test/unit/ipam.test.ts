@@ -5,6 +5,8 @@ import { allocateAddress, defaultGateway, planSubnet } from '../../src/ipam/allo
 import { DEFAULT_POOLS, nextFreeSubnet, parsePoolFlag } from '../../src/ipam/pools.js';
 import { parseCidr } from '../../src/ipam/ipv4.js';
 import { BerthError } from '../../src/model/errors.js';
+import { fixture } from './brands.js';
+import type { Ipv4 } from '../../src/model/types.js';
 
 const status = (fn: () => unknown): number => {
   try {
@@ -58,14 +60,14 @@ test('addresses: handed out in order, skipping network, gateway and used ones', 
 test('addresses: --ip-range limits dynamic addresses; --ip may be anywhere in the subnet', () => {
   const plan = planSubnet('172.81.0.0/16', '172.81.0.1', '172.81.5.0/24');
   assert.equal(allocateAddress(plan, new Set()), '172.81.5.1');
-  assert.equal(allocateAddress(plan, new Set(), '172.81.0.50'), '172.81.0.50');
+  assert.equal(allocateAddress(plan, new Set(), fixture<Ipv4>('172.81.0.50')), '172.81.0.50');
 });
 
 test('addresses: a taken or invalid --ip is refused; a full range is a conflict', () => {
   const plan = planSubnet('10.1.0.0/30', undefined, undefined);
-  assert.equal(status(() => allocateAddress(plan, new Set(['10.1.0.1']), '10.1.0.1')), 409);
-  assert.equal(status(() => allocateAddress(plan, new Set(), '10.2.0.1')), 400);
-  assert.equal(status(() => allocateAddress(plan, new Set(), '10.1.0.3')), 400);
+  assert.equal(status(() => allocateAddress(plan, new Set(['10.1.0.1']), fixture<Ipv4>('10.1.0.1'))), 409);
+  assert.equal(status(() => allocateAddress(plan, new Set(), fixture<Ipv4>('10.2.0.1'))), 400);
+  assert.equal(status(() => allocateAddress(plan, new Set(), fixture<Ipv4>('10.1.0.3'))), 400);
   assert.equal(allocateAddress(plan, new Set(['10.1.0.1'])), '10.1.0.2');
   assert.equal(status(() => allocateAddress(plan, new Set(['10.1.0.1', '10.1.0.2']))), 409);
 });

@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { linkEnv } from '../../src/model/link-env.js';
+import { fixture } from './brands.js';
+import type { Ipv4 } from '../../src/model/types.js';
 
 // Golden output from the Docker oracle, scenario (d): client --link web:webalias --link db.
 test('link env: web:webalias with 80/tcp and 53/udp and env (oracle §3 d)', () => {
   const env = linkEnv({
     parentName: 'client',
     alias: 'webalias',
-    childIp: '172.17.0.2',
+    childIp: fixture<Ipv4>('172.17.0.2'),
     childPorts: [
       { port: 80, proto: 'tcp' },
       { port: 53, proto: 'udp' },
@@ -31,7 +33,7 @@ test('link env: web:webalias with 80/tcp and 53/udp and env (oracle §3 d)', () 
 });
 
 test('link env: db (alias = name), one port, exact order', () => {
-  assert.deepEqual(linkEnv({ parentName: '/client', alias: 'db', childIp: '172.17.0.3', childPorts: [{ port: 5432, proto: 'tcp' }], childEnv: [] }), [
+  assert.deepEqual(linkEnv({ parentName: '/client', alias: 'db', childIp: fixture<Ipv4>('172.17.0.3'), childPorts: [{ port: 5432, proto: 'tcp' }], childEnv: [] }), [
     'DB_PORT=tcp://172.17.0.3:5432',
     'DB_PORT_5432_TCP=tcp://172.17.0.3:5432',
     'DB_PORT_5432_TCP_ADDR=172.17.0.3',
@@ -42,20 +44,20 @@ test('link env: db (alias = name), one port, exact order', () => {
 });
 
 test('link env: scenario S15 alias ng2 with dashes upper-cased', () => {
-  const env = linkEnv({ parentName: 'c', alias: 'my-ng2', childIp: '10.0.0.2', childPorts: [{ port: 80, proto: 'tcp' }], childEnv: [] });
+  const env = linkEnv({ parentName: 'c', alias: 'my-ng2', childIp: fixture<Ipv4>('10.0.0.2'), childPorts: [{ port: 80, proto: 'tcp' }], childEnv: [] });
   assert.ok(env.includes('MY_NG2_PORT_80_TCP=tcp://10.0.0.2:80'));
   assert.ok(env.includes('MY_NG2_NAME=/c/my-ng2'));
 });
 
 test('link env: no ports gives only NAME', () => {
-  assert.deepEqual(linkEnv({ parentName: 'c', alias: 'x', childIp: '10.0.0.2', childPorts: [], childEnv: [] }), ['X_NAME=/c/x']);
+  assert.deepEqual(linkEnv({ parentName: 'c', alias: 'x', childIp: fixture<Ipv4>('10.0.0.2'), childPorts: [], childEnv: [] }), ['X_NAME=/c/x']);
 });
 
 test('link env: a contiguous run gets Docker range variables', () => {
   const env = linkEnv({
     parentName: 'c',
     alias: 'r',
-    childIp: '10.0.0.9',
+    childIp: fixture<Ipv4>('10.0.0.9'),
     childPorts: [9002, 9000, 9001].map((port) => ({ port, proto: 'tcp' as const })),
     childEnv: [],
   });

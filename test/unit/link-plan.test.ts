@@ -4,8 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { bridgeAttachBatch, bridgeCreateBatch, bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../../src/plan/link-plan.js';
+import { bridgeAttachBatch, bridgeCreateBatch, bridgeRepairBatch, bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../../src/plan/link-plan.js';
 import { macFromIp } from '../../src/model/ids.js';
+import { parseIfName as ifn, parseIpv4 as ip } from '../../src/model/net-values.js';
 
 const dir = fileURLToPath(new URL('../../../test/unit/golden/links/', import.meta.url));
 
@@ -17,12 +18,12 @@ function golden(name: string, lines: string[]): void {
 }
 
 const web: BridgePort = {
-  hostIf: 'bv0123456789ab', ifName: 'eth0', bridge: 'berth0', mac: macFromIp('172.17.0.2'),
-  ip: '172.17.0.2', prefixLen: 16, mtu: 1500, defaultRouteVia: '172.17.0.1',
+  hostIf: ifn('bv0123456789ab'), ifName: ifn('eth0'), bridge: ifn('berth0'), mac: macFromIp('172.17.0.2'),
+  ip: ip('172.17.0.2'), prefixLen: 16, mtu: 1500, defaultRouteVia: ip('172.17.0.1'),
 };
 const second: BridgePort = {
-  hostIf: 'bvfedcba987654', ifName: 'eth1', bridge: 'berth-4a5b6c7d8', mac: macFromIp('10.123.0.2'),
-  ip: '10.123.0.2', prefixLen: 24, mtu: 1450,
+  hostIf: ifn('bvfedcba987654'), ifName: ifn('eth1'), bridge: ifn('berth-4a5b6c7d8'), mac: macFromIp('10.123.0.2'),
+  ip: ip('10.123.0.2'), prefixLen: 24, mtu: 1450,
 };
 
 test('MAC addresses follow the IP as Docker: 02:42 and the four bytes', () => {
@@ -36,11 +37,15 @@ test('bridge,networks=2: host side (veths into the namespace) and sandbox side (
 });
 
 test('p2p: /32 address and a host route to the peer, no default route', () => {
-  golden('p2p,side=sandbox.batch', p2pSandboxBatch({ ifName: 'eth0', ip: '10.0.9.2', peerIp: '10.0.9.3' }));
+  golden('p2p,side=sandbox.batch', p2pSandboxBatch({ ifName: ifn('eth0'), ip: ip('10.0.9.2'), peerIp: ip('10.0.9.3') }));
 });
 
 test('bridge create: device, gateway address, up', () => {
-  golden('bridge,create.batch', bridgeCreateBatch('berth-4a5b6c7d8', '172.18.0.1', 16, 1500));
+  golden('bridge,create.batch', bridgeCreateBatch(ifn('berth-4a5b6c7d8'), ip('172.18.0.1'), 16, 1500));
+});
+
+test('bridge repair at start: gateway address replaced, up', () => {
+  golden('bridge,repair.batch', bridgeRepairBatch(ifn('berth0'), ip('172.17.0.1'), 16));
 });
 
 test('start,networks=2: one batch inside the new namespace (veths made there, host ends pushed out), one attaching the host ends', () => {

@@ -16,9 +16,12 @@ import {
   USER_CHAIN,
 } from '../../src/plan/nft-ruleset.js';
 import { bind, goldenState, network, sandbox, stateOf } from './fw-fixture.js';
+import { fixture } from './brands.js';
+import { parseHostServices } from '../../src/model/host-service.js';
+import type { Cidr, DomainName, Ipv4 } from '../../src/model/types.js';
 
 const GOLDEN = fileURLToPath(new URL('../../../test/unit/golden/firewall/', import.meta.url));
-const hostServices = [{ name: 'consul.local', ip: '169.254.32.1', port: 80, proto: 'tcp' as const, hostIp: '127.0.0.1', hostPort: 8500 }];
+const hostServices = parseHostServices(['consul.local=169.254.32.1:80->127.0.0.1:8500/tcp']);
 
 function golden(name: string, text: string): void {
   const file = `${GOLDEN}${name}`;
@@ -56,15 +59,20 @@ test('golden delta: the web sandbox stops (its ports and links go)', () => {
   golden('delta,web-stops.nft', deltaRuleset(firewallView(before, { hostServices }), firewallView(after, { hostServices })));
 });
 
-test('golden reconcile over an existing table: our objects flushed, stale ones deleted, user chain untouched', () => {
+test('golden reconcile over an existing table: berth\'s objects flushed, the user\'s own chains and sets untouched', () => {
   const view = firewallView(goldenState({ icc: true, masq: true, internal: false }));
-  const text = fullRuleset(view, {
-    existing: { chains: [USER_CHAIN, 'filter-forward', 'old-chain'], sets: ['bridges', 'old-set'], maps: ['published-any'] },
-  });
+  const existing = { chains: [USER_CHAIN, 'filter-forward', 'my-chain'], sets: ['bridges', 'my-set'], maps: ['published-any'] };
+  const text = fullRuleset(view, { existing });
   golden('reconcile,existing.nft', text);
   assert.doesNotMatch(text, new RegExp(`(flush|delete) chain inet berth ${USER_CHAIN}\\b`));
-  assert.match(text, /delete chain inet berth old-chain/);
-  assert.match(text, /delete set inet berth old-set/);
+  assert.doesNotMatch(text, /my-chain|my-set/, 'objects berth did not create are never named');
+  assert.match(text, /flush chain inet berth filter-forward/);
+  // Re-creating (a table of an older berth): only berth's own objects are deleted.
+  const again = fullRuleset(view, { existing, recreate: true });
+  golden('reconcile,existing,recreate=true.nft', again);
+  assert.doesNotMatch(again, /my-chain|my-set|(flush|delete) chain inet berth user-forward/);
+  assert.match(again, /delete chain inet berth filter-forward/);
+  assert.match(again, /delete map inet berth published-any/);
 });
 
 test('the number of rules does not depend on the state', () => {
@@ -128,7 +136,7 @@ test('links open only on the default bridge with ICC off, to the target\'s expos
   const mk = (builtin: boolean, icc: boolean) => {
     const net = network(builtin ? 'bridge' : 'user', 'berth0', '172.17.0.0/16', { icc, builtin });
     const web = sandbox('web', [{ net, ip: '172.17.0.2' }], { exposedPorts: [{ port: 80, proto: 'tcp' }], portRequests: [{ hostIp: '', hostPortStart: 0, hostPortEnd: 0, containerPortStart: 53, containerPortEnd: 53, proto: 'udp' }] });
-    const client = sandbox('client', [{ net, ip: '172.17.0.3' }], { links: [{ targetId: web.id, targetName: 'web', alias: 'w' }] });
+    const client = sandbox('client', [{ net, ip: '172.17.0.3' }], { links: [{ targetId: web.id, targetName: 'web', alias: fixture<DomainName>('w') }] });
     return firewallView(stateOf([net], [web, client])).links;
   };
   assert.deepEqual(
@@ -159,11 +167,11 @@ test('anything unsafe never reaches the ruleset text', () => {
   const bad = (o: Parameters<typeof network>[3], name = 'berth0') =>
     () => fullRuleset(firewallView(stateOf([network('bridge', name, '172.17.0.0/16', o)], [])));
   assert.throws(bad({}, 'berth0"; flush ruleset'), /refusing to put interface name/);
-  assert.throws(bad({ subnet: '172.17.0.0/16 } ; flush ruleset' }), /refusing to put subnet/);
+  assert.throws(bad({ subnet: fixture<Cidr>('172.17.0.0/16 } ; flush ruleset') }), /refusing to put subnet/);
   assert.equal(nftComment('web"; flush ruleset\n'), 'web__ flush ruleset_');
   assert.equal(nftComment('x'.repeat(300)).length, 128);
   const net = network('bridge', 'berth0', '172.17.0.0/16');
-  const evil = sandbox('web', [{ net, ip: '172.17.0.2' }], {}, [{ hostIp: '0.0.0.0', hostPort: 70000, containerPort: 80, proto: 'tcp' }]);
+  const evil = sandbox('web', [{ net, ip: '172.17.0.2' }], {}, [{ hostIp: fixture<Ipv4>('0.0.0.0'), hostPort: 70000, containerPort: 80, proto: 'tcp' }]);
   assert.throws(() => fullRuleset(firewallView(stateOf([net], [evil]))), /refusing to put port 70000/);
 });
 
@@ -174,6 +182,9 @@ test('removal keeps the user chain unless asked', () => {
   assert.match(text, /delete chain inet berth filter-forward/);
   assert.match(text, /delete map inet berth published-any/);
   assert.equal(removalRuleset(existing, { removeUserChain: true }), 'delete table inet berth\n');
+  const mine = removalRuleset({ chains: [USER_CHAIN, 'my-chain', 'icc-off'], sets: ['my-set', 'bridges'], maps: [] });
+  assert.doesNotMatch(mine, /my-chain|my-set/, 'a user\'s own chain and set stay');
+  assert.match(mine, /delete chain inet berth icc-off/);
 });
 
 test('publishNetwork: the first non-internal bridge network the sandbox asked for (before endpoints exist)', () => {

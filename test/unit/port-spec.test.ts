@@ -8,6 +8,8 @@ import {
   parsePortSpecs,
 } from '../../src/model/port-spec.js';
 import type { PortRequest } from '../../src/model/types.js';
+import { fixture } from './brands.js';
+import type { Ipv4 } from '../../src/model/types.js';
 
 const req = (
   hostIp: string,
@@ -16,7 +18,7 @@ const req = (
   containerPortStart: number,
   containerPortEnd: number,
   proto: 'tcp' | 'udp' = 'tcp',
-): PortRequest => ({ hostIp, hostPortStart, hostPortEnd, containerPortStart, containerPortEnd, proto });
+): PortRequest => ({ hostIp: fixture<Ipv4 | ''>(hostIp), hostPortStart, hostPortEnd, containerPortStart, containerPortEnd, proto });
 
 test('-p forms: H:C, IP:H:C, IP::C, C, /udp, ranges', () => {
   assert.deepEqual(parsePortSpec('8080:80'), req('', 8080, 8080, 80, 80));

@@ -1,9 +1,12 @@
+import { parseIpv4 } from '../../src/model/net-values.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolverAddress, sandboxFiles, sandboxLinkEnv, sandboxesLinkingTo, type HostFacts } from '../../src/plan/sandbox-files.js';
 import { filterHostResolvConf, parseResolvConf, buildResolvConf, onlyResolvedStub } from '../../src/model/resolv-conf.js';
 import { parseHostServices } from '../../src/model/host-service.js';
 import { StateBuilder, net } from './dns-fixture.js';
+import { fixture } from './brands.js';
+import type { DomainName } from '../../src/model/types.js';
 
 const STD = [
   '127.0.0.1\tlocalhost',
@@ -58,9 +61,9 @@ test('hosts: links on the default bridge "IP alias hostname [name]", then own en
     name: 'client',
     nets: [{ net: 'bridge', ip: '172.17.0.4' }],
     links: [
-      { target: 'web', alias: 'webalias' },
-      { target: 'db', alias: 'db' },
-      { target: 'gone', alias: 'g' },
+      { target: 'web', alias: fixture<DomainName>('webalias') },
+      { target: 'db', alias: fixture<DomainName>('db') },
+      { target: 'gone', alias: fixture<DomainName>('g') },
     ],
   });
   const web = b.sb('web');
@@ -79,7 +82,7 @@ test('hosts: links on a user network give no hosts lines and no env (DNS alias o
   const b = world()
     .sandbox({ name: 'lweb', nets: [{ net: 'my-net', ip: '172.18.0.2' }], exposed: [{ port: 80, proto: 'tcp' }] })
     .sandbox({ name: 'lc', nets: [{ net: 'my-net', ip: '172.18.0.3', links: ['lweb:lalias'] }] });
-  b.sb('lc').config.links.push({ targetId: b.sbId('lweb'), targetName: 'lweb', alias: 'lalias' });
+  b.sb('lc').config.links.push({ targetId: b.sbId('lweb'), targetName: 'lweb', alias: fixture<DomainName>('lalias') });
   const lc = b.sb('lc');
   assert.equal(sandboxFiles(b.state, lc, HOST).hosts, `${STD}\n172.18.0.3\t${lc.id.slice(0, 12)}\n`);
   assert.deepEqual(sandboxLinkEnv(b.state, lc), []);
@@ -88,7 +91,7 @@ test('hosts: links on a user network give no hosts lines and no env (DNS alias o
 test('link env for a default-bridge sandbox (scenario S15)', () => {
   const b = world()
     .sandbox({ name: 'web2', nets: [{ net: 'bridge', ip: '172.17.0.2' }], exposed: [{ port: 80, proto: 'tcp' }], env: ['A=1'] })
-    .sandbox({ name: 'c', nets: [{ net: 'bridge', ip: '172.17.0.3' }], links: [{ target: 'web2', alias: 'ng2' }] });
+    .sandbox({ name: 'c', nets: [{ net: 'bridge', ip: '172.17.0.3' }], links: [{ target: 'web2', alias: fixture<DomainName>('ng2') }] });
   assert.deepEqual(sandboxLinkEnv(b.state, b.sb('c')), [
     'NG2_PORT=tcp://172.17.0.2:80',
     'NG2_PORT_80_TCP=tcp://172.17.0.2:80',
@@ -197,7 +200,7 @@ test('resolv.conf helpers: parse, filter with Docker fallback, build, systemd st
   assert.equal(filterHostResolvConf('nameserver 127.0.0.53\noptions edns0\n'), 'nameserver 127.0.0.53\noptions edns0\n'.replace('nameserver 127.0.0.53\n', '') + 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n');
   assert.equal(filterHostResolvConf('nameserver 2001:db8::53\nnameserver 9.9.9.9'), 'nameserver 9.9.9.9\n');
   assert.equal(filterHostResolvConf(''), 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n');
-  assert.equal(buildResolvConf(['1.1.1.1'], ['.'], []), 'nameserver 1.1.1.1\n');
+  assert.equal(buildResolvConf([parseIpv4('1.1.1.1')], ['.'], []), 'nameserver 1.1.1.1\n');
   assert.equal(onlyResolvedStub('nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n'), true);
   assert.equal(onlyResolvedStub('nameserver 127.0.0.53\nnameserver 10.0.0.1\n'), false);
   assert.equal(onlyResolvedStub(''), false);

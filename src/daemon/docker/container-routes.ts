@@ -11,7 +11,6 @@ import { HANDLED, type Router } from '../http.js';
 import type { Sandboxes } from '../sandboxes.js';
 import { attachQuery, dockerLogsQuery, killQuery, renameQuery, waitQuery } from '../schema/container-schemas.js';
 import { idParams } from '../schema/network-schemas.js';
-import { validateName } from '../../model/names.js';
 import type { EventBus } from './events.js';
 import { followFile, frame, openStream, sizeOf } from './streams.js';
 
@@ -111,13 +110,12 @@ export function addContainerStreamRoutes(r: Router, ctx: Ctx, sandboxes: Sandbox
   r.route({ method: 'POST', path: '/containers/{id}/rename', params: idParams, query: renameQuery }, async (q) => {
     await ctx.lock.run(async () => {
       const sb = ctx.sandbox(q.params.id);
-      const name = q.query.name.replace(/^\//, '');
-      validateName('container', name);
+      const name = q.query.name;
       const other = Object.values(ctx.state.sandboxes).find((s) => s.name === name && s.id !== sb.id);
       if (other) throw new Conflict(`Conflict. The container name "/${name}" is already in use by container "${other.id}". You have to remove (or rename) that container to be able to reuse that name.`);
       if (sb.name === name) throw new BadRequest(`Renaming a container with the same name as its current name`);
       sb.name = name;
-      await ctx.persist();
+      await ctx.persist(sb);
     });
     await ctx.follow().catch(() => undefined);
     return undefined;
