@@ -11,8 +11,9 @@ say() { printf 'setup: %s\n' "$*"; }
 
 # ---- 1. Debian packages ----------------------------------------------------------------------
 # runc runs sandboxes made from images (crun refuses hosts with hybrid cgroups); attr marks
-# overlayfs opaque directories when image layers are unpacked.
-packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps runc attr)
+# overlayfs opaque directories when image layers are unpacked; docker-compose (1.29, Debian) is
+# a real client the e2e suites drive against berthd.
+packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps runc attr docker-compose)
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

@@ -9,7 +9,7 @@ import { validateHostname, validateName } from '../../model/names.js';
 import { parseIpv4 } from '../../model/net-values.js';
 import { portRequestsOf } from '../../model/port-requests.js';
 import { parseBind, parseMount } from '../../model/binds.js';
-import { argText, list, optionalParsed, parsed, querySeconds, queryBool, text, textMap } from './fields.js';
+import { argText, goBody, list, optionalParsed, parsed, querySeconds, queryBool, text, textMap } from './fields.js';
 import { endpointConfig } from './network-schemas.js';
 
 export const createQuery = z.object({
@@ -84,10 +84,10 @@ const createSandboxFields = z.object({
 });
 
 /** Port keys and bindings need both parts of the request: parsed together into berth's records. */
-export const createSandboxBody = parsed(createSandboxFields, (b) => ({
+export const createSandboxBody = goBody(parsed(createSandboxFields, (b) => ({
   ...b,
   ports: portRequestsOf({ ExposedPorts: b.ExposedPorts, PortBindings: b.HostConfig.PortBindings }),
-}));
+})));
 export type CreateSandboxInput = z.output<typeof createSandboxBody>;
 
 export const stopQuery = z.object({ t: querySeconds(10) });
@@ -123,7 +123,7 @@ export const dockerListQuery = z.object({
   filters: text(65536).optional(),
 });
 
-export const execCreateBody = z.object({
+export const execCreateBody = goBody(z.object({
   Cmd: z.array(argText).min(1, 'No exec command specified').max(10_000),
   Env: list(parsed(argText, parseEnv), 10_000),
   WorkingDir: text(4096).nullish().transform((v) => v ?? ''),
@@ -134,6 +134,6 @@ export const execCreateBody = z.object({
   AttachStderr: z.boolean().nullish().transform(Boolean),
   Detach: z.boolean().nullish().transform(Boolean),
   Privileged: z.boolean().nullish().transform(Boolean),
-});
+}));
 export const execStartBody = z.object({ Detach: z.boolean().nullish().transform(Boolean), Tty: z.boolean().nullish().transform(Boolean) });
 export const execParams = z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'give an exec ID') });

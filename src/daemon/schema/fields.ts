@@ -88,3 +88,15 @@ export function querySeconds(dflt: number) {
       return n;
     });
 }
+
+/** Object members that are null, at any depth, removed: Go's decoder reads null as "not set". */
+function dropNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]));
+  return v;
+}
+
+/** A request body as Docker reads it: docker-py (compose) sends null for every unset field. */
+export function goBody<T extends z.ZodType>(schema: T) {
+  return z.preprocess(dropNulls, schema);
+}
