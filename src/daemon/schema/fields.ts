@@ -96,7 +96,12 @@ function dropNulls(v: unknown): unknown {
   return v;
 }
 
-/** A request body as Docker reads it: docker-py (compose) sends null for every unset field. */
-export function goBody<T extends z.ZodType>(schema: T) {
-  return z.preprocess(dropNulls, schema);
+/**
+ * A request body as Docker reads it: docker-py (compose) sends null for every unset field.
+ * nestedOnly keeps the top level's nulls, so a required field sent as null is named as such.
+ */
+export function goBody<T extends z.ZodType>(schema: T, nestedOnly = false) {
+  const pre = (v: unknown) =>
+    nestedOnly && v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x === null ? x : dropNulls(x)])) : dropNulls(v);
+  return z.preprocess(pre, schema);
 }

@@ -35,7 +35,7 @@ export const createNetworkBody = goBody(z.object({
     .transform((v) => ({ Config: v?.Config ?? [] })),
   Options: textMap(),
   Labels: textMap(),
-}));
+}), true);
 export type CreateNetworkInput = z.output<typeof createNetworkBody>;
 
 const endpointConfig = z
