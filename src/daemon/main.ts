@@ -1,6 +1,6 @@
 // berthd: loads the store, reconciles the kernel with it, then serves the API on a unix socket.
 import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DataRootBusy, lockDataRoot } from '../store/data-root-lock.js';
@@ -58,24 +58,31 @@ async function main(): Promise<void> {
   sandboxes.startPolling();
 
   const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, images, events });
-  const server = createServer((req, res) => void api.handle(req, res));
-  server.on('clientError', answerClientError);
-  // docker attach and exec start hijack the connection (Connection: Upgrade, Upgrade: tcp).
-  server.on('upgrade', (req, socket, head) => void api.handleUpgrade(req, socket, head));
-  await rm(cfg.socket, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(cfg.socket, () => resolve());
-  });
-  await chmod(cfg.socket, 0o660);
-  log('info', `berthd listening on ${cfg.socket} (data-root ${cfg.dataRoot}, exec-root ${cfg.execRoot})`);
+  // berth's socket, and Docker's where asked (--docker-socket): the same API on both.
+  const sockets = [cfg.socket, ...(cfg.dockerSocket ? [cfg.dockerSocket] : [])];
+  const servers: Server[] = [];
+  for (const path of sockets) {
+    const server = createServer((req, res) => void api.handle(req, res));
+    server.on('clientError', answerClientError);
+    // docker attach and exec start hijack the connection (Connection: Upgrade, Upgrade: tcp).
+    server.on('upgrade', (req, socket, head) => void api.handleUpgrade(req, socket, head));
+    await mkdir(dirname(path), { recursive: true });
+    await rm(path, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    await chmod(path, 0o660);
+    servers.push(server);
+  }
+  log('info', `berthd listening on ${sockets.join(' and ')} (data-root ${cfg.dataRoot}, exec-root ${cfg.execRoot})`);
 
   const shutdown = (signal: string) => {
     log('info', `${signal}: stopping berthd; sandboxes keep running and are adopted at the next start`);
     sandboxes.stopPolling();
-    server.close();
+    for (const server of servers) server.close();
     void features.close().finally(() => {
-      void rm(cfg.socket, { force: true }).finally(() => process.exit(0));
+      void Promise.all(sockets.map((p) => rm(p, { force: true }))).finally(() => process.exit(0));
     });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -13,9 +13,10 @@ import { HOST_IP, withLab, type Lab } from "./lab.js";
 import { run, runOk } from "./lab-exec.js";
 
 /** The machine's docker CLI (28 here) and Debian's docker.io client (20.10), when installed. */
-const CLIS: Array<{ name: string; bin: string; prefix: string }> = [
-  { name: "the machine's docker CLI", bin: process.env["DOCKER_CLI"] ?? "docker", prefix: "dkc" },
-  ...(existsSync("/usr/bin/docker") ? [{ name: "Debian's docker.io CLI", bin: "/usr/bin/docker", prefix: "dkd" }] : []),
+/** The 20.10 client talks to the second socket (--docker-socket), the other to berthd's own. */
+const CLIS: Array<{ name: string; bin: string; prefix: string; dockerSocket: boolean }> = [
+  { name: "the machine's docker CLI", bin: process.env["DOCKER_CLI"] ?? "docker", prefix: "dkc", dockerSocket: false },
+  ...(existsSync("/usr/bin/docker") ? [{ name: "Debian's docker.io CLI on --docker-socket", bin: "/usr/bin/docker", prefix: "dkd", dockerSocket: true }] : []),
 ];
 
 function busyboxTree(dir: string): void {
@@ -26,9 +27,10 @@ function busyboxTree(dir: string): void {
 }
 
 let DOCKER = "docker";
+let DOCKER_HOST: string | undefined;
 
 function docker(lab: Lab, args: string[], opts: { input?: string; timeoutMs?: number } = {}) {
-  return run([DOCKER, ...args], { env: { ...process.env, DOCKER_HOST: lab.berthHost, DOCKER_CONFIG: join(lab.dir, "docker-config") }, timeoutMs: opts.timeoutMs ?? 60_000, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+  return run([DOCKER, ...args], { env: { ...process.env, DOCKER_HOST: DOCKER_HOST ?? lab.berthHost, DOCKER_CONFIG: join(lab.dir, "docker-config") }, timeoutMs: opts.timeoutMs ?? 60_000, ...(opts.input !== undefined ? { input: opts.input } : {}) });
 }
 
 async function dockerOk(lab: Lab, args: string[], opts: { input?: string } = {}): Promise<string> {
@@ -68,17 +70,18 @@ for (const cli of CLIS) {
     DOCKER = cli.bin;
     const version = await runOk([cli.bin, "--version"]);
     process.stdout.write(`# ${cli.bin}: ${version}`);
-    await suite(cli.prefix);
+    await suite(cli.prefix, cli.dockerSocket);
   });
 }
 
-async function suite(prefix: string): Promise<void> {
+async function suite(prefix: string, dockerSocket: boolean): Promise<void> {
   const work = mkdtempSync("/tmp/berth-docker-cli-");
+  DOCKER_HOST = dockerSocket ? `unix://${join(work, "docker.sock")}` : undefined;
   try {
     busyboxTree(join(work, "root"));
     await runOk(["tar", "-C", join(work, "root"), "-cf", join(work, "bb.tar"), "."]);
     const archives = await saveArchives(work, join(work, "bb.tar"));
-    await withLab(prefix, { upstreamDns: true }, async (lab) => {
+    await withLab(prefix, { upstreamDns: true, ...(dockerSocket ? { berthdArgs: ["--docker-socket", join(work, "docker.sock")] } : {}) }, async (lab) => {
       // Version negotiation: the CLI settles on berth's 1.41.
       assert.equal((await dockerOk(lab, ["version", "--format", "{{.Server.APIVersion}}"])).trim(), "1.41");
       assert.match(await dockerOk(lab, ["info", "--format", "{{.OSType}} {{.Swarm.LocalNodeState}}"]), /^linux inactive/);
