@@ -101,7 +101,7 @@ export function sandboxInspect(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
     HostsPath: join(dir, 'hosts'),
     LogPath: join(dir, 'log'),
     Name: `/${sb.name}`,
-    RestartCount: 0,
+    RestartCount: sb.state.restartCount ?? 0,
     Image: sb.config.image?.id ?? '',
     Driver: sb.config.image ? 'overlay' : '',
     Platform: 'linux',

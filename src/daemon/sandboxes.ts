@@ -46,6 +46,8 @@ export class Sandboxes {
   /** The local image store (set by berthd); sandboxes made from images need it at create. */
   images: ImageStore | undefined;
   private readonly removedWaiters = new Map<string, Array<() => void>>();
+  /** Stopped, killed or removed by the user: the restart policy leaves them alone, as Docker. */
+  private readonly manuallyStopped = new Set<string>();
   /** Hooks for the Docker API's events (create, start, die, destroy). */
   onEvent: (action: string, sb: SandboxRecord, extra?: Record<string, string>) => void = () => undefined;
   private readonly children = new Map<string, ChildProcess>();
@@ -86,8 +88,22 @@ export class Sandboxes {
   }
 
   async start(ref: string): Promise<void> {
+    this.manuallyStopped.delete(this.ctx.sandbox(ref).id);
+    await this.startByPolicy(ref, false);
+  }
+
+  /** A start by the user (the restart count begins again) or by the restart policy. */
+  private async startByPolicy(ref: string, byPolicy: boolean): Promise<void> {
     try {
-      await this.ctx.lock.run(() => this.startLocked(ref));
+      await this.ctx.lock.run(async () => {
+        const sb = this.ctx.sandbox(ref);
+        const count = byPolicy ? (sb.state.restartCount ?? 0) + 1 : 0;
+        await this.startLocked(ref);
+        if (sb.state.status === 'running' && (sb.state.restartCount ?? 0) !== count) {
+          sb.state.restartCount = count;
+          await this.ctx.persist(sb);
+        }
+      });
     } catch (err) {
       // As moby: an auto-remove container whose start failed is removed (docker run --rm waits for it).
       const sb = this.ctx.state.sandboxes[this.ctx.sandbox(ref).id];
@@ -333,6 +349,32 @@ export class Sandboxes {
     this.exitWaiters.delete(id);
     for (const w of waiters) w();
     if (ended?.config.docker?.autoRemove) await this.remove(id, true).catch((e: Error) => ctx.log('warn', `auto-remove of ${ended.name}: ${e.message}`));
+    else if (ended) this.applyRestartPolicy(ended);
+  }
+
+  /**
+   * Docker's restart policies: always and unless-stopped restart after any exit, on-failure[:N]
+   * after a non-zero one (at most N times); never after the user stopped, killed or removed it.
+   * The delay doubles from 100 ms as Docker's does, up to a minute.
+   */
+  private applyRestartPolicy(sb: SandboxRecord): void {
+    const policy = sb.config.docker?.restartPolicy;
+    if (!policy || policy.name === 'no' || this.manuallyStopped.has(sb.id)) return;
+    const count = sb.state.restartCount ?? 0;
+    const code = sb.state.exitCode;
+    const again = policy.name === 'always' || policy.name === 'unless-stopped' || (policy.name === 'on-failure' && code !== 0 && (policy.maximumRetryCount === 0 || count < policy.maximumRetryCount));
+    if (!again) return;
+    const delay = Math.min(100 * 2 ** Math.min(count, 10), 60_000);
+    setTimeout(() => {
+      const cur = this.ctx.state.sandboxes[sb.id];
+      if (!cur || cur.state.status === 'running' || this.manuallyStopped.has(sb.id)) return;
+      this.startByPolicy(sb.id, true).catch((e: Error) => this.ctx.log('warn', `restart of ${sb.name} by its policy failed: ${e.message}`));
+    }, delay).unref();
+  }
+
+  /** docker kill counts as a stop by the user for the restart policy. */
+  markStoppedByUser(id: string): void {
+    this.manuallyStopped.add(id);
   }
 
   /** Resolves at the sandbox's next exit, even when it is not running yet (docker run's wait). */
@@ -408,6 +450,7 @@ export class Sandboxes {
 
   async stop(ref: string, timeoutSec = 10): Promise<void> {
     const sb = this.ctx.sandbox(ref);
+    this.manuallyStopped.add(sb.id);
     if (sb.state.status !== 'running') return;
     const exited = this.waitExit(sb.id);
     if (!sb.state.pid) await this.waitReady(sb.id);
@@ -449,6 +492,7 @@ export class Sandboxes {
     this.onEvent('destroy', sb);
     const waiters = this.removedWaiters.get(sb.id) ?? [];
     this.removedWaiters.delete(sb.id);
+    this.manuallyStopped.delete(sb.id);
     for (const w of waiters) w();
   }
 

@@ -180,6 +180,8 @@ export interface SandboxState {
   finishedAt: string;
   exitCode: number;
   error: string;
+  /** Restarts by the restart policy since the user last started it (Docker's RestartCount). */
+  restartCount?: number;
 }
 
 export interface SandboxRecord {

@@ -39,6 +39,18 @@ async function dockerOk(lab: Lab, args: string[], opts: { input?: string } = {})
   return r.stdout;
 }
 
+/** Polls until fn gives the wanted text, failing with what it saw last. */
+async function waitUntil(what: string, fn: () => Promise<string>, want = "exited 2", timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let seen = "";
+  while (Date.now() < deadline) {
+    seen = await fn();
+    if (seen === want) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.fail(`waited ${timeoutMs} ms for ${what}; last seen: ${seen}`);
+}
+
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /** A `docker save` archive in Docker's legacy layout and one in the OCI layout, from one layer tar. */
@@ -141,11 +153,20 @@ async function suite(prefix: string, dockerSocket: boolean): Promise<void> {
       assert.equal(await dockerOk(lab, ["logs", "--tail", "1", "lg"]), "line 3\n");
       assert.equal((await dockerOk(lab, ["inspect", "lg", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.Config.Image}}"])).trim(), "exited 0 bb:1");
 
+      // Restart policies: on-failure:2 runs it three times in all; always stays stopped after docker stop.
+      await dockerOk(lab, ["run", "-d", "--name", "rf", "--restart", "on-failure:2", "bb:1", "sh", "-c", "echo ran; exit 1"]);
+      await waitUntil("rf exited after 2 restarts", async () => (await dockerOk(lab, ["inspect", "rf", "--format", "{{.State.Status}} {{.RestartCount}}"])).trim());
+      assert.equal(await dockerOk(lab, ["logs", "rf"]), "ran\nran\nran\n");
+      await dockerOk(lab, ["run", "-d", "--name", "al", "--restart", "always", "bb:1", "sleep", "1000"]);
+      await dockerOk(lab, ["stop", "-t", "0", "al"]);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal((await dockerOk(lab, ["inspect", "al", "--format", "{{.State.Status}} {{.HostConfig.RestartPolicy.Name}}"])).trim(), "exited always", "a stopped container is not restarted");
+
       // An image in use cannot be removed; rm -f; the network then goes.
       const inUse = await docker(lab, ["rmi", "bb:1"]);
       assert.equal(inUse.code, 1);
       assert.match(inUse.stderr, /conflict: unable to (remove|delete)/);
-      await dockerOk(lab, ["rm", "-f", "web", "lg"]);
+      await dockerOk(lab, ["rm", "-f", "web", "lg", "rf", "al"]);
       await dockerOk(lab, ["network", "rm", "app"]);
       assert.equal((await dockerOk(lab, ["ps", "-aq"])).trim(), "");
       assert.match(await dockerOk(lab, ["rmi", "bb:1"]), /Deleted: sha256:/);

@@ -91,6 +91,7 @@ export function addContainerStreamRoutes(r: Router, ctx: Ctx, sandboxes: Sandbox
     const sb = ctx.sandbox(q.params.id);
     if (sb.state.status !== 'running') throw new Conflict(`Cannot kill container: ${q.params.id}: container ${sb.id} is not running`);
     const sig = signalOf(q.query.signal);
+    sandboxes.markStoppedByUser(sb.id);
     if (sig === 'SIGKILL' || sig === 9) {
       await sandboxes.stop(sb.id, 0);
       return undefined;
