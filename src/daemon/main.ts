@@ -49,8 +49,15 @@ async function main(): Promise<void> {
   const images = new ImageStore(cfg.dataRoot);
   sandboxes.images = images;
   const events = new EventBus();
-  sandboxes.onEvent = (action, sb, extra = {}) =>
+  sandboxes.onEvent = (action, sb, extra = {}) => {
     events.emit('container', action, sb.id, { name: sb.name, image: sb.config.image?.name ?? '', ...(sb.config.docker?.labels ?? {}), ...extra });
+    // As moby: a container joins its networks when it starts and leaves them when it dies.
+    const netAction = action === 'start' ? 'connect' : action === 'die' ? 'disconnect' : '';
+    for (const n of netAction ? sb.config.networks : []) {
+      const net = ctx.state.networks[n.networkId];
+      if (net) events.emit('network', netAction, net.id, { container: sb.id, name: net.name, type: net.driver });
+    }
+  };
   const features = await wireFeatures(ctx, sandboxes);
   const t0 = Date.now();
   await reconcile(ctx, sandboxes);
