@@ -1,4 +1,4 @@
-// Entry point: `npm run bench -- [--quick] [--only setup,seq,run,ports,dns,mem] [--systems ...]`.
+// Entry point: `npm run bench -- [--quick] [--only setup,seq,run,ports,dns,mem,pall] [--systems ...]`.
 // Installs missing packages, cleans up what an earlier run left, runs each metric in its own labs,
 // and writes BENCHMARKS.md (raw results in bench/out/).
 import { Command } from 'commander';
@@ -17,6 +17,7 @@ import { metricRun } from './metrics/run-detached.js';
 import { metricPorts } from './metrics/ports.js';
 import { metricDns } from './metrics/dns.js';
 import { metricMemory } from './metrics/memory.js';
+import { metricPublishAll } from './metrics/publish-all.js';
 import { buildRootfs } from './lib/rootfs.js';
 import { NetavarkSystem } from './systems/netavark.js';
 import { CniSystem } from './systems/cni.js';
@@ -174,6 +175,7 @@ async function main(): Promise<void> {
       ]).map((x) => x.s);
       return metricDns(ctx, sys, ['berth (CLI)']);
     },
+    pall: () => metricPublishAll(ctx, pick([{ key: 'berth', s: berthApi() }]).map((x) => x.s), ['berth (API)']),
     mem: () => {
       const sys = pick([
         { key: 'berth', s: berthCli() },

@@ -15,8 +15,8 @@ case "$suite" in
       echo "e2e tests build network namespaces and need root" >&2
       exit 1
     fi
-    # Test files run in parallel (each lab has its own namespaces); one test may take 5 min at most.
-    args+=(--test-concurrency=3 --test-timeout=300000)
+    # Test files run in parallel (each lab has its own namespaces); one test may take 10 min at most (the crash suites take minutes on a loaded machine).
+    args+=(--test-concurrency=3 --test-timeout=600000)
     ;;
   *) echo "run-tests.sh: unknown suite $suite (unit|e2e)" >&2; exit 2 ;;
 esac

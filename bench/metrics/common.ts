@@ -27,6 +27,9 @@ export interface Sizes {
   dnsNames: number;
   /** Metric 6: sandboxes for the loaded state. */
   memSandboxes: number;
+  /** Metric 7: exposed ports published with -P, and rounds. */
+  publishAllPorts: number;
+  publishAllRounds: number;
 }
 
 export const FULL: Sizes = {
@@ -44,6 +47,8 @@ export const FULL: Sizes = {
   dnsRounds: 2,
   dnsNames: 10,
   memSandboxes: 100,
+  publishAllPorts: 2000,
+  publishAllRounds: 5,
 };
 
 export const QUICK: Sizes = {
@@ -61,6 +66,8 @@ export const QUICK: Sizes = {
   dnsRounds: 1,
   dnsNames: 3,
   memSandboxes: 5,
+  publishAllPorts: 200,
+  publishAllRounds: 1,
 };
 
 export interface MetricContext extends Ctx {

@@ -158,14 +158,7 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
           bindings[`${r.container + k}/tcp`] = [{ HostIp: '', HostPort: String(r.host + k) }];
         }
       }
-      const created = (await this.api('POST', `/containers/create?name=${encodeURIComponent(name)}`, {
-        Cmd: ['sleep', '3600'],
-        ExposedPorts: exposed,
-        HostConfig: { NetworkMode: NETWORK, PortBindings: bindings },
-        NetworkingConfig: { EndpointsConfig: { [NETWORK]: {} } },
-      })) as { Id: string };
-      this.ids.set(name, created.Id);
-      await this.api('POST', `/containers/${created.Id}/start`);
+      await this.createAndStart(name, exposed, { PortBindings: bindings });
     } else {
       const p: string[] = [];
       for (const r of ports) {
@@ -177,6 +170,32 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
         timeoutMs: 900_000,
       });
     }
+  }
+
+  /** POST /containers/create (a `sleep` on the bench network) and /start; the sandbox's id. */
+  private async createAndStart(name: string, exposed: Record<string, object>, hostConfig: Record<string, unknown>): Promise<string> {
+    const created = (await this.api('POST', `/containers/create?name=${encodeURIComponent(name)}`, {
+      Cmd: ['sleep', '3600'],
+      ExposedPorts: exposed,
+      HostConfig: { NetworkMode: NETWORK, ...hostConfig },
+      NetworkingConfig: { EndpointsConfig: { [NETWORK]: {} } },
+    })) as { Id: string };
+    this.ids.set(name, created.Id);
+    await this.api('POST', `/containers/${created.Id}/start`);
+    return created.Id;
+  }
+
+  /** `run -d -P` with `count` exposed tcp ports from `first`, through the API; ms until start returned. */
+  async publishAll(name: string, first: number, count: number): Promise<number> {
+    const exposed: Record<string, object> = {};
+    for (let k = 0; k < count; k++) exposed[`${first + k}/tcp`] = {};
+    const t0 = performance.now();
+    const id = await this.createAndStart(name, exposed, { PublishAllPorts: true });
+    const ms = performance.now() - t0;
+    const j = (await this.api('GET', `/containers/${id}/json`)) as { NetworkSettings?: { Ports?: Record<string, unknown[] | null> } };
+    const bound = Object.values(j.NetworkSettings?.Ports ?? {}).filter((v) => Array.isArray(v) && v.length > 0).length;
+    if (bound !== count) throw new Error(`-P published ${bound} of ${count} ports`);
+    return ms;
   }
 
   async remove(name: string): Promise<void> {

@@ -35,7 +35,7 @@ export class Ctx {
   private readonly dirtySandboxes = new Set<string>();
   /** What the store holds, as written: a write is skipped when a record did not change. */
   private readonly written = new Map<string, string>();
-  /** At debug level, every persist also checks that no changed record was left unmarked. */
+  /** BERTH_STORE_VERIFY=1: every persist also checks that no changed record was left unmarked. */
   verifyPersist = false;
   followers: StateFollower[] = [];
   ports: PortAllocator | undefined;

@@ -89,7 +89,11 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
     },
   });
   if (cfg.firewall === 'nftables') {
-    guard = new FirewallGuard({ log, check: (why) => ctx.lock.run(() => fw.verify(why)) });
+    guard = new FirewallGuard({
+      log,
+      check: (why) => ctx.lock.run(() => fw.verify(why)),
+      poll: { read: () => fw.legacyForward(), what: 'iptables (legacy) FORWARD' },
+    });
     guard.start();
   }
 
@@ -100,6 +104,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
       const taken: PortBinding[] = Object.values(state.sandboxes).flatMap((s) => (s.id === sb.id ? [] : s.ports));
       // Ports land on the network the firewall publishes through (first non-internal bridge).
       const target = publishNetwork(state, sb);
+      const dnsIps = resolverIps(state);
       const res = allocateHostPorts({
         requests: sb.config.portRequests,
         exposed: sb.config.exposedPorts,
@@ -107,7 +112,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
         taken,
         // berthd's own DNS sockets on gateways are not in the way of a published port 53: the
         // ruleset keeps queries from sandboxes to their gateway for the embedded DNS.
-        listeners: (await readHostListeners()).filter((l) => !(l.port === 53 && resolverIps(state).has(l.ip))),
+        listeners: (await readHostListeners()).filter((l) => !(l.port === 53 && dnsIps.has(l.ip))),
         ephemeral: await readEphemeralRange(),
         defaultBindIp: target?.hostBindingIpv4 ?? cfg.defaultBindIp,
         internal: sb.config.networks.length > 0 && !target,

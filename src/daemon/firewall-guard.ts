@@ -5,8 +5,9 @@
 // adding a forward chain that drops) leads, after a short debounce, to one check under the
 // daemon's lock: berth's table is compared with the planned one and rebuilt if it drifted, and
 // other firewalls that drop forwarding get berth's accept rule (daemon/firewall.ts, verify()).
-// The check also runs when the monitor (re)starts and every `intervalMs` as a safety net (legacy
-// iptables changes do not show in nft monitor). A program that keeps undoing berth's table does
+// The check also runs when the monitor (re)starts and every `intervalMs` as a safety net. Legacy
+// iptables changes do not show in nft monitor: with the legacy backend `iptables -S FORWARD` is
+// read every second (`poll`) and a change leads to the same check. A program that keeps undoing berth's table does
 // not make berthd spin: rebuilds that follow each other closely are spaced out, up to 30 s.
 import { NftMonitor, type NftTransaction } from '../kernel/nft-monitor.js';
 import type { LogLevel } from './config.js';
@@ -24,6 +25,12 @@ export interface FirewallGuardOptions {
   intervalMs?: number;
   /** Run no monitor (tests drive onTransaction themselves). */
   noMonitor?: boolean;
+  /**
+   * Changes nft monitor cannot see (legacy iptables): read() returns a snapshot, undefined when
+   * there is nothing to watch (then polling stops), or throws (try again next time); the first
+   * snapshot and every one that differs from the last lead to a check. Default every second.
+   */
+  poll?: { read: () => Promise<string | undefined>; everyMs?: number; what: string };
 }
 
 /** PIDs of processes berth started recently; their ruleset changes are berth's own. */
@@ -48,6 +55,7 @@ export class FirewallGuard {
   private readonly monitor: NftMonitor | undefined;
   private timer: NodeJS.Timeout | undefined;
   private interval: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
   private firstAt = 0;
   private why: string[] = [];
   private running: Promise<void> | undefined;
@@ -73,6 +81,31 @@ export class FirewallGuard {
     this.monitor?.start();
     this.interval = setInterval(() => this.schedule('periodic check'), this.opts.intervalMs ?? 300_000);
     this.interval.unref();
+    if (this.opts.poll) this.startPolling(this.opts.poll);
+  }
+
+  private startPolling(poll: NonNullable<FirewallGuardOptions['poll']>): void {
+    let last: string | undefined;
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy || this.stopped) return;
+      busy = true;
+      void poll
+        .read()
+        .then((snap) => {
+          if (snap === undefined) {
+            clearInterval(timer); // nothing to watch here
+            return;
+          }
+          // The first snapshot is checked too: a change between berthd's start and it is not missed.
+          if (snap !== last) this.schedule(last === undefined ? `first look at ${poll.what}` : `${poll.what} changed`);
+          last = snap;
+        })
+        .catch(() => undefined)
+        .finally(() => (busy = false));
+    }, poll.everyMs ?? 1000);
+    timer.unref();
+    this.pollTimer = timer;
   }
 
   async stop(): Promise<void> {
@@ -80,6 +113,7 @@ export class FirewallGuard {
     this.monitor?.stop();
     if (this.timer) clearTimeout(this.timer);
     if (this.interval) clearInterval(this.interval);
+    if (this.pollTimer) clearInterval(this.pollTimer);
     this.timer = undefined;
     await this.running;
   }

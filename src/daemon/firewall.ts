@@ -4,13 +4,17 @@
 //   await fw.reconcile(firewallView(state, { hostServices }));   // at start: the whole table
 //   await fw.sync(firewallView(state, { hostServices }));        // after every change: the delta
 //   await fw.rules();                                            // text for `berth rules`
+//   await fw.verify(why);                                        // someone else changed the ruleset
 //
 // reconcile() also sets the sysctls berth needs (ip_forward, bridge-nf-call-iptables,
 // route_localnet on berth bridges) and, when another firewall drops forwarded traffic (iptables
 // FORWARD policy DROP, or an nft forward chain with policy drop), inserts one rule there that
 // accepts what berth's own chain accepted (packets carrying MARK_BERTH), commented "berth: ...",
-// and says so in the log. cleanup() removes those rules and berth's chains and sets; the user
-// chain stays unless asked. Nothing here decides what the rules are: that is plan/nft-ruleset.ts.
+// and says so in the log. verify() compares the live table with the plan and rebuilds it when it
+// drifted (daemon/firewall-guard.ts calls it after others' changes). cleanup() removes those rules
+// and berth's chains and sets; the user chain and chains berth did not create stay unless asked.
+// This file decides; the text is planned in plan/ (nft-ruleset.ts, foreign-rules.ts,
+// nft-drift.ts) and run by kernel/ (nft.ts, iptables.ts, sysctl.ts).
 import type { IfName } from '../model/types.js';
 import { Internal } from '../model/errors.js';
 import { run, type Runner } from '../kernel/exec.js';
@@ -32,7 +36,8 @@ import {
 } from '../plan/foreign-rules.js';
 import { tableDrift } from '../plan/nft-drift.js';
 import {
-  deltaOfElements,
+  deltaSteps,
+  elementSteps,
   elementsOf,
   type Elements,
   FAMILY,
@@ -73,6 +78,8 @@ export class Firewall {
   /** Bridges whose route_localnet is known to be 1. */
   private readonly localnet = new Set<IfName>();
   private foreign: ForeignRule[] = [];
+  /** Is iptables the legacy backend? Asked once. */
+  private legacy: boolean | undefined;
   /** Text of the last transaction, for the log and for tests. */
   lastScript = '';
 
@@ -151,6 +158,24 @@ export class Firewall {
   }
 
   /**
+   * `iptables -S FORWARD` when iptables is the legacy backend (its changes never show in nft
+   * monitor, so the guard polls this); undefined when there is nothing to watch (nf_tables
+   * backend, no iptables). Throws when it cannot be read this time (the next poll tries again).
+   */
+  async legacyForward(): Promise<string | undefined> {
+    if (this.mode !== 'nftables') return undefined;
+    if (this.legacy === undefined) {
+      const backend = await this.iptables.backend();
+      if (backend === undefined) return undefined;
+      this.legacy = backend === 'legacy';
+    }
+    if (!this.legacy) return undefined;
+    const lines = await this.iptables.listForward();
+    if (!lines) throw new Internal('cannot read iptables FORWARD');
+    return lines.join('\n');
+  }
+
+  /**
    * Compares the kernel's table with the one berth last applied; when it drifted (flushed,
    * deleted, a rule or element of berth's removed or added behind its back) rebuilds it in full
    * and logs what was found. Then checks other firewalls again. Returns what drifted ([] when
@@ -174,6 +199,7 @@ export class Firewall {
       }
       return drift;
     }
+    this.log('debug', `firewall: table ${FAMILY} ${TABLE} as planned (${why})`);
     await this.recheckOthers(true);
     return [];
   }
@@ -189,9 +215,11 @@ export class Firewall {
       return;
     }
     if (!this.applied || !this.appliedEls) return this.reconcile(view);
-    const els = elementsOf(view); // validates everything before anything is touched
+    // Planned step by step with pauses: thousands of published ports must not stall the event
+    // loop, which also answers DNS. Validates everything before anything is touched.
+    const els = await stepwise(elementSteps(view));
     await this.routeLocalnet(view);
-    const delta = deltaOfElements(this.appliedEls, els);
+    const delta = await stepwise(deltaSteps(this.appliedEls, els));
     if (delta !== '') {
       try {
         await this.apply(delta);
@@ -342,6 +370,15 @@ export class Firewall {
       this.log('info', `removed berth's rule from nft chain ${c.family} ${c.table} ${c.name}`);
     }
     this.foreign = [];
+  }
+}
+
+/** Runs a step-wise planner, giving the event loop a turn between its steps. */
+async function stepwise<T>(steps: Generator<void, T>): Promise<T> {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 

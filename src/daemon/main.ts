@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { DataRootBusy, lockDataRoot } from '../store/data-root-lock.js';
 import { RecordStore } from '../store/record-store.js';
 import { StoreDamaged } from '../store/store.js';
+import { recheckSandboxValues } from '../model/state-check.js';
 import { buildApi } from './api.js';
 import { answerClientError } from './http.js';
 import { parseDaemonArgs } from './config.js';
@@ -39,7 +40,12 @@ async function main(): Promise<void> {
   for (const note of loaded.notes) log('warn', `store: ${note}`);
   const ctx = new Ctx(cfg, store, loaded.state, log);
   ctx.loaded();
-  ctx.verifyPersist = cfg.logLevel === 'debug';
+  // Values an older berth stored raw are parsed again; fixed records are written back.
+  const rechecked = recheckSandboxValues(ctx.state);
+  for (const note of rechecked.notes) log('warn', note);
+  if (rechecked.changed.length) await ctx.persist(...rechecked.changed);
+  // Tests (the e2e lab) ask every persist to check that no changed record was left unmarked.
+  ctx.verifyPersist = process.env['BERTH_STORE_VERIFY'] === '1';
   ctx.host = {
     resolvConf: await readFile(cfg.resolvConf, 'utf8').catch(() => ''),
     hostHostname: hostname(),

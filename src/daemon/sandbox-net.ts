@@ -6,7 +6,7 @@ import { macFromIp, newId } from '../model/ids.js';
 import type { DomainName, EndpointRecord, IfName, Ipv4, NetworkRecord, SandboxRecord } from '../model/types.js';
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import { parseCidr } from '../ipam/ipv4.js';
-import { bridgeAttachBatch, bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../plan/link-plan.js';
+import { bridgeAttachBatch, bridgeHostBatch, bridgeSandboxBatch, linkDeleteBatch, p2pJoinBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../plan/link-plan.js';
 import { createNetnsWith, deleteNetns } from '../kernel/netns.js';
 import { deleteLink, ipBatch } from '../kernel/links.js';
 import type { Ctx } from './context.js';
@@ -129,10 +129,7 @@ async function joinP2p(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord, ep: Endp
   const peerEp = peer.endpoints[net.id]!;
   const myNs = ctx.netnsPath(sb.id);
   const peerNs = netnsOf(ctx, peer)!;
-  await ipBatch([
-    `link add ${ep.hostIfName} type veth peer name ${ep.ifName} netns ${myNs}`,
-    `link set ${ep.hostIfName} netns ${peerNs} name ${peerEp.ifName}`,
-  ]);
+  await ipBatch(p2pJoinBatch({ hostIf: ep.hostIfName ?? ('' as IfName), ifName: ep.ifName, netns: myNs, peerIfName: peerEp.ifName, peerNetns: peerNs }));
   await ipBatch(p2pSandboxBatch({ ifName: ep.ifName, ip: ep.ip!, peerIp: peerEp.ip! }), myNs);
   await ipBatch(p2pSandboxBatch({ ifName: peerEp.ifName, ip: peerEp.ip!, peerIp: ep.ip! }), peerNs);
 }
@@ -158,5 +155,5 @@ export async function attachEndpoint(ctx: Ctx, sb: SandboxRecord, net: NetworkRe
 
 export async function detachEndpoint(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord, ep: EndpointRecord): Promise<void> {
   if (net.driver === 'bridge' && ep.hostIfName) return deleteLink(ep.hostIfName);
-  await ipBatch([`link del ${ep.ifName}`], ctx.netnsPath(sb.id)).catch(() => undefined);
+  await ipBatch(linkDeleteBatch(ep.ifName), ctx.netnsPath(sb.id)).catch(() => undefined);
 }

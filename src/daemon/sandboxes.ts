@@ -487,7 +487,9 @@ export class Sandboxes {
       if (cur.state.status === 'running') throw new Conflict(`sandbox ${cur.name} was started again while being removed`);
       delete this.ctx.state.sandboxes[sb.id];
       await this.ctx.persist(sb);
-      await rm(this.ctx.sandboxDir(sb.id), { recursive: true, force: true });
+      // A process of the sandbox that is still ending (the shim writing its exit code) can add a
+      // file while the directory is removed (ENOTEMPTY): retried, as rm allows (found by the fuzz suite).
+      await rm(this.ctx.sandboxDir(sb.id), { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     });
     this.onEvent('destroy', sb);
     const waiters = this.removedWaiters.get(sb.id) ?? [];

@@ -2,7 +2,7 @@
 // namespace (berthd's), and the kernel's ephemeral port range. Parsing is pure; reading is thin.
 import { ANY_IPV4 } from '../model/net-values.js';
 import type { Ipv4 } from '../model/types.js';
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import type { HostListener, PortRange } from '../ipam/host-ports.js';
 import { DEFAULT_EPHEMERAL } from '../ipam/host-ports.js';
@@ -33,6 +33,7 @@ export function procAddrToIpv4(hex: string, little = endianness() === 'LE'): Ipv
 /** Parses one /proc/net/{tcp,udp}[6] file: listening TCP sockets, every bound UDP socket. */
 export function parseProcNet(text: string, proto: PortProto, little = endianness() === 'LE'): HostListener[] {
   const out: HostListener[] = [];
+  const seen = new Set<string>(); // a port shared by many sockets (SO_REUSEPORT) is one listener
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     const local = f[1];
@@ -44,7 +45,11 @@ export function parseProcNet(text: string, proto: PortProto, little = endianness
     const port = parseInt(portHex, 16);
     const ip = procAddrToIpv4(addrHex, little);
     if (ip === undefined || !(port > 0)) continue;
-    if (!out.some((l) => l.ip === ip && l.port === port)) out.push({ proto, ip, port });
+    const key = `${ip}:${port}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push({ proto, ip, port });
+    }
   }
   return out;
 }
@@ -52,18 +57,13 @@ export function parseProcNet(text: string, proto: PortProto, little = endianness
 /** Reads the sockets bound in the caller's namespace (procNetDir: e.g. /proc/PID/net for another one). */
 export async function readHostListeners(procNetDir = '/proc/net'): Promise<HostListener[]> {
   const files: Array<[string, PortProto]> = [['tcp', 'tcp'], ['tcp6', 'tcp'], ['udp', 'udp'], ['udp6', 'udp']];
-  const out: HostListener[] = [];
-  for (const [file, proto] of files) {
-    let text: string;
-    try {
-      // /proc files live in memory: a synchronous read is microseconds, a thread-pool round trip is not.
-      text = readFileSync(`${procNetDir}/${file}`, 'utf8');
-    } catch {
-      continue; // no IPv6 in this kernel, for example
-    }
-    out.push(...parseProcNet(text, proto));
-  }
-  return out;
+  // Not readFileSync: the kernel builds these files by walking the machine's socket tables
+  // (every namespace's), which takes tens of ms on a busy host, and berthd's event loop also
+  // answers DNS. Thread-pool reads, all four at once, cost a round trip, not a stall.
+  const texts = await Promise.all(
+    files.map(([file]) => readFile(`${procNetDir}/${file}`, 'utf8').catch(() => undefined)), // no IPv6 in this kernel, say
+  );
+  return files.flatMap(([, proto], i) => (texts[i] === undefined ? [] : parseProcNet(texts[i], proto)));
 }
 
 /** Parses ip_local_port_range ("32768\t60999"). */
@@ -75,7 +75,7 @@ export function parseEphemeralRange(text: string): PortRange {
 
 export async function readEphemeralRange(path = '/proc/sys/net/ipv4/ip_local_port_range'): Promise<PortRange> {
   try {
-    return parseEphemeralRange(readFileSync(path, 'utf8'));
+    return parseEphemeralRange(await readFile(path, 'utf8'));
   } catch {
     return DEFAULT_EPHEMERAL;
   }

@@ -22,8 +22,17 @@ export class Iptables {
 
   /** True when `iptables` is the nf_tables backend (its chains are also nft chains). */
   async isNftBackend(): Promise<boolean> {
+    return (await this.backend()) === 'nft';
+  }
+
+  /**
+   * Which kernel interface `iptables` drives: "nft" (its changes show in nft monitor), "legacy"
+   * (x_tables: they do not), or undefined when iptables cannot be run.
+   */
+  async backend(): Promise<'nft' | 'legacy' | undefined> {
     const r = await this.exec(['--version']);
-    return r.code === 0 && r.stdout.includes('nf_tables');
+    if (r.code !== 0) return undefined;
+    return r.stdout.includes('nf_tables') ? 'nft' : 'legacy';
   }
 
   /** `iptables -S FORWARD` as lines, or undefined when iptables cannot be run. */

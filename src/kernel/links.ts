@@ -1,8 +1,10 @@
 // Links, addresses and routes through iproute2 in batch mode: one process per namespace per change.
+// The lines are planned by plan/link-plan.ts (an IpBatch); this module only runs them.
 import type { IfName } from '../model/types.js';
+import type { IpBatch } from '../plan/link-plan.js';
 import { run, runOk, type Runner } from './exec.js';
 
-export async function ipBatch(lines: string[], netnsPath?: string, runner: Runner = run): Promise<void> {
+export async function ipBatch(lines: IpBatch, netnsPath?: string, runner: Runner = run): Promise<void> {
   if (lines.length === 0) return;
   const argv = netnsPath ? ['nsenter', `--net=${netnsPath}`, 'ip', '-batch', '-'] : ['ip', '-batch', '-'];
   await runOk(argv, { input: lines.join('\n') + '\n' }, runner);

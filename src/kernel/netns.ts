@@ -1,10 +1,11 @@
 // Network namespaces as bind-mounted nsfs files under the exec-root, so they outlive any process.
 import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { IpBatch } from '../plan/link-plan.js';
 import { runOk, run } from './exec.js';
 
 /** Creates the namespace and runs an `ip -batch` inside it, in one process. */
-export async function createNetnsWith(path: string, batch: string[]): Promise<void> {
+export async function createNetnsWith(path: string, batch: IpBatch): Promise<void> {
   await mkdir(join(path, '..'), { recursive: true });
   const fh = await open(path, 'w');
   await fh.close();

@@ -12,6 +12,14 @@ import type { ExposedPort, Ipv4, PortProto, PortRequest } from './types.js';
 
 const PORT_RE = /^\d{1,5}$/;
 
+/**
+ * Most ports one range may hold (a -p container range, an --expose range). Each port becomes a
+ * binding, a firewall element and a line of `berth port`; 1-65535 is a typo, not a plan.
+ */
+export const MAX_PORT_RANGE = 10_000;
+const rangeTooBig = (start: number, end: number): string | undefined =>
+  end - start + 1 > MAX_PORT_RANGE ? `a range may hold at most ${MAX_PORT_RANGE} ports, ${start}-${end} holds ${end - start + 1}` : undefined;
+
 /** "80" or "8000-8010" -> [start, end]; Docker's nat.ParsePortRange. Throws a plain Error. */
 export function parsePortRange(text: string): [number, number] {
   if (text === '') throw new Error('Empty string specified for ports.');
@@ -40,6 +48,8 @@ export function parsePortKey(key: string): { start: number; end: number; proto: 
     throw new BadRequest(`invalid port "${key}": ${(err as Error).message}`);
   }
   if (start < 1) throw new BadRequest(`invalid port "${key}": ports go from 1 to 65535`);
+  const big = rangeTooBig(start, end);
+  if (big) throw new BadRequest(`invalid port "${key}": ${big}`);
   return { start, end, proto: checkProto(protoText) };
 }
 
@@ -89,6 +99,8 @@ export function parsePortSpec(raw: string): PortRequest {
     throw new BadRequest(`Invalid containerPort: ${containerPart}`);
   }
   if (cStart === 0) throw new BadRequest(`Invalid containerPort: ${containerPart}`);
+  const big = rangeTooBig(cStart, cEnd);
+  if (big) throw new BadRequest(`Invalid containerPort: ${containerPart}: ${big}`);
   let hStart = 0;
   let hEnd = 0;
   if (hostPart !== '') {
@@ -141,6 +153,8 @@ export function parseExpose(raw: string): ExposedPort[] {
     throw new BadRequest(`invalid range format for --expose: ${raw}, error: ${(err as Error).message}`);
   }
   if (start === 0) throw new BadRequest(`invalid range format for --expose: ${raw}, error: port 0 cannot be exposed`);
+  const big = rangeTooBig(start, end);
+  if (big) throw new BadRequest(`invalid range format for --expose: ${raw}, error: ${big}`);
   const proto = checkProto(protoText);
   const out: ExposedPort[] = [];
   for (let p = start; p <= end; p++) out.push({ port: p, proto });

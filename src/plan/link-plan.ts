@@ -1,9 +1,47 @@
-// Pure: the `ip -batch` lines that build a sandbox's interfaces. One batch runs in berthd's
-// namespace (veth creation, bridge ports), one inside the sandbox's namespace (addresses,
-// routes). Tests compare these lines with golden text; the kernel module only runs them.
-// Every name and address is a branded type (IfName, Ipv4): only berth's parse functions make them,
-// so nothing a client typed goes into a line unchecked.
+// Pure: every `ip -batch` line berth runs. One batch runs in berthd's namespace (bridges, veth
+// creation, bridge ports), one inside the sandbox's namespace (addresses, routes). Tests compare
+// these lines with golden text (test/unit/golden/links/); kernel/links.ts and kernel/netns.ts
+// only run an IpBatch, which only this module makes, and every value put into a line is checked
+// here first (interface names, addresses, MACs, namespace paths), so nothing unchecked reaches
+// an ip script. Names and addresses arrive as branded types (IfName, Ipv4) that only berth's parse
+// functions make; the checks here are the last line, for the values that are not branded (MACs,
+// MTUs, namespace paths) and for any cast.
+import { Internal } from '../model/errors.js';
+import { isIpv4 } from '../model/ip-literal.js';
 import type { IfName, Ipv4 } from '../model/types.js';
+
+/** Lines for one `ip -batch -` run; made only by the functions of this module. */
+export type IpBatch = readonly string[] & { readonly __ipBatch: unique symbol };
+
+const IFNAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/;
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const PATH_RE = /^\/[A-Za-z0-9_./-]+$/;
+
+function dev(name: string): string {
+  if (!IFNAME_RE.test(name)) throw new Internal(`refusing to put interface name "${name}" in an ip batch`);
+  return name;
+}
+function addr(ip: string): string {
+  if (!isIpv4(ip)) throw new Internal(`refusing to put address "${ip}" in an ip batch`);
+  return ip;
+}
+function prefix(len: number, max = 32): string {
+  if (!Number.isInteger(len) || len < 0 || len > max) throw new Internal(`refusing to put prefix length ${len} in an ip batch`);
+  return String(len);
+}
+function mtu(n: number): string {
+  if (!Number.isInteger(n) || n < 68 || n > 65535) throw new Internal(`refusing to put MTU ${n} in an ip batch`);
+  return String(n);
+}
+function mac(m: string): string {
+  if (!MAC_RE.test(m)) throw new Internal(`refusing to put MAC address "${m}" in an ip batch`);
+  return m;
+}
+function nsPath(p: string): string {
+  if (!PATH_RE.test(p) || p.includes('..')) throw new Internal(`refusing to put namespace path "${p}" in an ip batch`);
+  return p;
+}
+const batch = (lines: string[]): IpBatch => lines as unknown as IpBatch;
 
 export interface BridgePort {
   hostIf: IfName;
@@ -24,42 +62,64 @@ export interface P2pEnd {
   peerIp: Ipv4;
 }
 
-export function bridgeHostBatch(netnsPath: string, ports: BridgePort[]): string[] {
+export function bridgeHostBatch(netnsPath: string, ports: BridgePort[]): IpBatch {
+  return batch(
+    ports.flatMap((p) => [
+      `link add ${dev(p.hostIf)} mtu ${mtu(p.mtu)} type veth peer name ${dev(p.ifName)} mtu ${mtu(p.mtu)} address ${mac(p.mac)} netns ${nsPath(netnsPath)}`,
+      `link set ${dev(p.hostIf)} master ${dev(p.bridge)} up`,
+      // Hairpin lets a sandbox reach its own published port through the host's address.
+      `link set dev ${dev(p.hostIf)} type bridge_slave hairpin on`,
+    ]),
+  );
+}
+
+function sandboxLines(ports: BridgePort[]): string[] {
   return ports.flatMap((p) => [
-    `link add ${p.hostIf} mtu ${p.mtu} type veth peer name ${p.ifName} mtu ${p.mtu} address ${p.mac} netns ${netnsPath}`,
-    `link set ${p.hostIf} master ${p.bridge} up`,
-    // Hairpin lets a sandbox reach its own published port through the host's address.
-    `link set dev ${p.hostIf} type bridge_slave hairpin on`,
+    `addr add ${addr(p.ip)}/${prefix(p.prefixLen)} dev ${dev(p.ifName)}`,
+    `link set ${dev(p.ifName)} up`,
+    ...(p.defaultRouteVia ? [`route add default via ${addr(p.defaultRouteVia)} dev ${dev(p.ifName)}`] : []),
   ]);
 }
 
-export function bridgeSandboxBatch(ports: BridgePort[]): string[] {
-  return ports.flatMap((p) => [
-    `addr add ${p.ip}/${p.prefixLen} dev ${p.ifName}`,
-    `link set ${p.ifName} up`,
-    ...(p.defaultRouteVia ? [`route add default via ${p.defaultRouteVia} dev ${p.ifName}`] : []),
+export function bridgeSandboxBatch(ports: BridgePort[]): IpBatch {
+  return batch(sandboxLines(ports));
+}
+
+export function p2pSandboxBatch(end: P2pEnd): IpBatch {
+  return batch([
+    `addr add ${addr(end.ip)}/32 dev ${dev(end.ifName)}`,
+    `link set ${dev(end.ifName)} up`,
+    `route add ${addr(end.peerIp)}/32 dev ${dev(end.ifName)} scope link`,
   ]);
 }
 
-export function p2pSandboxBatch(end: P2pEnd): string[] {
-  return [
-    `addr add ${end.ip}/32 dev ${end.ifName}`,
-    `link set ${end.ifName} up`,
-    `route add ${end.peerIp}/32 dev ${end.ifName} scope link`,
-  ];
+/**
+ * The veth of a point-to-point network, made in berthd's namespace: one end into each sandbox,
+ * the first keeping its name, the second renamed on the way.
+ */
+export function p2pJoinBatch(o: { hostIf: IfName; ifName: IfName; netns: string; peerIfName: IfName; peerNetns: string }): IpBatch {
+  return batch([
+    `link add ${dev(o.hostIf)} type veth peer name ${dev(o.ifName)} netns ${nsPath(o.netns)}`,
+    `link set ${dev(o.hostIf)} netns ${nsPath(o.peerNetns)} name ${dev(o.peerIfName)}`,
+  ]);
 }
 
-export function bridgeCreateBatch(name: IfName, gateway: Ipv4, prefixLen: number, mtu: number, mac?: string): string[] {
-  return [
-    `link add name ${name} mtu ${mtu} ${mac ? `address ${mac} ` : ''}type bridge`,
-    `addr add ${gateway}/${prefixLen} dev ${name}`,
-    `link set ${name} up`,
-  ];
+export function bridgeCreateBatch(name: IfName, gateway: Ipv4, prefixLen: number, mtuValue: number, macValue?: string): IpBatch {
+  return batch([
+    `link add name ${dev(name)} mtu ${mtu(mtuValue)} ${macValue ? `address ${mac(macValue)} ` : ''}type bridge`,
+    `addr add ${addr(gateway)}/${prefix(prefixLen)} dev ${dev(name)}`,
+    `link set ${dev(name)} up`,
+  ]);
 }
 
 /** An existing bridge made whole again at start: its gateway address and up (both idempotent). */
-export function bridgeRepairBatch(name: IfName, gateway: Ipv4, prefixLen: number): string[] {
-  return [`addr replace ${gateway}/${prefixLen} dev ${name}`, `link set ${name} up`];
+export function bridgeRepairBatch(name: IfName, gateway: Ipv4, prefixLen: number): IpBatch {
+  return batch([`addr replace ${addr(gateway)}/${prefix(prefixLen)} dev ${dev(name)}`, `link set ${dev(name)} up`]);
+}
+
+/** Removes one interface (inside a sandbox's namespace, for a disconnect). */
+export function linkDeleteBatch(ifName: IfName): IpBatch {
+  return batch([`link del ${dev(ifName)}`]);
 }
 
 /**
@@ -68,17 +128,20 @@ export function bridgeRepairBatch(name: IfName, gateway: Ipv4, prefixLen: number
  * (hostNsPath), then addresses and routes. Saves one process per start over creating the veths
  * from the host side.
  */
-export function sandboxCreateBatch(hostNsPath: string, ports: BridgePort[]): string[] {
-  return [
+export function sandboxCreateBatch(hostNsPath: string, ports: BridgePort[]): IpBatch {
+  return batch([
     'link set lo up',
     ...ports.map(
-      (p) => `link add ${p.ifName} mtu ${p.mtu} address ${p.mac} type veth peer name ${p.hostIf} mtu ${p.mtu} netns ${hostNsPath}`,
+      (p) =>
+        `link add ${dev(p.ifName)} mtu ${mtu(p.mtu)} address ${mac(p.mac)} type veth peer name ${dev(p.hostIf)} mtu ${mtu(p.mtu)} netns ${nsPath(hostNsPath)}`,
     ),
-    ...bridgeSandboxBatch(ports),
-  ];
+    ...sandboxLines(ports),
+  ]);
 }
 
 /** The host side of veths made by sandboxCreateBatch: into the bridge, up, hairpin. */
-export function bridgeAttachBatch(ports: BridgePort[]): string[] {
-  return ports.flatMap((p) => [`link set ${p.hostIf} master ${p.bridge} up`, `link set dev ${p.hostIf} type bridge_slave hairpin on`]);
+export function bridgeAttachBatch(ports: BridgePort[]): IpBatch {
+  return batch(
+    ports.flatMap((p) => [`link set ${dev(p.hostIf)} master ${dev(p.bridge)} up`, `link set dev ${dev(p.hostIf)} type bridge_slave hairpin on`]),
+  );
 }

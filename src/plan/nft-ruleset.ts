@@ -238,8 +238,13 @@ function ifname(name: string): string {
   if (!IFNAME_RE.test(name)) throw new Internal(`refusing to put interface name "${name}" in the ruleset`);
   return `"${name}"`;
 }
+/** Addresses already checked: a state with thousands of published ports names few addresses. */
+const checkedIps = new Set<string>();
 function ip(addr: string): string {
+  if (checkedIps.has(addr)) return addr;
   if (!isIpv4(addr)) throw new Internal(`refusing to put address "${addr}" in the ruleset`);
+  if (checkedIps.size > 100_000) checkedIps.clear();
+  checkedIps.add(addr);
   return addr;
 }
 function cidr(text: string): string {
@@ -262,8 +267,27 @@ export function nftComment(text: string): string {
   return text.replace(/[^A-Za-z0-9 _.,:/()<>=+@#-]/g, '_').slice(0, 128);
 }
 
+/** Work items between two pauses of the step-wise planners (a few ms of work, even on a busy host). */
+export const STEP = 500;
+
+/** Runs a step-wise planner to its end at once. */
+function finish<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
 /** Every element of every set and map for a view. */
 export function elementsOf(view: FirewallView): Elements {
+  return finish(elementSteps(view));
+}
+
+/**
+ * elementsOf, pausing (yield) after every STEP items, so that a caller on an event loop that also
+ * serves DNS can let it breathe between steps (daemon/firewall.ts); the result is the same.
+ */
+export function* elementSteps(view: FirewallView): Generator<void, Elements> {
   const els: Elements = new Map(SETS.map((s) => [s.name, new Map<string, Element>()]));
   const put = (set: string, e: Element): void => {
     const m = els.get(set)!;
@@ -284,7 +308,9 @@ export function elementsOf(view: FirewallView): Elements {
     if (b.masquerade && !b.internal) put('masq-subnets', { key: cidr(b.subnet), comment: what });
     if (b.resolver) put('resolvers', { key: ip(b.resolver), comment: `${what}: DNS` });
   }
+  let n = 0;
   for (const p of view.published) {
+    if (++n % STEP === 0) yield;
     const target = `${ip(p.targetIp)} . ${port(p.targetPort)}`;
     const what = `${p.sandbox}: ${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetPort}`;
     if (p.hostIp === '0.0.0.0') {
@@ -406,6 +432,12 @@ export function deltaRuleset(prev: FirewallView, next: FirewallView): string {
 
 /** deltaRuleset on elements already computed (berthd keeps those of the applied view). */
 export function deltaOfElements(a: Elements, b: Elements): string {
+  return finish(deltaSteps(a, b));
+}
+
+/** deltaOfElements, pausing after every STEP elements compared (see elementSteps). */
+export function* deltaSteps(a: Elements, b: Elements): Generator<void, string> {
+  let n = 0;
   const dels: string[] = [];
   const adds: string[] = [];
   for (const s of SETS) {
@@ -414,10 +446,12 @@ export function deltaOfElements(a: Elements, b: Elements): string {
     const gone: string[] = [];
     const added: string[] = [];
     for (const [k, e] of before) {
+      if (++n % STEP === 0) yield;
       const now = after.get(k);
       if (!now || now.value !== e.value || now.comment !== e.comment) gone.push(k);
     }
     for (const [k, e] of after) {
+      if (++n % STEP === 0) yield;
       const was = before.get(k);
       if (!was || was.value !== e.value || was.comment !== e.comment) added.push(elementText(e));
     }

@@ -18,7 +18,7 @@
 // With no good copy berthd refuses to start, naming the file: it may describe running
 // sandboxes, and starting without it would forget them.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BerthState } from '../model/types.js';
 import { newWriteStats, removeFileDurable, syncDir, writeFileDurable, type WriteStats } from './durable-file.js';
@@ -94,6 +94,8 @@ export class RecordStore implements Store {
     for (const f of await readdir(dir)) {
       const m = ID_FILE.exec(f);
       if (m) ids.add(m[1]!);
+      // A write a crash cut off before its rename: the record file itself is untouched.
+      else if (f.endsWith('.json.tmp')) await rm(join(dir, f), { force: true });
     }
     const out = new Map<string, T>();
     for (const id of [...ids].sort()) out.set(id, await this.loadFile(join(dir, `${id}.json`), (v) => check(v, id), notes, RECORD_HINT, (v) => checkPrev(v, id)));

@@ -4,6 +4,8 @@
 // nothing else changes and berthd keeps serving.
 
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import type { Lab } from "./lab.js";
 import { withLab } from "./lab.js";
@@ -107,5 +109,23 @@ test("input: newlines in --hostname and --add-host, metacharacters in names and 
     assert.equal(out, value);
     assert.equal((await lab.inHost(["test", "-e", "/tmp/hsa-pwn"])).code, 1, "a metacharacter value ran as a command");
     assert.match(await nftTable(lab), /chain filter-forward/, "berth's table lost its chains");
+  });
+});
+
+test("input: a raw --dns-search an older berth stored is dropped at start, with a warning", async () => {
+  await withLab("in", {}, async (lab) => {
+    const id = (await lab.berthOk(["run", "-d", "--name", "old", "--dns-search", "ok.example", "--", "sleep", "600"])).trim();
+    await lab.stopBerthd();
+    // What berth before issue 8 recorded for `--dns-search $'\nnameserver' --dns-search evil.example`.
+    const recordPath = join(lab.dataRoot, "store", "sandboxes", `${id}.json`);
+    const record = JSON.parse(readFileSync(recordPath, "utf8")) as { config: { dnsSearch: string[] } };
+    record.config.dnsSearch = ["\nnameserver", "evil.example"];
+    writeFileSync(recordPath, JSON.stringify(record));
+    await lab.startBerthd();
+    assert.match(lab.berthdLog(), /sandbox old: dropped --dns-search "\\nnameserver" recorded by an older berth/);
+    await lab.berthOk(["restart", "-t", "0", "old"]);
+    const rc = await lab.berthOk(["exec", "old", "--", "cat", "/etc/resolv.conf"]);
+    assert.doesNotMatch(rc, /^nameserver evil\.example/m, rc);
+    assert.match(rc, /^search evil\.example$/m, rc);
   });
 });

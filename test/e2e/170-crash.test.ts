@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import { type Lab, withLab } from "./lab.js";
 import { addrsIn, berthLinks, linksIn, psJson, type NetworkJson, type SandboxJson } from "./foundation.js";
 
@@ -136,12 +136,22 @@ async function assertConverged(lab: Lab, when: string, anchors: Record<string, s
   return { running };
 }
 
-test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", async (t) => {
+interface CrashLab {
+  lab: Lab;
+  rnd: () => number;
+  /** How long one lone `berth run -d` took. */
+  runMs: number;
+  /** Address of the anchor sandbox on each network (bridge, crashnet). */
+  anchors: Record<string, string>;
+}
+
+/** A lab with network crashnet and an anchor sandbox on it and on bridge; seeded randomness. */
+async function withCrashLab(t: TestContext, prefix: string, fn: (c: CrashLab) => Promise<void>): Promise<void> {
   const seed = Number(process.env["BERTH_CRASH_SEED"] ?? Date.now() % 100000);
   t.diagnostic(`seed ${seed} (set BERTH_CRASH_SEED to replay)`);
   const rnd = prng(seed);
   // Under load a restart with many sandboxes to adopt can take several seconds before /_ping.
-  await withLab("cr", { berthdReadyTimeoutMs: 30_000 }, async (lab) => {
+  await withLab(prefix, { berthdReadyTimeoutMs: 30_000 }, async (lab) => {
     // BERTH_CRASH_LOG=FILE keeps berthd's whole log (all its starts) for a post-mortem.
     const keepLog = process.env["BERTH_CRASH_LOG"];
     if (keepLog) t.after(() => writeFileSync(keepLog, lab.berthdLog()));
@@ -155,6 +165,12 @@ test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", 
       bridge: (await getJson<SandboxJson>(lab, "/containers/anchor-b/json")).NetworkSettings.Networks["bridge"]!.IPAddress,
       crashnet: (await getJson<SandboxJson>(lab, "/containers/anchor-c/json")).NetworkSettings.Networks["crashnet"]!.IPAddress,
     };
+    await fn({ lab, rnd, runMs, anchors });
+  });
+}
+
+test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", async (t) => {
+  await withCrashLab(t, "cr", async ({ lab, rnd, runMs, anchors }) => {
     const killedAt: number[] = [];
     let outcomes = { ok: 0, failed: 0 };
     for (let i = 0; i < ITERATIONS; i++) {
@@ -201,25 +217,12 @@ test("crash: SIGKILL of berthd while sandboxes start and go, then convergence", 
     assert.deepEqual(await berthLinks(lab), ["berth0"]);
     assert.deepEqual(readdirSync(join(lab.execRoot, "netns")), []);
     assert.deepEqual(sleepers(lab), []);
+    assert.ok(!lab.berthdLog().includes("changed without being marked"), "every changed record was marked for the store");
   });
 });
 
 test("crash: SIGKILL during custom-bridge network create and rm, disconnect, host and container: launches", async (t) => {
-  const seed = Number(process.env["BERTH_CRASH_SEED"] ?? Date.now() % 100000);
-  t.diagnostic(`seed ${seed} (set BERTH_CRASH_SEED to replay)`);
-  const rnd = prng(seed);
-  await withLab("cs", { berthdReadyTimeoutMs: 30_000 }, async (lab) => {
-    const keepLog = process.env["BERTH_CRASH_LOG"];
-    if (keepLog) t.after(() => writeFileSync(keepLog, lab.berthdLog()));
-    await lab.berthOk(["network", "create", "crashnet"]);
-    const t0 = performance.now();
-    await lab.berthOk(["run", "-d", "--name", "anchor-b", "--", "sleep", MARKER]);
-    const runMs = performance.now() - t0;
-    await lab.berthOk(["run", "-d", "--name", "anchor-c", "--network", "crashnet", "--", "sleep", MARKER]);
-    const anchors = {
-      bridge: (await getJson<SandboxJson>(lab, "/containers/anchor-b/json")).NetworkSettings.Networks["bridge"]!.IPAddress,
-      crashnet: (await getJson<SandboxJson>(lab, "/containers/anchor-c/json")).NetworkSettings.Networks["crashnet"]!.IPAddress,
-    };
+  await withCrashLab(t, "cs", async ({ lab, rnd, anchors }) => {
     const killedAt: number[] = [];
     const outcomes = { ok: 0, failed: 0 };
     const opts = { timeoutMs: 20_000 };
@@ -275,5 +278,40 @@ test("crash: SIGKILL during custom-bridge network create and rm, disconnect, hos
     assert.deepEqual((await linksIn(lab, lab.hostNsPath)).filter((n) => /^(berth0|berth-|bv|cbr)/.test(n)), ["berth0"]);
     assert.deepEqual(readdirSync(join(lab.execRoot, "netns")), []);
     assert.deepEqual(sleepers(lab), []);
+    assert.ok(!lab.berthdLog().includes("changed without being marked"), "every changed record was marked for the store");
+  });
+});
+
+test("restart: a missing endpoint and one a connect left half-made are rebuilt; the sandbox survives", async (t) => {
+  await withCrashLab(t, "cp", async ({ lab, anchors }) => {
+    await lab.berthOk(["run", "-d", "--name", "two", "--network", "crashnet", "--", "sleep", MARKER]);
+    await lab.berthOk(["network", "connect", "bridge", "two"]);
+    const before = await getJson<SandboxJson>(lab, "/containers/two/json");
+    const ns = before.NetworkSettings.SandboxKey;
+    const onCrashnet = before.NetworkSettings.Networks["crashnet"]!;
+    const onBridge = before.NetworkSettings.Networks["bridge"]!;
+    await lab.stopBerthd();
+    // Missing: the veth on crashnet is gone (both ends).
+    await lab.inNsOk(lab.hostNsPath, ["ip", "link", "del", `bv${onCrashnet.EndpointID.slice(0, 12)}`]);
+    // Half-made: the record says a connect to bridge was under way; its address never came.
+    const file = join(lab.dataRoot, "store", "sandboxes", `${before.Id}.json`);
+    const rec = JSON.parse(readFileSync(file, "utf8")) as { endpoints: Record<string, { pending?: string; ifName: string }> };
+    const ep = rec.endpoints[onBridge.NetworkID]!;
+    ep.pending = "attach";
+    writeFileSync(file, JSON.stringify(rec));
+    await lab.inNsOk(ns, ["ip", "addr", "flush", "dev", ep.ifName]);
+    const logFrom = lab.berthdLog().length;
+    await lab.startBerthd();
+    const log = lab.berthdLog().slice(logFrom);
+    assert.match(log, /sandbox two: endpoint on crashnet rebuilt \(its interface bv[0-9a-f]{12} was gone\)/);
+    assert.match(log, /sandbox two: endpoint on bridge rebuilt \(a connect was cut off while building it\)/);
+    const after = await getJson<SandboxJson>(lab, "/containers/two/json");
+    assert.equal(after.State.Pid, before.State.Pid, "the same process: adopted, not restarted");
+    assert.equal(after.NetworkSettings.Networks["crashnet"]!.IPAddress, onCrashnet.IPAddress);
+    assert.equal(after.NetworkSettings.Networks["bridge"]!.IPAddress, onBridge.IPAddress);
+    await assertConverged(lab, "after the repair", anchors, true);
+    assert.ok(await lab.ping(ns, anchors["bridge"]!), "two reaches anchor-b on bridge");
+    assert.ok(await lab.ping(ns, anchors["crashnet"]!), "two reaches anchor-c on crashnet");
+    assert.ok(!lab.berthdLog().includes("changed without being marked"), "every changed record was marked for the store");
   });
 });

@@ -59,7 +59,8 @@ test("store faults: damaged records fall back to their previous copy or stop ber
     // 2. No good copy: refused, naming the file; restored from a backup: adopted.
     await lab.stopBerthd();
     const sbFileB = recordFile(lab, "sandboxes", idB);
-    copyFileSync(sbFileB, "/tmp/hsc-backup.json");
+    const backup = join(lab.dir, "backup.json");
+    copyFileSync(sbFileB, backup);
     writeFileSync(sbFileB, '{"id":');
     writeFileSync(`${sbFileB}.prev`, "");
     await assert.rejects(lab.startBerthd(), (e: Error) => {
@@ -68,8 +69,7 @@ test("store faults: damaged records fall back to their previous copy or stop ber
       return true;
     });
     assert.ok(!existsSync(lab.socketPath), "the refused berthd left no socket");
-    copyFileSync("/tmp/hsc-backup.json", sbFileB);
-    rmSync("/tmp/hsc-backup.json");
+    copyFileSync(backup, sbFileB);
     await lab.startBerthd();
     await assertAdopted(lab, pids, "after restoring the record");
 
@@ -93,6 +93,7 @@ test("store faults: damaged records fall back to their previous copy or stop ber
     await assertAdopted(lab, pids, "after migrating state.json");
     await lab.berthOk(["rm", "-f", "keep-a", "keep-b"]);
     await lab.berthOk(["network", "rm", "storenet"]);
+    assert.ok(!lab.berthdLog().includes("changed without being marked"), "every changed record was marked for the store");
   });
 });
 

@@ -7,6 +7,8 @@
 // message; how long each took is printed, not asserted (timings belong in bench/).
 
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { type Lab, OUTSIDE_IP, WEB_IP, withLab } from "./lab.js";
 import { sleep } from "./lab-exec.js";
@@ -119,6 +121,32 @@ test("S17b firewall guard: flush ruleset, deleted table or rule, foreign DROP: r
     await lab.inHostOk(["nft", "flush", "ruleset"]);
     await waitReaches(lab, "after nft flush ruleset with a restarted monitor", 8080);
   });
+});
+
+test("S19b legacy iptables: a FORWARD DROP policy set while berthd runs is found by polling, without nft monitor", async () => {
+  // berthd finds `iptables` through PATH: here it is iptables-legacy (x_tables), whose changes
+  // never show in nft monitor.
+  const bin = mkdtempSync("/tmp/hkd-legacy-bin-");
+  symlinkSync("/usr/sbin/iptables-legacy", join(bin, "iptables"));
+  const path = process.env["PATH"];
+  process.env["PATH"] = `${bin}:${path}`;
+  try {
+    await withLab("p245l", {}, async (lab) => {
+      await runServer(lab, "web1", ["-p", "8080:80"], [{ proto: "tcp", port: 80 }]);
+      await waitReaches(lab, "legacy: at start", 8080);
+      const mark = lab.berthdLog().length;
+      await lab.inHostOk(["iptables-legacy", "-P", "FORWARD", "DROP"]);
+      await waitLog(lab, /iptables FORWARD drops forwarded traffic: inserted/, "iptables-legacy -P FORWARD DROP", mark);
+      await waitReaches(lab, "after iptables-legacy -P FORWARD DROP", 8080);
+      const fwd = await lab.inHostOk(["iptables-legacy", "-S", "FORWARD"]);
+      assert.match(fwd, /^-P FORWARD DROP$/m, fwd);
+      assert.match(fwd, /berth: accept traffic that berth accepted/, `berth's rule is in the legacy chain:\n${fwd}`);
+      assert.match(lab.berthdLog(), /as planned \((first look at )?iptables \(legacy\) FORWARD( changed)?\)/, "found by the poll");
+    });
+  } finally {
+    process.env["PATH"] = path;
+    rmSync(bin, { recursive: true, force: true });
+  }
 });
 
 /** PID of berthd's `nft monitor` child. */

@@ -18,7 +18,7 @@
 //
 // API
 //   Lab.create({prefix?, berthdArgs?, startBerthd? = true, outsideDefaultRoute? = false,
-//               upstreamDns? = false | true | records, berthdBin?, berthdReadyTimeoutMs? = 10000})
+//               upstreamDns? = false | true | records, berthdBin?, berthdReadyTimeoutMs? = 30000})
 //   withLab(prefix, opts, async (lab) => ...)       create, run, ALWAYS destroy (also on throw)
 //
 //   lab.berth(args, {timeoutMs?, input?})  -> RunResult {code, signal, stdout, stderr, timedOut}
@@ -496,7 +496,7 @@ export class Lab implements PidTracker {
     }
   }
 
-  /** Starts berthd in the host namespace and waits (10 s at most, see berthdReadyTimeoutMs)
+  /** Starts berthd in the host namespace and waits (30 s at most, see berthdReadyTimeoutMs)
    * until GET /_ping answers; throws with berthd's log if it exits or does not answer. */
   async startBerthd(extra: string[] = []): Promise<void> {
     this.assertAlive();
@@ -516,9 +516,9 @@ export class Lab implements PidTracker {
       ...extra,
     ];
     writeFileSync(this.berthdLogPath, `--- lab: starting ${argv.join(" ")}\n`, { flag: "a" });
-    const proc = await spawnBg(argv, { name: "berthd", logPath: this.berthdLogPath }, this);
+    const proc = await spawnBg(argv, { name: "berthd", logPath: this.berthdLogPath, env: childEnv({ BERTH_STORE_VERIFY: "1" }) }, this);
     this.berthd = proc;
-    const readyMs = this.opts.berthdReadyTimeoutMs ?? 10_000;
+    const readyMs = this.opts.berthdReadyTimeoutMs ?? 30_000;
     const deadline = Date.now() + readyMs;
     let lastError = "";
     for (;;) {

@@ -20,6 +20,7 @@ test('wrong types name the field', () => {
   assert.equal(message(createNetworkBody, null), 'invalid request body: expected an object, got null');
   assert.equal(message(createNetworkBody, { Name: 'n', IPAM: { Config: [{ Subnet: 10 }] } }), 'invalid IPAM.Config[0].Subnet: expected a string, got a number');
   assert.equal(message(connectBody, { Container: 'a\nb' }), 'invalid Container: control characters are not allowed');
+  assert.equal(message(createNetworkBody, { Name: 'n', Labels: { 'a\nb': 'c' } }), 'invalid Labels: key "a\\nb": control characters are not allowed');
   assert.equal(message(stopQuery, { t: '-1' }, 'query parameter'), 'invalid query parameter t: give whole seconds from 0 to 2147483');
 });
 

@@ -67,3 +67,46 @@ test('drift: none for the table as planned; a missing chain, rule or element is 
   assert.ok(drift.includes('chain filter-forward is missing'), drift.join('\n'));
   assert.ok(drift.includes('set bridges is missing'), drift.join('\n'));
 });
+
+test('guard: a polled snapshot (legacy iptables) that changes leads to a check; nothing to watch stops polling', async () => {
+  const checks: string[] = [];
+  let snap = '-P FORWARD ACCEPT';
+  let reads = 0;
+  const g = new FirewallGuard({
+    noMonitor: true,
+    debounceMs: 1,
+    log: () => undefined,
+    check: async (why) => (checks.push(why), []),
+    poll: { read: async () => (reads++, snap), everyMs: 10, what: 'iptables (legacy) FORWARD' },
+  });
+  g.start();
+  await new Promise((r) => setTimeout(r, 60));
+  await g.idle();
+  assert.deepEqual(checks, ['first look at iptables (legacy) FORWARD'], 'the first look is checked, then no change, no check');
+  snap = '-P FORWARD DROP';
+  await new Promise((r) => setTimeout(r, 60));
+  await g.idle();
+  assert.deepEqual(checks, ['first look at iptables (legacy) FORWARD', 'iptables (legacy) FORWARD changed']);
+  await g.stop();
+
+  // A read that fails is tried again; one that says "nothing to watch" ends the polling.
+  let flaky = 0;
+  const f = new FirewallGuard({
+    noMonitor: true,
+    log: () => undefined,
+    check: async () => [],
+    poll: { read: async () => { flaky++; throw new Error('busy'); }, everyMs: 5, what: 'x' },
+  });
+  f.start();
+  await new Promise((r) => setTimeout(r, 60));
+  await f.stop();
+  assert.ok(flaky > 2, `failed reads are retried (${flaky})`);
+
+  let none = 0;
+  const h = new FirewallGuard({ noMonitor: true, log: () => undefined, check: async () => [], poll: { read: async () => (none++, undefined), everyMs: 5, what: 'x' } });
+  h.start();
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(none, 1, 'one read said there is nothing to watch');
+  await h.stop();
+  assert.ok(reads > 3);
+});

@@ -4,13 +4,24 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { bridgeAttachBatch, bridgeCreateBatch, bridgeRepairBatch, bridgeHostBatch, bridgeSandboxBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../../src/plan/link-plan.js';
+import {
+  bridgeAttachBatch,
+  bridgeCreateBatch,
+  bridgeRepairBatch,
+  bridgeHostBatch,
+  bridgeSandboxBatch,
+  linkDeleteBatch,
+  p2pJoinBatch,
+  p2pSandboxBatch,
+  sandboxCreateBatch,
+  type BridgePort,
+} from '../../src/plan/link-plan.js';
 import { macFromIp } from '../../src/model/ids.js';
 import { parseIfName as ifn, parseIpv4 as ip } from '../../src/model/net-values.js';
 
 const dir = fileURLToPath(new URL('../../../test/unit/golden/links/', import.meta.url));
 
-function golden(name: string, lines: string[]): void {
+function golden(name: string, lines: readonly string[]): void {
   const text = lines.join('\n') + '\n';
   const path = dir + name;
   if (process.env['UPDATE_GOLDEN']) writeFileSync(path, text);
@@ -51,4 +62,24 @@ test('bridge repair at start: gateway address replaced, up', () => {
 test('start,networks=2: one batch inside the new namespace (veths made there, host ends pushed out), one attaching the host ends', () => {
   golden('start,networks=2,side=sandbox.batch', sandboxCreateBatch('/proc/4242/ns/net', [web, second]));
   golden('start,networks=2,side=host.batch', bridgeAttachBatch([web, second]));
+});
+
+test('p2p,join: one veth, an end into each sandbox namespace, the second renamed', () => {
+  golden(
+    'p2p,side=host.batch',
+    p2pJoinBatch({ hostIf: ifn('bp0123456789ab'), ifName: ifn('eth1'), netns: '/run/berth/netns/aaaaaaaaaaaa', peerIfName: ifn('eth1'), peerNetns: '/run/berth/netns/bbbbbbbbbbbb' }),
+  );
+});
+
+test('disconnect: the interface goes, inside the sandbox', () => {
+  golden('disconnect,side=sandbox.batch', linkDeleteBatch(ifn('eth1')));
+});
+
+test('a value that is not what it claims (a cast past the brand) never reaches an ip batch', () => {
+  const cast = <T>(v: string) => v as unknown as T;
+  assert.throws(() => linkDeleteBatch(cast('eth1\nlink del eth0')), /refusing to put interface name/);
+  assert.throws(() => bridgeRepairBatch(ifn('berth0'), cast('172.18.0.1 dev lo'), 16), /refusing to put address/);
+  assert.throws(() => bridgeSandboxBatch([{ ...web, prefixLen: 33 }]), /refusing to put prefix length 33/);
+  assert.throws(() => bridgeHostBatch('/run/netns/x; reboot', [web]), /refusing to put namespace path/);
+  assert.throws(() => bridgeCreateBatch(ifn('berth0'), ip('172.17.0.1'), 16, 1500, 'not-a-mac'), /refusing to put MAC address/);
 });

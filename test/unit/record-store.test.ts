@@ -53,8 +53,12 @@ test('store: records written one file each, loaded back whole', async (t) => {
   assert.deepEqual((await store.load()).state.sandboxes, {});
   const stats = await store.apply(change({ putNetworks: [net(hex('a'), 'n1')], putSandboxes: [sandbox(hex('b'), 'web', 42)], meta: { hostServices: ['x=10.0.0.1:80->8080'] } }));
   assert.equal(stats.files, 3);
+  // A write cut off before its rename leaves a .tmp beside the record: ignored, then removed.
+  const tmp = join(root, 'store', 'sandboxes', `${hex('b')}.json.tmp`);
+  writeFileSync(tmp, '{"id":"half');
   const back = await new RecordStore(root).load();
   assert.deepEqual(back.notes, []);
+  assert.ok(!existsSync(tmp));
   assert.equal(back.state.networks[hex('a')]?.name, 'n1');
   assert.equal(back.state.sandboxes[hex('b')]?.state.pid, 42);
   assert.deepEqual(back.state.hostServices, ['x=10.0.0.1:80->8080']);

@@ -11,7 +11,12 @@ function article(kind: string): string {
 /** "HostConfig.DnsSearch[0]", "IPAM.Config[0].Subnet". */
 export function fieldName(path: readonly PropertyKey[]): string {
   let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : `${out ? '.' : ''}${String(p)}`;
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    // A client's own keys (labels, options) are quoted unless plain, so a message stays one line.
+    else if (/^[A-Za-z0-9_./-]+$/.test(String(p))) out += `${out ? '.' : ''}${String(p)}`;
+    else out += `[${JSON.stringify(String(p))}]`;
+  }
   return out;
 }
 
@@ -33,6 +38,8 @@ function what(issue: z.core.$ZodIssue): string {
       return issue.origin === 'string' ? `longer than ${String(issue.maximum)} characters` : issue.origin === 'array' ? `more than ${String(issue.maximum)} items` : `larger than ${String(issue.maximum)}`;
     case 'too_small':
       return issue.origin === 'string' ? (issue.minimum === 1 ? 'must not be empty' : `shorter than ${String(issue.minimum)} characters`) : `smaller than ${String(issue.minimum)}`;
+    case 'invalid_key':
+      return `key ${JSON.stringify(issue.input)}: ${issue.issues[0]?.message ?? 'not allowed'}`;
     case 'unrecognized_keys':
       return `unknown field ${issue.keys.join(', ')}`;
     default:
@@ -43,7 +50,8 @@ function what(issue: z.core.$ZodIssue): string {
 /** The message for the first issue; kind is '' (body), 'path parameter' or 'query parameter'. */
 export function describeIssue(issue: z.core.$ZodIssue, kind: string): string {
   if (issue.code === 'custom' && (issue.params as { verbatim?: boolean } | undefined)?.verbatim) return issue.message;
-  const field = fieldName(issue.path);
+  // A bad key is named by the map that holds it, the key itself in the text.
+  const field = fieldName(issue.code === 'invalid_key' ? issue.path.slice(0, -1) : issue.path);
   const name = kind ? `${kind} ${field}` : field || 'request body';
   return `invalid ${name}: ${what(issue)}`;
 }
