@@ -85,6 +85,15 @@ test("dockerode: version, importImage, networks, containers, published port, exe
       assert.equal(runText(), "run-out\n");
       await ran.remove();
 
+      // Docker's status codes, as the SDK sees them.
+      const code = (p: Promise<unknown>) => p.then(() => 0, (e: { statusCode?: number; message?: string }) => `${e.statusCode} ${e.message}`);
+      assert.match(String(await code(docker.createNetwork({ Name: "dn" }))), /^409 .*network with name dn already exists/);
+      assert.match(String(await code(docker.getNetwork("bridge").remove())), /^403 .*pre-defined network/);
+      assert.match(String(await code(net.remove())), /^403 .*has active endpoints/);
+      assert.match(String(await code(docker.createContainer({ Image: "nothere:2", Cmd: ["true"] }))), /^404 .*No such image: nothere:2/);
+      assert.match(String(await code(docker.createContainer({ name: "w", Image: "bb:1", Cmd: ["true"] }))), /^409 .*The container name "\/w" is already in use/);
+      assert.match(String(await code(docker.getContainer("nope").inspect())), /^404 .*No such container: nope/);
+
       await web.remove({ force: true });
       await net.remove();
       const deadline = Date.now() + 10_000;
