@@ -3,6 +3,7 @@
 // failure undoes what was done and leaves the sandbox "created" with the error recorded.
 import { validateName } from '../model/names.js';
 import type { ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, Conflict } from '../model/errors.js';
@@ -46,6 +47,8 @@ export class Sandboxes {
   /** The local image store (set by berthd); sandboxes made from images need it at create. */
   images: ImageStore | undefined;
   private readonly removedWaiters = new Map<string, Array<() => void>>();
+  /** docker attach with stdin, waiting for the container (docker run -i attaches before start). */
+  private readonly stdinWaiters = new Map<string, Array<(w: Writable) => void>>();
   /** Stopped, killed or removed by the user: the restart policy leaves them alone, as Docker. */
   private readonly manuallyStopped = new Set<string>();
   /** Hooks for the Docker API's events (create, start, die, destroy). */
@@ -174,11 +177,17 @@ export class Sandboxes {
         hostname: mode === 'host' ? '' : this.hostnameOf(sb),
         cmd: sb.config.cmd,
         env: this.envOf(sb),
+        stdinPipe: Boolean(sb.config.image && sb.config.docker?.openStdin),
       });
       // 3. Record. The command's PID follows as soon as the shim reports it.
       sb.state = { ...sb.state, shimPid: launched.shimPid, shimStartTime: await startTimeOf(launched.shimPid) };
       timer.mark('launch');
       this.children.set(sb.id, launched.child);
+      if (launched.child.stdin) {
+        launched.child.stdin.on('error', () => undefined);
+        for (const w of this.stdinWaiters.get(sb.id) ?? []) w(launched.child.stdin);
+        this.stdinWaiters.delete(sb.id);
+      }
       this.readiness.set(sb.id, launched.ready);
       void launched.exited.then(() => this.onExit(sb.id, generation));
       void launched.ready.then(
@@ -370,6 +379,22 @@ export class Sandboxes {
       if (!cur || cur.state.status === 'running' || this.manuallyStopped.has(sb.id)) return;
       this.startByPolicy(sb.id, true).catch((e: Error) => this.ctx.log('warn', `restart of ${sb.name} by its policy failed: ${e.message}`));
     }, delay).unref();
+  }
+
+  /**
+   * The running command's stdin (a pipe from berthd, for containers created with OpenStdin), at
+   * once or when the container next starts; undefined when it has none.
+   */
+  stdinOf(id: string): Promise<Writable> | undefined {
+    const sb = this.ctx.state.sandboxes[id];
+    if (!sb?.config.image || !sb.config.docker?.openStdin) return undefined;
+    const now = this.children.get(id)?.stdin;
+    if (sb.state.status === 'running' && now) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const list = this.stdinWaiters.get(id) ?? [];
+      list.push(resolve);
+      this.stdinWaiters.set(id, list);
+    });
   }
 
   /** docker kill counts as a stop by the user for the restart policy. */

@@ -35,6 +35,8 @@ export interface LaunchSpec {
   cmd: string[];
   env: Record<string, string>;
   oci?: OciLaunch;
+  /** The command's stdin is a pipe from berthd (docker run -i); else /dev/null. */
+  stdinPipe?: boolean;
 }
 
 export interface Launched {
@@ -67,7 +69,7 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
       ];
   let child: ChildProcess;
   try {
-    child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd], env: o ? { PATH: DEFAULT_PATH } : spec.env });
+    child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: [spec.stdinPipe ? 'pipe' : 'ignore', log.fd, log.fd], env: o ? { PATH: DEFAULT_PATH } : spec.env });
   } finally {
     await log.close();
   }

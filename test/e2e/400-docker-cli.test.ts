@@ -125,6 +125,7 @@ async function suite(prefix: string, dockerSocket: boolean): Promise<void> {
       assert.deepEqual(ps.trim().split("\n").slice(1).map((l) => l.trim()), ["1 ps"], `ps sees only its own process:\n${ps}`);
       assert.equal(await dockerOk(lab, ["run", "--rm", "bb:1", "sh", "-c", "echo $GREETING from $(pwd)"]), "hi from /www\n");
       assert.equal((await docker(lab, ["run", "--rm", "bb:1", "sh", "-c", "exit 3"])).code, 3);
+      assert.equal(await dockerOk(lab, ["run", "-i", "--rm", "bb:1", "cat"], { input: "typed into run -i\n" }), "typed into run -i\n");
       const nocmd = await docker(lab, ["run", "--rm", "bb:1", "nosuchcmd"]);
       assert.equal(nocmd.code, 127);
       assert.match(nocmd.stderr, /executable file not found in \$PATH/);

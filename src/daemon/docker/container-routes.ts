@@ -53,7 +53,19 @@ export function addContainerStreamRoutes(r: Router, ctx: Ctx, sandboxes: Sandbox
     const path = logPath(sb);
     const from = q.query.logs ? 0 : await sizeOf(path);
     const until = sb.state.status === 'running' ? sandboxes.waitExit(sb.id) : sandboxes.waitNextExit(sb.id);
-    const out = openStream(q, tty(sb) ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.raw-stream');
+    const stdin = q.query.stdin && q.upgrade ? sandboxes.stdinOf(sb.id) : undefined;
+    const out = openStream(q, 'application/vnd.docker.raw-stream', Boolean(stdin));
+    if (stdin && q.upgrade) {
+      // What the client types goes to the command once it runs; its half-close is stdin's end.
+      const sock = q.upgrade.socket;
+      const head = q.upgrade.head;
+      void stdin.then((w) => {
+        if (head.length) w.write(head);
+        sock.on('data', (b: Buffer) => w.write(b));
+        sock.on('end', () => w.end());
+        sock.resume();
+      });
+    }
     const send = tty(sb) ? (b: Buffer) => b : (b: Buffer) => frame(1, b);
     await followFile(path, from, out, send, until);
     out.end();
