@@ -12,6 +12,7 @@ import { addSystemRoutes, API_VERSION, DOCKER_HEADERS } from './docker/system-ro
 import { addImageRoutes } from './docker/image-routes.js';
 import { addContainerStreamRoutes } from './docker/container-routes.js';
 import { addExecRoutes } from './docker/exec-routes.js';
+import { addVolumeRoutes } from './docker/volume-routes.js';
 import type { EventBus } from './docker/events.js';
 import type { ImageStore } from '../images/store.js';
 import { OCI_RUNTIME } from './sandboxes.js';
@@ -35,6 +36,7 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
   addImageRoutes(r, ctx, images);
   addContainerStreamRoutes(r, ctx, sandboxes, events);
   addExecRoutes(r, ctx, sandboxes);
+  addVolumeRoutes(r, ctx);
   const netEvent = (action: string, netId: string, attrs: Record<string, string> = {}) => {
     const net = ctx.state.networks[netId];
     events.emit('network', action, netId, { name: net?.name ?? '', type: net?.driver ?? 'bridge', ...attrs });

@@ -1,6 +1,6 @@
 // Debian's docker-compose (1.29.2) against berthd (issue 12, S31, seed 001's shape): user
 // networks with ipam and internal, ports, expose, aliases, links, depends_on, environment, a
-// bind mount and restart policies. Services reach each other by service name, alias and link;
+// bind mount, a named volume and restart policies. Services reach each other by service name, alias and link;
 // the published port answers from outside; a second `up` changes nothing; `down` leaves nothing.
 
 import assert from "node:assert/strict";
@@ -14,7 +14,8 @@ const COMPOSE_FILE = `version: "3.8"
 services:
   db:
     image: bb:1
-    command: ["httpd", "-f", "-p", "5432", "-h", "/www"]
+    command: ["sh", "-c", "echo kept > /vol/x; exec httpd -f -p 5432 -h /www"]
+    volumes: ["data:/vol"]
     networks:
       backend:
         aliases: [database]
@@ -28,9 +29,11 @@ services:
       DB_HOST: database
     links: ["db:dbhost"]
     depends_on: [db]
-    volumes: ["./shared:/data:ro"]
+    volumes: ["./shared:/data:ro", "data:/vol"]
     networks: [backend, front]
     restart: always
+volumes:
+  data: {}
 networks:
   backend:
     internal: true
@@ -78,6 +81,9 @@ test("docker-compose: up -d, ps, names between services, published port, logs, a
       assert.equal(seen, "hello from compose\n".repeat(3) + "database\nbound\n");
       const page = await lab.inOutside(["curl", "-sS", "--max-time", "5", "--retry", "5", "--retry-connrefused", `http://${HOST_IP}:8080/`]);
       assert.equal(page.stdout, "hello from compose\n", `published port from outside: ${page.stderr}`);
+      // The named volume: one directory berth owns, shared by both services, kept by down.
+      assert.equal(await docker(["exec", "proj_web_1", "cat", "/vol/x"]), "kept\n");
+      assert.match(await docker(["volume", "ls", "--format", "{{.Name}} {{.Driver}}"]), /^proj_data local$/m);
       const backend = JSON.parse(await docker(["network", "inspect", "proj_backend"]))[0];
       assert.deepEqual([backend.Internal, backend.IPAM.Config[0].Subnet], [true, "10.99.0.0/24"]);
       assert.equal((await docker(["inspect", "proj_web_1", "--format", "{{.HostConfig.RestartPolicy.Name}}"])).trim(), "always");
@@ -93,6 +99,8 @@ test("docker-compose: up -d, ps, names between services, published port, logs, a
       await inProject(["down", "-t", "1"]);
       assert.equal((await docker(["ps", "-aq"])).trim(), "");
       assert.doesNotMatch(await docker(["network", "ls", "--format", "{{.Name}}"]), /proj_/);
+      await docker(["volume", "rm", "proj_data"]);
+      assert.equal((await docker(["volume", "ls", "-q"])).trim(), "");
     });
   } finally {
     rmSync(work, { recursive: true, force: true });
