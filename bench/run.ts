@@ -18,6 +18,8 @@ import { metricPorts } from './metrics/ports.js';
 import { metricDns } from './metrics/dns.js';
 import { metricMemory } from './metrics/memory.js';
 import { metricPublishAll } from './metrics/publish-all.js';
+import { metricServices } from './metrics/services.js';
+import { metricLb } from './metrics/lb.js';
 import { buildRootfs } from './lib/rootfs.js';
 import { NetavarkSystem } from './systems/netavark.js';
 import { CniSystem } from './systems/cni.js';
@@ -183,6 +185,8 @@ async function main(): Promise<void> {
       ]).map((x) => x.s);
       return metricMemory(ctx, sys, ['berth (CLI)']);
     },
+    services: () => metricServices(ctx, berthCli()),
+    lb: () => metricLb(ctx, berthCli()),
   };
 
   // The sections of the default report accumulate in bench/out/results.json; another --out keeps its own.

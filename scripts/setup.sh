@@ -13,7 +13,7 @@ say() { printf 'setup: %s\n' "$*"; }
 # runc runs sandboxes made from images (crun refuses hosts with hybrid cgroups); attr marks
 # overlayfs opaque directories when image layers are unpacked; docker.io (for its 20.10 docker
 # CLI) and docker-compose (1.29) are real clients the e2e suites drive against berthd.
-packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps runc attr docker.io docker-compose)
+packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk runc attr docker.io docker-compose)
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

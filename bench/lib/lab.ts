@@ -5,9 +5,13 @@ import { join } from 'node:path';
 import { run, startDaemon, waitFor, type Daemon } from './proc.js';
 import { allProcs, cmdline, killProcs, nsInode, procInfo, procNetnsInode, processTree, type ProcInfo } from './procfs.js';
 
-export const PREFIX = 'bn-';
+/**
+ * Prefix of every lab namespace and cgroup. BENCH_PREFIX (e.g. "bs-") gives a run its own, so two
+ * runs at once on a shared machine never take each other's namespaces for leftovers.
+ */
+export const PREFIX = /^[a-z]{1,4}-$/.test(process.env['BENCH_PREFIX'] ?? '') ? process.env['BENCH_PREFIX']! : 'bn-';
 /** Everything the harness writes at run time (daemon data roots, rootfs, configs) lives here. */
-export const WORK_ROOT = '/var/tmp/bn-bench';
+export const WORK_ROOT = `/var/tmp/${PREFIX}bench`;
 
 /** Addresses of every lab: RFC 2544 benchmarking range, only ever inside lab namespaces. */
 export const LAB_NET = { hostIp: '198.18.0.1', outIp: '198.18.0.2', prefix: 24 } as const;

@@ -30,6 +30,10 @@ export interface Sizes {
   /** Metric 7: exposed ports published with -P, and rounds. */
   publishAllPorts: number;
   publishAllRounds: number;
+  /** Metric 8: services (x 3 replicas) defined besides the measured one. */
+  svcCount: number;
+  /** Metric 9: wrk seconds per load-balancer run (rounds: wrkRounds). */
+  lbSeconds: number;
 }
 
 export const FULL: Sizes = {
@@ -49,6 +53,8 @@ export const FULL: Sizes = {
   memSandboxes: 100,
   publishAllPorts: 2000,
   publishAllRounds: 5,
+  svcCount: 1000,
+  lbSeconds: 10,
 };
 
 export const QUICK: Sizes = {
@@ -68,6 +74,8 @@ export const QUICK: Sizes = {
   memSandboxes: 5,
   publishAllPorts: 200,
   publishAllRounds: 1,
+  svcCount: 10,
+  lbSeconds: 3,
 };
 
 export interface MetricContext extends Ctx {

@@ -59,7 +59,7 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
 
   // ---- API and CLI plumbing ----
 
-  private async api(method: string, path: string, body?: unknown): Promise<unknown> {
+  async api(method: string, path: string, body?: unknown): Promise<unknown> {
     const res = await unixRequest(this.sock, method, path, body);
     if (res.status >= 300) {
       let msg = res.body;

@@ -4,6 +4,8 @@ import { Client, socketPath } from './client.js';
 import { networkCommand } from './commands/network.js';
 import { runCommand } from './commands/run.js';
 import { hostServiceCommand } from './commands/host-service.js';
+import { serviceCommand } from './commands/service.js';
+import { lbCommand } from './commands/lb.js';
 import { execCommand, inspectCommand, lifecycleCommands, logsCommand, portCommand, psCommand, rulesCommand } from './commands/sandboxes.js';
 
 const program = new Command('berth')
@@ -30,8 +32,10 @@ program.addCommand(logsCommand(client));
 program.addCommand(portCommand(client));
 program.addCommand(rulesCommand(client));
 program.addCommand(hostServiceCommand(client));
+program.addCommand(serviceCommand(client));
+program.addCommand(lbCommand(client, fail));
 for (const c of program.commands) c.exitOverride();
-for (const group of ['network', 'host-service']) for (const c of program.commands.find((c) => c.name() === group)?.commands ?? []) c.exitOverride();
+for (const group of ['network', 'host-service', 'service', 'lb']) for (const c of program.commands.find((c) => c.name() === group)?.commands ?? []) c.exitOverride();
 
 async function main(): Promise<void> {
   const isRun = process.argv[2] === 'run';

@@ -21,6 +21,10 @@ import { addHostServiceBody, hostServiceParams } from './schema/misc-schemas.js'
 import { connectBody, createNetworkBody, disconnectBody, idParams } from './schema/network-schemas.js';
 
 export interface ApiExtras {
+  /** Adds the /services routes (berthd wires the service manager: services/wire.ts). */
+  serviceRoutes?: (r: Router) => void;
+  /** Adds the /lbs routes (berthd wires the load balancers: lb.ts). */
+  lbRoutes?: (r: Router) => void;
   /** Text for `berth rules`. */
   rules: () => Promise<string>;
   hostServices: { list: () => string[]; add: (spec: string) => Promise<void>; remove: (name: string) => Promise<void> };
@@ -108,5 +112,7 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
     return created({});
   });
   r.route({ method: 'DELETE', path: '/host-services/{name}', params: hostServiceParams }, async (q) => extras.hostServices.remove(q.params.name));
+  extras.serviceRoutes?.(r);
+  extras.lbRoutes?.(r);
   return r;
 }

@@ -2,7 +2,7 @@
 // mirror), the single-writer lock, the logger, and the hooks into the firewall and DNS.
 import { join } from 'node:path';
 import { NotFound, BadRequest } from '../model/errors.js';
-import type { BerthState, NetworkRecord, PortBinding, SandboxRecord } from '../model/types.js';
+import type { BerthState, NetworkRecord, PortBinding, SandboxRecord, ServiceRecord } from '../model/types.js';
 import { metaOf, type Store, type StoreChange } from '../store/store.js';
 import type { DaemonConfig } from './config.js';
 import type { Logger } from './log.js';
@@ -18,14 +18,21 @@ export interface StateFollower {
 }
 
 export interface PortAllocator {
-  /** Host ports for a sandbox about to start; throws a user error when a port is taken. */
-  allocate(state: BerthState, sb: SandboxRecord): Promise<PortBinding[]>;
+  /**
+   * Host ports for a sandbox about to start, or whose publishing network changed (connect,
+   * disconnect); throws a user error when a port is taken. `previous` bindings are kept where free.
+   */
+  allocate(state: BerthState, sb: SandboxRecord, previous?: readonly PortBinding[]): Promise<PortBinding[]>;
 }
 
-type Rec = NetworkRecord | SandboxRecord;
+type Rec = NetworkRecord | SandboxRecord | ServiceRecord;
 
 function isSandbox(r: Rec): r is SandboxRecord {
   return 'config' in r;
+}
+
+function isService(r: Rec): r is ServiceRecord {
+  return 'spec' in r && 'vips' in r;
 }
 
 export class Ctx {
@@ -33,6 +40,7 @@ export class Ctx {
   /** Records changed since the last persist, by id (present in state: write; absent: delete). */
   private readonly dirtyNetworks = new Set<string>();
   private readonly dirtySandboxes = new Set<string>();
+  private readonly dirtyServices = new Set<string>();
   /** What the store holds, as written: a write is skipped when a record did not change. */
   private readonly written = new Map<string, string>();
   /** BERTH_STORE_VERIFY=1: every persist also checks that no changed record was left unmarked. */
@@ -52,12 +60,13 @@ export class Ctx {
   loaded(): void {
     for (const n of Object.values(this.state.networks)) this.written.set(`n/${n.id}`, JSON.stringify(n));
     for (const s of Object.values(this.state.sandboxes)) this.written.set(`s/${s.id}`, JSON.stringify(s));
+    for (const v of Object.values(this.state.services ?? {})) this.written.set(`v/${v.id}`, JSON.stringify(v));
     this.written.set('meta', JSON.stringify(metaOf(this.state)));
   }
 
   /** Marks records as changed (or removed, when no longer in state) for the next persist. */
   touch(...recs: Rec[]): void {
-    for (const r of recs) (isSandbox(r) ? this.dirtySandboxes : this.dirtyNetworks).add(r.id);
+    for (const r of recs) (isSandbox(r) ? this.dirtySandboxes : isService(r) ? this.dirtyServices : this.dirtyNetworks).add(r.id);
   }
 
   /**
@@ -67,9 +76,9 @@ export class Ctx {
   async persist(...recs: Rec[]): Promise<void> {
     this.touch(...recs);
     if (this.verifyPersist) this.checkUnmarked();
-    const change: StoreChange = { putNetworks: [], deleteNetworks: [], putSandboxes: [], deleteSandboxes: [] };
+    const change: StoreChange = { putNetworks: [], deleteNetworks: [], putSandboxes: [], deleteSandboxes: [], putServices: [], deleteServices: [] };
     const after = new Map<string, string | undefined>();
-    const diff = <T extends Rec>(kind: 'n' | 's', ids: Set<string>, all: Record<string, T>, put: T[], del: string[]) => {
+    const diff = <T extends Rec>(kind: 'n' | 's' | 'v', ids: Set<string>, all: Record<string, T>, put: T[], del: string[]) => {
       for (const id of ids) {
         const key = `${kind}/${id}`;
         const rec = all[id];
@@ -83,6 +92,7 @@ export class Ctx {
     };
     diff('n', this.dirtyNetworks, this.state.networks, change.putNetworks, change.deleteNetworks);
     diff('s', this.dirtySandboxes, this.state.sandboxes, change.putSandboxes, change.deleteSandboxes);
+    diff('v', this.dirtyServices, this.state.services ?? {}, change.putServices!, change.deleteServices!);
     const meta = JSON.stringify(metaOf(this.state));
     if (meta !== this.written.get('meta')) {
       change.meta = metaOf(this.state);
@@ -94,7 +104,7 @@ export class Ctx {
       stats = await this.store.apply(change);
     } catch (err) {
       // Not written (or not all): keep them marked, so the next persist tries again.
-      for (const k of after.keys()) if (k !== 'meta') (k.startsWith('n/') ? this.dirtyNetworks : this.dirtySandboxes).add(k.slice(2));
+      for (const k of after.keys()) if (k !== 'meta') (k.startsWith('n/') ? this.dirtyNetworks : k.startsWith('v/') ? this.dirtyServices : this.dirtySandboxes).add(k.slice(2));
       throw err;
     }
     for (const [k, v] of after) if (v === undefined) this.written.delete(k); else this.written.set(k, v);
@@ -104,18 +114,19 @@ export class Ctx {
   /** Marks every record that differs from what the store holds (reconcile, and the checks). */
   touchAllChanged(): string[] {
     const missed: string[] = [];
-    const check = (kind: 'n' | 's', all: Record<string, Rec>, dirty: Set<string>) => {
+    const check = (kind: 'n' | 's' | 'v', all: Record<string, Rec>, dirty: Set<string>) => {
       const ids = new Set(Object.keys(all));
       for (const k of this.written.keys()) if (k.startsWith(`${kind}/`)) ids.add(k.slice(2));
       for (const id of ids) {
         const rec = all[id];
         if (dirty.has(id) || (rec ? JSON.stringify(rec) : undefined) === this.written.get(`${kind}/${id}`)) continue;
         dirty.add(id);
-        missed.push(`${kind === 'n' ? 'network' : 'sandbox'} ${rec?.name ?? id}`);
+        missed.push(`${kind === 'n' ? 'network' : kind === 'v' ? 'service' : 'sandbox'} ${rec?.name ?? id}`);
       }
     };
     check('n', this.state.networks, this.dirtyNetworks);
     check('s', this.state.sandboxes, this.dirtySandboxes);
+    check('v', this.state.services ?? {}, this.dirtyServices);
     return missed;
   }
 

@@ -99,7 +99,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
 
   // Host ports: checked against every other mapping and against sockets bound on the host.
   ctx.ports = {
-    allocate: async (state, sb) => {
+    allocate: async (state, sb, previous) => {
       if (sb.config.portRequests.length === 0 && !sb.config.publishAll) return [];
       const taken: PortBinding[] = Object.values(state.sandboxes).flatMap((s) => (s.id === sb.id ? [] : s.ports));
       // Ports land on the network the firewall publishes through (first non-internal bridge).
@@ -116,6 +116,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
         ephemeral: await readEphemeralRange(),
         defaultBindIp: target?.hostBindingIpv4 ?? cfg.defaultBindIp,
         internal: sb.config.networks.length > 0 && !target,
+        ...(previous ? { previous } : {}),
       });
       for (const w of res.warnings) log('warn', `sandbox ${sb.name}: ${w}`);
       return res.bindings;

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { shortId } from '../model/ids.js';
 import type { NetworkRecord, PortBinding, SandboxRecord } from '../model/types.js';
+import { healthcheckToApi, type HealthState } from '../model/healthcheck.js';
 import type { Ctx } from './context.js';
 import { netnsOf } from './sandbox-net.js';
 
@@ -95,6 +96,7 @@ export function sandboxInspect(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
       Error: sb.state.error,
       StartedAt: sb.state.startedAt,
       FinishedAt: sb.state.finishedAt,
+      ...(sb.config.healthcheck ? { Health: healthShape(sb.state.health) } : {}),
     },
     ResolvConfPath: join(dir, 'resolv.conf'),
     HostnamePath: join(dir, 'hostname'),
@@ -135,7 +137,6 @@ export function sandboxInspect(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
       Image: sb.config.image?.name ?? '',
       Entrypoint: d?.entrypoint.length ? d.entrypoint : null,
       WorkingDir: d?.workingDir ?? '',
-      Labels: d?.labels ?? {},
       Tty: d?.tty ?? false,
       OpenStdin: d?.openStdin ?? false,
       AttachStdin: false,
@@ -147,6 +148,8 @@ export function sandboxInspect(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
       OnBuild: null,
       Rootfs: sb.config.rootfs,
       MacAddress: firstEp?.mac ?? '',
+      Labels: sb.config.labels ?? {},
+      ...(sb.config.healthcheck ? { Healthcheck: healthcheckToApi(sb.config.healthcheck) } : {}),
     },
     NetworkSettings: {
       Bridge: '',
@@ -202,7 +205,7 @@ export function sandboxSummary(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
     Image: sb.config.image?.name ?? '',
     ImageID: sb.config.image?.id ?? '',
     Command: sb.config.cmd.join(' '),
-    Labels: sb.config.docker?.labels ?? {},
+    Labels: sb.config.labels ?? {},
     Mounts: [],
     Created: Math.floor(Date.parse(sb.created) / 1000),
     State: sb.state.status,
@@ -221,7 +224,21 @@ function ago(iso: string): string {
 }
 
 function statusText(sb: SandboxRecord): string {
-  if (sb.state.status === 'running') return `Up ${ago(sb.state.startedAt)}`;
+  if (sb.state.status === 'running') {
+    const h = sb.state.health;
+    const health = !sb.config.healthcheck || !h ? '' : h.status === 'starting' ? ' (health: starting)' : ` (${h.status})`;
+    return `Up ${ago(sb.state.startedAt)}${health}`;
+  }
   if (sb.state.status === 'exited') return `Exited (${sb.state.exitCode}) ${ago(sb.state.finishedAt)} ago`;
   return 'Created';
+}
+
+/** Docker's State.Health. */
+function healthShape(h: HealthState | undefined): Record<string, unknown> {
+  const cur = h ?? { status: 'starting', failingStreak: 0, log: [] };
+  return {
+    Status: cur.status,
+    FailingStreak: cur.failingStreak,
+    Log: cur.log.map((r) => ({ Start: r.start, End: r.end, ExitCode: r.exitCode, Output: r.output })),
+  };
 }

@@ -17,6 +17,9 @@ import { Sandboxes } from './sandboxes.js';
 import { wireFeatures } from './features.js';
 import { ImageStore } from '../images/store.js';
 import { EventBus } from './docker/events.js';
+import { wireServices } from '../services/wire.js';
+import { LoadBalancers } from './lb.js';
+import { registerLbRoutes } from './lb-api.js';
 
 async function main(): Promise<void> {
   let cfg;
@@ -56,7 +59,7 @@ async function main(): Promise<void> {
   sandboxes.images = images;
   const events = new EventBus();
   sandboxes.onEvent = (action, sb, extra = {}) => {
-    events.emit('container', action, sb.id, { name: sb.name, image: sb.config.image?.name ?? '', ...(sb.config.docker?.labels ?? {}), ...extra });
+    events.emit('container', action, sb.id, { name: sb.name, image: sb.config.image?.name ?? '', ...(sb.config.labels ?? {}), ...extra });
     // As moby: a container joins its networks when it starts and leaves them when it dies.
     const netAction = action === 'start' ? 'connect' : action === 'die' ? 'disconnect' : '';
     for (const n of netAction ? sb.config.networks : []) {
@@ -69,8 +72,12 @@ async function main(): Promise<void> {
   await reconcile(ctx, sandboxes);
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
+  const services = await wireServices(ctx, sandboxes);
+  const lbs = new LoadBalancers(ctx, sandboxes);
+  ctx.followers.push(lbs);
+  await ctx.lock.run(() => lbs.reconcile(ctx.state));
 
-  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, images, events });
+  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes, lbRoutes: (r) => registerLbRoutes(r, lbs), images, events });
   // berth's socket, and Docker's where asked (--docker-socket): the same API on both.
   const sockets = [cfg.socket, ...(cfg.dockerSocket ? [cfg.dockerSocket] : [])];
   const servers: Server[] = [];
@@ -93,6 +100,8 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log('info', `${signal}: stopping berthd; sandboxes keep running and are adopted at the next start`);
     sandboxes.stopPolling();
+    services.close();
+    lbs.close();
     for (const server of servers) server.close();
     void features.close().finally(() => {
       void Promise.all(sockets.map((p) => rm(p, { force: true }))).finally(() => process.exit(0));

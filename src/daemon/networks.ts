@@ -150,9 +150,15 @@ export async function createNetwork(ctx: Ctx, req: CreateNetworkInput): Promise<
 }
 
 export function activeEndpoints(ctx: Ctx, net: NetworkRecord): string[] {
-  return Object.values(ctx.state.sandboxes)
-    .filter((s) => s.endpoints[net.id])
-    .map((s) => s.name);
+  const services = Object.values(ctx.state.services ?? {})
+    .filter((s) => s.spec.networks.includes(net.id as never))
+    .map((s) => `service ${s.name}`);
+  return [
+    ...Object.values(ctx.state.sandboxes)
+      .filter((s) => s.endpoints[net.id])
+      .map((s) => s.name),
+    ...services,
+  ];
 }
 
 async function removeLocked(ctx: Ctx, ref: string): Promise<NetworkRecord> {

@@ -33,9 +33,14 @@ function hostIfNameFor(endpointId: string): IfName {
   return parseIfName(`bv${endpointId.slice(0, 12)}`);
 }
 
-function usedAddresses(ctx: Ctx, net: NetworkRecord): Set<string> {
+export function usedAddresses(ctx: Ctx, net: NetworkRecord): Set<string> {
   const used = new Set<string>();
   if (net.gateway) used.add(net.gateway);
+  // Service VIPs are reserved in their network's IPAM.
+  for (const svc of Object.values(ctx.state.services ?? {})) {
+    const vip = svc.vips[net.id];
+    if (vip) used.add(vip);
+  }
   for (const s of Object.values(ctx.state.sandboxes)) {
     const ep = s.endpoints[net.id];
     if (ep?.ip) used.add(ep.ip);

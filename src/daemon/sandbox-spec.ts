@@ -41,6 +41,8 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxInput, ima
     const imagePorts = Object.fromEntries(Object.keys(ic?.ExposedPorts ?? {}).map((k) => [k, {}]));
     req = { ...req, ports: portRequestsOf({ ExposedPorts: { ...imagePorts, ...req.ExposedPorts }, PortBindings: hc.PortBindings }) };
   }
+  // The image's labels under the container's own (Docker's merge).
+  const labels = { ...(ic?.Labels ?? {}), ...req.Labels };
   const binds = [...hc.Binds, ...hc.Mounts].map((b) => ({
     source: b.source || join(ctx.cfg.dataRoot, 'volumes', b.volume, '_data'),
     target: b.target,
@@ -140,11 +142,12 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxInput, ima
       dnsOptions: hc.DnsOptions,
       rootfs,
       ...(image ? { image: { id: image.id, name: req.Image ?? image.id, layers: image.config.rootfs.diff_ids } } : {}),
+      ...(Object.keys(labels).length ? { labels } : {}),
+      ...(req.Healthcheck ? { healthcheck: req.Healthcheck } : {}),
       docker: {
         entrypoint,
         cmd: dcmd,
         workingDir: req.WorkingDir || ic?.WorkingDir || '',
-        labels: { ...(ic?.Labels ?? {}), ...req.Labels },
         tty: req.Tty,
         openStdin: req.OpenStdin,
         autoRemove: hc.AutoRemove,

@@ -7,6 +7,7 @@ import type { Writable } from 'node:stream';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, Conflict } from '../model/errors.js';
+import { initialHealth } from '../model/healthcheck.js';
 import { newSandboxId } from '../model/ids.js';
 import type { DomainName, SandboxRecord, SandboxState } from '../model/types.js';
 import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
@@ -149,7 +150,7 @@ export class Sandboxes {
       sb.ports = [];
       throw err;
     }
-    sb.state = { ...idleState(), status: 'running', startedAt: new Date().toISOString() };
+    sb.state = { ...idleState(), status: 'running', startedAt: new Date().toISOString(), ...(sb.config.healthcheck ? { health: initialHealth() } : {}) };
     timer.mark('reserve');
     await ctx.persist(sb);
     timer.mark('persist');

@@ -310,7 +310,7 @@ export class DnsServer {
     }
     if (d.kind === 'local') {
       this.stats.local++;
-      return localResponse(msg, q, d.rcode === 'NXDOMAIN' ? RCODE.NXDOMAIN : RCODE.NOERROR, d.records, limit);
+      return localResponse(msg, q, d.rcode === 'NXDOMAIN' ? RCODE.NXDOMAIN : RCODE.NOERROR, d.records, limit, d.additional);
     }
 
     const upstreams: readonly Upstream[] =

@@ -202,45 +202,67 @@ export function encodeName(name: string): Buffer | undefined {
 }
 
 export interface LocalRecord {
-  type: 'A' | 'PTR';
+  type: 'A' | 'PTR' | 'SRV';
   data: string;
   ttl: number;
+  /** SRV: the target port. */
+  port?: number;
+  /** Owner name when it is not the question's (records of the additional section). */
+  name?: string;
+}
+
+/** One resource record; its owner is a pointer to the question name unless `r.name` is given. */
+function encodeRecord(r: LocalRecord): Buffer | undefined {
+  let rdata: Buffer;
+  let type: number;
+  if (r.type === 'A') {
+    type = 1;
+    rdata = Buffer.from(r.data.split('.').map(Number));
+  } else if (r.type === 'SRV') {
+    type = 33;
+    const target = encodeName(r.data);
+    if (!target) return undefined;
+    rdata = Buffer.alloc(6 + target.length);
+    rdata.writeUInt16BE(1, 0); // priority
+    rdata.writeUInt16BE(1, 2); // weight
+    rdata.writeUInt16BE(r.port ?? 0, 4);
+    target.copy(rdata, 6);
+  } else {
+    type = 12;
+    const name = encodeName(r.data);
+    if (!name) return undefined; // longer than DNS allows: leave it out
+    rdata = name;
+  }
+  const owner = r.name === undefined ? Buffer.from([0xc0, 0x0c]) : encodeName(r.name);
+  if (!owner) return undefined;
+  const rr = Buffer.alloc(owner.length + 10 + rdata.length);
+  owner.copy(rr, 0);
+  let o = owner.length;
+  rr.writeUInt16BE(type, o);
+  rr.writeUInt16BE(CLASS_IN, o + 2);
+  rr.writeUInt32BE(r.ttl >>> 0, o + 4);
+  rr.writeUInt16BE(rdata.length, o + 8);
+  o += 10;
+  rdata.copy(rr, o);
+  return rr;
 }
 
 /**
  * A local answer: the question verbatim (the client's letter case kept), then the records, each
  * named by a pointer to the question name. Sets TC with no records when it does not fit `limit`.
  */
-export function localResponse(raw: Buffer, q: Query, rcode: Rcode, records: readonly LocalRecord[], limit: number): Buffer {
-  const rrs: Buffer[] = [];
-  for (const r of records) {
-    let rdata: Buffer;
-    let type: number;
-    if (r.type === 'A') {
-      type = 1;
-      rdata = Buffer.from(r.data.split('.').map(Number));
-    } else {
-      type = 12;
-      const name = encodeName(r.data);
-      if (!name) continue; // longer than DNS allows: leave it out
-      rdata = name;
-    }
-    const rr = Buffer.alloc(12 + rdata.length);
-    rr.writeUInt16BE(0xc00c, 0);
-    rr.writeUInt16BE(type, 2);
-    rr.writeUInt16BE(CLASS_IN, 4);
-    rr.writeUInt32BE(r.ttl >>> 0, 6);
-    rr.writeUInt16BE(rdata.length, 10);
-    rdata.copy(rr, 12);
-    rrs.push(rr);
-  }
+export function localResponse(raw: Buffer, q: Query, rcode: Rcode, records: readonly LocalRecord[], limit: number, additional: readonly LocalRecord[] = []): Buffer {
+  const rrs = records.map(encodeRecord).filter((b): b is Buffer => b !== undefined);
+  let extra = additional.map(encodeRecord).filter((b): b is Buffer => b !== undefined);
   const question = raw.subarray(12, q.questionEnd);
   const opt = q.edns ? [optRecord()] : [];
-  const size = 12 + question.length + rrs.reduce((n, b) => n + b.length, 0) + (q.edns ? 11 : 0);
-  if (size > limit) {
+  const base = 12 + question.length + rrs.reduce((n, b) => n + b.length, 0) + (q.edns ? 11 : 0);
+  if (base > limit) {
     return Buffer.concat([header(q.id, q.flags, rcode, F_AA | F_TC, [1, 0, 0, opt.length]), question, ...opt]);
   }
-  return Buffer.concat([header(q.id, q.flags, rcode, F_AA, [1, rrs.length, 0, opt.length]), question, ...rrs, ...opt]);
+  // The additional section is a courtesy: dropped (without TC) when it does not fit.
+  if (base + extra.reduce((n, b) => n + b.length, 0) > limit) extra = [];
+  return Buffer.concat([header(q.id, q.flags, rcode, F_AA, [1, rrs.length, 0, extra.length + opt.length]), question, ...rrs, ...extra, ...opt]);
 }
 
 /** Header-level facts of a response from upstream. */

@@ -20,3 +20,13 @@ export async function forgetUdpFlows(run: Runner, ports: readonly UdpHostPort[])
   }
   return problems;
 }
+
+/** argv deleting UDP entries DNATed from a service VIP (or published service port) to a replica. */
+export function conntrackDeleteReplicaArgv(f: { vip?: string; hostPort?: number; replica: string }): string[] {
+  return [
+    'conntrack', '-D', '-p', 'udp',
+    ...(f.vip ? ['--orig-dst', f.vip] : []),
+    ...(f.hostPort ? ['--orig-port-dst', String(f.hostPort)] : []),
+    '--reply-src', f.replica,
+  ];
+}

@@ -40,3 +40,9 @@ export async function listRoutes(): Promise<string[]> {
   const out = JSON.parse((await runOk(['ip', '-j', '-4', 'route', 'show', 'table', 'all'])) || '[]') as RouteInfo[];
   return out.map((r) => r.dst).filter((d) => d && d !== 'default' && !d.startsWith('127.') && d !== 'broadcast');
 }
+
+/** IPv4 addresses with their prefix length, by interface, in berthd's namespace. */
+export async function listAddresses(): Promise<Map<string, Array<{ ip: string; len: number }>>> {
+  const out = JSON.parse((await runOk(['ip', '-j', '-4', 'addr', 'show'])) || '[]') as Array<{ ifname: string; addr_info?: Array<{ local: string; prefixlen: number }> }>;
+  return new Map(out.map((l) => [l.ifname, (l.addr_info ?? []).map((a) => ({ ip: a.local, len: a.prefixlen }))]));
+}

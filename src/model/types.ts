@@ -1,5 +1,6 @@
 // The records berth keeps in its store. Pure data: no I/O, no classes.
 // Everything the kernel holds for berth can be derived from these records.
+import type { Healthcheck, HealthState } from './healthcheck.js';
 
 /** Branded strings for values that look alike but must not be mixed up. */
 export type NetworkId = string & { readonly __brand: 'NetworkId' };
@@ -132,6 +133,10 @@ export interface SandboxConfig {
   rootfs: string;
   /** The user gave --hostname (it is then also a DNS alias). */
   userHostname: boolean;
+  /** --label KEY=VALUE (service replicas carry com.docker.swarm.* labels). */
+  labels?: Record<string, string>;
+  /** --health-*: absent means no check. */
+  healthcheck?: Healthcheck;
   /** Made from an image: runs through the OCI runtime in a root filesystem from its layers. */
   image?: SandboxImage;
   /** Docker's container config kept for inspect and the Docker API (absent on older records). */
@@ -158,7 +163,6 @@ export interface DockerFields {
   /** The Cmd part of the command (cmd above is entrypoint + this). */
   cmd: string[];
   workingDir: string;
-  labels: Record<string, string>;
   tty: boolean;
   openStdin: boolean;
   autoRemove: boolean;
@@ -182,6 +186,10 @@ export interface SandboxState {
   error: string;
   /** Restarts by the restart policy since the user last started it (Docker's RestartCount). */
   restartCount?: number;
+  /** Docker's State.Health, while a sandbox with a health check runs (reset at every start). */
+  health?: HealthState;
+  /** A service replica being taken down: out of rotation before it is stopped. */
+  draining?: boolean;
 }
 
 export interface SandboxRecord {
@@ -206,4 +214,83 @@ export interface BerthState {
   sandboxes: Record<string, SandboxRecord>;
   /** Host services added through the API (berth host-service add), as NAME=IP:PORT->HOSTPORT specs. */
   hostServices?: string[];
+  /** Services (berth service create): service id -> record. Replicas are ordinary sandboxes. */
+  services?: Record<string, ServiceRecord>;
+  /** Load balancers (berth lb create): name -> record. Their HAProxy runs in an ordinary sandbox. */
+  lbs?: Record<string, LbRecord>;
+}
+
+/** Where a load balancer sends requests: a service's replicas on one target port. */
+export interface LbTarget {
+  service: string;
+  /** 0: the service's first TCP target port. */
+  port: number;
+}
+
+export interface LbRoute extends LbTarget {
+  /** Lower case, no port, no trailing dot (what HAProxy's host_only leaves). */
+  host: string;
+}
+
+export type LbCheck = { kind: 'http'; path: string } | { kind: 'tcp' };
+
+export interface LbSpec {
+  /** Back-end network ids, in the order given. */
+  networks: NetworkId[];
+  /** The front network id (publishes the port). */
+  front: NetworkId;
+  published: number;
+  /** The port HAProxy listens on inside its sandbox. */
+  port: number;
+  routes: LbRoute[];
+  default?: LbTarget;
+  check: LbCheck;
+  stats?: { uri: string; user?: string; pass?: string };
+}
+
+export interface LbRecord {
+  name: string;
+  created: string;
+  /** The sandbox HAProxy runs in (named like the load balancer). */
+  sandboxId: string;
+  spec: LbSpec;
+}
+
+export type EndpointMode = 'vip' | 'dnsrr';
+
+/** A port a service publishes: on its VIPs (target) and, with a published port, on the host. */
+export interface ServicePort {
+  /** Host port (-p PUBLISHED:TARGET); 0 when only the target port is declared. */
+  published: number;
+  target: number;
+  proto: PortProto;
+}
+
+export interface ServiceSpec {
+  replicas: number;
+  /** Network ids, in the order given. */
+  networks: NetworkId[];
+  endpointMode: EndpointMode;
+  ports: ServicePort[];
+  healthcheck?: Healthcheck;
+  env: string[];
+  rootfs: string;
+  labels: Record<string, string>;
+  cmd: string[];
+  /** --network-alias: more names for the service on each of its networks. */
+  aliases: string[];
+  update: { parallelism: number; delayMs: number };
+}
+
+export interface ServiceRecord {
+  /** 25 characters of [a-z0-9], like a swarm service id. */
+  id: string;
+  name: string;
+  created: string;
+  updated: string;
+  spec: ServiceSpec;
+  /** vip mode: one virtual address per network, reserved in that network's IPAM. */
+  vips: Record<string, Ipv4>;
+  /** Bumped on every spec change; replicas carry the version they were made from (label). */
+  version: number;
 }

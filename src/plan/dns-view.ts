@@ -12,6 +12,7 @@ import type { HostService } from '../model/host-service.js';
 import { shortId } from '../model/ids.js';
 import { userNdots } from '../model/dns-options.js';
 import { ipv4InCidr, isIpv4 } from '../model/ip-literal.js';
+import { servicesOnNetworks } from './service-view.js';
 
 export const QTYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, ANY: 255 } as const;
 
@@ -19,15 +20,19 @@ export const QTYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, 
 export const LOCAL_TTL = 0;
 
 export interface DnsRecord {
-  type: 'A' | 'PTR';
-  /** An IPv4 address (A) or a name without a trailing dot (PTR). */
+  type: 'A' | 'PTR' | 'SRV';
+  /** An IPv4 address (A) or a name without a trailing dot (PTR, SRV target). */
   data: string;
   ttl: number;
+  /** SRV only: the target's port (priority and weight are 1 and 1, as Consul's). */
+  port?: number;
+  /** The owner name, for records of the additional section (A of an SRV target). */
+  name?: string;
 }
 
 export type DnsDecision =
   /** Answer from berth's names: records (maybe none: NOERROR with no data, e.g. AAAA of a local name). */
-  | { kind: 'local'; rcode: 'NOERROR' | 'NXDOMAIN'; records: DnsRecord[]; why: string }
+  | { kind: 'local'; rcode: 'NOERROR' | 'NXDOMAIN'; records: DnsRecord[]; why: string; additional?: DnsRecord[] }
   /** Not a local name: ask upstream. `upstreams` is the sandbox's --dns list, or 'host' for berthd's resolvers. */
   | { kind: 'forward'; upstreams: 'host' | readonly string[] }
   /** The asker is not served by berth's DNS (unknown source, or an address berth does not listen on for DNS). */
@@ -50,6 +55,8 @@ interface NetIndex {
   ptr: Map<string, string>;
   /** sandbox id -> its address on this network. */
   ipOf: Map<string, string>;
+  /** Services' SRV names (_N._tcp.N, _N._udp.N) -> one entry per replica in rotation and port. */
+  srv: Map<string, Array<{ target: string; port: number; ip: string }>>;
 }
 
 interface Asker {
@@ -112,7 +119,7 @@ class View implements DnsView {
     for (const net of Object.values(state.networks)) {
       if (!net.dns || !net.gateway) continue;
       const copy = Object.freeze({ id: net.id, name: net.name, subnet: net.subnet, internal: net.internal });
-      const idx: NetIndex = { net: copy, names: new Map(), ptr: new Map(), ipOf: new Map() };
+      const idx: NetIndex = { net: copy, names: new Map(), ptr: new Map(), ipOf: new Map(), srv: new Map() };
       nets.set(net.id, idx);
       this.byGateway.set(net.gateway, idx);
       this.byNetName.set(lc(net.name), idx);
@@ -132,6 +139,22 @@ class View implements DnsView {
         addName(idx, shortId(sb.id), ep.ip);
         if (sb.config.userHostname && sb.config.hostname) addName(idx, sb.config.hostname, ep.ip);
         for (const a of ep.aliases) addName(idx, a, ep.ip);
+      }
+    }
+
+    // Services: NAME (and its aliases) -> the VIP, or the replicas in rotation (dnsrr);
+    // tasks.NAME -> the replicas in rotation; _NAME._tcp.NAME -> SRV of replica ports.
+    for (const s of servicesOnNetworks(state)) {
+      const idx = nets.get(s.networkId);
+      if (!idx) continue;
+      const ips = s.tasks.map((t) => t.ip);
+      for (const n of [s.service.name, ...s.service.spec.aliases]) idx.names.set(lc(n), s.vip ? [s.vip] : [...ips]);
+      idx.names.set(lc(`tasks.${s.service.name}`), [...ips]);
+      if (s.vip) idx.ptr.set(s.vip, `${s.service.name}.${idx.net.name}`);
+      for (const proto of ['tcp', 'udp'] as const) {
+        const ports = s.service.spec.ports.filter((p) => p.proto === proto);
+        const entries = s.tasks.flatMap((t) => ports.map((p) => ({ target: `${t.sandbox}.${idx.net.name}`, port: p.target, ip: t.ip })));
+        idx.srv.set(lc(`_${s.service.name}._${proto}.${s.service.name}`), entries);
       }
     }
 
@@ -207,6 +230,19 @@ class View implements DnsView {
       }
     }
 
+    if (qtype === QTYPE.SRV) {
+      const hit = this.srvLookup(scope, name);
+      if (hit) {
+        return {
+          kind: 'local',
+          rcode: 'NOERROR',
+          records: hit.map((e) => ({ type: 'SRV', data: e.target, port: e.port, ttl: LOCAL_TTL })),
+          additional: [...new Map(hit.map((e) => [e.target, { type: 'A' as const, name: e.target, data: e.ip, ttl: LOCAL_TTL }])).values()],
+          why: 'service SRV',
+        };
+      }
+    }
+
     const ips = this.lookup(asker, scope, name);
     if (ips) {
       if (qtype !== QTYPE.A && qtype !== QTYPE.ANY) return { kind: 'local', rcode: 'NOERROR', records: [], why: 'local name, no such type' };
@@ -219,6 +255,23 @@ class View implements DnsView {
     }
     const dns = asker?.dns ?? [];
     return { kind: 'forward', upstreams: dns.length > 0 ? dns : 'host' };
+  }
+
+  /** _N._tcp.N, or _N._tcp.N.NETWORK for a network in scope. */
+  private srvLookup(scope: NetIndex[], name: string): Array<{ target: string; port: number; ip: string }> | undefined {
+    for (const idx of scope) {
+      const hit = idx.srv.get(name);
+      if (hit) return hit;
+    }
+    const labels = name.split('.');
+    for (let i = 1; i < labels.length; i++) {
+      const idx = this.byNetName.get(labels.slice(i).join('.'));
+      if (idx && scope.includes(idx)) {
+        const hit = idx.srv.get(labels.slice(0, i).join('.'));
+        if (hit) return hit;
+      }
+    }
+    return undefined;
   }
 
   private lookup(asker: Asker | undefined, scope: NetIndex[], name: string): { key: string; list: string[] } | undefined {

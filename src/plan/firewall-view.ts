@@ -5,6 +5,7 @@
 import { ANY_IPV4 } from '../model/net-values.js';
 import type { HostService } from '../model/host-service.js';
 import { isIpv4 } from '../model/ip-literal.js';
+import { servicesOnNetworks, slotTargets } from './service-view.js';
 import type { BerthState, Cidr, EndpointRecord, IfName, Ipv4, NetworkRecord, PortProto, SandboxRecord } from '../model/types.js';
 
 /** A bridge network as the firewall sees it. */
@@ -51,11 +52,33 @@ export interface FwHostService {
   hostPort: number;
 }
 
+/** A service's virtual IP on one network: new flows go round-robin over `backends` (in rotation). */
+export interface FwVip {
+  service: string;
+  network: string;
+  vip: Ipv4;
+  /** One address per slot (plan/service-view slotTargets); empty when no replica is in rotation. */
+  slots: Ipv4[];
+}
+
+/** A host port a service publishes: new flows go round-robin over its replicas' target port. */
+export interface FwServicePort {
+  service: string;
+  hostPort: number;
+  proto: PortProto;
+  targetPort: number;
+  /** One address per slot; empty when no replica is in rotation. */
+  slots: Ipv4[];
+}
+
 export interface FirewallView {
   bridges: FwBridge[];
   published: FwPublished[];
   links: FwLink[];
   hostServices: FwHostService[];
+  /** Service VIPs (absent in views built before services existed: same as none). */
+  vips?: FwVip[];
+  servicePorts?: FwServicePort[];
   /** Things ignored on purpose, for the daemon's log (e.g. ports of a sandbox only on internal networks). */
   warnings: string[];
 }
@@ -192,7 +215,29 @@ export function firewallView(state: BerthState, opts: FirewallViewOptions = {}):
     hostPort: s.hostPort,
   }));
 
-  return { bridges, published, links, hostServices, warnings };
+  const vips: FwVip[] = [];
+  const servicePorts: FwServicePort[] = [];
+  const onNets = servicesOnNetworks(state);
+  for (const s of onNets) {
+    if (s.vip) vips.push({ service: s.service.name, network: s.networkName, vip: s.vip, slots: slotTargets(s.tasks.map((t) => t.ip)) });
+  }
+  // A published port reaches replicas on the service's first non-internal bridge network.
+  const onByKey = new Map(onNets.map((s) => [`${s.service.id}|${s.networkId}`, s]));
+  for (const svc of Object.values(state.services ?? {}).sort(byName)) {
+    if (!svc.spec.ports.some((p) => p.published)) continue;
+    const pubNet = svc.spec.networks.find((id) => isBridge(state.networks[id]) && !state.networks[id]!.internal);
+    const on = onByKey.get(`${svc.id}|${pubNet}`);
+    for (const p of svc.spec.ports) {
+      if (!p.published) continue;
+      if (!on) {
+        warnings.push(`published ports of service ${svc.name} are ignored: it is on no non-internal bridge network`);
+        break;
+      }
+      servicePorts.push({ service: svc.name, hostPort: p.published, proto: p.proto, targetPort: p.target, slots: slotTargets(on.tasks.map((t) => t.ip)) });
+    }
+  }
+
+  return { bridges, published, links, hostServices, vips, servicePorts, warnings };
 }
 
 /** An empty view: no networks, nothing published. */

@@ -145,3 +145,17 @@ export function bridgeAttachBatch(ports: BridgePort[]): IpBatch {
     ports.flatMap((p) => [`link set ${dev(p.hostIf)} master ${dev(p.bridge)} up`, `link set dev ${dev(p.hostIf)} type bridge_slave hairpin on`]),
   );
 }
+
+/**
+ * Service VIPs on bridges, from `have` to `want` ("BRIDGE VIP" items, see plan/vip-addrs.ts):
+ * /32 addresses, so the host answers ARP for a VIP and no route is added.
+ */
+export function vipAddressBatch(have: readonly string[], want: readonly string[]): IpBatch {
+  const h = new Set(have);
+  const w = new Set(want);
+  const line = (verb: 'add' | 'del', item: string) => {
+    const [bridge = '', vip = ''] = item.split(' ');
+    return `address ${verb} ${addr(vip)}/32 dev ${dev(bridge)}`;
+  };
+  return batch([...[...h].filter((x) => !w.has(x)).map((x) => line('del', x)), ...[...w].filter((x) => !h.has(x)).map((x) => line('add', x))]);
+}

@@ -8,6 +8,10 @@
 import { isIpv4 } from '../model/ip-literal.js';
 import { Internal } from '../model/errors.js';
 import type { FirewallView } from './firewall-view.js';
+import { VIP_SLOTS } from './service-view.js';
+
+const VIP_DNAT = `dnat ip to ip daddr . numgen inc mod ${VIP_SLOTS} map @vip-backends`;
+const SERVICE_PORT_DNAT = `fib daddr type local dnat ip to meta l4proto . th dport . numgen inc mod ${VIP_SLOTS} map @service-ports`;
 
 export const FAMILY = 'inet';
 export const TABLE = 'berth';
@@ -25,7 +29,9 @@ const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 interface SetDef {
   name: string;
   kind: 'set' | 'map';
+  /** `type ...`, or with `typeof:` the expression form (needed for numgen in a key). */
   type: string;
+  typeof?: boolean;
   flags?: string;
   comment: string;
 }
@@ -82,6 +88,21 @@ export const SETS: readonly SetDef[] = [
     kind: 'map',
     type: 'ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service',
     comment: 'host services: link-local address . proto . port -> host address . port',
+  },
+  { name: 'vips', kind: 'set', type: 'ipv4_addr', comment: 'service virtual IPs (on their bridges)' },
+  {
+    name: 'vip-backends',
+    kind: 'map',
+    type: `ip daddr . numgen inc mod ${VIP_SLOTS} : ip daddr`,
+    typeof: true,
+    comment: `service VIP . slot (new flow counter mod ${VIP_SLOTS}) -> replica in rotation`,
+  },
+  {
+    name: 'service-ports',
+    kind: 'map',
+    type: `meta l4proto . th dport . numgen inc mod ${VIP_SLOTS} : ip daddr . th dport`,
+    typeof: true,
+    comment: 'published port of a service . slot -> replica address . target port',
   },
 ];
 
@@ -142,6 +163,7 @@ export const CHAINS: readonly ChainDef[] = [
         rule: 'ip daddr @resolvers meta l4proto { tcp, udp } th dport 53 iifname != @bridges iifname != "lo" drop',
         comment: 'the embedded DNS answers sandboxes and the host only, never the network',
       },
+      { rule: 'ip daddr @vips reject', comment: 'a service VIP with no replica in rotation: refused at once' },
     ],
   },
   {
@@ -169,6 +191,8 @@ export const CHAINS: readonly ChainDef[] = [
         rule: 'iifname @bridges ip daddr @resolvers meta l4proto { tcp, udp } th dport 53 return',
         comment: 'a sandbox asking the embedded DNS: never a published port 53',
       },
+      { rule: VIP_DNAT, comment: 'service VIP: a new flow goes to the next replica in rotation (no SNAT)' },
+      { rule: SERVICE_PORT_DNAT, comment: 'published port of a service: the next replica in rotation' },
       {
         rule: 'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published-addr',
         comment: 'published port bound to one host address',
@@ -188,6 +212,8 @@ export const CHAINS: readonly ChainDef[] = [
         rule: 'ip daddr @resolvers meta l4proto { tcp, udp } th dport 53 return',
         comment: 'the host asking the embedded DNS: never a published port 53',
       },
+      { rule: VIP_DNAT, comment: 'service VIP, from the host' },
+      { rule: SERVICE_PORT_DNAT, comment: 'published port of a service, from the host' },
       {
         rule: 'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published-addr',
         comment: 'published port bound to one host address, from the host',
@@ -321,6 +347,22 @@ export function* elementSteps(view: FirewallView): Generator<void, Elements> {
     put('published-targets', { key: `${ip(p.targetIp)} . ${proto(p.proto)} . ${port(p.targetPort)}`, comment: `${p.sandbox}: ${p.targetPort}/${p.proto}` });
     put('hairpin', { key: `${p.targetIp} . ${p.targetIp}`, comment: p.sandbox });
   }
+  for (const v of view.vips ?? []) {
+    put('vips', { key: ip(v.vip), comment: `service ${v.service} on ${v.network}` });
+    v.slots.forEach((target, slot) => {
+      put('vip-backends', { key: `${ip(v.vip)} . ${slot}`, value: ip(target), comment: `service ${v.service} on ${v.network}` });
+      // A replica reaching its own service's VIP may be sent to itself: masquerade that (hairpin).
+      put('hairpin', { key: `${target} . ${target}`, comment: `service ${v.service} replica` });
+    });
+  }
+  for (const p of view.servicePorts ?? []) {
+    const what = `service ${p.service}: ${p.hostPort}/${p.proto} -> ${p.targetPort}`;
+    p.slots.forEach((target, slot) => {
+      put('service-ports', { key: `${proto(p.proto)} . ${port(p.hostPort)} . ${slot}`, value: `${ip(target)} . ${port(p.targetPort)}`, comment: what });
+      put('published-targets', { key: `${ip(target)} . ${proto(p.proto)} . ${port(p.targetPort)}`, comment: what });
+      put('hairpin', { key: `${target} . ${target}`, comment: `service ${p.service} replica` });
+    });
+  }
   for (const l of view.links) {
     put('links', {
       key: `${ip(l.fromIp)} . ${ip(l.toIp)} . ${proto(l.proto)} . ${port(l.port)}`,
@@ -411,7 +453,7 @@ export function fullRuleset(view: FirewallView, opts: FullRulesetOptions = {}): 
   const els = elementsOf(view);
   for (const s of SETS) {
     const flags = s.flags ? ` flags ${s.flags};` : '';
-    lines.push(`add ${s.kind} ${T} ${s.name} { type ${s.type};${flags} comment "${nftComment(s.comment)}"; }`);
+    lines.push(`add ${s.kind} ${T} ${s.name} { ${s.typeof ? 'typeof' : 'type'} ${s.type};${flags} comment "${nftComment(s.comment)}"; }`);
     lines.push(`flush ${s.kind} ${T} ${s.name}`);
     lines.push(...elementLines('add', s.name, [...els.get(s.name)!.values()].map(elementText)));
   }

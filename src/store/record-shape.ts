@@ -2,7 +2,7 @@
 // still be valid JSON ("{}", "null", a truncated array): these checks turn that into "damaged"
 // before the daemon acts on it. They check the fields berthd relies on to adopt or release a
 // sandbox, not every field. Pure: no I/O.
-import type { NetworkRecord, SandboxRecord } from '../model/types.js';
+import type { NetworkRecord, SandboxRecord, ServiceRecord } from '../model/types.js';
 import type { StoreMeta } from './store.js';
 
 type Obj = Record<string, unknown>;
@@ -39,11 +39,25 @@ export function checkSandbox(v: unknown, id: string): SandboxRecord {
   return v as SandboxRecord;
 }
 
+export function checkService(v: unknown, id: string): ServiceRecord {
+  need(isObj(v), 'not a JSON object');
+  const r = v as Obj;
+  need(r['id'] === id, `id is not ${id}`);
+  need(typeof r['name'] === 'string' && r['name'] !== '', 'no name');
+  const spec = r['spec'];
+  need(isObj(spec) && typeof spec['replicas'] === 'number' && Array.isArray(spec['networks']) && Array.isArray(spec['cmd']), 'no spec');
+  need(isObj(r['vips']) && typeof r['version'] === 'number', 'no vips or version');
+  return v as ServiceRecord;
+}
+
 export function checkMeta(v: unknown): StoreMeta {
   need(isObj(v), 'not a JSON object');
   const r = v as Obj;
   need(r['format'] === 2, `unknown store format ${JSON.stringify(r['format'])}`);
   const hs = r['hostServices'];
   need(Array.isArray(hs) && hs.every((s) => typeof s === 'string'), 'no hostServices list');
-  return { hostServices: hs as string[] };
+  const lbs = r['lbs'];
+  if (lbs === undefined) return { hostServices: hs as string[] };
+  need(isObj(lbs) && Object.entries(lbs).every(([k, l]) => isObj(l) && (l as Obj)['name'] === k && isObj((l as Obj)['spec']) && typeof (l as Obj)['sandboxId'] === 'string'), 'lbs: not load balancer records');
+  return { hostServices: hs as string[], lbs: lbs as StoreMeta['lbs'] & object };
 }

@@ -3,6 +3,7 @@
 //   DATA_ROOT/store/meta.json              {"format":2,"hostServices":[...]}
 //   DATA_ROOT/store/networks/<id>.json     a NetworkRecord
 //   DATA_ROOT/store/sandboxes/<id>.json    a SandboxRecord
+//   DATA_ROOT/store/services/<id>.json     a ServiceRecord (25 characters of [0-9a-z])
 //   ...beside each: <file>.prev            the record's previous content (last good copy)
 //
 // Why files per record rather than a journal: a `berth run -d` changes one sandbox record a few
@@ -23,10 +24,11 @@ import { join } from 'node:path';
 import type { BerthState } from '../model/types.js';
 import { newWriteStats, removeFileDurable, syncDir, writeFileDurable, type WriteStats } from './durable-file.js';
 import { migrateLegacyState } from './legacy-state.js';
-import { checkMeta, checkNetwork, checkSandbox } from './record-shape.js';
-import { emptyState, StoreDamaged, type Loaded, type Store, type StoreChange, type StoreMeta } from './store.js';
+import { checkMeta, checkNetwork, checkSandbox, checkService } from './record-shape.js';
+import { emptyState, metaOf, StoreDamaged, type Loaded, type Store, type StoreChange, type StoreMeta } from './store.js';
 
 const ID_FILE = /^([0-9a-f]{64})\.json(\.prev)?$/;
+const SERVICE_FILE = /^([0-9a-z]{25})\.json(\.prev)?$/;
 const RECORD_HINT =
   'it may describe a running sandbox or a network in use. Restore it from a backup, or move it away to start without that record ' +
   "(a sandbox's processes are then left running, unmanaged).";
@@ -38,12 +40,14 @@ export class RecordStore implements Store {
   readonly dir: string;
   private readonly netDir: string;
   private readonly sbDir: string;
+  private readonly svcDir: string;
   private readonly metaPath: string;
 
   constructor(private readonly dataRoot: string) {
     this.dir = join(dataRoot, 'store');
     this.netDir = join(this.dir, 'networks');
     this.sbDir = join(this.dir, 'sandboxes');
+    this.svcDir = join(this.dir, 'services');
     this.metaPath = join(this.dir, 'meta.json');
   }
 
@@ -70,8 +74,14 @@ export class RecordStore implements Store {
     };
     for (const [id, rec] of await this.loadDir(this.netDir, checkNetwork, notes, fromPrevNetwork)) state.networks[id] = rec;
     for (const [id, rec] of await this.loadDir(this.sbDir, checkSandbox, notes)) state.sandboxes[id] = rec;
+    if (existsSync(this.svcDir)) {
+      const services = await this.loadDir(this.svcDir, checkService, notes, checkService, SERVICE_FILE);
+      if (services.size) state.services = Object.fromEntries(services);
+    }
     if (hasMeta) {
-      state.hostServices = (await this.loadFile(this.metaPath, checkMeta, notes, META_HINT, checkMeta, metaText)).hostServices;
+      const meta = await this.loadFile(this.metaPath, checkMeta, notes, META_HINT, checkMeta, metaText);
+      state.hostServices = meta.hostServices;
+      if (meta.lbs) state.lbs = meta.lbs;
     } else if (Object.keys(state.networks).length === 0 && Object.keys(state.sandboxes).length === 0) {
       // A new data root: meta.json marks the store as made (records without it mean damage).
       await this.writeMeta({ hostServices: [] });
@@ -89,10 +99,10 @@ export class RecordStore implements Store {
     return { state, notes };
   }
 
-  private async loadDir<T>(dir: string, check: (v: unknown, id: string) => T, notes: string[], checkPrev = check): Promise<Map<string, T>> {
+  private async loadDir<T>(dir: string, check: (v: unknown, id: string) => T, notes: string[], checkPrev = check, names = ID_FILE): Promise<Map<string, T>> {
     const ids = new Set<string>();
     for (const f of await readdir(dir)) {
-      const m = ID_FILE.exec(f);
+      const m = names.exec(f);
       if (m) ids.add(m[1]!);
       // A write a crash cut off before its rename: the record file itself is untouched.
       else if (f.endsWith('.json.tmp')) await rm(join(dir, f), { force: true });
@@ -140,6 +150,15 @@ export class RecordStore implements Store {
       await removeFileDurable(join(this.sbDir, `${id}.json`));
       dirs.add(this.sbDir);
     }
+    if (change.putServices?.length || change.deleteServices?.length) await mkdir(this.svcDir, { recursive: true, mode: 0o700 });
+    for (const v of change.putServices ?? []) {
+      await writeFileDurable(join(this.svcDir, `${v.id}.json`), JSON.stringify(v), true, stats);
+      dirs.add(this.svcDir);
+    }
+    for (const id of change.deleteServices ?? []) {
+      await removeFileDurable(join(this.svcDir, `${id}.json`));
+      dirs.add(this.svcDir);
+    }
     for (const id of change.deleteNetworks) {
       await removeFileDurable(join(this.netDir, `${id}.json`));
       dirs.add(this.netDir);
@@ -164,14 +183,16 @@ export class RecordStore implements Store {
       deleteNetworks: [],
       putSandboxes: Object.values(state.sandboxes),
       deleteSandboxes: [],
+      putServices: Object.values(state.services ?? {}),
+      deleteServices: [],
     });
-    await this.writeMeta({ hostServices: state.hostServices ?? [] });
+    await this.writeMeta(metaOf(state));
     await syncDir(this.dir);
   }
 }
 
 function metaText(meta: StoreMeta): string {
-  return JSON.stringify({ format: 2, hostServices: meta.hostServices });
+  return JSON.stringify({ format: 2, hostServices: meta.hostServices, ...(meta.lbs ? { lbs: meta.lbs } : {}) });
 }
 
 function pathDir(path: string): string {

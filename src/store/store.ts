@@ -2,12 +2,14 @@
 // every committed change is written through here before it answers, and only the records the
 // change touched are written (see Ctx.persist), so a crash never loses an acknowledged change
 // and a write costs what changed, not the size of the whole state.
-import type { BerthState, NetworkRecord, SandboxRecord } from '../model/types.js';
+import type { BerthState, LbRecord, NetworkRecord, SandboxRecord, ServiceRecord } from '../model/types.js';
 import type { WriteStats } from './durable-file.js';
 
 /** What is stored beside the records: small settings changed through the API. */
 export interface StoreMeta {
   hostServices: string[];
+  /** Load balancers (berth lb): small records, absent when there is none. */
+  lbs?: Record<string, LbRecord>;
 }
 
 /** One batch of record changes, written together (each record atomically). */
@@ -16,6 +18,9 @@ export interface StoreChange {
   deleteNetworks: string[];
   putSandboxes: SandboxRecord[];
   deleteSandboxes: string[];
+  /** Services (berth service create): absent means none changed. */
+  putServices?: ServiceRecord[];
+  deleteServices?: string[];
   /** Present when the meta record changed. */
   meta?: StoreMeta;
 }
@@ -36,7 +41,8 @@ export function emptyState(): BerthState {
 }
 
 export function metaOf(state: BerthState): StoreMeta {
-  return { hostServices: state.hostServices ?? [] };
+  const lbs = state.lbs && Object.keys(state.lbs).length ? { lbs: state.lbs } : {};
+  return { hostServices: state.hostServices ?? [], ...lbs };
 }
 
 /** The store refuses to load: the message names the file and what to do. */

@@ -45,14 +45,19 @@ export async function waitListening(lab: Lab, name: string, listen: Listen[]): P
   }
 }
 
-/** The peer address a peer server reported in a probe's data ("" if none). */
-export function peerOf(r: ProbeResult): string {
+/** A field of the JSON line a peer server answered with ("" if none). */
+export function reported(r: ProbeResult, field: "peer" | "local"): string {
   const line = r.data.trim().split("\n")[0] ?? "";
   try {
-    return (JSON.parse(line) as { peer?: string }).peer ?? "";
+    return (JSON.parse(line) as Record<string, string | undefined>)[field] ?? "";
   } catch {
     return "";
   }
+}
+
+/** The peer address a peer server reported in a probe's data ("" if none). */
+export function peerOf(r: ProbeResult): string {
+  return reported(r, "peer");
 }
 
 /** Connects (tcp), sends a datagram (udp) or GETs / (http); the probe result. */

@@ -5,8 +5,11 @@ import { parseExpose } from '../../model/port-spec.js';
 import { parseExtraHost } from '../../model/extra-hosts.js';
 import type { Client } from '../client.js';
 import { collect } from '../output.js';
+import { healthFlagsToApi, type HealthFlags } from '../../model/healthcheck.js';
+import { addHealthFlags, labelsOf } from '../health-flags.js';
 
-export interface RunOptions {
+export interface RunOptions extends HealthFlags {
+  label: string[];
   detach?: boolean;
   rm?: boolean;
   name?: string;
@@ -42,9 +45,12 @@ export function createBody(cmd: string[], o: RunOptions): Record<string, unknown
   const endpoints: Record<string, unknown> = {};
   endpoints[first!] = { IPAMConfig: o.ip ? { IPv4Address: o.ip } : null, Aliases: o.networkAlias };
   for (const n of rest) endpoints[n] = { IPAMConfig: null, Aliases: [] };
+  const healthcheck = healthFlagsToApi(o);
   return {
     Cmd: cmd,
     Env: o.env,
+    Labels: labelsOf(o.label ?? []),
+    ...(healthcheck ? { Healthcheck: healthcheck } : {}),
     Hostname: o.hostname ?? '',
     ExposedPorts: exposed,
     Rootfs: o.rootfs ?? '',
@@ -63,7 +69,7 @@ export function createBody(cmd: string[], o: RunOptions): Record<string, unknown
 }
 
 export function runCommand(client: () => Client): Command {
-  return new Command('run')
+  return addHealthFlags(new Command('run'))
     .description('Create and start a sandbox running CMD')
     .argument('<cmd...>', 'command and arguments (put them after --)')
     .option('-d, --detach', 'run in the background and print the sandbox ID')
@@ -83,7 +89,8 @@ export function runCommand(client: () => Client): Command {
     .option('--dns <ip>', 'DNS server (repeatable)', collect, [] as string[])
     .option('--dns-search <domain>', 'DNS search domain (repeatable)', collect, [] as string[])
     .option('--dns-option <opt>', 'resolv.conf option (repeatable)', collect, [] as string[])
-    .addHelpText('after', '\nExamples:\n  berth run -d --name web --network my-net -p 8080:80 -- busybox httpd -f -p 80\n  berth run --rm --network my-net -- busybox wget -qO- http://web/')
+    .option('-l, --label <key=value>', 'label (repeatable)', collect, [] as string[])
+    .addHelpText('after', '\nExamples:\n  berth run -d --name web --network my-net -p 8080:80 -- busybox httpd -f -p 80\n  berth run --rm --network my-net -- busybox wget -qO- http://web/\n  berth run -d --name api --network my-net --health-http 80/ --health-interval 2s -- busybox httpd -f -p 80')
     .action(async (rawCmd: string[], o: RunOptions) => {
       const cmd = rawCmd[0] === '--' ? rawCmd.slice(1) : rawCmd;
       const c = client();

@@ -34,7 +34,7 @@ function labelMatches(labels: Record<string, string>, f: string): boolean {
 /** Every filter name must match (values of one name: any of them; labels: all of them). */
 export function sandboxMatches(sb: SandboxRecord, f: Filters): boolean {
   for (const k of Object.keys(f)) if (!CONTAINER_FILTERS.includes(k)) throw new BadRequest(`invalid filter '${k}'`);
-  const labels = sb.config.docker?.labels ?? {};
+  const labels = sb.config.labels ?? {};
   if (f.label && !f.label.every((l) => labelMatches(labels, l))) return false;
   if (f.name?.length && !f.name.some((n) => sb.name.includes(n.replace(/^\//, '')))) return false;
   if (f.id?.length && !f.id.some((i) => sb.id.startsWith(i))) return false;

@@ -9,6 +9,7 @@ import { validateHostname, validateName } from '../../model/names.js';
 import { parseIpv4 } from '../../model/net-values.js';
 import { portRequestsOf } from '../../model/port-requests.js';
 import { parseBind, parseMount } from '../../model/binds.js';
+import { healthcheckFromApi } from '../../model/healthcheck.js';
 import { argText, goBody, list, optionalParsed, parsed, querySeconds, queryBool, text, textMap } from './fields.js';
 import { endpointConfig } from './network-schemas.js';
 
@@ -76,6 +77,8 @@ const createSandboxFields = z.object({
   Hostname: optionalParsed(validateHostname, 253).transform((v) => v ?? ''),
   ExposedPorts: z.record(text(32), z.unknown()).nullish().transform((v) => v ?? {}),
   Rootfs: optionalParsed(parseRootfs, 4096).transform((v) => v ?? ''),
+  /** Docker's Healthcheck ({Test, Interval, Timeout, Retries, StartPeriod}; berth adds TCP and HTTP tests). */
+  Healthcheck: parsed(z.unknown().optional(), healthcheckFromApi),
   HostConfig: hostConfig,
   NetworkingConfig: z
     .object({ EndpointsConfig: z.record(text(256), endpointConfig).nullish().transform((v) => v ?? {}) })
