@@ -1,4 +1,4 @@
-// Entry point: `npm run bench -- [--quick] [--only setup,seq,run,ports,dns,mem,pall] [--systems ...]`.
+// Entry point: `npm run bench -- [--quick] [--only setup,seq,run,ports,dns,mem,pall,services,lb,catalog] [--systems ...]`.
 // Installs missing packages, cleans up what an earlier run left, runs each metric in its own labs,
 // and writes BENCHMARKS.md (raw results in bench/out/).
 import { Command } from 'commander';
@@ -20,6 +20,7 @@ import { metricMemory } from './metrics/memory.js';
 import { metricPublishAll } from './metrics/publish-all.js';
 import { metricServices } from './metrics/services.js';
 import { metricLb } from './metrics/lb.js';
+import { metricCatalog } from './metrics/catalog.js';
 import { buildRootfs } from './lib/rootfs.js';
 import { NetavarkSystem } from './systems/netavark.js';
 import { CniSystem } from './systems/cni.js';
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
     const [k, v] = kv.split('=');
     if (!k || v === undefined || !(k in sizes)) throw new Error(`--set ${kv}: unknown size (known: ${Object.keys(sizes).join(', ')})`);
     const key = k as keyof Sizes;
-    (sizes as unknown as Record<string, unknown>)[key] = key === 'portCounts' ? v.split(',').map(Number) : Number(v);
+    (sizes as unknown as Record<string, unknown>)[key] = key === 'portCounts' || key === 'catalogServices' ? v.split(',').map(Number) : Number(v);
   }
   const only = opts.only ? opts.only.split(',') : METRIC_ORDER;
   for (const m of only) if (!METRIC_ORDER.includes(m)) throw new Error(`--only: unknown metric ${m}`);
@@ -187,6 +188,7 @@ async function main(): Promise<void> {
     },
     services: () => metricServices(ctx, berthCli()),
     lb: () => metricLb(ctx, berthCli()),
+    catalog: () => metricCatalog(ctx, pick([{ key: 'berth', s: berthApi() }]).map((x) => x.s), ['berth (API)']),
   };
 
   // The sections of the default report accumulate in bench/out/results.json; another --out keeps its own.

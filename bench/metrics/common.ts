@@ -34,6 +34,10 @@ export interface Sizes {
   svcCount: number;
   /** Metric 9: wrk seconds per load-balancer run (rounds: wrkRounds). */
   lbSeconds: number;
+  /** Metric 10: services registered (the last is the loaded catalog), blocking-query changes timed, seconds of reads per round. */
+  catalogServices: number[];
+  catalogWakeups: number;
+  catalogReadSeconds: number;
 }
 
 export const FULL: Sizes = {
@@ -55,6 +59,9 @@ export const FULL: Sizes = {
   publishAllRounds: 5,
   svcCount: 1000,
   lbSeconds: 10,
+  catalogServices: [1, 1000],
+  catalogWakeups: 200,
+  catalogReadSeconds: 3,
 };
 
 export const QUICK: Sizes = {
@@ -76,6 +83,9 @@ export const QUICK: Sizes = {
   publishAllRounds: 1,
   svcCount: 10,
   lbSeconds: 3,
+  catalogServices: [1, 50],
+  catalogWakeups: 20,
+  catalogReadSeconds: 1,
 };
 
 export interface MetricContext extends Ctx {

@@ -42,6 +42,11 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
     this.execRoot = join(this.lab.dir, 'exec');
   }
 
+  /** berthd's API socket (the catalog's too). */
+  get socketPath(): string {
+    return this.sock;
+  }
+
   private get berthd(): string {
     return join(this.repo, 'bin', 'berthd');
   }

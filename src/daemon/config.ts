@@ -4,6 +4,7 @@ import type { Ipv4 } from '../model/types.js';
 import { Command, Option } from 'commander';
 import { BadRequest } from '../model/errors.js';
 import { parseCidr, parseIp } from '../ipam/ipv4.js';
+import { parseHostService } from '../model/host-service.js';
 import { DEFAULT_POOLS, parsePoolFlag, type AddressPool } from '../ipam/pools.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -25,6 +26,10 @@ export interface DaemonConfig {
   defaultBindIp: Ipv4;
   hostServices: string[];
   mtu: number;
+  /** The catalog's TCP listener (Consul's HTTP API), when asked for. */
+  catalogAddr?: { ip: string; port: number };
+  /** --catalog-host-service NAME=IP:PORT, completed to a host-service spec pointing at catalogAddr. */
+  catalogHostService?: string;
 }
 
 function bool(name: string) {
@@ -52,6 +57,9 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .option('--default-bind-ip <ip>', 'host address for -p without one', '0.0.0.0')
     .option('--host-service <spec>', 'NAME=LINKLOCAL_IP:PORT->HOSTPORT (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--mtu <n>', 'MTU of berth bridges and veths', '1500')
+    .option('--catalog-addr <[ip:]port>', "serve the catalog (Consul's HTTP API) on TCP, loopback by default, e.g. 127.0.0.1:8500")
+    .option('--catalog-allow-remote', 'allow --catalog-addr on an address other than loopback (the catalog has no authentication)', false)
+    .option('--catalog-host-service <spec>', 'serve the catalog inside every sandbox: NAME=169.254.X.Y:PORT, e.g. consul.local=169.254.32.1:80')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   cmd.parse(argv, { from: 'user' });
@@ -63,6 +71,8 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
   const mtu = Number(o['mtu']);
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new BadRequest(`invalid --mtu ${String(o['mtu'])}`);
   const poolFlags = o['defaultAddressPool'] as string[];
+  const catalogHostService = o['catalogHostService'] === undefined ? undefined : String(o['catalogHostService']);
+  const catalogAddr = parseCatalogAddr(o['catalogAddr'] === undefined ? (catalogHostService ? '127.0.0.1:8500' : undefined) : String(o['catalogAddr']), o['catalogAllowRemote'] === true);
   return {
     dataRoot: String(o['dataRoot']),
     execRoot,
@@ -76,7 +86,36 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     ipMasq: o['ipMasq'] as boolean,
     firewall: o['firewall'] as 'nftables' | 'none',
     defaultBindIp,
-    hostServices: o['hostService'] as string[],
+    hostServices: [...(o['hostService'] as string[]), ...(catalogHostService ? [catalogHostServiceSpec(catalogHostService, catalogAddr!)] : [])],
     mtu,
+    ...(catalogAddr ? { catalogAddr } : {}),
+    ...(catalogHostService ? { catalogHostService } : {}),
   };
+}
+
+/** "8500" or "IP:8500"; an address off loopback only with --catalog-allow-remote. */
+export function parseCatalogAddr(text: string | undefined, allowRemote: boolean): { ip: string; port: number } | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(?:([0-9.]+):)?(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m || !(port >= 1 && port <= 65535)) throw new BadRequest(`invalid --catalog-addr "${text}": give [IP:]PORT, e.g. 127.0.0.1:8500`);
+  const ip = m[1] ?? '127.0.0.1';
+  parseIp(ip, '--catalog-addr');
+  if (!ip.startsWith('127.') && !allowRemote) {
+    throw new BadRequest(
+      `--catalog-addr ${text} is not a loopback address: the catalog takes registrations without authentication, so berthd serves it on 127.0.0.1 unless you add --catalog-allow-remote`,
+    );
+  }
+  return { ip, port };
+}
+
+/** consul.local=169.254.32.1:80 -> consul.local=169.254.32.1:80->127.0.0.1:8500 (the catalog's listener). */
+export function catalogHostServiceSpec(spec: string, addr: { ip: string; port: number }): string {
+  if (!/^[^=]+=[0-9.]+:\d{1,5}$/.test(spec)) {
+    throw new BadRequest(`invalid --catalog-host-service "${spec}": expected NAME=169.254.X.Y:PORT, e.g. consul.local=169.254.32.1:80`);
+  }
+  const hostIp = addr.ip === '0.0.0.0' ? '127.0.0.1' : addr.ip;
+  const full = `${spec}->${hostIp}:${addr.port}`;
+  parseHostService(full); // the host-service rules: a link-local address, a DNS name
+  return full;
 }

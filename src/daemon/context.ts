@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { NotFound, BadRequest } from '../model/errors.js';
 import type { BerthState, NetworkRecord, PortBinding, SandboxRecord, ServiceRecord } from '../model/types.js';
 import { metaOf, type Store, type StoreChange } from '../store/store.js';
+import { catalogRecordOf, type CatalogRecord } from '../model/catalog.js';
 import type { DaemonConfig } from './config.js';
 import type { Logger } from './log.js';
 import { Mutex } from './mutex.js';
@@ -41,6 +42,8 @@ export class Ctx {
   private readonly dirtyNetworks = new Set<string>();
   private readonly dirtySandboxes = new Set<string>();
   private readonly dirtyServices = new Set<string>();
+  /** Catalog registrations (Consul service IDs) changed since the last persist. */
+  private readonly dirtyCatalog = new Set<string>();
   /** What the store holds, as written: a write is skipped when a record did not change. */
   private readonly written = new Map<string, string>();
   /** BERTH_STORE_VERIFY=1: every persist also checks that no changed record was left unmarked. */
@@ -61,7 +64,23 @@ export class Ctx {
     for (const n of Object.values(this.state.networks)) this.written.set(`n/${n.id}`, JSON.stringify(n));
     for (const s of Object.values(this.state.sandboxes)) this.written.set(`s/${s.id}`, JSON.stringify(s));
     for (const v of Object.values(this.state.services ?? {})) this.written.set(`v/${v.id}`, JSON.stringify(v));
+    for (const id of Object.keys(this.state.catalog?.services ?? {})) this.written.set(`c/${id}`, JSON.stringify(catalogRecordOf(this.state.catalog, id)));
     this.written.set('meta', JSON.stringify(metaOf(this.state)));
+  }
+
+  /** Marks catalog registrations as changed (or removed) for the next persist. */
+  touchCatalog(...ids: string[]): void {
+    for (const id of ids) this.dirtyCatalog.add(id);
+  }
+
+  /** The stored records of these catalog registrations (those still registered). */
+  private catalogRecords(ids: Iterable<string>): Record<string, CatalogRecord> {
+    const out: Record<string, CatalogRecord> = {};
+    for (const id of ids) {
+      const r = catalogRecordOf(this.state.catalog, id);
+      if (r) out[id] = r;
+    }
+    return out;
   }
 
   /** Marks records as changed (or removed, when no longer in state) for the next persist. */
@@ -76,9 +95,9 @@ export class Ctx {
   async persist(...recs: Rec[]): Promise<void> {
     this.touch(...recs);
     if (this.verifyPersist) this.checkUnmarked();
-    const change: StoreChange = { putNetworks: [], deleteNetworks: [], putSandboxes: [], deleteSandboxes: [], putServices: [], deleteServices: [] };
+    const change: StoreChange = { putNetworks: [], deleteNetworks: [], putSandboxes: [], deleteSandboxes: [], putServices: [], deleteServices: [], putCatalog: [], deleteCatalog: [] };
     const after = new Map<string, string | undefined>();
-    const diff = <T extends Rec>(kind: 'n' | 's' | 'v', ids: Set<string>, all: Record<string, T>, put: T[], del: string[]) => {
+    const diff = <T,>(kind: 'n' | 's' | 'v' | 'c', ids: Set<string>, all: Record<string, T>, put: T[], del: string[]) => {
       for (const id of ids) {
         const key = `${kind}/${id}`;
         const rec = all[id];
@@ -93,6 +112,7 @@ export class Ctx {
     diff('n', this.dirtyNetworks, this.state.networks, change.putNetworks, change.deleteNetworks);
     diff('s', this.dirtySandboxes, this.state.sandboxes, change.putSandboxes, change.deleteSandboxes);
     diff('v', this.dirtyServices, this.state.services ?? {}, change.putServices!, change.deleteServices!);
+    diff('c', this.dirtyCatalog, this.catalogRecords(this.dirtyCatalog), change.putCatalog!, change.deleteCatalog!);
     const meta = JSON.stringify(metaOf(this.state));
     if (meta !== this.written.get('meta')) {
       change.meta = metaOf(this.state);
@@ -104,7 +124,7 @@ export class Ctx {
       stats = await this.store.apply(change);
     } catch (err) {
       // Not written (or not all): keep them marked, so the next persist tries again.
-      for (const k of after.keys()) if (k !== 'meta') (k.startsWith('n/') ? this.dirtyNetworks : k.startsWith('v/') ? this.dirtyServices : this.dirtySandboxes).add(k.slice(2));
+      for (const k of after.keys()) if (k !== 'meta') (k.startsWith('n/') ? this.dirtyNetworks : k.startsWith('v/') ? this.dirtyServices : k.startsWith('c/') ? this.dirtyCatalog : this.dirtySandboxes).add(k.slice(2));
       throw err;
     }
     for (const [k, v] of after) if (v === undefined) this.written.delete(k); else this.written.set(k, v);
@@ -114,19 +134,20 @@ export class Ctx {
   /** Marks every record that differs from what the store holds (reconcile, and the checks). */
   touchAllChanged(): string[] {
     const missed: string[] = [];
-    const check = (kind: 'n' | 's' | 'v', all: Record<string, Rec>, dirty: Set<string>) => {
+    const check = (kind: 'n' | 's' | 'v' | 'c', all: Record<string, Rec | CatalogRecord>, dirty: Set<string>) => {
       const ids = new Set(Object.keys(all));
       for (const k of this.written.keys()) if (k.startsWith(`${kind}/`)) ids.add(k.slice(2));
       for (const id of ids) {
         const rec = all[id];
         if (dirty.has(id) || (rec ? JSON.stringify(rec) : undefined) === this.written.get(`${kind}/${id}`)) continue;
         dirty.add(id);
-        missed.push(`${kind === 'n' ? 'network' : kind === 'v' ? 'service' : 'sandbox'} ${rec?.name ?? id}`);
+        missed.push(`${kind === 'n' ? 'network' : kind === 'v' ? 'service' : kind === 'c' ? 'catalog registration' : 'sandbox'} ${rec && 'name' in rec ? rec.name : id}`);
       }
     };
     check('n', this.state.networks, this.dirtyNetworks);
     check('s', this.state.sandboxes, this.dirtySandboxes);
     check('v', this.state.services ?? {}, this.dirtyServices);
+    check('c', this.catalogRecords(Object.keys(this.state.catalog?.services ?? {})), this.dirtyCatalog);
     return missed;
   }
 

@@ -15,6 +15,7 @@ import { DnsServer } from '../dns/server.js';
 import { HostResolvers } from '../dns/upstreams.js';
 import type { Ctx } from './context.js';
 import { Firewall } from './firewall.js';
+import { catalogNode } from './catalog.js';
 import { FirewallGuard } from './firewall-guard.js';
 import type { Sandboxes } from './sandboxes.js';
 
@@ -126,7 +127,8 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   // Embedded DNS on the gateway of every user network.
   const dns = new DnsServer({ log, hostUpstreams: () => resolvers.servers(), bindRetryMs: 1000 });
   await dns.start();
-  const dnsFollower = new DnsFollower(dns, hostServices, log);
+  // Consul's names (N.service.consul) when the catalog is served inside sandboxes.
+  const dnsFollower = new DnsFollower(dns, hostServices, log, cfg.catalogHostService ? { consul: catalogNode(ctx) } : {});
   ctx.followers.push(dnsFollower);
 
   // Links: environment variables at start; /etc/hosts of linking sandboxes follow their targets.

@@ -17,6 +17,7 @@ import { Sandboxes } from './sandboxes.js';
 import { wireFeatures } from './features.js';
 import { ImageStore } from '../images/store.js';
 import { EventBus } from './docker/events.js';
+import { wireCatalog } from './catalog.js';
 import { wireServices } from '../services/wire.js';
 import { LoadBalancers } from './lb.js';
 import { registerLbRoutes } from './lb-api.js';
@@ -68,10 +69,12 @@ async function main(): Promise<void> {
     }
   };
   const features = await wireFeatures(ctx, sandboxes);
+  const catalog = await wireCatalog(ctx);
   const t0 = Date.now();
   await reconcile(ctx, sandboxes);
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
+  await catalog.listen();
   const services = await wireServices(ctx, sandboxes);
   const lbs = new LoadBalancers(ctx, sandboxes);
   ctx.followers.push(lbs);
@@ -82,7 +85,8 @@ async function main(): Promise<void> {
   const sockets = [cfg.socket, ...(cfg.dockerSocket ? [cfg.dockerSocket] : [])];
   const servers: Server[] = [];
   for (const path of sockets) {
-    const server = createServer((req, res) => void api.handle(req, res));
+    // Consul's API (/v1/...) beside berth's own: Docker's version prefixes are /v1.NN/, never /v1/.
+    const server = createServer((req, res) => void (req.url?.startsWith('/v1/') ? catalog.handle(req, res) : api.handle(req, res)));
     server.on('clientError', answerClientError);
     // docker attach and exec start hijack the connection (Connection: Upgrade, Upgrade: tcp).
     server.on('upgrade', (req, socket, head) => void api.handleUpgrade(req, socket, head));
@@ -102,8 +106,11 @@ async function main(): Promise<void> {
     sandboxes.stopPolling();
     services.close();
     lbs.close();
-    for (const server of servers) server.close();
-    void features.close().finally(() => {
+    for (const server of servers) {
+      server.close();
+      server.closeAllConnections();
+    }
+    void Promise.all([features.close(), catalog.close()]).finally(() => {
       void Promise.all(sockets.map((p) => rm(p, { force: true }))).finally(() => process.exit(0));
     });
   };

@@ -2,7 +2,7 @@
 // the DNS-enabled networks. It has the shape of the daemon's StateFollower (sync/reconcile).
 import type { BerthState } from '../model/types.js';
 import type { HostService } from '../model/host-service.js';
-import { dnsAddresses, dnsView } from '../plan/dns-view.js';
+import { dnsAddresses, dnsView, type DnsViewOptions } from '../plan/dns-view.js';
 import type { DnsServer } from './server.js';
 import type { LogFn } from './upstreams.js';
 
@@ -11,6 +11,7 @@ export class DnsFollower {
     private readonly server: DnsServer,
     private readonly hostServices: readonly HostService[] = [],
     private readonly log: LogFn = () => {},
+    private readonly opts: DnsViewOptions = {},
   ) {}
 
   /**
@@ -19,7 +20,7 @@ export class DnsFollower {
    * back a network or sandbox change.
    */
   async sync(state: BerthState): Promise<void> {
-    this.server.setView(dnsView(state, this.hostServices));
+    this.server.setView(dnsView(state, this.hostServices, this.opts));
     const r = await this.server.setAddresses(dnsAddresses(state));
     for (const f of r.failed) this.log('warn', `dns: not yet listening on ${f.ip}: ${f.error} (retrying)`);
   }

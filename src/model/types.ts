@@ -1,5 +1,6 @@
 // The records berth keeps in its store. Pure data: no I/O, no classes.
 // Everything the kernel holds for berth can be derived from these records.
+import type { CatalogState } from './catalog.js';
 import type { Healthcheck, HealthState } from './healthcheck.js';
 
 /** Branded strings for values that look alike but must not be mixed up. */
@@ -214,6 +215,8 @@ export interface BerthState {
   sandboxes: Record<string, SandboxRecord>;
   /** Host services added through the API (berth host-service add), as NAME=IP:PORT->HOSTPORT specs. */
   hostServices?: string[];
+  /** Services registered in the catalog through Consul's agent API, and their check results. */
+  catalog?: CatalogState;
   /** Services (berth service create): service id -> record. Replicas are ordinary sandboxes. */
   services?: Record<string, ServiceRecord>;
   /** Load balancers (berth lb create): name -> record. Their HAProxy runs in an ordinary sandbox. */

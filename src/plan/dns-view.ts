@@ -7,6 +7,8 @@
 // address it was sent to (a network's gateway) says which network it came in on.
 // What it may see: names on the DNS-enabled networks the asking sandbox is attached to, never
 // an address on a network it is not on (Docker's behaviour).
+import { catalogView, type NodeInfo } from '../catalog/view.js';
+import { ConsulZone } from '../catalog/dns-zone.js';
 import type { BerthState, EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { HostService } from '../model/host-service.js';
 import { shortId } from '../model/ids.js';
@@ -72,6 +74,11 @@ interface Asker {
   ndotsSet: boolean;
 }
 
+export interface DnsViewOptions {
+  /** Answer Consul's names (N.service.consul, _N._tcp.service.consul) from the catalog as this node. */
+  consul?: NodeInfo;
+}
+
 let serialCounter = 0;
 
 function lc(s: string): string {
@@ -113,8 +120,10 @@ class View implements DnsView {
   private readonly servicePtr = new Map<string, string>();
   private readonly subnets: string[] = [];
   private readonly cursor = new Map<string, number>();
+  private readonly consul: ConsulZone | undefined;
 
-  constructor(state: BerthState, hostServices: readonly HostService[]) {
+  constructor(state: BerthState, hostServices: readonly HostService[], opts: DnsViewOptions = {}) {
+    this.consul = opts.consul ? new ConsulZone(catalogView(state, opts.consul)) : undefined;
     const nets = new Map<string, NetIndex>();
     for (const net of Object.values(state.networks)) {
       if (!net.dns || !net.gateway) continue;
@@ -214,6 +223,10 @@ class View implements DnsView {
     const scope = asker ? orderScope(asker.nets, listen) : [listen];
     const external = asker ? asker.external : !listen.net.internal;
     const name = lc(qname.endsWith('.') ? qname.slice(0, -1) : qname);
+
+    // The catalog's zone (.consul) when it is served inside sandboxes: berth is authoritative for it.
+    const zone = this.consul?.answer(name, qtype);
+    if (zone) return { kind: 'local', rcode: zone.rcode, records: zone.records, additional: zone.additional, why: 'consul catalog' };
 
     if (qtype === QTYPE.PTR) {
       const ip = ptrToIpv4(name);
@@ -327,8 +340,8 @@ function orderScope(nets: NetIndex[], listen: NetIndex): NetIndex[] {
  * Build the DNS view of a state. Cheap enough to call on every change (one pass over the
  * sandboxes' endpoints); the result is immutable apart from its rotation cursor.
  */
-export function dnsView(state: BerthState, hostServices: readonly HostService[] = []): DnsView {
-  return new View(state, hostServices);
+export function dnsView(state: BerthState, hostServices: readonly HostService[] = [], opts: DnsViewOptions = {}): DnsView {
+  return new View(state, hostServices, opts);
 }
 
 /** Gateway addresses berth's DNS server must listen on for this state. */

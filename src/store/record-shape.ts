@@ -4,6 +4,7 @@
 // sandbox, not every field. Pure: no I/O.
 import type { NetworkRecord, SandboxRecord, ServiceRecord } from '../model/types.js';
 import type { StoreMeta } from './store.js';
+import type { CatalogRecord } from '../model/catalog.js';
 
 type Obj = Record<string, unknown>;
 
@@ -48,6 +49,18 @@ export function checkService(v: unknown, id: string): ServiceRecord {
   need(isObj(spec) && typeof spec['replicas'] === 'number' && Array.isArray(spec['networks']) && Array.isArray(spec['cmd']), 'no spec');
   need(isObj(r['vips']) && typeof r['version'] === 'number', 'no vips or version');
   return v as ServiceRecord;
+}
+
+export function checkCatalog(v: unknown, id: string): CatalogRecord {
+  need(isObj(v), 'not a JSON object');
+  const r = v as Obj;
+  need(isObj(r['service']), 'no service');
+  const svc = r['service'] as Obj;
+  need(svc['id'] === id, `service id is not ${id}`);
+  need(typeof svc['name'] === 'string' && svc['name'] !== '' && typeof svc['port'] === 'number', 'no name or port');
+  need(Array.isArray(svc['checks']) && Array.isArray(svc['tags']) && isObj(svc['meta']), 'no checks, tags or meta');
+  need(isObj(r['checks']), 'no check results');
+  return v as CatalogRecord;
 }
 
 export function checkMeta(v: unknown): StoreMeta {

@@ -4,6 +4,7 @@
 //   DATA_ROOT/store/networks/<id>.json     a NetworkRecord
 //   DATA_ROOT/store/sandboxes/<id>.json    a SandboxRecord
 //   DATA_ROOT/store/services/<id>.json     a ServiceRecord (25 characters of [0-9a-z])
+//   DATA_ROOT/store/catalog/<id>.json      a service registered in the catalog, with its check results (id: Consul's service ID)
 //   ...beside each: <file>.prev            the record's previous content (last good copy)
 //
 // Why files per record rather than a journal: a `berth run -d` changes one sandbox record a few
@@ -24,11 +25,13 @@ import { join } from 'node:path';
 import type { BerthState } from '../model/types.js';
 import { newWriteStats, removeFileDurable, syncDir, writeFileDurable, type WriteStats } from './durable-file.js';
 import { migrateLegacyState } from './legacy-state.js';
-import { checkMeta, checkNetwork, checkSandbox, checkService } from './record-shape.js';
+import { checkCatalog, checkMeta, checkNetwork, checkSandbox, checkService } from './record-shape.js';
 import { emptyState, metaOf, StoreDamaged, type Loaded, type Store, type StoreChange, type StoreMeta } from './store.js';
 
 const ID_FILE = /^([0-9a-f]{64})\.json(\.prev)?$/;
 const SERVICE_FILE = /^([0-9a-z]{25})\.json(\.prev)?$/;
+/** Consul service IDs as the catalog accepts them (catalog/schemas.ts): never "." or "..", no "/". */
+const CATALOG_FILE = /^([A-Za-z0-9][A-Za-z0-9._-]{0,127})\.json(\.prev)?$/;
 const RECORD_HINT =
   'it may describe a running sandbox or a network in use. Restore it from a backup, or move it away to start without that record ' +
   "(a sandbox's processes are then left running, unmanaged).";
@@ -41,6 +44,7 @@ export class RecordStore implements Store {
   private readonly netDir: string;
   private readonly sbDir: string;
   private readonly svcDir: string;
+  private readonly catDir: string;
   private readonly metaPath: string;
 
   constructor(private readonly dataRoot: string) {
@@ -48,6 +52,7 @@ export class RecordStore implements Store {
     this.netDir = join(this.dir, 'networks');
     this.sbDir = join(this.dir, 'sandboxes');
     this.svcDir = join(this.dir, 'services');
+    this.catDir = join(this.dir, 'catalog');
     this.metaPath = join(this.dir, 'meta.json');
   }
 
@@ -77,6 +82,16 @@ export class RecordStore implements Store {
     if (existsSync(this.svcDir)) {
       const services = await this.loadDir(this.svcDir, checkService, notes, checkService, SERVICE_FILE);
       if (services.size) state.services = Object.fromEntries(services);
+    }
+    if (existsSync(this.catDir)) {
+      const recs = await this.loadDir(this.catDir, checkCatalog, notes, checkCatalog, CATALOG_FILE);
+      if (recs.size) {
+        state.catalog = { services: {}, checks: {} };
+        for (const [id, r] of recs) {
+          state.catalog.services[id] = r.service;
+          Object.assign(state.catalog.checks, r.checks);
+        }
+      }
     }
     if (hasMeta) {
       const meta = await this.loadFile(this.metaPath, checkMeta, notes, META_HINT, checkMeta, metaText);
@@ -158,6 +173,15 @@ export class RecordStore implements Store {
     for (const id of change.deleteServices ?? []) {
       await removeFileDurable(join(this.svcDir, `${id}.json`));
       dirs.add(this.svcDir);
+    }
+    if (change.putCatalog?.length || change.deleteCatalog?.length) await mkdir(this.catDir, { recursive: true, mode: 0o700 });
+    for (const c of change.putCatalog ?? []) {
+      await writeFileDurable(join(this.catDir, `${c.service.id}.json`), JSON.stringify(c), true, stats);
+      dirs.add(this.catDir);
+    }
+    for (const id of change.deleteCatalog ?? []) {
+      await removeFileDurable(join(this.catDir, `${id}.json`));
+      dirs.add(this.catDir);
     }
     for (const id of change.deleteNetworks) {
       await removeFileDurable(join(this.netDir, `${id}.json`));

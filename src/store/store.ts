@@ -4,6 +4,7 @@
 // and a write costs what changed, not the size of the whole state.
 import type { BerthState, LbRecord, NetworkRecord, SandboxRecord, ServiceRecord } from '../model/types.js';
 import type { WriteStats } from './durable-file.js';
+import type { CatalogRecord } from '../model/catalog.js';
 
 /** What is stored beside the records: small settings changed through the API. */
 export interface StoreMeta {
@@ -21,6 +22,9 @@ export interface StoreChange {
   /** Services (berth service create): absent means none changed. */
   putServices?: ServiceRecord[];
   deleteServices?: string[];
+  /** Services registered in the catalog (Consul's agent API), by service ID: absent means none changed. */
+  putCatalog?: CatalogRecord[];
+  deleteCatalog?: string[];
   /** Present when the meta record changed. */
   meta?: StoreMeta;
 }

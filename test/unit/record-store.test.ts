@@ -47,6 +47,17 @@ function tempRoot(t: { after: (fn: () => void) => void }): string {
   return dir;
 }
 
+/** A Ctx over a fresh store, checking at every persist that no change was left unmarked. */
+async function persistCtx(t: { after: (fn: () => void) => void }): Promise<{ root: string; ctx: Ctx; logs: string[] }> {
+  const root = tempRoot(t);
+  const store = new RecordStore(root);
+  const logs: string[] = [];
+  const ctx = new Ctx({ dataRoot: root } as DaemonConfig, store, (await store.load()).state, (_l, m) => logs.push(m));
+  ctx.loaded();
+  ctx.verifyPersist = true;
+  return { root, ctx, logs };
+}
+
 test('store: records written one file each, loaded back whole', async (t) => {
   const root = tempRoot(t);
   const store = new RecordStore(root);
@@ -126,12 +137,7 @@ test('store: a data root with state.json (format 1) migrates to records; a damag
 });
 
 test('ctx.persist: writes only the records marked as changed, skips unchanged ones, deletes removed ones', async (t) => {
-  const root = tempRoot(t);
-  const store = new RecordStore(root);
-  const logs: string[] = [];
-  const ctx = new Ctx({ dataRoot: root } as DaemonConfig, store, (await store.load()).state, (_l, m) => logs.push(m));
-  ctx.loaded();
-  ctx.verifyPersist = true;
+  const { root, ctx, logs } = await persistCtx(t);
   const a = sandbox(hex('1'), 'a');
   const b = sandbox(hex('2'), 'b');
   ctx.state.sandboxes[a.id] = a;
@@ -181,4 +187,26 @@ test('data root lock: a held lock is refused with its holder; a dead holder leav
   assert.equal(readFileSync(lockFile, 'utf8').split(' ')[0], String(process.pid));
   // This process now holds it: a second taker (another open file) is refused.
   await assert.rejects(lockDataRoot(root), DataRootBusy);
+});
+
+test('ctx.persist: catalog registrations are stored one file each with their check results; deregistered ones removed', async (t) => {
+  const { root, ctx, logs } = await persistCtx(t);
+  const check = { id: 'service:db1', name: 'c', kind: 'tcp' as const, target: '10.0.0.5:5432', method: 'GET', intervalMs: 1000, timeoutMs: 1000, deregisterAfterMs: 0, initialStatus: 'critical' as const, notes: '' };
+  const db1 = { id: 'db1', name: 'db', tags: [], address: '10.0.0.5', port: 5432, meta: {}, weights: { passing: 1, warning: 1 }, enableTagOverride: false, checks: [check], registered: '' };
+  ctx.state.catalog = { services: { db1 }, checks: { 'service:db1': { status: 'passing', output: 'ok', since: 't' } } };
+  ctx.touchCatalog('db1');
+  await ctx.persist();
+  assert.deepEqual(readdirSync(join(root, 'store', 'catalog')), ['db1.json']);
+  const back = await new RecordStore(root).load();
+  assert.deepEqual(back.state.catalog, ctx.state.catalog);
+  // An output change nobody wrote yet is not reported as unmarked once touched.
+  ctx.state.catalog.checks['service:db1'] = { status: 'passing', output: 'ok again', since: 't' };
+  ctx.touchCatalog('db1');
+  await ctx.persist();
+  assert.ok(!logs.some((l) => l.includes('changed without being marked')), logs.join('\n'));
+  delete ctx.state.catalog.services['db1'];
+  ctx.touchCatalog('db1');
+  await ctx.persist();
+  assert.deepEqual(readdirSync(join(root, 'store', 'catalog')).filter((f) => !f.endsWith('.prev')), []);
+  assert.equal((await new RecordStore(root).load()).state.catalog, undefined);
 });
