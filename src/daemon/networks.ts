@@ -166,7 +166,7 @@ async function removeLocked(ctx: Ctx, ref: string): Promise<NetworkRecord> {
   if (net.builtin) throw new BerthError(403, `${net.name} is a pre-defined network and cannot be removed`);
   const users = activeEndpoints(ctx, net);
   if (users.length) {
-    throw new Conflict(`error while removing network: network ${net.name} id ${net.id} has active endpoints (${users.join(', ')})`);
+    throw new BerthError(403, `error while removing network: network ${net.name} id ${net.id} has active endpoints (${users.join(', ')})`);
   }
   // Intent first, as for create: a crash after this is finished at the next start.
   net.pending = 'remove';
