@@ -4,8 +4,14 @@
 # Nothing touches this machine's own network namespace; everything is removed at the end.
 #   bash scripts/demo.sh          run the demo and clean up
 #   bash scripts/demo.sh --keep   leave berthd and the lab running; prints how to use them and how to stop
+#   bash scripts/demo.sh --cluster  3 hosts and a 3-member etcd in namespaces: an overlay network,
+#                                   a sandbox on h1 reached by name from h2 and h3 (bench/cluster-demo.ts)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [ "${1:-}" = "--cluster" ]; then
+  bash scripts/setup.sh >/dev/null
+  exec node dist/bench/cluster-demo.js
+fi
 keep=0; [ "${1:-}" = "--keep" ] && keep=1
 
 bash scripts/setup.sh >/dev/null

@@ -11,9 +11,12 @@ say() { printf 'setup: %s\n' "$*"; }
 
 # ---- 1. Debian packages ----------------------------------------------------------------------
 # runc runs sandboxes made from images (crun refuses hosts with hybrid cgroups); attr marks
-# overlayfs opaque directories when image layers are unpacked; docker.io (for its 20.10 docker
-# CLI) and docker-compose (1.29) are real clients the e2e suites drive against berthd.
-packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk runc attr docker.io docker-compose)
+# overlayfs opaque directories when image layers are unpacked; docker-compose (1.29) and docker.io's
+# docker CLI are real clients the e2e suites drive against berthd.
+# docker.io: also the real Docker engine the parity suite (test/e2e/600-) and the bench compare berth with;
+# the tests never use a system dockerd: they start their own inside lab namespaces.
+# etcd-server, etcd-client: the multi-host suites run their own etcd members inside lab namespaces.
+packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk runc attr docker.io docker-compose etcd-server etcd-client)
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

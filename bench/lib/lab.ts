@@ -1,7 +1,8 @@
 // Labs: throw-away network namespaces named bn-*. Nothing here touches the machine's own namespace:
 // every link, address, route and sysctl is made inside a bn-* namespace (`ip -n`, `nsenter --net`).
-import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { removeCgroupTrees } from './dockerd.js';
 import { run, startDaemon, waitFor, type Daemon } from './proc.js';
 import { allProcs, cmdline, killProcs, nsInode, procInfo, procNetnsInode, processTree, type ProcInfo } from './procfs.js';
 
@@ -188,40 +189,6 @@ async function unmountUnder(dir: string): Promise<void> {
   for (const m of mounts) await run(['umount', '-l', m], { check: false });
 }
 
-/** Empty cgroups the runtimes made under the bn-* parents the harness gives them (rmdir only). */
-function removeCgroups(): void {
-  const root = '/sys/fs/cgroup';
-  const rmTree = (dir: string): void => {
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-    } catch {
-      return;
-    }
-    for (const e of entries) rmTree(join(dir, e));
-    try {
-      rmdirSync(dir);
-    } catch {
-      /* busy or gone */
-    }
-  };
-  let controllers: string[] = [];
-  try {
-    controllers = readdirSync(root);
-  } catch {
-    return;
-  }
-  for (const c of controllers) {
-    let names: string[] = [];
-    try {
-      names = readdirSync(join(root, c)).filter((n) => n.startsWith(PREFIX));
-    } catch {
-      continue;
-    }
-    for (const n of names) rmTree(join(root, c, n));
-  }
-}
-
 /** Namespace files daemons keep under WORK_ROOT (berthd's EXEC_ROOT/netns/<id>). */
 function workNetnsFiles(): string[] {
   const out: string[] = [];
@@ -248,6 +215,7 @@ export async function cleanupLeftovers(log: (s: string) => void): Promise<void> 
   await killProcs(procs, 1000);
   for (const n of names) await delNetns(n);
   await unmountUnder(WORK_ROOT);
-  removeCgroups();
+  // Empty cgroups the runtimes made under the bn-* parents the harness gives them.
+  removeCgroupTrees((n) => n.startsWith(PREFIX));
   if (existsSync(WORK_ROOT)) rmSync(WORK_ROOT, { recursive: true, force: true });
 }

@@ -32,6 +32,8 @@ export interface Sizes {
   publishAllRounds: number;
   /** Metric 8: services (x 3 replicas) defined besides the measured one. */
   svcCount: number;
+  /** Metric 8: failover rounds that count. */
+  failoverRounds: number;
   /** Metric 9: wrk seconds per load-balancer run (rounds: wrkRounds). */
   lbSeconds: number;
   /** Metric 10: services registered (the last is the loaded catalog), blocking-query changes timed, seconds of reads per round. */
@@ -58,6 +60,7 @@ export const FULL: Sizes = {
   publishAllPorts: 2000,
   publishAllRounds: 5,
   svcCount: 1000,
+  failoverRounds: 5,
   lbSeconds: 10,
   catalogServices: [1, 1000],
   catalogWakeups: 200,
@@ -82,6 +85,7 @@ export const QUICK: Sizes = {
   publishAllPorts: 200,
   publishAllRounds: 1,
   svcCount: 10,
+  failoverRounds: 1,
   lbSeconds: 3,
   catalogServices: [1, 50],
   catalogWakeups: 20,

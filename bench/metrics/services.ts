@@ -36,7 +36,7 @@ export async function metricServices(ctx: MetricContext, sys: BerthSystem): Prom
   const n = ctx.sizes.svcCount;
   const b = new MetricBuilder({
     id: 'services',
-    title: '7. Services: a VIP in front of replicas',
+    title: '8. Services: a VIP in front of replicas',
     description:
       `berth only (no peer runs replicas behind a virtual IP on one host). (a) New TCP connections per second ` +
       `(wrk -t2 -c16, \`Connection: close\`, ${ctx.sizes.wrkSeconds} s) from a sandbox on the network to a service VIP ` +
@@ -132,7 +132,10 @@ export async function metricServices(ctx: MetricContext, sys: BerthSystem): Prom
     await create('bn-hc', 3, nginx, { Test: ['CMD-SHELL', `test ! -e ${dir}/down-$HOSTNAME`], Interval: 1e9, Timeout: 1e9, Retries: 1 });
     await inRotation('bn-hc', 3);
     const hcVip = await vipOf('bn-hc');
-    for (let r = 0; r < ctx.sizes.wrkRounds; r++) {
+    // A round counts only if the victim took flows before it failed (a loaded machine can starve
+    // the client loops); up to twice the rounds are tried.
+    let counted = 0;
+    for (let r = 0; r < 2 * ctx.sizes.failoverRounds && counted < ctx.sizes.failoverRounds; r++) {
       const running = loop(hcVip, 6000);
       await sleep(1500);
       const victim = (await tasks('bn-hc')).find((t) => t.InRotation)!.Status.ContainerStatus.ContainerID.slice(0, 12);
@@ -140,8 +143,11 @@ export async function metricServices(ctx: MetricContext, sys: BerthSystem): Prom
       writeFileSync(join(dir, `down-${victim}`), 'down');
       const hits = hitsOf((await running).stdout);
       const last = Math.max(t0, ...hits.filter((h) => h.who === victim).map((h) => h.t));
-      if (!hits.some((h) => h.who === victim && h.t < t0)) b.note(`failover round ${r + 1}: the victim took no flow before failing`);
-      b.add('failover', sys.name, last - t0);
+      if (!hits.some((h) => h.who === victim && h.t < t0)) b.note(`failover round ${r + 1}: the victim took no flow before failing: not counted`);
+      else {
+        b.add('failover', sys.name, last - t0);
+        counted++;
+      }
       await run(['rm', '-f', join(dir, `down-${victim}`)]);
       await inRotation('bn-hc', 3);
     }

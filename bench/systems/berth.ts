@@ -11,7 +11,7 @@ import { run, startDaemon, waitFor, readText, type Daemon } from '../lib/proc.js
 import { allProcs, killProcs, procInfo, processTree, type ProcInfo } from '../lib/procfs.js';
 import { unixRequest } from '../lib/unix-http.js';
 import type { DnsSystem, NetSetupSystem, PortRange, PublishSystem, RunSystem } from './types.js';
-import { DOCKER } from './docker.js';
+import { dockerCli } from '../lib/dockerd.js';
 
 const NETWORK = 'bn-net';
 const SUBNET = '10.91.0.0/16';
@@ -85,7 +85,7 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
 
   /** argv for the CLI; it talks to the socket, so it runs in the harness's own namespace. */
   cli(args: string[]): string[] {
-    if (this.mode === 'docker') return [DOCKER, '-H', `unix://${this.sock}`, ...args];
+    if (this.mode === 'docker') return dockerCli(this.sock, args);
     return [this.berthCli, '--host', `unix://${this.sock}`, ...args];
   }
 

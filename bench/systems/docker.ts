@@ -2,16 +2,14 @@
 // namespace (`nsenter --net=... unshare -m --propagation slave dockerd ...`), with its own data-root,
 // exec-root and socket, so no rule, bridge or mount of it reaches the machine. The image is busybox-static
 // imported from a tarball (no registry); sandboxes run `sleep`.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, LAB_NET, procsInNetns } from '../lib/lab.js';
+import { Lab, LAB_NET, PREFIX, procsInNetns } from '../lib/lab.js';
 import { run, startDaemon, waitFor, type Daemon } from '../lib/proc.js';
 import type { ProcInfo } from '../lib/procfs.js';
+import { dockerCli, dockerdArgv, dockerdConfigJson, dockerMissing, importArgs } from '../lib/dockerd.js';
 import type { Ctx, DnsSystem, PortRange, PublishSystem, RunSystem } from './types.js';
 
-export const DOCKERD = '/usr/sbin/dockerd';
-/** The Debian 20.10 CLI (a newer /usr/local/bin/docker may come first in PATH). */
-export const DOCKER = '/usr/bin/docker';
 const IMAGE = 'bn-bb:1';
 const NETWORK = 'bn-net';
 
@@ -31,14 +29,11 @@ export class DockerSystem implements RunSystem, PublishSystem, DnsSystem {
   }
 
   async check(): Promise<string | undefined> {
-    for (const f of [DOCKERD, DOCKER, '/usr/bin/containerd', '/usr/sbin/runc']) {
-      if (!existsSync(f)) return `${f} not found (package docker.io)`;
-    }
-    return undefined;
+    return dockerMissing();
   }
 
   docker(args: string[]): string[] {
-    return [DOCKER, '-H', `unix://${this.sock}`, ...args];
+    return dockerCli(this.sock, args);
   }
 
   /** Metrics 3, 4, 6: a daemon with one user network. Metric 5: also sandboxes named `arg`, for its DNS. */
@@ -54,31 +49,18 @@ export class DockerSystem implements RunSystem, PublishSystem, DnsSystem {
     const config = join(dir, 'daemon.json');
     writeFileSync(
       config,
-      JSON.stringify({
-        'userland-proxy': opts.userlandProxy,
-        dns: [LAB_NET.outIp], // containers' upstream resolver: inside the lab
-        'log-level': 'warn',
-        'cgroup-parent': 'bn-docker', // its cgroups are bn-*: removed by the harness's cleanup
-      }),
+      // Its cgroups are <PREFIX>docker: removed by the harness's cleanup (BENCH_PREFIX gives a run its own).
+      dockerdConfigJson({ userlandProxy: opts.userlandProxy, dns: LAB_NET.outIp, cgroupParent: `${PREFIX}docker` }),
     );
     this.daemon = startDaemon(
-      this.lab.hostCmd([
-        'unshare', '-m', '--propagation', 'slave',
-        DOCKERD,
-        '-H', `unix://${this.sock}`,
-        '--data-root', join(dir, 'data'),
-        '--exec-root', join(dir, 'ex'),
-        '--pidfile', join(dir, 'ex', 'docker.pid'),
-        '--config-file', config,
-        '--storage-driver', 'overlay2',
-      ]),
+      this.lab.hostCmd(['unshare', '-m', '--propagation', 'slave', ...dockerdArgv(dir, this.sock, config)]),
       join(dir, 'logs', 'dockerd.log'),
     );
     await waitFor('dockerd', async () => (await run(this.docker(['version']), { check: false, timeoutMs: 5000 })).code === 0, 30_000, 100);
     // Import the busybox image from the shared rootfs.
     const tar = join(dir, 'rootfs.tar');
     await run(['tar', '-C', this.ctx.rootfs, '-cf', tar, '.']);
-    await run(this.docker(['import', '-c', 'CMD ["/bin/sh"]', tar, IMAGE]));
+    await run(this.docker(importArgs(tar, IMAGE)));
     await run(this.docker(['network', 'create', '--subnet', '172.30.0.0/16', NETWORK]));
     if (Array.isArray(arg)) {
       for (const n of arg) await run(this.docker(['run', '-d', '--name', n, '--network', NETWORK, IMAGE, 'sleep', '3600']));

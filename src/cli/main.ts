@@ -4,9 +4,11 @@ import { Client, socketPath } from './client.js';
 import { networkCommand } from './commands/network.js';
 import { runCommand } from './commands/run.js';
 import { hostServiceCommand } from './commands/host-service.js';
+import { nodeCommand } from './commands/node.js';
 import { templateCommand } from './commands/template.js';
 import { serviceCommand } from './commands/service.js';
 import { lbCommand } from './commands/lb.js';
+import { dockerUsageErrors, FLAG_ERRORS } from './usage-errors.js';
 import { execCommand, inspectCommand, lifecycleCommands, logsCommand, portCommand, psCommand, rulesCommand } from './commands/sandboxes.js';
 
 const program = new Command('berth')
@@ -31,13 +33,16 @@ program.addCommand(inspectCommand(client, fail));
 for (const c of lifecycleCommands(client, fail)) program.addCommand(c);
 program.addCommand(logsCommand(client));
 program.addCommand(portCommand(client));
+program.addCommand(nodeCommand(client));
 program.addCommand(rulesCommand(client));
 program.addCommand(hostServiceCommand(client));
 program.addCommand(templateCommand(() => program.opts<{ host?: string }>().host));
 program.addCommand(serviceCommand(client));
 program.addCommand(lbCommand(client, fail));
 for (const c of program.commands) c.exitOverride();
-for (const group of ['network', 'host-service', 'service', 'lb']) for (const c of program.commands.find((c) => c.name() === group)?.commands ?? []) c.exitOverride();
+for (const group of ['network', 'host-service', 'service', 'lb', 'node']) for (const c of program.commands.find((c) => c.name() === group)?.commands ?? []) c.exitOverride();
+
+dockerUsageErrors(program, process.argv.slice(2));
 
 async function main(): Promise<void> {
   const isRun = process.argv[2] === 'run';
@@ -47,7 +52,8 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return;
-      process.exitCode = isRun ? 125 : err.exitCode || 1;
+      // Docker: a flag error is status 125, a wrong argument count 1; `run` fails with 125 before starting.
+      process.exitCode = isRun || FLAG_ERRORS.has(err.code) ? 125 : err.exitCode || 1;
       return;
     }
     process.stderr.write(`Error: ${(err as Error).message}\n`);

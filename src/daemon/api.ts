@@ -17,6 +17,8 @@ import type { EventBus } from './docker/events.js';
 import type { ImageStore } from '../images/store.js';
 import { OCI_RUNTIME } from './sandboxes.js';
 import { parseFilters, sandboxMatches } from './docker/filters.js';
+import type { ClusterStore } from '../store/cluster-store.js';
+import { nodeList } from './nodes.js';
 import { addHostServiceBody, hostServiceParams } from './schema/misc-schemas.js';
 import { connectBody, createNetworkBody, disconnectBody, idParams } from './schema/network-schemas.js';
 
@@ -27,6 +29,8 @@ export interface ApiExtras {
   lbRoutes?: (r: Router) => void;
   /** Text for `berth rules`. */
   rules: () => Promise<string>;
+  /** Set when berthd runs with --cluster-store. */
+  cluster?: ClusterStore | undefined;
   hostServices: { list: () => string[]; add: (spec: string) => Promise<void>; remove: (name: string) => Promise<void> };
   images: ImageStore;
   events: EventBus;
@@ -105,6 +109,7 @@ export function buildApi(ctx: Ctx, sandboxes: Sandboxes, extras: ApiExtras): Rou
     if (sb.state.status !== 'running' || !sb.state.pid) throw new Conflict(`Container ${sb.id} is not running`);
     return { Pid: sb.state.pid, Rootfs: sb.config.rootfs, Env: sandboxes.envList(sb) };
   });
+  r.route({ method: 'GET', path: '/nodes' }, async () => nodeList(extras.cluster));
   r.route({ method: 'GET', path: '/rules' }, async () => extras.rules());
   r.route({ method: 'GET', path: '/host-services' }, async () => extras.hostServices.list());
   r.route({ method: 'POST', path: '/host-services', body: addHostServiceBody }, async (q) => {

@@ -1,11 +1,15 @@
 // berthd's flags, parsed and validated before anything is touched.
 import { parseIpv4 } from '../model/net-values.js';
-import type { Ipv4 } from '../model/types.js';
+import type { DomainName, IpAddress, Ipv4 } from '../model/types.js';
+import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
+import { type ClusterConfig, parseClusterFlags } from '../model/cluster-config.js';
 import { BadRequest } from '../model/errors.js';
 import { parseCidr, parseIp } from '../ipam/ipv4.js';
 import { parseHostService } from '../model/host-service.js';
 import { DEFAULT_POOLS, parsePoolFlag, type AddressPool } from '../ipam/pools.js';
+import { validateDnsSearch, validateDnsServer } from '../model/dns-options.js';
+import { DEFAULT_CONFIG_FILE, readDaemonJson } from './config-file.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -26,6 +30,13 @@ export interface DaemonConfig {
   defaultBindIp: Ipv4;
   hostServices: string[];
   mtu: number;
+  /** Set with --cluster-store: this host joins a multi-host cluster through etcd. */
+  cluster?: ClusterConfig | undefined;
+  /** Default DNS servers and search domains for sandboxes that give none (daemon.json dns, dns-search). */
+  dns: IpAddress[];
+  dnsSearch: Array<DomainName | '.'>;
+  /** The daemon.json read at start (absent is fine for the default path). */
+  configFile: string;
   /** The catalog's TCP listener (Consul's HTTP API), when asked for. */
   catalogAddr?: { ip: string; port: number };
   /** --catalog-host-service NAME=IP:PORT, completed to a host-service spec pointing at catalogAddr. */
@@ -33,7 +44,8 @@ export interface DaemonConfig {
 }
 
 function bool(name: string) {
-  return (v: string): boolean => {
+  return (v: string | undefined): boolean => {
+    if (v === undefined) return true; // a bare --icc, as Docker's boolean flags allow
     if (v === 'true' || v === '1') return true;
     if (v === 'false' || v === '0') return false;
     throw new BadRequest(`invalid value "${v}" for --${name}: use true or false`);
@@ -43,6 +55,7 @@ function bool(name: string) {
 export function parseDaemonArgs(argv: string[]): DaemonConfig {
   const cmd = new Command('berthd')
     .description('berth daemon: container networking on the kernel, controlled over a unix socket')
+    .option('--config-file <path>', "daemon configuration file with Docker's daemon.json keys; flags override it", DEFAULT_CONFIG_FILE)
     .option('--data-root <dir>', 'persistent state', '/var/lib/berth')
     .option('--exec-root <dir>', 'runtime files: namespaces, sockets', '/run/berth')
     .option('--socket <path>', 'API socket (default EXEC_ROOT/berth.sock)')
@@ -51,12 +64,20 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .option('--default-address-pool <spec>', 'base=CIDR,size=N (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .option('--resolv-conf <path>', 'upstream resolvers for sandboxes and the embedded DNS', '/etc/resolv.conf')
-    .option('--icc <bool>', 'inter-sandbox communication on the default bridge', bool('icc'), true)
-    .option('--ip-masq <bool>', 'masquerade outbound traffic', bool('ip-masq'), true)
+    .option('--icc [bool]', 'inter-sandbox communication on the default bridge', bool('icc'), true)
+    .option('--ip-masq [bool]', 'masquerade outbound traffic', bool('ip-masq'), true)
     .addOption(new Option('--firewall <mode>', 'firewall backend').choices(['nftables', 'none']).default('nftables'))
+    .option('--iptables [bool]', "Docker's spelling: --iptables=false is --firewall none", bool('iptables'))
     .option('--default-bind-ip <ip>', 'host address for -p without one', '0.0.0.0')
+    .option('--ip <ip>', "Docker's spelling of --default-bind-ip")
+    .option('--dns <ip>', 'default DNS server for sandboxes (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--dns-search <domain>', 'default DNS search domain for sandboxes (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--host-service <spec>', 'NAME=LINKLOCAL_IP:PORT->HOSTPORT (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--mtu <n>', 'MTU of berth bridges and veths', '1500')
+    .option('--cluster-store <url>', 'join a multi-host cluster: etcd://HOST:PORT[,HOST:PORT...]')
+    .option('--advertise-addr <ip>', 'this host\'s address on the underlay (with --cluster-store)')
+    .option('--node-name <name>', 'this host\'s name in the cluster (default: the hostname)')
+    .option('--lease-ttl <seconds>', 'how long this host\'s records outlive it in etcd (default 10)')
     .option('--catalog-addr <[ip:]port>', "serve the catalog (Consul's HTTP API) on TCP, loopback by default, e.g. 127.0.0.1:8500")
     .option('--catalog-allow-remote', 'allow --catalog-addr on an address other than loopback (the catalog has no authentication)', false)
     .option('--catalog-host-service <spec>', 'serve the catalog inside every sandbox: NAME=169.254.X.Y:PORT, e.g. consul.local=169.254.32.1:80')
@@ -64,32 +85,50 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   cmd.parse(argv, { from: 'user' });
   const o = cmd.opts<Record<string, unknown>>();
-  const execRoot = String(o['execRoot']);
-  const bip = String(o['bip']);
+  const configFile = String(o['configFile']);
+  const file = readDaemonJson(configFile, cmd.getOptionValueSource('configFile') === 'cli');
+  // A flag given on the command line wins over the file; the file wins over the flag's default.
+  const given = (key: string) => cmd.getOptionValueSource(key) === 'cli';
+  const pick = <T>(key: string, fromFile: T | undefined): T => (given(key) || fromFile === undefined ? (o[key] as T) : fromFile);
+  const execRoot = pick<string>('execRoot', file['exec-root']);
+  const bip = pick<string>('bip', file.bip);
   parseCidr(bip, '--bip');
-  const defaultBindIp = parseIpv4(String(o['defaultBindIp']), '--default-bind-ip');
-  const mtu = Number(o['mtu']);
+  const bindText = given('ip') ? String(o['ip']) : given('defaultBindIp') ? String(o['defaultBindIp']) : (file.ip ?? String(o['defaultBindIp']));
+  const defaultBindIp = parseIpv4(bindText, given('ip') ? '--ip' : '--default-bind-ip');
+  const mtu = given('mtu') || file.mtu === undefined ? Number(o['mtu']) : file.mtu;
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new BadRequest(`invalid --mtu ${String(o['mtu'])}`);
   const poolFlags = o['defaultAddressPool'] as string[];
+  const pools = poolFlags.length ? poolFlags.map(parsePoolFlag) : (file['default-address-pools'] ?? DEFAULT_POOLS);
+  const iptables = given('iptables') ? (o['iptables'] as boolean) : file.iptables;
+  const firewall = given('firewall') || iptables === undefined ? (o['firewall'] as 'nftables' | 'none') : iptables ? 'nftables' : 'none';
+  const dnsFlags = (o['dns'] as string[]).map(validateDnsServer);
+  const searchFlags = (o['dnsSearch'] as string[]).map(validateDnsSearch);
   const catalogHostService = o['catalogHostService'] === undefined ? undefined : String(o['catalogHostService']);
   const catalogAddr = parseCatalogAddr(o['catalogAddr'] === undefined ? (catalogHostService ? '127.0.0.1:8500' : undefined) : String(o['catalogAddr']), o['catalogAllowRemote'] === true);
   return {
-    dataRoot: String(o['dataRoot']),
+    dataRoot: pick<string>('dataRoot', file['data-root']),
     execRoot,
     socket: o['socket'] ? String(o['socket']) : `${execRoot}/berth.sock`,
     dockerSocket: o['dockerSocket'] ? String(o['dockerSocket']) : undefined,
     bip,
-    pools: poolFlags.length ? poolFlags.map(parsePoolFlag) : DEFAULT_POOLS,
-    logLevel: o['logLevel'] as LogLevel,
+    pools,
+    logLevel: pick<LogLevel>('logLevel', file['log-level']),
     resolvConf: String(o['resolvConf']),
-    icc: o['icc'] as boolean,
-    ipMasq: o['ipMasq'] as boolean,
-    firewall: o['firewall'] as 'nftables' | 'none',
+    icc: pick<boolean>('icc', file.icc),
+    ipMasq: pick<boolean>('ipMasq', file['ip-masq']),
+    firewall,
     defaultBindIp,
     hostServices: [...(o['hostService'] as string[]), ...(catalogHostService ? [catalogHostServiceSpec(catalogHostService, catalogAddr!)] : [])],
     mtu,
+    dns: dnsFlags.length ? dnsFlags : (file.dns ?? []),
+    dnsSearch: searchFlags.length ? searchFlags : (file['dns-search'] ?? []),
+    configFile,
     ...(catalogAddr ? { catalogAddr } : {}),
     ...(catalogHostService ? { catalogHostService } : {}),
+    cluster: parseClusterFlags(
+      { clusterStore: o['clusterStore'] as string | undefined, advertiseAddr: o['advertiseAddr'] as string | undefined, nodeName: o['nodeName'] as string | undefined, leaseTtl: o['leaseTtl'] as string | undefined },
+      hostname(),
+    ),
   };
 }
 

@@ -6,11 +6,12 @@
 // published at that moment, one that loses it has them moved to the next such network or
 // unpublished, and `berth port` / inspect show what is published now.
 import { BadRequest, BerthError, Conflict } from '../model/errors.js';
+import { onPublishingEndpoint } from './publish-error.js';
 import { publishNetwork } from '../plan/firewall-view.js';
 import type { NetworkId, NetworkRecord, PortBinding, SandboxRecord } from '../model/types.js';
 import type { Ctx } from './context.js';
 import type { ConnectInput } from './schema/network-schemas.js';
-import { attachEndpoint, detachEndpoint, IP_ONLY_WITH_USER_SUBNET, reserveEndpoint } from './sandbox-net.js';
+import { attachEndpoint, detachEndpoint, IP_ONLY_WITH_USER_SUBNET, reserveEndpointClaimed } from './sandbox-net.js';
 
 const SHARED_NS = 'container sharing network namespace with another container or host cannot be connected to any other network';
 
@@ -33,7 +34,7 @@ export async function connect(ctx: Ctx, netRef: string, req: ConnectInput): Prom
     if (sb.state.status === 'running') {
       const before = publishNetwork(ctx.state, sb);
       const oldPorts = sb.ports;
-      const ep = reserveEndpoint(ctx, sb, net, ip, aliases);
+      const ep = await reserveEndpointClaimed(ctx, sb, net, ip, aliases);
       ep.links = net.builtin ? [] : sb.config.links.map((l) => `${l.targetName}:${l.alias}`);
       sb.config.networks.push(entry);
       // Intent first: the endpoint (its address taken) is on disk, marked pending, before its
@@ -108,5 +109,6 @@ async function portsAfterChange(ctx: Ctx, sb: SandboxRecord, before: NetworkReco
     if (sb.ports.length) ctx.log('warn', `sandbox ${sb.name}: published ports are unpublished: it is connected only to internal networks`);
     return [];
   }
-  return ctx.ports.allocate(ctx.state, sb, sb.ports);
+  const ports = ctx.ports;
+  return onPublishingEndpoint(sb, sb.endpoints[after.id], () => ports.allocate(ctx.state, sb, sb.ports));
 }

@@ -2,13 +2,15 @@
 // mirror), the single-writer lock, the logger, and the hooks into the firewall and DNS.
 import { join } from 'node:path';
 import { NotFound, BadRequest } from '../model/errors.js';
-import type { BerthState, NetworkRecord, PortBinding, SandboxRecord, ServiceRecord } from '../model/types.js';
+import type { BerthState, EndpointRecord, NetworkRecord, PortBinding, SandboxRecord, ServiceRecord } from '../model/types.js';
 import { metaOf, type Store, type StoreChange } from '../store/store.js';
 import { catalogRecordOf, type CatalogRecord } from '../model/catalog.js';
 import type { DaemonConfig } from './config.js';
 import type { Logger } from './log.js';
 import { Mutex } from './mutex.js';
 import type { HostFacts } from '../plan/sandbox-files.js';
+import type { CreateNetworkInput } from './schema/network-schemas.js';
+import type { RemoteName } from '../plan/dns-view.js';
 
 /** The parts of berth that follow the state: the firewall and the embedded DNS. */
 export interface StateFollower {
@@ -16,6 +18,17 @@ export interface StateFollower {
   sync(state: BerthState): Promise<void>;
   /** At berthd start: rebuild in full (defaults to sync). */
   reconcile?(state: BerthState): Promise<void>;
+}
+
+/** What sandboxes and networks need of the overlay (daemon/overlay.ts); absent on a single host. */
+export interface OverlayHooks {
+  /** Addresses other hosts' endpoints hold on an overlay network. */
+  taken(networkId: string): Iterable<string>;
+  /** Claims the endpoint's address cluster-wide; false if another host holds it. */
+  claim(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Promise<boolean>;
+  /** network create -d overlay / network rm of an overlay network (under the lock). */
+  createNetwork(req: CreateNetworkInput): Promise<NetworkRecord>;
+  removeNetwork(net: NetworkRecord): Promise<void>;
 }
 
 export interface PortAllocator {
@@ -50,6 +63,9 @@ export class Ctx {
   verifyPersist = false;
   followers: StateFollower[] = [];
   ports: PortAllocator | undefined;
+  overlay: OverlayHooks | undefined;
+  /** Sandboxes on other hosts the embedded DNS names (overlay networks); none on a single host. */
+  remoteNames: () => readonly RemoteName[] = () => [];
   host!: HostFacts;
 
   constructor(

@@ -127,8 +127,9 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   // Embedded DNS on the gateway of every user network.
   const dns = new DnsServer({ log, hostUpstreams: () => resolvers.servers(), bindRetryMs: 1000 });
   await dns.start();
-  // Consul's names (N.service.consul) when the catalog is served inside sandboxes.
-  const dnsFollower = new DnsFollower(dns, hostServices, log, cfg.catalogHostService ? { consul: catalogNode(ctx) } : {});
+  // Consul's names (N.service.consul) when the catalog is served inside sandboxes; other hosts'
+  // sandboxes on overlay networks (read at each sync).
+  const dnsFollower = new DnsFollower(dns, hostServices, log, () => ({ ...(cfg.catalogHostService ? { consul: catalogNode(ctx) } : {}), remote: ctx.remoteNames() }));
   ctx.followers.push(dnsFollower);
 
   // Links: environment variables at start; /etc/hosts of linking sandboxes follow their targets.

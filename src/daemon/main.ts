@@ -6,6 +6,8 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DataRootBusy, lockDataRoot } from '../store/data-root-lock.js';
 import { RecordStore } from '../store/record-store.js';
+import { ClusterStore } from '../store/cluster-store.js';
+import { Overlay } from './overlay.js';
 import { StoreDamaged } from '../store/store.js';
 import { recheckSandboxValues } from '../model/state-check.js';
 import { buildApi } from './api.js';
@@ -87,7 +89,18 @@ async function main(): Promise<void> {
   ctx.followers.push(lbs);
   await ctx.lock.run(() => lbs.reconcile(ctx.state));
 
-  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes, lbRoutes: (r) => registerLbRoutes(r, lbs), images, events });
+  // Multi-host: join through etcd (only with --cluster-store; single-host berth needs no etcd).
+  const cluster = cfg.cluster ? new ClusterStore(cfg.cluster, log) : undefined;
+  await cluster?.start();
+  if (cluster) {
+    const overlay = new Overlay(ctx, cluster);
+    ctx.overlay = overlay;
+    ctx.remoteNames = () => overlay.remote();
+    ctx.followers.push(overlay);
+    await overlay.start();
+  }
+
+  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes, lbRoutes: (r) => registerLbRoutes(r, lbs), cluster, images, events });
   // berth's socket, and Docker's where asked (--docker-socket): the same API on both.
   const sockets = [cfg.socket, ...(cfg.dockerSocket ? [cfg.dockerSocket] : [])];
   const servers: Server[] = [];
@@ -127,6 +140,7 @@ async function main(): Promise<void> {
       server.close();
       server.closeAllConnections();
     }
+    cluster?.close();
     void Promise.all([features.close(), catalog.close()]).finally(() => {
       void Promise.all(sockets.map((p) => rm(p, { force: true }))).finally(() => process.exit(0));
     });

@@ -42,6 +42,7 @@ export async function planNetwork(ctx: Ctx, req: CreateNetworkInput): Promise<Ne
   if (Object.values(ctx.state.networks).some((n) => n.name === name)) {
     throw new Conflict(`network with name ${name} already exists`);
   }
+  if (req.Driver === 'overlay') throw new BadRequest('overlay networks are made by the cluster store');
   const driver: NetworkDriver = req.Driver;
   if (driver === 'host' || driver === 'null') {
     throw new Conflict(`only one instance of "${driver}" network is allowed`);
@@ -114,7 +115,7 @@ function overlapsText(a: string, b: Prefix): boolean {
   return p.base <= lastB && b.base <= lastA;
 }
 
-async function createBridge(net: NetworkRecord): Promise<void> {
+export async function createBridge(net: NetworkRecord): Promise<void> {
   if (!net.bridge || !net.subnet || !net.gateway) return;
   const len = parseCidr(net.subnet).len;
   // An explicit MAC: otherwise the kernel gives the bridge the lowest MAC of its ports, which
@@ -125,6 +126,10 @@ async function createBridge(net: NetworkRecord): Promise<void> {
 
 export async function createNetwork(ctx: Ctx, req: CreateNetworkInput): Promise<NetworkRecord> {
   return ctx.lock.run(async () => {
+    if (req.Driver === 'overlay') {
+      if (!ctx.overlay) throw new BerthError(503, 'This node is not part of a cluster: overlay networks need berthd --cluster-store etcd://HOST:PORT[,...] --advertise-addr IP.');
+      return ctx.overlay.createNetwork(req);
+    }
     const net = await planNetwork(ctx, req);
     // Intent first: the bridge's name is on disk before the bridge exists, so a crash from here
     // on cannot leave a bridge (a custom -o com.docker.network.bridge.name one included) that
@@ -167,6 +172,11 @@ async function removeLocked(ctx: Ctx, ref: string): Promise<NetworkRecord> {
   const users = activeEndpoints(ctx, net);
   if (users.length) {
     throw new BerthError(403, `error while removing network: network ${net.name} id ${net.id} has active endpoints (${users.join(', ')})`);
+  }
+  if (net.overlay) {
+    if (!ctx.overlay) throw new BerthError(503, `network ${net.name} is an overlay network: removing it needs the cluster store (berthd --cluster-store)`);
+    await ctx.overlay.removeNetwork(net);
+    return net;
   }
   // Intent first, as for create: a crash after this is finished at the next start.
   net.pending = 'remove';

@@ -45,6 +45,7 @@ export function usedAddresses(ctx: Ctx, net: NetworkRecord): Set<string> {
     const ep = s.endpoints[net.id];
     if (ep?.ip) used.add(ep.ip);
   }
+  if (net.overlay) for (const ip of ctx.overlay?.taken(net.id) ?? []) used.add(ip);
   return used;
 }
 
@@ -81,6 +82,24 @@ export function reserveEndpoint(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord,
   };
   sb.endpoints[net.id] = ep;
   return ep;
+}
+
+/** reserveEndpoint, and on an overlay network the cluster-wide claim of the address (compare-
+ * and-swap in etcd): an address another host took meanwhile is skipped and the next tried. */
+export async function reserveEndpointClaimed(ctx: Ctx, sb: SandboxRecord, net: NetworkRecord, ip: Ipv4 | undefined, aliases: DomainName[]): Promise<EndpointRecord> {
+  const hooks = ctx.overlay;
+  if (!net.overlay) return reserveEndpoint(ctx, sb, net, ip, aliases);
+  if (!hooks) throw new Conflict(`network ${net.name} is an overlay network and berthd runs without --cluster-store`);
+  const lost = new Set<string>();
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const ep = reserveEndpoint(ctx, sb, net, ip, aliases);
+    if (lost.has(ep.ip!)) throw new Conflict(`no free address on network ${net.name}: other hosts took them meanwhile`);
+    if (await hooks.claim(net, sb, ep)) return ep;
+    delete sb.endpoints[net.id];
+    if (ip) throw new Conflict(`Address already in use: ${ip} is held on network ${net.name} by a sandbox on another host`);
+    lost.add(ep.ip!);
+  }
+  throw new Conflict(`could not claim an address on network ${net.name}: too many concurrent claims; try again`);
 }
 
 function bridgePort(net: NetworkRecord, ep: EndpointRecord, defaultRoute: boolean): BridgePort {

@@ -137,8 +137,9 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxInput, ima
       publishAll: hc.PublishAllPorts && mode !== 'host',
       links,
       extraHosts: extraHosts.map(formatExtraHost),
-      dns,
-      dnsSearch: hc.DnsSearch,
+      // daemon.json dns / dns-search (or berthd --dns) fill in for a sandbox that names none.
+      dns: dns.length || mode.startsWith('container:') ? dns : ctx.cfg.dns,
+      dnsSearch: hc.DnsSearch.length || mode.startsWith('container:') ? hc.DnsSearch : ctx.cfg.dnsSearch,
       dnsOptions: hc.DnsOptions,
       rootfs,
       autoRemove: hc.AutoRemove,

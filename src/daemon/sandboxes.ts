@@ -25,7 +25,9 @@ import { PhaseTimer } from './phase-timer.js';
 import { every, type Ticker } from './ticker.js';
 import { buildConfig } from './sandbox-spec.js';
 import type { CreateSandboxInput } from './schema/container-schemas.js';
-import { netnsOf, ownsNetns, reserveEndpoint, setupNetwork, teardownNetwork } from './sandbox-net.js';
+import { netnsOf, ownsNetns, reserveEndpointClaimed, setupNetwork, teardownNetwork } from './sandbox-net.js';
+import { onPublishingEndpoint } from './publish-error.js';
+import { publishNetwork } from '../plan/firewall-view.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -147,10 +149,14 @@ export class Sandboxes {
       for (const n of sb.config.networks) {
         const net = ctx.state.networks[n.networkId];
         if (!net) throw new BerthError(404, `network ${n.networkId} not found: it was removed; connect the sandbox to another network`);
-        const ep = reserveEndpoint(ctx, sb, net, n.ip, n.aliases);
+        const ep = await reserveEndpointClaimed(ctx, sb, net, n.ip, n.aliases);
         ep.links = net.builtin ? [] : sb.config.links.map((l) => `${l.targetName}:${l.alias}`);
       }
-      if (ctx.ports) sb.ports = await ctx.ports.allocate(ctx.state, sb);
+      const ports = ctx.ports;
+      if (ports) {
+        const via = publishNetwork(ctx.state, sb);
+        sb.ports = await onPublishingEndpoint(sb, via && sb.endpoints[via.id], () => ports.allocate(ctx.state, sb));
+      }
     } catch (err) {
       sb.endpoints = {};
       sb.ports = [];

@@ -11,7 +11,8 @@ export class DnsFollower {
     private readonly server: DnsServer,
     private readonly hostServices: readonly HostService[] = [],
     private readonly log: LogFn = () => {},
-    private readonly opts: DnsViewOptions = {},
+    /** Options of each view (Consul names, other hosts' sandboxes), read at every sync. */
+    private readonly opts: () => DnsViewOptions = () => ({}),
   ) {}
 
   /**
@@ -20,7 +21,7 @@ export class DnsFollower {
    * back a network or sandbox change.
    */
   async sync(state: BerthState): Promise<void> {
-    this.server.setView(dnsView(state, this.hostServices, this.opts));
+    this.server.setView(dnsView(state, this.hostServices, this.opts()));
     const r = await this.server.setAddresses(dnsAddresses(state));
     for (const f of r.failed) this.log('warn', `dns: not yet listening on ${f.ip}: ${f.error} (retrying)`);
   }

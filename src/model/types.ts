@@ -55,6 +55,9 @@ export interface NetworkRecord {
    * finished at the next start by removing the network and its bridge (the client never got
    * an answer). Absent once the operation completed. */
   pending?: 'create' | 'remove';
+  /** Set for an overlay network (berthd --cluster-store): on this host it is a bridge like any
+   * other, plus a VXLAN port carrying it to the other hosts (docs/overlay.md). */
+  overlay?: { vni: number; attachable: boolean };
 }
 
 export type PortProto = 'tcp' | 'udp';

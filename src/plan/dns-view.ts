@@ -40,6 +40,15 @@ export type DnsDecision =
   /** The asker is not served by berth's DNS (unknown source, or an address berth does not listen on for DNS). */
   | { kind: 'refuse'; why: string };
 
+/** A sandbox on another host, on one of this host's overlay networks. */
+export interface RemoteName {
+  networkId: string;
+  ip: string;
+  name: string;
+  sandboxId: string;
+  aliases: readonly string[];
+}
+
 export interface DnsView {
   /** Gateway addresses of the DNS-enabled networks: where the server must listen. */
   readonly addresses: readonly string[];
@@ -77,6 +86,8 @@ interface Asker {
 export interface DnsViewOptions {
   /** Answer Consul's names (N.service.consul, _N._tcp.service.consul) from the catalog as this node. */
   consul?: NodeInfo;
+  /** Sandboxes on other hosts, on this host's overlay networks (docs/overlay.md). */
+  remote?: readonly RemoteName[];
 }
 
 let serialCounter = 0;
@@ -151,6 +162,16 @@ class View implements DnsView {
         if (sb.config.userHostname && sb.config.hostname) addName(idx, sb.config.hostname, ep.ip);
         for (const a of ep.aliases) addName(idx, a, ep.ip);
       }
+    }
+
+    // Sandboxes on other hosts (overlay networks): their names, aliases and PTR, never askers.
+    for (const r of [...(opts.remote ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const idx = nets.get(r.networkId);
+      if (!idx) continue;
+      idx.ptr.set(r.ip, `${r.name}.${idx.net.name}`);
+      addName(idx, r.name, r.ip);
+      addName(idx, shortId(r.sandboxId), r.ip);
+      for (const a of r.aliases) addName(idx, a, r.ip);
     }
 
     // Services: NAME (and its aliases) -> the VIP, or the replicas in rotation (dnsrr);

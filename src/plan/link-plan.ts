@@ -159,3 +159,13 @@ export function vipAddressBatch(have: readonly string[], want: readonly string[]
   };
   return batch([...[...h].filter((x) => !w.has(x)).map((x) => line('del', x)), ...[...w].filter((x) => !h.has(x)).map((x) => line('add', x))]);
 }
+
+/** An overlay network's VXLAN port on its bridge: static entries only (nolearning, ARP answered
+ * from the neighbour table: proxy), UDP 4789, bound to the host's underlay address. */
+export function vxlanCreateBatch(name: IfName, vni: number, local: Ipv4, bridge: IfName, mtuValue: number): IpBatch {
+  if (!Number.isInteger(vni) || vni < 1 || vni > 0xffffff) throw new Internal(`refusing to put VNI ${vni} in an ip batch`);
+  return batch([
+    `link add ${dev(name)} type vxlan id ${vni} local ${addr(local)} dstport 4789 nolearning proxy`,
+    `link set ${dev(name)} mtu ${mtu(mtuValue)} master ${dev(bridge)} up`,
+  ]);
+}

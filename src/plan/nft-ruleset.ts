@@ -442,9 +442,10 @@ export function fullRuleset(view: FirewallView, opts: FullRulesetOptions = {}): 
     // is emptied before they are deleted.
     const chains = existing.chains.filter((c) => OWN_CHAINS.has(c));
     for (const c of chains) lines.push(`flush chain ${T} ${c}`);
-    for (const c of chains) lines.push(`delete chain ${T} ${c}`);
+    // Maps before chains: a verdict map element (`goto icc-off`) keeps its chain busy.
     for (const name of existing.sets) if (OWN_SETS.has(name)) lines.push(`delete set ${T} ${name}`);
     for (const name of existing.maps) if (OWN_SETS.has(name)) lines.push(`delete map ${T} ${name}`);
+    for (const c of chains) lines.push(`delete chain ${T} ${c}`);
     for (const c of CHAINS) lines.push(`add chain ${T} ${c.name} ${chainSpec(c)}`);
   } else {
     for (const c of CHAINS) lines.push(`add chain ${T} ${c.name} ${chainSpec(c)}`, `flush chain ${T} ${c.name}`);

@@ -26,7 +26,7 @@ test('wrong types name the field', () => {
 
 test("berth's parse functions run inside the schemas, with their own (Docker) messages", () => {
   assert.equal(message(createNetworkBody, { Name: 'a b' }), 'Invalid network name (a b), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed');
-  assert.equal(message(createNetworkBody, { Name: 'n', Driver: 'overlay' }), 'plugin "overlay" not found: berth supports the bridge and p2p drivers');
+  assert.equal(message(createNetworkBody, { Name: 'n', Driver: 'macvlan' }), 'plugin "macvlan" not found: berth supports the bridge, p2p and overlay drivers');
   assert.equal(message(createQuery, { name: 'x;y' }), 'Invalid container name (x;y), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed');
   assert.equal(message(createSandboxBody, { Cmd: ['true'], HostConfig: { DnsSearch: ['\nnameserver'] } }), 'invalid HostConfig.DnsSearch[0]: control characters are not allowed');
   assert.equal(message(createSandboxBody, { Cmd: ['true'], HostConfig: { DnsSearch: ['a b'] } }), 'a b is not a valid domain');

@@ -3,9 +3,12 @@ import { Command } from 'commander';
 import { helperPath } from '../../kernel/binaries.js';
 import type { Client } from '../client.js';
 import { jsonLines, table } from '../output.js';
+import { formatEach, formatList } from '../format.js';
 
 interface Summary {
   Id: string;
+  Image?: string;
+  Labels?: Record<string, string> | null;
   Names: string[];
   Command: string;
   Created: number;
@@ -27,7 +30,7 @@ export function psCommand(client: () => Client): Command {
     .description('List sandboxes')
     .option('-a, --all', 'show all (default: running only)')
     .option('-q, --quiet', 'only IDs')
-    .option('--format <format>', '"json" for one JSON object per line')
+    .option('--format <format>', "Go template ({{.Names}}, table {{.ID}}\\t{{.Status}}) or json")
     .action(async (o: { all?: boolean; quiet?: boolean; format?: string }) => {
       const list = await client().call<Summary[]>('GET', `/containers/json${o.all ? '?all=1' : ''}`);
       if (o.quiet) return void process.stdout.write(list.map((s) => s.Id.slice(0, 12) + '\n').join(''));
@@ -37,6 +40,24 @@ export function psCommand(client: () => Client): Command {
         return void process.stdout.write(
           jsonLines(list.map((s) => ({ ID: s.Id.slice(0, 12), Names: s.Names[0]!.slice(1), Command: s.Command, State: s.State, Status: s.Status, Ports: ports(s), Networks: nets(s) }))),
         );
+      }
+      if (o.format !== undefined && o.format !== 'table') {
+        // Docker's `ps --format` fields.
+        const rows = list.map((s) => ({
+          ID: s.Id.slice(0, 12),
+          Names: s.Names.map((n) => n.slice(1)).join(','),
+          Image: s.Image ?? '',
+          Command: JSON.stringify(s.Command),
+          CreatedAt: new Date(s.Created * 1000).toISOString(),
+          RunningFor: ago(s.Created),
+          State: s.State,
+          Status: s.Status,
+          Ports: ports(s),
+          Networks: nets(s),
+          Labels: Object.entries(s.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+        }));
+        const headers = { ID: 'SANDBOX ID', Names: 'NAMES', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', State: 'STATE', Status: 'STATUS', Ports: 'PORTS', Networks: 'NETWORKS', Labels: 'LABELS' };
+        return void process.stdout.write(formatList(o.format, rows, headers));
       }
       process.stdout.write(
         table(
@@ -51,7 +72,8 @@ export function inspectCommand(client: () => Client, fail: (msg: string) => void
   return new Command('inspect')
     .description('Show sandboxes in detail (JSON, Docker shape)')
     .argument('<name...>')
-    .action(async (names: string[]) => {
+    .option('-f, --format <template>', 'Go template, e.g. {{.State.Pid}} or {{json .NetworkSettings}}')
+    .action(async (names: string[], o: { format?: string }) => {
       const out: unknown[] = [];
       for (const n of names) {
         try {
@@ -60,7 +82,7 @@ export function inspectCommand(client: () => Client, fail: (msg: string) => void
           fail((e as Error).message);
         }
       }
-      process.stdout.write(JSON.stringify(out, null, 4) + '\n');
+      process.stdout.write(o.format === undefined ? JSON.stringify(out, null, 4) + '\n' : formatEach(o.format, out));
     });
 }
 

@@ -8,12 +8,12 @@ import { goBody, list, optionalParsed, parsed, ref, text, textMap } from './fiel
 
 export const idParams = z.object({ id: ref });
 
-const DRIVERS = ['bridge', 'p2p', 'host', 'null'] as const;
+const DRIVERS = ['bridge', 'p2p', 'host', 'null', 'overlay'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 
 function parseDriver(d: string | undefined): DriverName {
   const name = d || 'bridge';
-  if (!(DRIVERS as readonly string[]).includes(name)) throw new BadRequest(`plugin "${name}" not found: berth supports the bridge and p2p drivers`);
+  if (!(DRIVERS as readonly string[]).includes(name)) throw new BadRequest(`plugin "${name}" not found: berth supports the bridge, p2p and overlay drivers`);
   return name as DriverName;
 }
 
