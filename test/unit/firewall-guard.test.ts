@@ -9,6 +9,15 @@ import { elementsOf } from '../../src/plan/nft-ruleset.js';
 import { firewallView } from '../../src/plan/firewall-view.js';
 import { goldenState } from './fw-fixture.js';
 
+/** Waits until `cond` holds (timers may be late on a loaded machine); fails after `ms`. */
+async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 test('monitor output: one transaction per "new generation" line, with the PID; chunks split anywhere', () => {
   const p = new MonitorParser();
   const text =
@@ -31,8 +40,9 @@ test('guard: berth\'s own transactions are ignored; a burst of others\' makes on
   assert.deepEqual(checks, [], 'own change: no check');
   g.onTransaction({ lines: ['delete table inet berth'], pid: 555, comm: 'nft' });
   g.onTransaction({ lines: ['add table ip filter', 'add chain ip filter FORWARD'], pid: 556, comm: 'iptables' });
-  await new Promise((r) => setTimeout(r, 60));
+  await until(() => checks.length > 0, 'the check');
   await g.idle();
+  await new Promise((r) => setTimeout(r, 60));
   assert.equal(checks.length, 1);
   assert.match(checks[0]!, /^"delete table inet berth" by process 555 \(nft\), "add table ip filter" and 1 more by process 556 \(iptables\)$/);
   await g.stop();
@@ -51,7 +61,7 @@ test('guard: a program that keeps undoing berth\'s table gets rebuilds spaced ou
   g.start();
   for (let i = 0; i < 3; i++) {
     g.onTransaction({ lines: ['delete table inet berth'], pid: 9 });
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => times.length === i + 1, `rebuild ${i + 1}`);
     await g.idle();
   }
   assert.equal(times.length, 3);
