@@ -133,6 +133,7 @@ async function main(): Promise<void> {
   };
   const berthApi = () => new BerthSystem('berth (API)', 'ba', 'api', berthTree);
   const berthCli = () => new BerthSystem('berth (CLI)', 'bc', 'cli', berthTree);
+  const berthDocker = () => new BerthSystem('berth (docker CLI)', 'bd', 'docker', berthTree, rootfs);
   const pick = <T extends { key: string }>(xs: T[]) => xs.filter((x) => want.has(x.key));
 
   const metrics: Record<string, () => Promise<MetricResult>> = {
@@ -156,10 +157,11 @@ async function main(): Promise<void> {
     run: () => {
       const sys = pick([
         { key: 'berth', s: berthCli() },
+        { key: 'berth', s: berthDocker() },
         { key: 'docker', s: new DockerSystem('docker', 'dk', ctx) },
         { key: 'podman', s: new PodmanSystem('podman --rootfs', 'pm', ctx) },
       ]).map((x) => x.s);
-      return metricRun(ctx, sys, ['berth (CLI)']);
+      return metricRun(ctx, sys, ['berth (CLI)', 'berth (docker CLI)']);
     },
     ports: () => {
       const sys = pick([

@@ -10,10 +10,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf 'setup: %s\n' "$*"; }
 
 # ---- 1. Debian packages ----------------------------------------------------------------------
-# docker.io: the real Docker engine the parity suite (test/e2e/600-) and the bench compare berth with;
+# runc runs sandboxes made from images (crun refuses hosts with hybrid cgroups); attr marks
+# overlayfs opaque directories when image layers are unpacked; docker-compose (1.29) and docker.io's
+# docker CLI are real clients the e2e suites drive against berthd.
+# docker.io: also the real Docker engine the parity suite (test/e2e/600-) and the bench compare berth with;
 # the tests never use a system dockerd: they start their own inside lab namespaces.
 # etcd-server, etcd-client: the multi-host suites run their own etcd members inside lab namespaces.
-packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk docker.io etcd-server etcd-client)
+packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk runc attr docker.io docker-compose etcd-server etcd-client)
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -27,7 +30,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # No package may start a service (docker.io's dockerd would add firewall rules to the machine's
+  # own namespace): policy-rc.d denies every start while installing, unless one is there already.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# written by berth scripts/setup.sh while installing packages\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  rc=0
+  apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+  [ "$own_policy" -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+  [ "$rc" -eq 0 ] || exit "$rc"
 else
   say "Debian packages: all present"
 fi

@@ -12,7 +12,8 @@ export async function metricRun(ctx: MetricContext, systems: RunSystem[], berth:
     description:
       'Wall time of one CLI command that creates and starts a detached sandbox running `sleep` on a user ' +
       'bridge network with one published port (`berth run -d --network N -p H:80 -- sleep 3600`, ' +
-      '`docker run -d --network N -p H:80 bn-bb:1 sleep 3600`, `podman run -d --network N -p H:80 --rootfs DIR ' +
+      '`docker run -d --network N -p H:80 bn-bb:1 sleep 3600` (the Debian 20.10 CLI, against dockerd and, as ' +
+      '"berth (docker CLI)", against berthd\'s Docker API with the same image imported), `podman run -d --network N -p H:80 --rootfs DIR ' +
       'sleep 3600`), then of `rm -f` of it, and of `ps` (the floor: starting the CLI and one API round trip). ' +
       'Daemons are started before and are not timed.',
     systems: systems.map((s) => s.name),

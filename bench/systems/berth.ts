@@ -1,6 +1,8 @@
 // berth: berthd runs inside the lab's host namespace
 // (`nsenter --net=/run/netns/bn-<tag>-h node bin/berthd --data-root D --exec-root E --socket S --resolv-conf R`),
-// driven either through its HTTP API on the unix socket ("api") or through the berth CLI ("cli").
+// driven either through its HTTP API on the unix socket ("api"), through the berth CLI ("cli"), or through
+// the docker CLI against its Docker Engine API ("docker": the same /usr/bin/docker and busybox image the
+// dockerd peer is measured with).
 // Written against docs/internals.md; a berth that is not built yet is reported as not measured.
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,9 +11,11 @@ import { run, startDaemon, waitFor, readText, type Daemon } from '../lib/proc.js
 import { allProcs, killProcs, procInfo, processTree, type ProcInfo } from '../lib/procfs.js';
 import { unixRequest } from '../lib/unix-http.js';
 import type { DnsSystem, NetSetupSystem, PortRange, PublishSystem, RunSystem } from './types.js';
+import { dockerCli } from '../lib/dockerd.js';
 
 const NETWORK = 'bn-net';
 const SUBNET = '10.91.0.0/16';
+const IMAGE = 'bn-bb:1';
 
 export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, DnsSystem {
   readonly lab: Lab;
@@ -27,8 +31,10 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
   constructor(
     readonly name: string,
     tag: string,
-    readonly mode: 'api' | 'cli',
+    readonly mode: 'api' | 'cli' | 'docker',
     private repo: string,
+    /** The busybox rootfs imported as the image in docker mode. */
+    private rootfs = '',
   ) {
     this.lab = new Lab(tag);
     this.sock = join(this.lab.dir, 'berth.sock');
@@ -79,6 +85,7 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
 
   /** argv for the CLI; it talks to the socket, so it runs in the harness's own namespace. */
   cli(args: string[]): string[] {
+    if (this.mode === 'docker') return dockerCli(this.sock, args);
     return [this.berthCli, '--host', `unix://${this.sock}`, ...args];
   }
 
@@ -123,6 +130,11 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
     } else {
       await run(this.cli(['network', 'create', '--subnet', SUBNET, NETWORK]), { env: this.cliEnv() });
     }
+    if (this.mode === 'docker') {
+      const tar = join(this.lab.dir, 'rootfs.tar');
+      await run(['tar', '-C', this.rootfs, '-cf', tar, '.']);
+      await run(this.cli(['import', '-c', 'CMD ["/bin/sh"]', tar, IMAGE]));
+    }
   }
 
   async start(arg?: { userlandProxy: boolean } | string[]): Promise<void> {
@@ -157,7 +169,8 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
       for (const r of ports) {
         p.push('-p', r.count === 1 ? `${r.host}:${r.container}` : `${r.host}-${r.host + r.count - 1}:${r.container}-${r.container + r.count - 1}`);
       }
-      await run(this.cli(['run', '-d', '--network', NETWORK, ...p, '--name', name, '--', 'sleep', '3600']), {
+      const what = this.mode === 'docker' ? [IMAGE, 'sleep', '3600'] : ['--', 'sleep', '3600'];
+      await run(this.cli(['run', '-d', '--network', NETWORK, ...p, '--name', name, ...what]), {
         env: this.cliEnv(),
         timeoutMs: 900_000,
       });
@@ -261,7 +274,7 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
 
   async cliFloor(): Promise<void> {
     if (this.mode === 'api') await this.api('GET', '/containers/json');
-    else await run(this.cli(['ps']), { env: this.cliEnv() });
+    else await run(this.cli(this.mode === 'docker' ? ['ps', '-q'] : ['ps']), { env: this.cliEnv() });
   }
 
   async runWithPorts(name: string, ranges: PortRange[]): Promise<void> {

@@ -17,6 +17,8 @@ export interface DaemonConfig {
   dataRoot: string;
   execRoot: string;
   socket: string;
+  /** A second socket serving the same API, for Docker clients (e.g. /var/run/docker.sock). */
+  dockerSocket: string | undefined;
   /** The default bridge's gateway address and prefix length (--bip 172.17.0.1/16). */
   bip: string;
   pools: AddressPool[];
@@ -57,6 +59,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .option('--data-root <dir>', 'persistent state', '/var/lib/berth')
     .option('--exec-root <dir>', 'runtime files: namespaces, sockets', '/run/berth')
     .option('--socket <path>', 'API socket (default EXEC_ROOT/berth.sock)')
+    .option('--docker-socket <path>', 'also serve the API (Docker Engine API 1.41) on this socket')
     .option('--bip <cidr>', 'address and prefix of the default bridge', '172.17.0.1/16')
     .option('--default-address-pool <spec>', 'base=CIDR,size=N (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
@@ -106,6 +109,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     dataRoot: pick<string>('dataRoot', file['data-root']),
     execRoot,
     socket: o['socket'] ? String(o['socket']) : `${execRoot}/berth.sock`,
+    dockerSocket: o['dockerSocket'] ? String(o['dockerSocket']) : undefined,
     bip,
     pools,
     logLevel: pick<LogLevel>('logLevel', file['log-level']),

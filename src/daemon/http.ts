@@ -16,6 +16,9 @@
 //   status; anything else 500 with the stack in berthd's log. Nothing a request does ends berthd.
 // - The handler returns: undefined (204), a string (200 text/plain), an object or array (200
 //   JSON; `created(obj)` for 201), or HANDLED when it wrote the response itself (streams).
+// - `rawBody: true` routes (image load/import: tar streams) read req.raw themselves; no 1 MiB cap.
+// - Requests with `Connection: Upgrade` (docker attach, exec start) arrive through handleUpgrade:
+//   the same routes, with req.upgrade holding the hijacked socket; req.res is then undefined.
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
@@ -36,6 +39,14 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   params?: P;
   query?: Q;
   body?: B;
+  /** The handler reads the body itself from req.raw (tar streams). */
+  rawBody?: boolean;
+}
+
+/** A hijacked connection (HTTP upgrade): the socket and what the client sent past the headers. */
+export interface Upgrade {
+  socket: Duplex;
+  head: Buffer;
 }
 
 export interface Request<P, Q, B> {
@@ -43,7 +54,9 @@ export interface Request<P, Q, B> {
   query: Q;
   body: B;
   raw: IncomingMessage;
+  /** The response; on an upgraded request it is a placeholder whose use is a bug. */
   res: ServerResponse;
+  upgrade: Upgrade | undefined;
 }
 
 /** A handler's answer when it has written the response itself (streams). */
@@ -62,6 +75,7 @@ interface Route {
   params: z.ZodType;
   query: z.ZodType;
   body: z.ZodType | undefined;
+  rawBody: boolean;
   handler: (req: Request<unknown, unknown, unknown>) => Promise<unknown>;
 }
 
@@ -70,16 +84,24 @@ const EMPTY: Empty = z.object({});
 export class Router {
   private readonly routes: Route[] = [];
 
-  constructor(private readonly log: Logger) {}
+  /**
+   * headers: set on every answer (Docker's Api-Version, Ostype, ...). maxVersion: a /vX.Y/ prefix
+   * above it is refused with moby's message.
+   */
+  constructor(
+    private readonly log: Logger,
+    private readonly opts: { headers?: Record<string, string>; maxVersion?: string } = {},
+  ) {}
 
   route<P extends z.ZodType = Empty, Q extends z.ZodType = Empty, B extends z.ZodType = Empty>(
     spec: RouteSpec<P, Q, B>,
     handler: (req: Request<z.output<P>, z.output<Q>, z.output<B>>) => Promise<unknown>,
   ): this {
-    const names = [...spec.path.matchAll(/\{([a-zA-Z]+)\}/g)].map((m) => m[1]!);
+    // {name*} takes the rest up to the next literal part, slashes included (image names).
+    const names = [...spec.path.matchAll(/\{([a-zA-Z]+)\*?\}/g)].map((m) => m[1]!);
     if (names.length > 0 && !spec.params) throw new Error(`route ${spec.method} ${spec.path}: path parameters need a params schema`);
     // "/containers/{id}/start" -> ^(?:/v1.41)?/containers/([^/]+)/start$
-    const pattern = new RegExp(`^(?:/v[0-9.]+)?${spec.path.replace(/\{[a-zA-Z]+\}/g, '([^/]+)')}$`);
+    const pattern = new RegExp(`^(?:/v[0-9.]+)?${spec.path.replace(/\{[a-zA-Z]+\*\}/g, '(.+)').replace(/\{[a-zA-Z]+\}/g, '([^/]+)')}$`);
     this.routes.push({
       method: spec.method,
       pattern,
@@ -87,6 +109,7 @@ export class Router {
       params: spec.params ?? EMPTY,
       query: spec.query ?? EMPTY,
       body: spec.body,
+      rawBody: spec.rawBody ?? false,
       handler: handler as Route['handler'],
     });
     return this;
@@ -94,18 +117,16 @@ export class Router {
 
   async handle(raw: IncomingMessage, res: ServerResponse): Promise<void> {
     let where = `${raw.method} ${raw.url}`;
+    for (const [k, v] of Object.entries(this.opts.headers ?? {})) res.setHeader(k, v);
     try {
       const url = splitUrl(raw.url ?? '/');
       where = `${raw.method} ${url.pathname}`;
-      const route = this.routes.find((r) => r.method === raw.method && r.pattern.test(url.pathname));
+      const route = this.match(raw.method, url.pathname);
       // The body is read (and bounded) for every request, so a refused one never leaves it unread.
-      const text = await readBody(raw);
+      const text = route?.rawBody ? '' : await readBody(raw);
       if (!route) throw new BerthError(404, `page not found: ${raw.method} ${url.pathname}`);
-      const values = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodePathPart);
-      const params = parseWith(route.params, Object.fromEntries(route.names.map((n, i) => [n, values[i]])), 'path parameter');
-      const query = parseWith(route.query, firstValues(url.searchParams), 'query parameter');
-      const body = route.body ? parseWith(route.body, parseJson(text), '') : {};
-      const result = await route.handler({ params, query, body, raw, res });
+      const { params, query, body } = this.parts(route, url, text);
+      const result = await route.handler({ params, query, body, raw, res, upgrade: undefined });
       if (result === HANDLED) return;
       if (result === undefined) {
         res.writeHead(204).end();
@@ -121,6 +142,8 @@ export class Router {
       if (status >= 500) this.log('error', `${where}: ${err instanceof Error ? (err.stack ?? message) : message}`);
       else this.log('debug', `${where}: ${status} ${message}`);
       try {
+        // A streamed body (rawBody routes) refused early is drained so the answer can be read.
+        if (!raw.readableEnded) raw.resume();
         if (res.headersSent) {
           // A stream broke after its headers went out: no way is left to say so but to cut it.
           res.destroy();
@@ -133,6 +156,68 @@ export class Router {
         res.destroy();
       }
     }
+  }
+
+  /**
+   * A request with `Connection: Upgrade` (Node hands those to the server's 'upgrade' event): the
+   * route's handler gets the socket in req.upgrade and answers 101 itself. The body (exec start's
+   * JSON) is the first Content-Length bytes after the headers. Errors are answered as HTTP.
+   */
+  async handleUpgrade(raw: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    let where = `${raw.method} ${raw.url}`;
+    socket.on('error', () => undefined);
+    try {
+      const url = splitUrl(raw.url ?? '/');
+      where = `${raw.method} ${url.pathname} (upgrade)`;
+      const route = this.match(raw.method, url.pathname);
+      if (!route) throw new BerthError(404, `page not found: ${raw.method} ${url.pathname}`);
+      const length = Math.min(Number(raw.headers['content-length'] ?? 0) || 0, MAX_BODY_BYTES);
+      let buf = head;
+      while (buf.length < length) {
+        const chunk = await new Promise<Buffer | null>((resolve) => {
+          socket.once('data', (c: Buffer) => resolve(c));
+          socket.once('end', () => resolve(null));
+        });
+        if (!chunk) break;
+        buf = Buffer.concat([buf, chunk]);
+      }
+      const text = buf.subarray(0, length).toString('utf8');
+      const rest = buf.subarray(length);
+      const { params, query, body } = this.parts(route, url, text);
+      await route.handler({ params, query, body, raw, res: undefined as unknown as ServerResponse, upgrade: { socket, head: rest } });
+    } catch (err) {
+      const status = statusOf(err);
+      const message = err instanceof Error ? err.message : String(err);
+      if (status >= 500) this.log('error', `${where}: ${err instanceof Error ? (err.stack ?? message) : message}`);
+      else this.log('debug', `${where}: ${status} ${message}`);
+      const payload = JSON.stringify({ message });
+      const extra = Object.entries(this.opts.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      try {
+        if (socket.writable) {
+          socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Error'}\r\nContent-Type: application/json\r\n${extra}Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`);
+        } else socket.destroy();
+      } catch (e) {
+        this.log('error', `${where}: cannot send the error answer: ${(e as Error).message}`);
+        socket.destroy();
+      }
+    }
+  }
+
+  private match(method: string | undefined, path: string): Route | undefined {
+    const m = /^\/v(\d+)\.(\d+)\//.exec(path);
+    const max = this.opts.maxVersion?.split('.').map(Number);
+    if (m && max && (Number(m[1]) > max[0]! || (Number(m[1]) === max[0] && Number(m[2]) > max[1]!))) {
+      throw new BadRequest(`client version ${m[1]}.${m[2]} is too new. Maximum supported API version is ${this.opts.maxVersion}`);
+    }
+    return this.routes.find((r) => r.method === method && r.pattern.test(path));
+  }
+
+  private parts(route: Route, url: { pathname: string; searchParams: URLSearchParams }, text: string): { params: unknown; query: unknown; body: unknown } {
+    const values = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodePathPart);
+    const params = parseWith(route.params, Object.fromEntries(route.names.map((n, i) => [n, values[i]])), 'path parameter');
+    const query = parseWith(route.query, firstValues(url.searchParams), 'query parameter');
+    const body = route.body ? parseWith(route.body, parseJson(text), '') : {};
+    return { params, query, body };
   }
 }
 

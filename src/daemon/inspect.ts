@@ -54,6 +54,7 @@ export function portsMap(sb: SandboxRecord): Record<string, Array<{ HostIp: stri
 
 export function sandboxInspect(ctx: Ctx, sb: SandboxRecord): Record<string, unknown> {
   const dir = ctx.sandboxDir(sb.id);
+  const d = sb.config.docker;
   const running = sb.state.status === 'running';
   const networks: Record<string, unknown> = {};
   const mode = sb.config.networkMode;
@@ -102,8 +103,22 @@ export function sandboxInspect(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
     HostsPath: join(dir, 'hosts'),
     LogPath: join(dir, 'log'),
     Name: `/${sb.name}`,
-    RestartCount: 0,
+    RestartCount: sb.state.restartCount ?? 0,
+    Image: sb.config.image?.id ?? '',
+    Driver: sb.config.image ? 'overlay' : '',
+    Platform: 'linux',
+    Mounts: (d?.binds ?? []).map((b) => ({
+      Type: b.source.startsWith(`${ctx.cfg.dataRoot}/volumes/`) ? 'volume' : 'bind',
+      ...(b.source.startsWith(`${ctx.cfg.dataRoot}/volumes/`) ? { Name: b.source.split('/').slice(-2, -1)[0], Driver: 'local' } : {}),
+      Source: b.source,
+      Destination: b.target,
+      Mode: b.readOnly ? 'ro' : '',
+      RW: !b.readOnly,
+      Propagation: 'rprivate',
+    })),
     HostConfig: {
+      Binds: d?.binds.length ? d.binds.map((b) => `${b.source}:${b.target}${b.readOnly ? ':ro' : ''}`) : null,
+      RestartPolicy: { Name: d?.restartPolicy.name ?? 'no', MaximumRetryCount: d?.restartPolicy.maximumRetryCount ?? 0 },
       NetworkMode: mode,
       PortBindings: portBindings,
       PublishAllPorts: sb.config.publishAll,
@@ -118,7 +133,19 @@ export function sandboxInspect(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
       Hostname: sb.config.hostname || shortId(sb.id),
       ExposedPorts: Object.keys(exposed).length ? exposed : null,
       Env: sb.config.env.length ? sb.config.env : null,
-      Cmd: sb.config.cmd,
+      Cmd: d ? (d.cmd.length ? d.cmd : null) : sb.config.cmd,
+      Image: sb.config.image?.name ?? '',
+      Entrypoint: d?.entrypoint.length ? d.entrypoint : null,
+      WorkingDir: d?.workingDir ?? '',
+      Tty: d?.tty ?? false,
+      OpenStdin: d?.openStdin ?? false,
+      AttachStdin: false,
+      AttachStdout: !sb.config.autoRemove,
+      AttachStderr: !sb.config.autoRemove,
+      Domainname: '',
+      User: '',
+      Volumes: null,
+      OnBuild: null,
       Rootfs: sb.config.rootfs,
       MacAddress: firstEp?.mac ?? '',
       Labels: sb.config.labels ?? {},
@@ -175,8 +202,11 @@ export function sandboxSummary(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
   return {
     Id: sb.id,
     Names: [`/${sb.name}`],
+    Image: sb.config.image?.name ?? '',
+    ImageID: sb.config.image?.id ?? '',
     Command: sb.config.cmd.join(' '),
     Labels: sb.config.labels ?? {},
+    Mounts: [],
     Created: Math.floor(Date.parse(sb.created) / 1000),
     State: sb.state.status,
     Status: statusText(sb),

@@ -1,6 +1,7 @@
 // berthd: loads the store, reconciles the kernel with it, then serves the API on a unix socket.
 import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DataRootBusy, lockDataRoot } from '../store/data-root-lock.js';
@@ -13,12 +14,14 @@ import { buildApi } from './api.js';
 import { answerClientError } from './http.js';
 import { parseDaemonArgs } from './config.js';
 import { Ctx } from './context.js';
-import { CORE_HELPERS, MissingHelper, OPTIONAL_HELPERS, requireHelpers } from '../kernel/binaries.js';
+import { CORE_HELPERS, IMAGE_HELPERS, MissingHelper, OPTIONAL_HELPERS, requireHelpers } from '../kernel/binaries.js';
 import { guardProcess, stackOf } from './guard.js';
 import { makeLogger } from './log.js';
 import { reconcile } from './reconcile.js';
 import { Sandboxes } from './sandboxes.js';
 import { wireFeatures } from './features.js';
+import { ImageStore } from '../images/store.js';
+import { EventBus } from './docker/events.js';
 import { wireCatalog } from './catalog.js';
 import { wireServices } from '../services/wire.js';
 import { LoadBalancers } from './lb.js';
@@ -37,8 +40,8 @@ async function main(): Promise<void> {
   const log = makeLogger(cfg.logLevel);
   guardProcess(log);
   // Every helper program, by absolute path, before anything on the host is touched.
-  const { missingOptional } = requireHelpers([...CORE_HELPERS, ...(cfg.firewall === 'nftables' ? ['nft'] : [])], [...OPTIONAL_HELPERS, ...(cfg.firewall === 'nftables' ? [] : ['nft'])]);
-  for (const m of missingOptional) log('info', `${m} is not installed: berth goes on without it`);
+  const { missingOptional } = requireHelpers([...CORE_HELPERS, ...(cfg.firewall === 'nftables' ? ['nft'] : [])], [...OPTIONAL_HELPERS, ...IMAGE_HELPERS, ...(cfg.firewall === 'nftables' ? [] : ['nft'])]);
+  for (const m of missingOptional) log('info', `${m} is not installed: berth goes on without it${(IMAGE_HELPERS as readonly string[]).includes(m) ? ' (containers from images need it)' : ''}`);
   await mkdir(cfg.dataRoot, { recursive: true, mode: 0o700 });
   await mkdir(join(cfg.execRoot, 'netns'), { recursive: true, mode: 0o700 });
   await mkdir(dirname(cfg.socket), { recursive: true });
@@ -62,6 +65,18 @@ async function main(): Promise<void> {
     hostHosts: await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n'),
   };
   const sandboxes = new Sandboxes(ctx);
+  const images = new ImageStore(cfg.dataRoot);
+  sandboxes.images = images;
+  const events = new EventBus();
+  sandboxes.onEvent = (action, sb, extra = {}) => {
+    events.emit('container', action, sb.id, { name: sb.name, image: sb.config.image?.name ?? '', ...(sb.config.labels ?? {}), ...extra });
+    // As moby: a container joins its networks when it starts and leaves them when it dies.
+    const netAction = action === 'start' ? 'connect' : action === 'die' ? 'disconnect' : '';
+    for (const n of netAction ? sb.config.networks : []) {
+      const net = ctx.state.networks[n.networkId];
+      if (net) events.emit('network', netAction, net.id, { container: sb.id, name: net.name, type: net.driver });
+    }
+  };
   const features = await wireFeatures(ctx, sandboxes);
   const catalog = await wireCatalog(ctx);
   const t0 = Date.now();
@@ -85,33 +100,49 @@ async function main(): Promise<void> {
     await overlay.start();
   }
 
-  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes, lbRoutes: (r) => registerLbRoutes(r, lbs), cluster });
-  // Consul's API (/v1/...) beside berth's own: Docker's version prefixes are /v1.NN/, never /v1/.
-  const server = createServer((req, res) => {
-    const handler = req.url?.startsWith('/v1/') ? catalog.handle(req, res) : api.handle(req, res);
-    handler.catch((err: unknown) => log('error', `${req.method} ${req.url}: ${stackOf(err)}`));
-  });
-  // A malformed request gets Docker's JSON error shape; a client that hangs up never reaches the
-  // process as an uncaught error.
-  server.on('clientError', answerClientError);
-  await rm(cfg.socket, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(cfg.socket, () => resolve());
-  });
-  await chmod(cfg.socket, 0o660);
-  log('info', `berthd listening on ${cfg.socket} (data-root ${cfg.dataRoot}, exec-root ${cfg.execRoot})`);
+  const api = buildApi(ctx, sandboxes, { rules: features.rules, hostServices: features.hostServices, serviceRoutes: services.routes, lbRoutes: (r) => registerLbRoutes(r, lbs), cluster, images, events });
+  // berth's socket, and Docker's where asked (--docker-socket): the same API on both.
+  const sockets = [cfg.socket, ...(cfg.dockerSocket ? [cfg.dockerSocket] : [])];
+  const servers: Server[] = [];
+  for (const path of sockets) {
+    // Consul's API (/v1/...) beside berth's own: Docker's version prefixes are /v1.NN/, never /v1/.
+    const server = createServer((req, res) => {
+      const handler = req.url?.startsWith('/v1/') ? catalog.handle(req, res) : api.handle(req, res);
+      handler.catch((err: unknown) => log('error', `${req.method} ${req.url}: ${stackOf(err)}`));
+    });
+    // A malformed request gets Docker's JSON error shape; a client that hangs up never reaches the
+    // process as an uncaught error.
+    server.on('clientError', answerClientError);
+    // docker attach and exec start hijack the connection (Connection: Upgrade, Upgrade: tcp).
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      api.handleUpgrade(req, socket, head).catch((err: unknown) => {
+        log('error', `${req.method} ${req.url} (upgrade): ${stackOf(err)}`);
+        socket.destroy();
+      });
+    });
+    await mkdir(dirname(path), { recursive: true });
+    await rm(path, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    await chmod(path, 0o660);
+    servers.push(server);
+  }
+  log('info', `berthd listening on ${sockets.join(' and ')} (data-root ${cfg.dataRoot}, exec-root ${cfg.execRoot})`);
 
   const shutdown = (signal: string) => {
     log('info', `${signal}: stopping berthd; sandboxes keep running and are adopted at the next start`);
     sandboxes.stopPolling();
     services.close();
     lbs.close();
-    server.close();
+    for (const server of servers) {
+      server.close();
+      server.closeAllConnections();
+    }
     cluster?.close();
-    server.closeAllConnections();
     void Promise.all([features.close(), catalog.close()]).finally(() => {
-      void rm(cfg.socket, { force: true }).finally(() => process.exit(0));
+      void Promise.all(sockets.map((p) => rm(p, { force: true }))).finally(() => process.exit(0));
     });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

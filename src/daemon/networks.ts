@@ -171,7 +171,7 @@ async function removeLocked(ctx: Ctx, ref: string): Promise<NetworkRecord> {
   if (net.builtin) throw new BerthError(403, `${net.name} is a pre-defined network and cannot be removed`);
   const users = activeEndpoints(ctx, net);
   if (users.length) {
-    throw new Conflict(`error while removing network: network ${net.name} id ${net.id} has active endpoints (${users.join(', ')})`);
+    throw new BerthError(403, `error while removing network: network ${net.name} id ${net.id} has active endpoints (${users.join(', ')})`);
   }
   if (net.overlay) {
     if (!ctx.overlay) throw new BerthError(503, `network ${net.name} is an overlay network: removing it needs the cluster store (berthd --cluster-store)`);

@@ -9,21 +9,50 @@ import { formatExtraHost } from '../model/extra-hosts.js';
 import type { Ctx } from './context.js';
 import type { CreateSandboxInput } from './schema/container-schemas.js';
 import { IP_ONLY_WITH_USER_SUBNET } from './sandbox-net.js';
+import type { Image } from '../images/store.js';
+import { join } from 'node:path';
+import { portRequestsOf } from '../model/port-requests.js';
 
 export interface SpecResult {
   config: SandboxConfig;
   warnings: string[];
 }
 
-export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxInput): SpecResult {
+/** Env lists merged by key, later ones winning (image first, then the container's). */
+function mergeEnv(base: readonly string[], over: readonly string[]): string[] {
+  const out = new Map<string, string>();
+  for (const e of [...base, ...over]) out.set(e.split('=')[0]!, e);
+  return [...out.values()];
+}
+
+export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxInput, image?: Image): SpecResult {
   const warnings: string[] = [];
   const hc = req.HostConfig;
-  const cmd = req.Cmd;
-  if (cmd.length === 0) throw new BadRequest('No command specified: give the command to run after --');
-  const env = req.Env;
+  const ic = image?.config.config ?? undefined;
+  if (image && req.Rootfs) throw new BadRequest('conflicting options: an image and --rootfs');
+  // Docker's merge: a container Entrypoint drops the image's Cmd unless Cmd is given too.
+  const entrypoint = req.Entrypoint ?? ic?.Entrypoint ?? [];
+  const dcmd = req.Cmd.length ? req.Cmd : req.Entrypoint ? [] : (ic?.Cmd ?? []);
+  const cmd = [...entrypoint, ...dcmd];
+  if (cmd.length === 0) throw new BadRequest(image ? 'No command specified' : 'No command specified: give the command to run after --');
+  const env = image ? mergeEnv(ic?.Env ?? [], req.Env) : req.Env;
+  if (image) {
+    // The image's exposed ports count as the container's own (for -P and inspect).
+    const imagePorts = Object.fromEntries(Object.keys(ic?.ExposedPorts ?? {}).map((k) => [k, {}]));
+    req = { ...req, ports: portRequestsOf({ ExposedPorts: { ...imagePorts, ...req.ExposedPorts }, PortBindings: hc.PortBindings }) };
+  }
+  // The image's labels under the container's own (Docker's merge).
+  const labels = { ...(ic?.Labels ?? {}), ...req.Labels };
+  const binds = [...hc.Binds, ...hc.Mounts].map((b) => ({
+    source: b.source || join(ctx.cfg.dataRoot, 'volumes', b.volume, '_data'),
+    target: b.target,
+    readOnly: b.readOnly,
+  }));
+  if (binds.length && !image) throw new BadRequest('bind mounts need an image (the sandbox then runs in its own root filesystem)');
   let mode = hc.NetworkMode || 'bridge';
   if (mode === 'default') mode = 'bridge';
-  const endpointsConfig = req.NetworkingConfig.EndpointsConfig;
+  // CLI 28 keys the default network's endpoint "default" too; it is the bridge network.
+  const endpointsConfig = Object.fromEntries(Object.entries(req.NetworkingConfig.EndpointsConfig).map(([k, v]) => [k === 'default' ? 'bridge' : k, v]));
   const { exposed, requests } = req.ports;
   const hostname = req.Hostname;
   const rootfs = req.Rootfs;
@@ -114,8 +143,18 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxInput): Sp
       dnsOptions: hc.DnsOptions,
       rootfs,
       autoRemove: hc.AutoRemove,
-      ...(Object.keys(req.Labels).length ? { labels: req.Labels } : {}),
+      ...(image ? { image: { id: image.id, name: req.Image ?? image.id, layers: image.config.rootfs.diff_ids } } : {}),
+      ...(Object.keys(labels).length ? { labels } : {}),
       ...(req.Healthcheck ? { healthcheck: req.Healthcheck } : {}),
+      docker: {
+        entrypoint,
+        cmd: dcmd,
+        workingDir: req.WorkingDir || ic?.WorkingDir || '',
+        tty: req.Tty,
+        openStdin: req.OpenStdin,
+        binds,
+        restartPolicy: { name: hc.RestartPolicy.Name, maximumRetryCount: hc.RestartPolicy.MaximumRetryCount },
+      },
     },
   };
 }

@@ -3,6 +3,7 @@
 // failure undoes what was done and leaves the sandbox "created" with the error recorded.
 import { validateName } from '../model/names.js';
 import type { ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, Conflict } from '../model/errors.js';
@@ -10,7 +11,12 @@ import { initialHealth } from '../model/healthcheck.js';
 import { newSandboxId } from '../model/ids.js';
 import type { DomainName, SandboxRecord, SandboxState } from '../model/types.js';
 import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
-import { DEFAULT_PATH, launch } from '../runtime/launch.js';
+import { DEFAULT_PATH, launch, type OciLaunch } from '../runtime/launch.js';
+import { commandInLayers } from '../runtime/look-path.js';
+import { ociConfig } from '../plan/oci-spec.js';
+import { layerPath, type ImageStore } from '../images/store.js';
+import { runOk } from '../kernel/exec.js';
+import { helperPath } from '../kernel/binaries.js';
 import { isAlive, nsOf, pidsInNs, startTimeOf } from '../runtime/proc.js';
 import { signalProcess, type ProcessIdentity } from '../runtime/signal.js';
 import type { Ctx } from './context.js';
@@ -37,7 +43,29 @@ interface Waiter {
   resolve: (exitCode: number) => void;
 }
 
+/** The OCI runtime berth runs image sandboxes with (Debian's runc; crun refuses hybrid cgroups). */
+export const OCI_RUNTIME = 'runc';
+
+/** A start refused before anything ran, with the exit code Docker records for it. */
+class StartRefused extends BerthError {
+  constructor(
+    status: number,
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(status, message);
+  }
+}
+
 export class Sandboxes {
+  /** The local image store (set by berthd); sandboxes made from images need it at create. */
+  images: ImageStore | undefined;
+  /** docker attach with stdin, waiting for the container (docker run -i attaches before start). */
+  private readonly stdinWaiters = new Map<string, Array<(w: Writable) => void>>();
+  /** Stopped, killed or removed by the user: the restart policy leaves them alone, as Docker. */
+  private readonly manuallyStopped = new Set<string>();
+  /** Hooks for the Docker API's events (create, start, die, destroy). */
+  onEvent: (action: string, sb: SandboxRecord, extra?: Record<string, string>) => void = () => undefined;
   private readonly children = new Map<string, ChildProcess>();
   /** Settles when a just-started sandbox's command PID is known. */
   private readonly readiness = new Map<string, Promise<unknown>>();
@@ -49,10 +77,11 @@ export class Sandboxes {
   constructor(private readonly ctx: Ctx) {}
 
   async create(name: DomainName | undefined, req: CreateSandboxInput): Promise<{ sb: SandboxRecord; warnings: string[] }> {
-    return this.ctx.lock.run(async () => {
+    const image = req.Image ? await this.imageFor(req.Image) : undefined;
+    const created = await this.ctx.lock.run(async () => {
       const ctx = this.ctx;
       const finalName = name || validateName('container', randomName((n) => Object.values(ctx.state.sandboxes).some((s) => s.name === n)));
-      const { config, warnings } = buildConfig(ctx, finalName, req);
+      const { config, warnings } = buildConfig(ctx, finalName, req, image);
       const id = newSandboxId();
       const sb: SandboxRecord = { id, name: finalName, created: new Date().toISOString(), config, state: idleState(), endpoints: {}, ports: [], generation: 0 };
       await mkdir(ctx.sandboxDir(id), { recursive: true });
@@ -60,10 +89,39 @@ export class Sandboxes {
       await ctx.persist(sb);
       return { sb, warnings };
     });
+    this.onEvent('create', created.sb);
+    return created;
+  }
+
+  private async imageFor(ref: string) {
+    if (!this.images) throw new BerthError(501, 'this berthd has no image store');
+    return this.images.get(ref).catch((e: Error) => {
+      if (e instanceof BerthError && e.status === 404) {
+        let shown = ref;
+        if (!/[:@]/.test(ref.split('/').pop() ?? '')) shown = `${ref}:latest`;
+        throw new BerthError(404, `No such image: ${shown}`);
+      }
+      throw e;
+    });
   }
 
   async start(ref: string): Promise<void> {
-    await this.ctx.lock.run(() => this.startLocked(ref));
+    this.manuallyStopped.delete(this.ctx.sandbox(ref).id);
+    await this.startByPolicy(ref, false);
+  }
+
+  /** A start by the user (the restart count begins again) or by the restart policy. */
+  private async startByPolicy(ref: string, byPolicy: boolean): Promise<void> {
+    // A --rm sandbox whose start fails is removed by startLocked, as moby does.
+    await this.ctx.lock.run(async () => {
+      const sb = this.ctx.sandbox(ref);
+      const count = byPolicy ? (sb.state.restartCount ?? 0) + 1 : 0;
+      await this.startLocked(ref);
+      if (sb.state.status === 'running' && (sb.state.restartCount ?? 0) !== count) {
+        sb.state.restartCount = count;
+        await this.ctx.persist(sb);
+      }
+    });
   }
 
   private async startLocked(ref: string): Promise<void> {
@@ -121,7 +179,10 @@ export class Sandboxes {
       if (links.status === 'rejected') throw links.reason;
       if (rules.status === 'rejected') throw rules.reason;
       timer.mark('links+firewall+dns');
+      const oci = sb.config.image ? await this.prepareOci(sb) : undefined;
+      timer.mark('bundle');
       launched = await launch({
+        oci,
         stateDir: dir,
         logPath: join(dir, 'log'),
         netnsPath: netnsOf(ctx, sb),
@@ -129,11 +190,17 @@ export class Sandboxes {
         hostname: mode === 'host' ? '' : this.hostnameOf(sb),
         cmd: sb.config.cmd,
         env: this.envOf(sb),
+        stdinPipe: Boolean(sb.config.image && sb.config.docker?.openStdin),
       });
       // 3. Record. The command's PID follows as soon as the shim reports it.
       sb.state = { ...sb.state, shimPid: launched.shimPid, shimStartTime: await startTimeOf(launched.shimPid) };
       timer.mark('launch');
       this.children.set(sb.id, launched.child);
+      if (launched.child.stdin) {
+        launched.child.stdin.on('error', () => undefined);
+        for (const w of this.stdinWaiters.get(sb.id) ?? []) w(launched.child.stdin);
+        this.stdinWaiters.delete(sb.id);
+      }
       this.readiness.set(sb.id, launched.ready);
       void launched.exited.then(() => this.onExit(sb.id, generation)).catch((e: Error) => ctx.log('error', `recording the exit of ${sb.name}: ${e.stack ?? e.message}`));
       void launched.ready.then(
@@ -153,19 +220,72 @@ export class Sandboxes {
       ctx.touch(sb);
       ctx.log('debug', `start ${sb.name}: ${timer}`);
       ctx.log('info', `sandbox ${sb.name} started (${Object.values(sb.endpoints).map((e) => e.ip).join(' ') || sb.config.networkMode})`);
+      this.onEvent('start', sb);
     } catch (err) {
       ctx.log('warn', `start of ${sb.name} failed, undoing: ${(err as Error).message}`);
       if (launched) await this.killAll(sb, 'SIGKILL');
       await teardownNetwork(ctx, sb).catch(() => undefined);
       sb.endpoints = {};
       sb.ports = [];
-      sb.state = { ...idleState(), status: previous === 'exited' ? 'exited' : 'created', error: (err as Error).message };
+      sb.state = { ...idleState(), status: previous === 'exited' ? 'exited' : 'created', error: (err as Error).message, exitCode: err instanceof StartRefused ? err.exitCode : 0 };
       await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS cleanup after failed start: ${e.message}`));
       await ctx.persist(sb);
       // As Docker does: a --rm sandbox that cannot start is removed.
       if (sb.config.autoRemove) await this.removeLocked(sb);
       throw err;
     }
+  }
+
+  /**
+   * The OCI bundle of a sandbox made from an image: config.json in its directory, the root
+   * filesystem an overlay of the image's layers with a copy-on-write layer of its own (kept
+   * across restarts, removed with the sandbox). A missing command is refused here, as Docker does.
+   */
+  private async prepareOci(sb: SandboxRecord): Promise<OciLaunch> {
+    const ctx = this.ctx;
+    const img = sb.config.image!;
+    const dir = ctx.sandboxDir(sb.id);
+    const imagesRoot = join(ctx.cfg.dataRoot, 'images');
+    const layers = [...img.layers].reverse().map((d) => layerPath(imagesRoot, d));
+    for (const l of layers) {
+      if (!(await stat(l).then((st) => st.isDirectory(), () => false))) throw new BerthError(404, `the layers of image ${img.name} are gone (${l}): load the image again`);
+    }
+    const env = this.envList(sb);
+    const cwd = sb.config.docker?.workingDir || '/';
+    if (!(await commandInLayers(layers, sb.config.cmd[0]!, env, cwd))) {
+      throw new StartRefused(400, `failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "${sb.config.cmd[0]}": executable file not found in $PATH: unknown`, 127);
+    }
+    const binds = sb.config.docker?.binds ?? [];
+    for (const b of binds) {
+      if (b.source.startsWith(join(ctx.cfg.dataRoot, 'volumes') + '/')) await mkdir(b.source, { recursive: true });
+      else if (!(await stat(b.source).then(() => true, () => false))) throw new BerthError(400, `invalid mount config for type "bind": bind source path does not exist: ${b.source}`);
+    }
+    const mode = sb.config.networkMode;
+    const config = ociConfig({
+      rootfs: join(dir, 'rootfs'),
+      args: sb.config.cmd,
+      env,
+      cwd,
+      hostname: mode === 'host' ? (ctx.host.hostHostname ?? '') : this.hostnameOf(sb),
+      terminal: false,
+      netnsPath: netnsOf(ctx, sb),
+      filesDir: dir,
+      binds,
+    });
+    await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 1));
+    const runtimeRoot = join(ctx.cfg.execRoot, OCI_RUNTIME);
+    // A container of this ID left by a runtime that was killed would block the new one.
+    await runOk([helperPath(OCI_RUNTIME), '--root', runtimeRoot, 'delete', '--force', sb.id]).catch(() => undefined);
+    return {
+      runtime: helperPath(OCI_RUNTIME),
+      runtimeRoot,
+      bundle: dir,
+      id: sb.id,
+      merged: join(dir, 'rootfs'),
+      lower: layers.join(':'),
+      upper: join(dir, 'upper'),
+      work: join(dir, 'work'),
+    };
   }
 
   /** A sandbox sharing another's network namespace shares its hostname too, as in Docker. */
@@ -240,11 +360,55 @@ export class Sandboxes {
   /** The process ended: release its network and record how it ended. */
   async onExit(id: string, generation: number): Promise<void> {
     const ctx = this.ctx;
-    await ctx.lock.run(async () => {
+    const ended = await ctx.lock.run(async () => {
       const sb = ctx.state.sandboxes[id];
-      if (!sb || sb.generation !== generation || sb.state.status !== 'running') return;
+      if (!sb || sb.generation !== generation || sb.state.status !== 'running') return undefined;
       await this.releaseLocked(sb, undefined);
+      return sb;
     });
+    // releaseLocked told the waiters and did the --rm; a sandbox still here may be restarted.
+    if (ended && ctx.state.sandboxes[id] === ended) this.applyRestartPolicy(ended);
+  }
+
+  /**
+   * Docker's restart policies: always and unless-stopped restart after any exit, on-failure[:N]
+   * after a non-zero one (at most N times); never after the user stopped, killed or removed it.
+   * The delay doubles from 100 ms as Docker's does, up to a minute.
+   */
+  private applyRestartPolicy(sb: SandboxRecord): void {
+    const policy = sb.config.docker?.restartPolicy;
+    if (!policy || policy.name === 'no' || this.manuallyStopped.has(sb.id)) return;
+    const count = sb.state.restartCount ?? 0;
+    const code = sb.state.exitCode;
+    const again = policy.name === 'always' || policy.name === 'unless-stopped' || (policy.name === 'on-failure' && code !== 0 && (policy.maximumRetryCount === 0 || count < policy.maximumRetryCount));
+    if (!again) return;
+    const delay = Math.min(100 * 2 ** Math.min(count, 10), 60_000);
+    setTimeout(() => {
+      const cur = this.ctx.state.sandboxes[sb.id];
+      if (!cur || cur.state.status === 'running' || this.manuallyStopped.has(sb.id)) return;
+      this.startByPolicy(sb.id, true).catch((e: Error) => this.ctx.log('warn', `restart of ${sb.name} by its policy failed: ${e.message}`));
+    }, delay).unref();
+  }
+
+  /**
+   * The running command's stdin (a pipe from berthd, for containers created with OpenStdin), at
+   * once or when the container next starts; undefined when it has none.
+   */
+  stdinOf(id: string): Promise<Writable> | undefined {
+    const sb = this.ctx.state.sandboxes[id];
+    if (!sb?.config.image || !sb.config.docker?.openStdin) return undefined;
+    const now = this.children.get(id)?.stdin;
+    if (sb.state.status === 'running' && now) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const list = this.stdinWaiters.get(id) ?? [];
+      list.push(resolve);
+      this.stdinWaiters.set(id, list);
+    });
+  }
+
+  /** docker kill counts as a stop by the user for the restart policy. */
+  markStoppedByUser(id: string): void {
+    this.manuallyStopped.add(id);
   }
 
   /** Under the lock: stop what is left, tear the network down, mark exited. */
@@ -253,6 +417,7 @@ export class Sandboxes {
     const timer = new PhaseTimer();
     const codeText = await readFile(join(ctx.sandboxDir(sb.id), 'exitcode'), 'utf8').catch(() => '');
     await this.killAll(sb, 'SIGKILL');
+    if (sb.config.image) await runOk([helperPath(OCI_RUNTIME), '--root', join(ctx.cfg.execRoot, OCI_RUNTIME), 'delete', '--force', sb.id]).catch(() => undefined);
     this.children.delete(sb.id);
     this.readiness.delete(sb.id);
     timer.mark('kill');
@@ -277,7 +442,9 @@ export class Sandboxes {
     timer.mark('persist');
     ctx.log('debug', `release ${sb.name}: ${timer}`);
     ctx.log('info', `sandbox ${sb.name} exited with ${sb.state.exitCode}`);
-    // Only now, with the exit recorded and persisted, do waiters (an attached `berth run`) hear of it.
+    // Only now, with the exit recorded and persisted, do waiters (an attached `berth run`, docker
+    // wait) and the Docker event stream hear of it.
+    this.onEvent('die', sb, { exitCode: String(sb.state.exitCode) });
     this.settle(sb.id, 'exit', sb.state.exitCode);
     if (sb.config.autoRemove && !this.restarting.has(sb.id)) await this.removeLocked(sb);
   }
@@ -292,6 +459,8 @@ export class Sandboxes {
     // file while the directory is removed (ENOTEMPTY): retried, as rm allows (found by the fuzz suite).
     await rm(ctx.sandboxDir(sb.id), { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     ctx.log('info', `sandbox ${sb.name} removed`);
+    this.manuallyStopped.delete(sb.id);
+    this.onEvent('destroy', sb);
     this.settle(sb.id, 'removed', sb.state.exitCode);
   }
 
@@ -346,6 +515,7 @@ export class Sandboxes {
 
   async stop(ref: string, timeoutSec = 10): Promise<void> {
     const sb = this.ctx.sandbox(ref);
+    this.manuallyStopped.add(sb.id);
     if (sb.state.status !== 'running') return;
     const generation = sb.generation;
     const exited = this.waitExit(sb.id);

@@ -16,6 +16,9 @@ export const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/
 export const SHIM_HELPERS = ['sh', 'env', 'mount', 'hostname', 'mkdir', 'mv', 'chroot'] as const;
 /** Always needed: namespaces, links, sysctls, and the shim. */
 export const CORE_HELPERS = ['ip', 'nsenter', 'unshare', 'umount', 'sysctl', 'flock', ...SHIM_HELPERS] as const;
+/** What images and the containers made from them need (the OCI runtime, layer unpacking):
+ * resolved at start when present; without them image routes fail with a clear 500. */
+export const IMAGE_HELPERS = ['runc', 'tar', 'find', 'setfattr', 'mknod'] as const;
 /** Used when present: berth says so in the log and goes on without them. */
 export const OPTIONAL_HELPERS = ['iptables', 'conntrack'] as const;
 

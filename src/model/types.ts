@@ -143,6 +143,36 @@ export interface SandboxConfig {
   labels?: Record<string, string>;
   /** --health-*: absent means no check. */
   healthcheck?: Healthcheck;
+  /** Made from an image: runs through the OCI runtime in a root filesystem from its layers. */
+  image?: SandboxImage;
+  /** Docker's container config kept for inspect and the Docker API (absent on older records). */
+  docker?: DockerFields;
+}
+
+export interface SandboxImage {
+  /** "sha256:<hex>" */
+  id: string;
+  /** As the user named it ("busybox", "web:1"). */
+  name: string;
+  /** diff_ids, bottom layer first. */
+  layers: string[];
+}
+
+export interface BindMount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export interface DockerFields {
+  entrypoint: string[];
+  /** The Cmd part of the command (cmd above is entrypoint + this). */
+  cmd: string[];
+  workingDir: string;
+  tty: boolean;
+  openStdin: boolean;
+  binds: BindMount[];
+  restartPolicy: { name: string; maximumRetryCount: number };
 }
 
 export interface SandboxState {
@@ -159,6 +189,8 @@ export interface SandboxState {
   finishedAt: string;
   exitCode: number;
   error: string;
+  /** Restarts by the restart policy since the user last started it (Docker's RestartCount). */
+  restartCount?: number;
   /** Docker's State.Health, while a sandbox with a health check runs (reset at every start). */
   health?: HealthState;
   /** A service replica being taken down: out of rotation before it is stopped. */

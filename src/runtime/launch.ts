@@ -10,6 +10,20 @@ import { nsOf, startTimeOf } from './proc.js';
 
 const INIT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/sandbox-init');
 const LAUNCH_HELPERS = ['nsenter', 'unshare', 'sh', 'env', 'chroot', 'mount', 'hostname', 'mkdir', 'mv'] as const;
+const OCI_INIT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/oci-init');
+
+/** A sandbox made from an image: the OCI runtime runs it from a bundle berth wrote. */
+export interface OciLaunch {
+  runtime: string;
+  runtimeRoot: string;
+  bundle: string;
+  id: string;
+  merged: string;
+  /** overlayfs lowerdir: top layer first, colon-separated. */
+  lower: string;
+  upper: string;
+  work: string;
+}
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface LaunchSpec {
@@ -22,6 +36,9 @@ export interface LaunchSpec {
   hostname: string;
   cmd: string[];
   env: Record<string, string>;
+  oci?: OciLaunch;
+  /** The command's stdin is a pipe from berthd (docker run -i); else /dev/null. */
+  stdinPipe?: boolean;
 }
 
 export interface Launched {
@@ -59,6 +76,13 @@ export function commandArgv(cmd: readonly string[], env: Readonly<Record<string,
 
 /** The shim's own argv and environment: nothing in them comes from the sandbox's environment. */
 export function shimArgv(spec: Omit<LaunchSpec, 'stateDir' | 'logPath'> & { stateDir: string }, bins: HelperPaths): { argv: string[]; env: Record<string, string> } {
+  const o = spec.oci;
+  if (o) {
+    // The OCI runtime (by absolute path, like every helper) joins the network namespace itself
+    // (config.json names it by path) and takes the command's environment from config.json.
+    const argv = [bins.unshare, '--mount', '--propagation', 'private', bins.sh, OCI_INIT, spec.stateDir, o.merged, o.lower, o.upper, o.work, o.runtime, o.runtimeRoot, o.bundle, o.id];
+    return { argv, env: { PATH: DEFAULT_PATH, BERTH_MOUNT: bins.mount, BERTH_MKDIR: bins.mkdir, BERTH_MV: bins.mv } };
+  }
   const argv = [
     ...(spec.netnsPath ? [bins.nsenter, `--net=${spec.netnsPath}`] : []),
     bins.unshare, '--mount', '--uts', '--propagation', 'private',
@@ -79,7 +103,7 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
   let exited = false;
   let exitedP: Promise<void>;
   try {
-    child = spawn(shim.argv[0]!, shim.argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd], env: shim.env });
+    child = spawn(shim.argv[0]!, shim.argv.slice(1), { detached: true, stdio: [spec.stdinPipe ? 'pipe' : 'ignore', log.fd, log.fd], env: shim.env });
     // Listeners before any await: a shim that ends at once (a command that does not exist, on a
     // busy machine) must not end unheard while the log file closes. And without an 'error'
     // listener a failed spawn (ENOENT, EAGAIN) is an uncaught error that ends berthd; it is

@@ -59,7 +59,7 @@ export async function pidsInNs(kind: 'net' | 'mnt', ns: string): Promise<Array<{
 }
 
 /**
- * The shim (libexec/sandbox-init) serving a sandbox's state directory, found by its argv:
+ * The shim (libexec/sandbox-init, or oci-init for image sandboxes) serving a sandbox's state directory, found by its argv:
  * `... sandbox-init STATE_DIR ...` from the moment berthd spawns it (nsenter and unshare exec
  * it, so its PID never changes). 0 when none runs. Used after a crash that came between the
  * spawn and the record of its PID, when nothing else (no namespace of its own, in host and
@@ -75,7 +75,7 @@ export function findShim(stateDir: string): number {
       continue;
     }
     for (let i = 0; i + 1 < argv.length; i++) {
-      if (argv[i]!.endsWith('/sandbox-init') && argv[i + 1] === stateDir) return Number(entry);
+      if ((argv[i]!.endsWith('/sandbox-init') || argv[i]!.endsWith('/oci-init')) && argv[i + 1] === stateDir) return Number(entry);
     }
   }
   return 0;

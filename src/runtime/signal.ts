@@ -13,7 +13,7 @@ export interface ProcessIdentity {
 
 /** Sends `signal` if the process is still the one recorded; true when the signal went out. An
  * identity without a start time is refused: berth does not signal a PID it cannot tell apart. */
-export function signalProcess(id: ProcessIdentity, signal: NodeJS.Signals): boolean {
+export function signalProcess(id: ProcessIdentity, signal: NodeJS.Signals | number): boolean {
   if (!Number.isInteger(id.pid) || id.pid <= 1 || !id.startTime) return false;
   if (startTimeSync(id.pid) !== id.startTime) return false;
   try {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { absoluteArgv, findIn, requireHelpers, searchDirs, SYSTEM_DIRS } from '../../src/kernel/binaries.js';
-import { commandArgv, shimArgv, type HelperPaths } from '../../src/runtime/launch.js';
+import { commandArgv, DEFAULT_PATH, shimArgv, type HelperPaths } from '../../src/runtime/launch.js';
 
 const resolve = (n: string) => (n.startsWith('/') ? n : `/abs/${n}`);
 
@@ -58,4 +58,15 @@ test("shimArgv: the shim's argv and environment hold nothing of the sandbox's en
   assert.equal(env['BERTH_MOUNT'], '/b/mount');
   // Host mode: no nsenter, unshare first.
   assert.equal(shimArgv({ stateDir: '/d', netnsPath: undefined, rootfs: '', hostname: '', cmd: ['x'], env: {} }, BINS).argv[0], '/b/unshare');
+});
+
+test('shimArgv of an image sandbox: oci-init and the OCI runtime by absolute path, the launcher in berthd\'s minimal environment', () => {
+  const oci = { runtime: '/b/runc', runtimeRoot: '/run/berth/runc', bundle: '/s', id: 'abc', merged: '/s/rootfs', lower: '/l2:/l1', upper: '/s/upper', work: '/s/work' };
+  const { argv, env } = shimArgv({ stateDir: '/s', netnsPath: '/run/ns', rootfs: '', hostname: 'h', cmd: ['sh'], env: { PATH: '/opt/app/bin', LD_PRELOAD: '/x.so' }, oci }, BINS);
+  assert.equal(argv[0], '/b/unshare');
+  assert.ok(argv.every((a) => !a.includes('/opt/app/bin') && !a.includes('/x.so')), argv.join(' '));
+  assert.ok(argv.filter((a) => !a.startsWith('-') && a !== 'private' && a !== 'abc').every((a) => a.startsWith('/')), argv.join(' '));
+  assert.ok(argv.includes('/b/runc'), argv.join(' '));
+  assert.deepEqual(Object.keys(env).sort(), ['BERTH_MKDIR', 'BERTH_MOUNT', 'BERTH_MV', 'PATH']);
+  assert.equal(env['PATH'], DEFAULT_PATH);
 });

@@ -107,7 +107,7 @@ export function runCommand(client: () => Client): Command {
       const waiter = o.detach ? undefined : await c.pending('POST', `/containers/${created.Id}/wait?condition=${o.rm ? 'removed' : 'next-exit'}`);
       const result = waiter ? c.read<{ StatusCode?: number }>(waiter.res) : undefined;
       result?.catch(() => undefined);
-      const output = o.detach ? undefined : await c.pending('POST', `/containers/${created.Id}/attach?stream=1&stdout=1&stderr=1`);
+      const output = o.detach ? undefined : await c.pending('POST', `/containers/${created.Id}/attach?stream=1`);
       try {
         await c.call('POST', `/containers/${created.Id}/start`);
       } catch (err) {

@@ -88,3 +88,20 @@ export function querySeconds(dflt: number) {
       return n;
     });
 }
+
+/** Object members that are null, at any depth, removed: Go's decoder reads null as "not set". */
+function dropNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]));
+  return v;
+}
+
+/**
+ * A request body as Docker reads it: docker-py (compose) sends null for every unset field.
+ * nestedOnly keeps the top level's nulls, so a required field sent as null is named as such.
+ */
+export function goBody<T extends z.ZodType>(schema: T, nestedOnly = false) {
+  const pre = (v: unknown) =>
+    nestedOnly && v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x === null ? x : dropNulls(x)])) : dropNulls(v);
+  return z.preprocess(pre, schema);
+}

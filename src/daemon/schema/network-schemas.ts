@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { BadRequest } from '../../model/errors.js';
 import { validateAlias, validateName } from '../../model/names.js';
 import { parseCidrText, parseIpv4 } from '../../model/net-values.js';
-import { list, optionalParsed, parsed, ref, text, textMap } from './fields.js';
+import { goBody, list, optionalParsed, parsed, ref, text, textMap } from './fields.js';
 
 export const idParams = z.object({ id: ref });
 
@@ -23,7 +23,7 @@ const ipamConfig = z.object({
   IPRange: optionalParsed((s) => parseCidrText(s, 'ip-range', true), 64),
 });
 
-export const createNetworkBody = z.object({
+export const createNetworkBody = goBody(z.object({
   Name: parsed(text(253), (s) => validateName('network', s)),
   Driver: parsed(text(64).optional(), parseDriver),
   Internal: z.boolean().optional().transform(Boolean),
@@ -35,7 +35,7 @@ export const createNetworkBody = z.object({
     .transform((v) => ({ Config: v?.Config ?? [] })),
   Options: textMap(),
   Labels: textMap(),
-});
+}), true);
 export type CreateNetworkInput = z.output<typeof createNetworkBody>;
 
 const endpointConfig = z
@@ -51,7 +51,7 @@ const endpointConfig = z
 export type EndpointInput = z.output<typeof endpointConfig>;
 export { endpointConfig };
 
-export const connectBody = z.object({ Container: ref, EndpointConfig: endpointConfig });
+export const connectBody = goBody(z.object({ Container: ref, EndpointConfig: endpointConfig }));
 export type ConnectInput = z.output<typeof connectBody>;
 
 export const disconnectBody = z.object({ Container: ref, Force: z.boolean().optional() });

@@ -1,0 +1,146 @@
+// The Docker container routes that stream or wait: wait (headers at once, then the status),
+// attach (hijacked or plain), logs (multiplexed frames without a TTY), kill with a signal,
+// rename, resize, and /events. The plain request/answer routes are in api.ts.
+import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { BadRequest, Conflict } from '../../model/errors.js';
+import type { SandboxRecord } from '../../model/types.js';
+import type { Ctx } from '../context.js';
+import { HANDLED, type Router } from '../http.js';
+import type { Sandboxes } from '../sandboxes.js';
+import { attachQuery, dockerLogsQuery, killQuery, renameQuery, waitQuery } from '../schema/container-schemas.js';
+import { idParams } from '../schema/network-schemas.js';
+import type { EventBus } from './events.js';
+import { followFile, frame, openStream, sizeOf } from './streams.js';
+import { signalProcess } from '../../runtime/signal.js';
+
+function signalOf(s: string): NodeJS.Signals | number {
+  if (/^\d+$/.test(s)) return Number(s);
+  const name = (s.startsWith('SIG') ? s : `SIG${s}`) as NodeJS.Signals;
+  if (!(name in constants.signals)) throw new BadRequest(`Invalid signal: ${s}`);
+  return name;
+}
+
+export function addContainerStreamRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes, events: EventBus): void {
+  const logPath = (sb: SandboxRecord) => join(ctx.sandboxDir(sb.id), 'log');
+  const tty = (sb: SandboxRecord) => sb.config.docker?.tty ?? false;
+
+  // The headers go out as soon as the waiter is registered (the Go client, and `berth run`, start
+  // the container only after them), the body once the condition holds and is persisted.
+  r.route({ method: 'POST', path: '/containers/{id}/wait', params: idParams, query: waitQuery }, async (q) => {
+    const sb = ctx.sandbox(q.params.id);
+    const gone = new AbortController();
+    q.res.on('close', () => gone.abort());
+    const code = sandboxes.wait(sb.id, q.query.condition, gone.signal);
+    q.res.writeHead(200, { 'content-type': 'application/json' });
+    q.res.flushHeaders();
+    const exitCode = await code.catch(() => undefined);
+    if (exitCode !== undefined) q.res.end(`${JSON.stringify({ StatusCode: exitCode, Error: null })}\n`);
+    return HANDLED;
+  });
+
+  r.route({ method: 'POST', path: '/containers/{id}/attach', params: idParams, query: attachQuery }, async (q) => {
+    const sb = ctx.sandbox(q.params.id);
+    if (sb.state.status === 'exited' && !q.query.logs) {
+      q.upgrade?.socket.resume();
+      throw new Conflict('You cannot attach to a stopped container, start it first');
+    }
+    const path = logPath(sb);
+    const from = q.query.logs ? 0 : await sizeOf(path);
+    const gone = new AbortController();
+    (q.upgrade?.socket ?? q.res).on('close', () => gone.abort());
+    const until = sandboxes.wait(sb.id, sb.state.status === 'running' ? 'not-running' : 'next-exit', gone.signal);
+    const stdin = q.query.stdin && q.upgrade ? sandboxes.stdinOf(sb.id) : undefined;
+    // Docker clients name the streams and get frames (without a TTY); berth's own `run` names
+    // none and gets the bytes as written, as with logs.
+    const docker = q.query.stdout || q.query.stderr;
+    const out = openStream(q, docker ? 'application/vnd.docker.raw-stream' : 'application/octet-stream', Boolean(stdin));
+    if (stdin && q.upgrade) {
+      // What the client types goes to the command once it runs; its half-close is stdin's end.
+      const sock = q.upgrade.socket;
+      const head = q.upgrade.head;
+      void stdin.then((w) => {
+        if (head.length) w.write(head);
+        sock.on('data', (b: Buffer) => w.write(b));
+        sock.on('end', () => w.end());
+        sock.resume();
+      });
+    }
+    const send = tty(sb) || !docker ? (b: Buffer) => b : (b: Buffer) => frame(1, b);
+    await followFile(path, from, out, send, until, true);
+    out.end();
+    return HANDLED;
+  });
+
+  r.route({ method: 'GET', path: '/containers/{id}/logs', params: idParams, query: dockerLogsQuery }, async (q) => {
+    const sb = ctx.sandbox(q.params.id);
+    const path = logPath(sb);
+    // berth's own CLI asks without stdout/stderr and gets the bytes as written; Docker clients
+    // name the streams and get frames (without a TTY) as moby sends them.
+    const docker = q.query.stdout || q.query.stderr;
+    const send = docker && !tty(sb) ? (b: Buffer) => frame(1, b) : (b: Buffer) => b;
+    let from = 0;
+    if (q.query.tail >= 0) {
+      const text = await readFile(path).catch(() => Buffer.alloc(0));
+      let pos = text.length;
+      let lines = q.query.tail;
+      if (pos > 0 && text[pos - 1] === 10) pos -= 1;
+      while (lines > 0 && pos > 0) {
+        pos = text.lastIndexOf(10, pos - 1);
+        if (pos < 0) break;
+        lines -= 1;
+      }
+      from = q.query.tail === 0 ? text.length : pos < 0 || lines > 0 ? 0 : pos + 1;
+    }
+    const out = openStream(q, docker ? 'application/vnd.docker.raw-stream' : 'application/octet-stream');
+    const until = q.query.follow && sb.state.status === 'running' ? sandboxes.wait(sb.id, 'not-running') : Promise.resolve();
+    await followFile(path, from, out, send, until);
+    out.end();
+    return HANDLED;
+  });
+
+  r.route({ method: 'POST', path: '/containers/{id}/kill', params: idParams, query: killQuery }, async (q) => {
+    const sb = ctx.sandbox(q.params.id);
+    if (sb.state.status !== 'running') throw new Conflict(`Cannot kill container: ${q.params.id}: container ${sb.id} is not running`);
+    const sig = signalOf(q.query.signal);
+    sandboxes.markStoppedByUser(sb.id);
+    if (sig === 'SIGKILL' || sig === 9) {
+      await sandboxes.stop(sb.id, 0);
+      return undefined;
+    }
+    if (!sb.state.pid) await sandboxes.waitReady(sb.id);
+    const cur = ctx.state.sandboxes[sb.id]?.state;
+    // Only the process berth recorded (runtime/signal.ts); one that just ended gets nothing.
+    if (cur?.pid) signalProcess({ pid: cur.pid, startTime: cur.pidStartTime }, sig);
+    return undefined;
+  });
+
+  r.route({ method: 'POST', path: '/containers/{id}/rename', params: idParams, query: renameQuery }, async (q) => {
+    await ctx.lock.run(async () => {
+      const sb = ctx.sandbox(q.params.id);
+      const name = q.query.name;
+      const other = Object.values(ctx.state.sandboxes).find((s) => s.name === name && s.id !== sb.id);
+      if (other) throw new Conflict(`Conflict. The container name "/${name}" is already in use by container "${other.id}". You have to remove (or rename) that container to be able to reuse that name.`);
+      if (sb.name === name) throw new BadRequest(`Renaming a container with the same name as its current name`);
+      sb.name = name;
+      await ctx.persist(sb);
+    });
+    await ctx.follow().catch(() => undefined);
+    return undefined;
+  });
+
+  r.route({ method: 'POST', path: '/containers/{id}/resize', params: idParams }, async (q) => {
+    ctx.sandbox(q.params.id);
+    return {};
+  });
+
+  r.route({ method: 'GET', path: '/events' }, async (q) => {
+    q.res.writeHead(200, { 'content-type': 'application/json' });
+    q.res.flushHeaders();
+    const unsub = events.subscribe((e) => q.res.write(`${JSON.stringify(e)}\n`));
+    await new Promise<void>((resolve) => q.res.on('close', () => resolve()));
+    unsub();
+    return HANDLED;
+  });
+}
