@@ -160,7 +160,7 @@ export async function metricLb(ctx: MetricContext, berth: BerthSystem): Promise<
     b.add('failchurn', LB, churn.failed);
     if (Number.isFinite(leaveMs)) b.add('leave', LB, leaveMs);
     b.note(`Changes during the ${churnSecs} s run (${churn.requests} requests): ${events.join('; ')}.`);
-    b.note('Reloads happen only for the route added and removed; scaling, the killed replica and the failing check go through HAProxy\'s runtime API. HAProxy 2.6 closes idle keep-alive client connections when an old worker stops after a reload, which can race a request (2.7 has idle-close-on-response).');
+    b.note('No change here reloads HAProxy: scaling, the killed replica, the failing check and the route added and removed all go through HAProxy\'s runtime API (a route takes a pre-declared back-end slot and a hosts.map entry). HAProxy 2.6 closes idle keep-alive client connections when an old worker stops after a reload, which can race a request (2.7 has idle-close-on-response); reloads remain only for a new port, check, stats page or a full slot pool.');
   } catch (e) {
     const state = await run(berth.cli(['lb', 'inspect', 'front']), { check: false }).catch(() => undefined);
     const ps = await run(berth.cli(['service', 'ps', 'app']), { check: false }).catch(() => undefined);

@@ -29,12 +29,14 @@ export const LABEL_LB = 'berth.lb';
 /** The servers a running HAProxy holds, per back-end (from its stats), as render input. */
 async function liveBackends(driver: HaproxyDriver): Promise<RenderInput['backends']> {
   const byBackend = new Map<string, RenderInput['backends'][number]>();
+  await driver.slots();
   for (const r of serverRows(await driver.api.stats())) {
     const m = /^(.*):(\d+)$/.exec(r.addr);
-    if (!m) continue;
-    const be = byBackend.get(r.pxname) ?? { id: r.pxname, service: '', port: Number(m[2]), servers: [] };
+    const id = driver.backendOf(r.pxname);
+    if (!m || !id) continue;
+    const be = byBackend.get(id) ?? { id, service: '', port: Number(m[2]), servers: [] };
     be.servers.push({ name: r.svname, ip: m[1]!, port: Number(m[2]) });
-    byBackend.set(r.pxname, be);
+    byBackend.set(id, be);
   }
   return [...byBackend.values()];
 }
@@ -114,6 +116,7 @@ export class LoadBalancers implements StateFollower {
         ...(body.Default ? { default: body.Default } : {}),
         check: body.Check ?? { kind: 'http', path: '/' },
         ...(body.Stats ? { stats: { uri: body.Stats, ...(body.StatsAuth ?? {}) } } : {}),
+        ...(body.Slots ? { slots: body.Slots } : {}),
       };
       if (spec.networks.length === 0) throw new BadRequest('give at least one back-end network other than the front network (--network NET)');
       this.checkTargets(ctx.state, spec);
@@ -211,7 +214,7 @@ export class LoadBalancers implements StateFollower {
         throw err;
       }
     });
-    // The route is in HAProxy when the call returns (a reload, validated first).
+    // The route is in HAProxy when the call returns (runtime API: a slot, its servers, hosts.map).
     await this.settle(name);
   }
 
@@ -320,10 +323,12 @@ export class LoadBalancers implements StateFollower {
       for (const r of replicasOf(ctx.state, svc)) replicaOf.set(r.name, { sandbox: r.name, inRotation: inRotation(r) });
     }
     const backends = d.input.backends.map((be) => {
-      const live = rows.filter((r) => r.pxname === be.id);
+      const slot = run?.driver.slotOf(be.id);
+      const live = rows.filter((r) => r.pxname === slot);
       const names = [...new Set([...be.servers.map((s) => s.name), ...live.map((r) => r.svname)])].sort();
       return {
         Name: be.id,
+        Slot: slot ?? '',
         Service: be.service,
         Port: be.port,
         Servers: names.map((n) => {
@@ -358,6 +363,8 @@ export class LoadBalancers implements StateFollower {
       Check: rec.spec.check.kind === 'http' ? `http:${rec.spec.check.path}` : 'tcp',
       Stats: rec.spec.stats ? { Path: rec.spec.stats.uri, Auth: Boolean(rec.spec.stats.user) } : null,
       Backends: backends,
+      /** Back-end slots HAProxy declares (routes to that many services change without a reload). */
+      Slots: run ? (await run.driver.slots()).pool : 0,
       Problems: d.problems,
       Reloads: run?.driver.reloads ?? 0,
       RuntimeChanges: run?.driver.runtimeOps ?? 0,

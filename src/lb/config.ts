@@ -1,12 +1,17 @@
 // haproxy.cfg for a berth load balancer. Pure: the same input gives the same text (golden tested).
 //
-// Shape: one frontend on the sandbox's port; a host ACL per route on the Host header without its
-// port (req.hdr(host),host_only: app.example matches "App.Example:8080" too); unknown hosts go to
-// the default back-end or to a 404 page; one back-end per (service, port), roundrobin (a dynamic
-// algorithm, so the runtime API can add servers), every server with an HAProxy check. The client
+// Shape: one frontend on the sandbox's port that picks its back-end from a map file, hosts.map
+// (Host header without its port, lower case -> back-end slot: app.example matches
+// "App.Example:8080" too); unknown hosts go to the default back-end or to a 404 page. Back-ends
+// are a fixed pool of slots (slots.ts), each (service, port) in use holds one; all are roundrobin
+// (a dynamic algorithm, so the runtime API can add servers), every server with an HAProxy check.
+// A route added or removed is a map entry and servers in a free slot, changed through the runtime
+// API with no reload; the files follow so that a reload or restart starts from them. The client
 // address goes to back-ends in X-Forwarded-For. A request whose server fails before answering
 // (a replica just killed) is retried on another server, so it does not reach the client as an
 // error. The server-state file carries servers' states across reloads.
+import { Internal } from '../model/errors.js';
+import { assignSlots, EMPTY_SLOTS, slotName, type SlotTable } from './slots.js';
 import type { LbCheck } from './spec.js';
 
 export interface RenderServer {
@@ -33,8 +38,10 @@ export interface RenderInput {
   backends: RenderBackend[];
   check: LbCheck;
   stats?: { uri: string; user?: string; pass?: string };
-  /** Where the stats socket and the server-state file live. */
+  /** Where the stats socket, the server-state file and hosts.map live. */
   runDir: string;
+  /** Size of the back-end slot pool (default DEFAULT_SLOTS); it grows by this much when full. */
+  slots?: number;
 }
 
 /** Keywords of every server, the config's and those added through the runtime API alike. */
@@ -66,7 +73,35 @@ export function serverStateFile(runDir: string): string {
   return `${runDir}/server-state`;
 }
 
-export function renderConfig(input: RenderInput): string {
+export function hostsMapFile(runDir: string): string {
+  return `${runDir}/hosts.map`;
+}
+
+export function slotsFile(runDir: string): string {
+  return `${runDir}/slots.json`;
+}
+
+/** The slot table for an input, keeping the slots `prev` gave (default back-end first). */
+export function slotsFor(input: RenderInput, prev: SlotTable = EMPTY_SLOTS): SlotTable {
+  const ids = [...(input.defaultBackend ? [input.defaultBackend] : []), ...input.backends.map((b) => b.id)];
+  const known = new Set(input.backends.map((b) => b.id));
+  for (const id of [...ids, ...input.routes.map((r) => r.backend)]) {
+    if (!known.has(id)) throw new Internal(`back-end ${id} is routed to but not declared`);
+  }
+  return assignSlots(prev, ids, input.slots);
+}
+
+/** host -> slot back-end name, as hosts.map holds it. */
+export function hostsMap(input: RenderInput, table: SlotTable): Map<string, string> {
+  return new Map(input.routes.map((r) => [r.host, slotName(table.of.get(r.backend)!)]));
+}
+
+/** hosts.map's text: one "HOST BACKEND" line per route. */
+export function renderHostsMap(input: RenderInput, table: SlotTable): string {
+  return [...hostsMap(input, table)].map(([h, b]) => `${h} ${b}\n`).join('');
+}
+
+export function renderConfig(input: RenderInput, table: SlotTable = slotsFor(input)): string {
   const out: string[] = [];
   const line = (s = '') => out.push(s);
   line(`# haproxy.cfg of berth load balancer ${input.lb}. berthd writes this file: change it with berth lb.`);
@@ -98,18 +133,22 @@ export function renderConfig(input: RenderInput): string {
     line('    stats show-legends');
     if (input.stats.user) line(`    stats auth ${input.stats.user}:${input.stats.pass ?? ''}`);
   }
-  input.routes.forEach((r, i) => line(`    acl host_${i} req.hdr(host),host_only -m str ${r.host}`));
-  input.routes.forEach((r, i) => line(`    use_backend ${r.backend} if host_${i}`));
-  line(`    default_backend ${input.defaultBackend ?? NO_ROUTE_BACKEND}`);
-  for (const be of input.backends) {
+  const fallback = input.defaultBackend ? slotName(table.of.get(input.defaultBackend)!) : NO_ROUTE_BACKEND;
+  line('    # hosts.map: Host without its port, lower case -> back-end; changed at run time (add/del map).');
+  line(`    use_backend %[req.hdr(host),host_only,lower,map(${hostsMapFile(input.runDir)},${fallback})]`);
+  line(`    default_backend ${fallback}`);
+  const byId = new Map(input.backends.map((b) => [b.id, b]));
+  const bySlot = new Map([...table.of].map(([id, n]) => [n, byId.get(id)!]));
+  for (let n = 0; n < table.pool; n++) {
+    const be = bySlot.get(n);
     line();
-    line(`backend ${be.id}`);
-    line(`    # service ${be.service}, port ${be.port}`);
+    line(`backend ${slotName(n)}`);
+    line(be ? `    # ${be.id}: service ${be.service}, port ${be.port}` : '    # free');
     line('    balance roundrobin');
     if (input.check.kind === 'http') {
       line(`    option httpchk GET ${input.check.path}`);
     }
-    for (const s of be.servers) line(`    server ${s.name} ${s.ip}:${s.port} ${SERVER_KEYWORDS.join(' ')}`);
+    for (const s of be?.servers ?? []) line(`    server ${s.name} ${s.ip}:${s.port} ${SERVER_KEYWORDS.join(' ')}`);
   }
   if (!input.defaultBackend) {
     line();

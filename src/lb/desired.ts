@@ -78,6 +78,7 @@ export function desiredInput(state: BerthState, rec: LbRecord, runDir: string): 
     backends: [...backends.values()],
     check: spec.check,
     ...(spec.stats ? { stats: spec.stats } : {}),
+    ...(spec.slots ? { slots: spec.slots } : {}),
     runDir,
   };
   return { input, unavailable, problems };

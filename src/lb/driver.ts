@@ -3,19 +3,23 @@
 // apply(input) is the single entry point, idempotent: the same input twice does nothing. Calls
 // are serialized (never two reloads, or a reload and a runtime change, at once); a call made
 // while one runs replaces any call still waiting (only the latest input matters).
-// - Only servers changed: runtime API (add / drain and delete / re-address), no reload.
-// - Anything else (routes, back-ends, check, stats): a reload. The new file is validated with
+// - Servers or routes changed: runtime API, no reload. A new back-end takes a free slot of the
+//   pool (slots.ts) and gets its servers, then its hosts enter hosts.map (add/set map); a route
+//   removed leaves hosts.map first, then its slot's servers are drained and deleted and the slot
+//   is free. The files (haproxy.cfg, hosts.map, slots.json) follow, with no reload.
+// - Anything else (port, check, stats, default back-end, a full slot pool): a reload. The new file is validated with
 //   `haproxy -c` first (a bad file is refused and the running HAProxy keeps its old one), the
 //   servers' states are dumped to the server-state file, the master reloads, and apply waits
 //   for the new worker to answer on the stats socket. The new file lists the current servers,
 //   so the runtime state is the file's own after the reload.
-import { rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { Internal } from '../model/errors.js';
 import { run, type Runner } from '../kernel/exec.js';
 import { Mutex } from '../daemon/mutex.js';
-import { masterSocket, renderConfig, serverStateFile, statsSocket, type RenderInput } from './config.js';
+import { hostsMap, hostsMapFile, masterSocket, renderConfig, renderHostsMap, serverStateFile, slotsFile, slotsFor, statsSocket, type RenderInput } from './config.js';
 import { MasterCli, RuntimeApi } from './runtime-api.js';
-import { serverDelta, serverSets, structureKey } from './server-delta.js';
+import { mapDelta, serverDelta, slotSets, structureKey, type ServerOp } from './server-delta.js';
+import { EMPTY_SLOTS, slotName, slotsFromJson, slotsToJson, type SlotTable } from './slots.js';
 
 export interface DriverOptions {
   /** Path of the haproxy.cfg HAProxy was started with. */
@@ -30,21 +34,29 @@ export interface DriverOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const structureOf = (i: RenderInput) => {
-  const { backends, ...rest } = i;
-  return structureKey(backends, rest);
-};
-
 /** Validates a configuration with `haproxy -c`; throws HAProxy's own message. */
 export async function validateConfig(path: string, haproxyBin = 'haproxy', runner: Runner = run): Promise<void> {
   const r = await runner([haproxyBin, '-c', '-f', path], { timeoutMs: 15_000 });
   if (r.code !== 0) throw new Internal(`haproxy -c refused the configuration: ${(r.stderr || r.stdout).trim()}`);
 }
 
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.new`, text);
+  await rename(`${path}.new`, path);
+}
+
+/** hosts.map and slots.json, the files a reload or restart starts from along with haproxy.cfg. */
+async function writeSideFiles(input: RenderInput, table: SlotTable): Promise<void> {
+  await writeAtomic(hostsMapFile(input.runDir), renderHostsMap(input, table));
+  await writeAtomic(slotsFile(input.runDir), slotsToJson(table));
+}
+
 /** Writes and validates the first configuration, before HAProxy starts. */
 export async function writeInitialConfig(input: RenderInput, configPath: string, haproxyBin = 'haproxy', runner: Runner = run): Promise<void> {
+  const table = slotsFor(input);
   const tmp = `${configPath}.new`;
-  await writeFile(tmp, renderConfig(input));
+  await writeSideFiles(input, table);
+  await writeFile(tmp, renderConfig(input, table));
   await validateConfig(tmp, haproxyBin, runner);
   await rename(tmp, configPath);
 }
@@ -54,6 +66,8 @@ export class HaproxyDriver {
   readonly master: MasterCli;
   private readonly lock = new Mutex();
   private current: RenderInput | undefined;
+  /** Slots of `current` (loaded from slots.json when berthd restarts). */
+  private table: SlotTable | undefined;
   private pending: RenderInput | undefined;
   reloads = 0;
   runtimeOps = 0;
@@ -71,6 +85,27 @@ export class HaproxyDriver {
   /** The input HAProxy was started with (written by writeInitialConfig). */
   started(input: RenderInput): void {
     this.current = input;
+    this.table = slotsFor(input);
+  }
+
+  /** The slot table HAProxy runs with: from memory, else from slots.json (none: empty). */
+  async slots(): Promise<SlotTable> {
+    if (!this.table) {
+      this.table = await readFile(slotsFile(this.opts.runDir), 'utf8').then(slotsFromJson, () => EMPTY_SLOTS);
+    }
+    return this.table;
+  }
+
+  /** HAProxy's name of a back-end (its slot), undefined when it holds none. */
+  slotOf(backend: string): string | undefined {
+    const n = this.table?.of.get(backend);
+    return n === undefined ? undefined : slotName(n);
+  }
+
+  /** The back-end a slot holds, undefined when free. */
+  backendOf(slot: string): string | undefined {
+    for (const [id, n] of this.table?.of ?? []) if (slotName(n) === slot) return id;
+    return undefined;
   }
 
   async apply(input: RenderInput): Promise<void> {
@@ -85,20 +120,33 @@ export class HaproxyDriver {
 
   private async applyNow(want: RenderInput): Promise<void> {
     const have = this.current;
-    if (have && structureOf(have) === structureOf(want)) {
-      const ops = serverDelta(serverSets(have.backends), serverSets(want.backends));
-      if (ops.length === 0) return;
-      try {
-        for (const op of ops) {
-          if (op.op === 'add') await this.api.addServer(op.backend, op.server);
-          else if (op.op === 'addr') await this.api.setAddr(op.backend, op.server);
-          else await this.api.removeServer(op.backend, op.name);
-          this.runtimeOps++;
-          this.opts.log?.('debug', `lb ${want.lb}: runtime ${op.op} ${op.backend}/${op.op === 'remove' ? op.name : op.server.name}`);
-        }
+    const before = await this.slots();
+    const table = slotsFor(want, before);
+    if (have && structureKey(have, before) === structureKey(want, table)) {
+      const ops = serverDelta(slotSets(have, before), slotSets(want, table));
+      const mapOps = mapDelta(hostsMap(have, before), hostsMap(want, table));
+      if (ops.length === 0 && mapOps.length === 0) {
         this.current = want;
-        // The file follows (no reload): a restarted HAProxy starts with the current servers.
-        await this.writeFile(want);
+        this.table = table;
+        return;
+      }
+      const file = hostsMapFile(want.runDir);
+      try {
+        // Capacity first (servers into new slots and existing ones), then the routes, then the
+        // removals: a host is routed only to a slot that has its servers, and leaves the map
+        // before its servers are drained.
+        for (const op of ops.filter((o) => o.op !== 'remove')) await this.serverOp(want, op);
+        for (const m of mapOps) {
+          if (m.op === 'del') await this.api.delMap(file, m.host);
+          else await this.api.setMap(file, m.host, m.backend, m.op === 'set');
+          this.runtimeOps++;
+          this.opts.log?.('debug', `lb ${want.lb}: runtime map ${m.op} ${m.host}${m.op === 'del' ? '' : ` -> ${m.backend}`}`);
+        }
+        for (const op of ops.filter((o) => o.op === 'remove')) await this.serverOp(want, op);
+        this.current = want;
+        this.table = table;
+        // The files follow (no reload): a reload or a restarted HAProxy starts from them.
+        await this.writeFiles(want, table);
         return;
       } catch (err) {
         // HAProxy's servers are now neither the old set nor the new one: a reload from the file
@@ -106,20 +154,34 @@ export class HaproxyDriver {
         this.opts.log?.('warn', `lb ${want.lb}: runtime change failed, reloading instead: ${(err as Error).message}`);
       }
     }
-    await this.reload(want);
+    await this.reload(want, table);
   }
 
-  private async writeFile(want: RenderInput): Promise<void> {
-    const tmp = `${this.opts.configPath}.new`;
-    await writeFile(tmp, renderConfig(want));
-    await rename(tmp, this.opts.configPath);
+  private async serverOp(want: RenderInput, op: ServerOp): Promise<void> {
+    if (op.op === 'add') await this.api.addServer(op.backend, op.server);
+    else if (op.op === 'addr') await this.api.setAddr(op.backend, op.server);
+    else await this.api.removeServer(op.backend, op.name);
+    this.runtimeOps++;
+    this.opts.log?.('debug', `lb ${want.lb}: runtime ${op.op} ${op.backend}/${op.op === 'remove' ? op.name : op.server.name}`);
   }
 
-  private async reload(want: RenderInput): Promise<void> {
+  private async writeFiles(want: RenderInput, table: SlotTable): Promise<void> {
+    await writeSideFiles(want, table);
+    await writeAtomic(this.opts.configPath, renderConfig(want, table));
+  }
+
+  private async reload(want: RenderInput, table: SlotTable): Promise<void> {
     const bin = this.opts.haproxyBin ?? 'haproxy';
     const tmp = `${this.opts.configPath}.new`;
-    await writeFile(tmp, renderConfig(want));
-    await validateConfig(tmp, bin, this.opts.runner);
+    await writeFile(tmp, renderConfig(want, table));
+    // haproxy -c reads hosts.map: the new one goes in place first, the old one back if refused.
+    await writeSideFiles(want, table);
+    try {
+      await validateConfig(tmp, bin, this.opts.runner);
+    } catch (err) {
+      if (this.current && this.table) await writeSideFiles(this.current, this.table).catch(() => undefined);
+      throw err;
+    }
     // Servers' states (UP/DOWN, drain) carried into the new worker.
     const state = await this.api.serversState().catch(() => '');
     if (state) await writeFile(serverStateFile(this.opts.runDir), state);
@@ -140,6 +202,7 @@ export class HaproxyDriver {
     }
     this.reloads++;
     this.current = want;
+    this.table = table;
     this.opts.log?.('info', `lb ${want.lb}: haproxy reloaded (${this.reloads})`);
   }
 }

@@ -5,6 +5,8 @@
 //   add:    add server BE/S IP:PORT check ...; enable health BE/S; set server BE/S state ready
 //   remove: set server BE/S state drain; wait until scur is 0; state maint; del server BE/S
 //   move:   set server BE/S addr IP port PORT
+//   route:  add map FILE HOST BE (after its servers) / set map / del map FILE HOST (before the
+//           servers are drained: no new request goes there, those in flight finish)
 import { connect } from 'node:net';
 import { Internal } from '../model/errors.js';
 import { SERVER_KEYWORDS, type RenderServer } from './config.js';
@@ -37,7 +39,7 @@ export function socketCommand(path: string, command: string, timeoutMs = 5000): 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Answers HAProxy gives to a command that did not do what was asked. */
-const FAILURE = /^(Unknown command|No such|Permission denied|Require |Invalid|Only servers|Server still|Backend must|Already exists|Error|Can't|Cannot|Failed to|.*not found)\b/i;
+const FAILURE = /^(Unknown command|Unknown map|No such|Permission denied|Require |Invalid|Only servers|Server still|Backend must|Already exists|Error|Can't|Cannot|Failed to|.*not found)\b/i;
 
 export class RuntimeApi {
   constructor(
@@ -68,6 +70,20 @@ export class RuntimeApi {
     await this.cmd(`add server ${backend}/${s.name} ${s.ip}:${s.port} ${SERVER_KEYWORDS.join(' ')}`);
     await this.cmd(`enable health ${backend}/${s.name}`);
     await this.cmd(`set server ${backend}/${s.name} state ready`);
+  }
+
+  /** Points HOST at BACKEND in a map file (one entry: `add map` would add a second one). */
+  async setMap(file: string, host: string, backend: string, exists: boolean): Promise<void> {
+    await this.cmd(`${exists ? 'set' : 'add'} map ${file} ${host} ${backend}`);
+  }
+
+  /** Deletes HOST from a map file; already gone is fine. */
+  async delMap(file: string, host: string): Promise<void> {
+    try {
+      await this.cmd(`del map ${file} ${host}`);
+    } catch (err) {
+      if (!/Key not found/i.test((err as Error).message)) throw err;
+    }
   }
 
   async setAddr(backend: string, s: RenderServer): Promise<void> {

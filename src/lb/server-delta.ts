@@ -1,7 +1,8 @@
 // What the runtime API must do to bring HAProxy's servers to the wanted set. Pure.
 // Servers are matched by (back-end, name): a replica keeps its name (its sandbox's), so a new
 // address for the same name is a re-address, not a remove and add.
-import type { RenderBackend, RenderServer } from './config.js';
+import type { RenderBackend, RenderInput, RenderServer } from './config.js';
+import { slotName, type SlotTable } from './slots.js';
 
 export type ServerOp =
   | { op: 'add'; backend: string; server: RenderServer }
@@ -38,7 +39,38 @@ export function serverDelta(have: ServerSets, want: ServerSets): ServerOp[] {
   return [...adds, ...removes];
 }
 
-/** True when the two inputs differ in more than their servers (a reload is needed). */
-export function structureKey(backends: readonly RenderBackend[], rest: unknown): string {
-  return JSON.stringify({ backends: backends.map((b) => [b.id, b.service, b.port]), rest });
+/** Server sets per slot back-end, every slot of the pool (a free slot has none). */
+export function slotSets(input: RenderInput, table: SlotTable): Map<string, RenderServer[]> {
+  const sets = new Map<string, RenderServer[]>();
+  for (let n = 0; n < table.pool; n++) sets.set(slotName(n), []);
+  for (const b of input.backends) {
+    const n = table.of.get(b.id);
+    if (n !== undefined) sets.set(slotName(n), [...b.servers]);
+  }
+  return sets;
+}
+
+export type MapOp =
+  | { op: 'add' | 'set'; host: string; backend: string }
+  | { op: 'del'; host: string };
+
+/** hosts.map entries to add, re-point and delete (in that order) to go from `have` to `want`. */
+export function mapDelta(have: ReadonlyMap<string, string>, want: ReadonlyMap<string, string>): MapOp[] {
+  const ops: MapOp[] = [];
+  for (const [host, backend] of want) {
+    const h = have.get(host);
+    if (h === undefined) ops.push({ op: 'add', host, backend });
+    else if (h !== backend) ops.push({ op: 'set', host, backend });
+  }
+  for (const host of have.keys()) if (!want.has(host)) ops.push({ op: 'del', host });
+  return ops;
+}
+
+/**
+ * What only a reload can change: the port, the check, the stats page, the default back-end's
+ * slot and the size of the slot pool. Routes and servers are runtime changes.
+ */
+export function structureKey(input: RenderInput, table: SlotTable): string {
+  const { port, check, stats, runDir, lb, defaultBackend } = input;
+  return JSON.stringify({ lb, port, check, stats, runDir, fallback: defaultBackend ? table.of.get(defaultBackend) : null, pool: table.pool });
 }

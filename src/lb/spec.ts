@@ -61,6 +61,12 @@ export function parseStatsAuth(text: string): { user: string; pass: string } {
   return { user: m[1]!, pass: m[2]! };
 }
 
+/** "--slots N": size of the back-end slot pool, 1-1000. */
+export function parseSlots(text: string): number {
+  if (!/^\d{1,4}$/.test(text) || Number(text) < 1 || Number(text) > 1000) throw new BadRequest(`invalid --slots "${text}": give a number of back-end slots from 1 to 1000 (default 32)`);
+  return Number(text);
+}
+
 /** Routes must name each host once. */
 export function checkRoutes(routes: readonly LbRoute[]): void {
   const seen = new Set<string>();

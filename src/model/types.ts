@@ -253,6 +253,8 @@ export interface LbSpec {
   default?: LbTarget;
   check: LbCheck;
   stats?: { uri: string; user?: string; pass?: string };
+  /** Back-end slots declared in haproxy.cfg (default 32): see lb/slots.ts. */
+  slots?: number;
 }
 
 export interface LbRecord {

@@ -19,7 +19,8 @@ interface LbJson {
   HAProxy: string;
   Ports: string[];
   Routes: Array<{ Host: string; Service: string; Port: number; Backend: string }>;
-  Backends: Array<{ Name: string; Service: string; Servers: ServerJson[] }>;
+  Slots: number;
+  Backends: Array<{ Name: string; Slot: string; Service: string; Servers: ServerJson[] }>;
   Reloads: number;
   RuntimeChanges: number;
 }
@@ -52,6 +53,8 @@ test("S24 berth lb: two host names on one port, 404, X-Forwarded-For, /lbstats, 
     const bad2 = await lab.berth(["lb", "create", "x", "--network", "back", "-p", "80:80", "--route", "app.example:80=app"]);
     assert.match(bad2.stderr, /invalid host name "app.example:80"/, bad2.stderr);
     const bad3 = await lab.berth(["lb", "create", "x", "--network", "back", "-p", "80:80", "--front", "back", "--route", "a.example=app"]);
+    const bad4 = await lab.berth(["lb", "create", "x", "--network", "back", "-p", "80:80", "--slots", "0", "--route", "a.example=app"]);
+    assert.match(bad4.stderr, /invalid --slots "0": give a number of back-end slots from 1 to 1000/, bad4.stderr);
     assert.match(bad3.stderr, /front network back cannot publish a port \(internal\)/, bad3.stderr);
     assert.equal((await lab.berthOk(["lb", "ls"])).trim().split("\n").length, 1, "no load balancer was made");
 
@@ -90,9 +93,13 @@ test("S24 berth lb: two host names on one port, 404, X-Forwarded-For, /lbstats, 
     const html = await lab.httpGet(out, `http://${HOST_IP}/lbstats`);
     assert.equal(html.status, 200);
     assert.match(html.data, /Statistics Report/);
-    for (const s of ["be_app_80", "be_api_80", "app.1", "app.2", "api.1", "api.2"]) assert.ok(html.data.includes(s), `stats page lists ${s}`);
+    // HAProxy's back-ends are slots of a fixed pool; inspect names the back-end each slot holds.
+    const slotOfApp = (await inspectLb(lab, "front")).Backends.find((b) => b.Name === "be_app_80")?.Slot ?? "";
+    assert.match(slotOfApp, /^be_slot_\d+$/);
+    assert.equal((await inspectLb(lab, "front")).Slots, 32, "32 back-end slots by default");
+    for (const s of [slotOfApp, "app.1", "app.2", "api.1", "api.2"]) assert.ok(html.data.includes(s), `stats page lists ${s}`);
     const csv = await lab.httpGet(out, `http://${HOST_IP}/lbstats;csv`);
-    for (const s of ["app.1", "app.2"]) assert.match(csv.data, new RegExp(`^be_app_80,${s.replace(".", "\\.")},(?:[^,]*,){15}UP,`, "m"), csv.data);
+    for (const s of ["app.1", "app.2"]) assert.match(csv.data, new RegExp(`^${slotOfApp},${s.replace(".", "\\.")},(?:[^,]*,){15}UP,`, "m"), csv.data);
 
     // Under constant load: a replica killed; the service replaces it and the load balancer
     // follows through the runtime API (no reload): 0 failed requests.
@@ -112,7 +119,10 @@ test("S24 berth lb: two host names on one port, 404, X-Forwarded-For, /lbstats, 
     assert.equal(after.Reloads, reloads, "replica changes go through the runtime API, without a reload");
     assert.ok(after.RuntimeChanges > 0);
 
-    // Routes added and removed (a reload each, validated first).
+    // Routes added and removed under constant load: hosts.map and a back-end slot changed through
+    // the runtime API, no reload, 0 failed requests.
+    const wrk2 = await startWrk(lab, `http://${HOST_IP}/`, { host: "app.example", seconds: 10, connections: 16 });
+    await new Promise((r) => setTimeout(r, 1000));
     await lab.berthOk(["lb", "route", "add", "front", "www.example=app"]);
     const www = await lab.httpGet(out, `http://${HOST_IP}/`, { headers: { Host: "www.example" } });
     assert.equal(www.status, 200, JSON.stringify(www));
@@ -129,7 +139,17 @@ test("S24 berth lb: two host names on one port, 404, X-Forwarded-For, /lbstats, 
     assert.match(dup.stderr, /host www.example is already routed/, dup.stderr);
     await lab.berthOk(["lb", "route", "rm", "front", "www.example"]);
     assert.equal((await lab.httpGet(out, `http://${HOST_IP}/`, { headers: { Host: "www.example" } })).status, 404);
-    assert.ok((await inspectLb(lab, "front")).Reloads >= reloads + 2);
+    // The only route to a service: removed, its slot is drained and freed; added again, it takes
+    // a free slot and answers at once.
+    await lab.berthOk(["lb", "route", "rm", "front", "api.example"]);
+    assert.equal((await lab.httpGet(out, `http://${HOST_IP}/`, { headers: { Host: "api.example" } })).status, 404);
+    await lab.berthOk(["lb", "route", "add", "front", "api.example=api"]);
+    assert.equal((await lab.httpGet(out, `http://${HOST_IP}/`, { headers: { Host: "api.example" } })).status, 200);
+    const r2 = parseWrk(await wrk2.done);
+    console.log(`# wrk through berth lb, routes added and removed: ${r2.requests} requests, ${r2.failed} failed, p99 ${r2.p99} ms`);
+    assert.ok(r2.requests > 100, r2.raw);
+    assert.equal(r2.failed, 0, `failed requests while routes were added and removed: ${r2.raw}`);
+    assert.equal((await inspectLb(lab, "front")).Reloads, reloads, "route changes go through the runtime API, without a reload");
 
     // berthd restarts: HAProxy keeps serving, the load balancer comes back from the store and
     // berthd reads HAProxy's servers again (runtime API).

@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { backendName, renderConfig, type RenderInput } from '../../src/lb/config.js';
+import { backendName, renderConfig, renderHostsMap, slotsFor, type RenderInput } from '../../src/lb/config.js';
+import { assignSlots, EMPTY_SLOTS, slotsFromJson, slotsToJson } from '../../src/lb/slots.js';
 import { keepLastGood } from '../../src/lb/last-good.js';
 import { parseShowProc } from '../../src/lb/runtime-api.js';
-import { serverDelta, serverSets } from '../../src/lb/server-delta.js';
-import { checkRoutes, parseCheck, parseRoute, parseStatsAuth, parseStatsUri, parseTarget } from '../../src/lb/spec.js';
+import { mapDelta, serverDelta, serverSets, slotSets } from '../../src/lb/server-delta.js';
+import { checkRoutes, parseCheck, parseRoute, parseSlots, parseStatsAuth, parseStatsUri, parseTarget } from '../../src/lb/spec.js';
 import { parseStatCsv, serverRows } from '../../src/lb/stats-csv.js';
 
 const GOLDEN = fileURLToPath(new URL('../../../test/unit/golden/lb/', import.meta.url));
@@ -67,12 +68,58 @@ test('the rendered files pass haproxy -c when HAProxy is installed', { skip: !ex
     base({ routes: [{ host: 'app.example', backend: A }], backends: two, check: { kind: 'http', path: '/health' }, stats: { uri: '/lbstats', user: 'u', pass: 'p' }, runDir: dir }),
     base({ defaultBackend: A, backends: [{ id: A, service: 'app', port: 80, servers: [] }], runDir: dir }),
   ].entries()) {
+    writeFileSync(`${dir}/hosts.map`, renderHostsMap(input, slotsFor(input)));
     writeFileSync(`${dir}/c${i}.cfg`, renderConfig(input));
     await validateConfig(`${dir}/c${i}.cfg`);
   }
-  writeFileSync(`${dir}/bad.cfg`, renderConfig(base({ routes: [{ host: 'x.example', backend: 'be_missing_1' }], runDir: dir })));
-  await assert.rejects(validateConfig(`${dir}/bad.cfg`), /haproxy -c refused the configuration: .*be_missing_1/s);
+  writeFileSync(`${dir}/bad.cfg`, renderConfig(base({ backends: two, check: { kind: 'http', path: '/a"b' }, runDir: dir })));
+  await assert.rejects(validateConfig(`${dir}/bad.cfg`), /haproxy -c refused the configuration: .*quote/s);
+  rmSync(`${dir}/hosts.map`);
+  writeFileSync(`${dir}/nomap.cfg`, renderConfig(base({ backends: two, runDir: dir })));
+  await assert.rejects(validateConfig(`${dir}/nomap.cfg`), /failed to open pattern file/);
   rmSync(dir, { recursive: true, force: true });
+});
+
+test('hosts.map: one line per route, HOST SLOT; a route to an undeclared back-end is refused', () => {
+  const input = base({ routes: [{ host: 'app.example', backend: A }, { host: 'api.example', backend: B }, { host: 'www.example', backend: A }], backends: two });
+  assert.equal(renderHostsMap(input, slotsFor(input)), 'app.example be_slot_0\napi.example be_slot_1\nwww.example be_slot_0\n');
+  assert.throws(() => renderConfig(base({ routes: [{ host: 'x.example', backend: 'be_missing_1' }] })), /back-end be_missing_1 is routed to but not declared/);
+});
+
+test('slots: kept while in use, freed slots reused lowest first, the pool grows only when full', () => {
+  const t1 = assignSlots(EMPTY_SLOTS, ['a', 'b', 'c'], 4);
+  assert.deepEqual([...t1.of], [['a', 0], ['b', 1], ['c', 2]]);
+  assert.equal(t1.pool, 4);
+  const same = assignSlots(t1, ['c', 'd'], 4); // a and b freed in this very step: not reused yet
+  assert.deepEqual([...same.of].sort(), [['c', 2], ['d', 3]]);
+  const t2 = assignSlots(assignSlots(t1, ['c'], 4), ['c', 'd', 'e'], 4); // freed before: reused lowest first
+  assert.deepEqual([...t2.of].sort(), [['c', 2], ['d', 0], ['e', 1]]);
+  assert.equal(t2.pool, 4);
+  const t3 = assignSlots(t2, ['c', 'd', 'e', 'f', 'g'], 4);
+  assert.equal(t3.of.get('g'), 4);
+  assert.equal(t3.pool, 8, 'grows by whole pools when full');
+  assert.equal(assignSlots(t3, ['c'], 4).pool, 8, 'never shrinks');
+  assert.deepEqual(slotsFromJson(slotsToJson(t3)), t3);
+  assert.throws(() => slotsFromJson('{"pool":1,"slots":{"x":3}}'), /bad slot for x/);
+});
+
+test('route changes are runtime ops: servers into the new slot, map add before del, freed slot emptied', () => {
+  const one = base({ routes: [{ host: 'app.example', backend: A }], backends: [two[0]!], slots: 4 });
+  const both = base({ routes: [{ host: 'app.example', backend: A }, { host: 'api.example', backend: B }], backends: two, slots: 4 });
+  const t1 = slotsFor(one);
+  const t2 = slotsFor(both, t1);
+  assert.equal(t2.pool, t1.pool, 'same pool: no reload');
+  assert.deepEqual(serverDelta(slotSets(one, t1), slotSets(both, t2)), [{ op: 'add', backend: 'be_slot_1', server: two[1]!.servers[0] }]);
+  const hm = (i: RenderInput, t: typeof t1) => new Map(i.routes.map((r) => [r.host, `be_slot_${t.of.get(r.backend)}`]));
+  assert.deepEqual(mapDelta(hm(one, t1), hm(both, t2)), [{ op: 'add', host: 'api.example', backend: 'be_slot_1' }]);
+  const t3 = slotsFor(one, t2);
+  assert.deepEqual(mapDelta(hm(both, t2), hm(one, t3)), [{ op: 'del', host: 'api.example' }]);
+  assert.deepEqual(serverDelta(slotSets(both, t2), slotSets(one, t3)), [{ op: 'remove', backend: 'be_slot_1', name: 'api.1' }]);
+});
+
+test('--slots: 1-1000, a bad value names the flag', () => {
+  assert.equal(parseSlots('8'), 8);
+  for (const bad of ['0', '1001', '-1', 'x', '3.5', '']) assert.throws(() => parseSlots(bad), /invalid --slots .*give a number of back-end slots from 1 to 1000/);
 });
 
 test('spec parsing: routes, targets, checks, stats; bad values name what to fix', () => {

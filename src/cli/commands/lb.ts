@@ -46,6 +46,7 @@ interface CreateOptions {
   check?: string;
   stats?: string;
   statsAuth?: string;
+  slots?: string;
   front?: string;
 }
 
@@ -96,6 +97,7 @@ export function lbCommand(client: () => Client, fail: (msg: string) => void): Co
     .option('--stats <path>', "HAProxy's statistics page at PATH, e.g. /lbstats")
     .option('--stats-auth <user:pass>', 'basic auth for the statistics page')
     .option('--front <net>', 'network that publishes the port (default bridge)')
+    .option('--slots <n>', 'back-end slots declared in haproxy.cfg: routes to up to N services change without a reload (default 32)')
     .addHelpText('after', '\nExamples:\n  berth lb create front --network back -p 80:80 --route app.example=app --route api.example=api --stats /lbstats\n  berth lb create web --network back -p 8080:80 --default web --check http:/health')
     .action(async (name: string, o: CreateOptions) => {
       if (!o.publish) throw new Error('give the published port: -p PUBLISHED:PORT, e.g. -p 80:80');
@@ -109,6 +111,7 @@ export function lbCommand(client: () => Client, fail: (msg: string) => void): Co
         ...(o.stats ? { Stats: o.stats } : {}),
         ...(o.statsAuth ? { StatsAuth: o.statsAuth } : {}),
         ...(o.front ? { Front: o.front } : {}),
+        ...(o.slots ? { Slots: o.slots } : {}),
       });
       process.stdout.write(`${name}\n`);
     });

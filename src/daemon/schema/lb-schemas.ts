@@ -2,7 +2,7 @@
 // checks, stats paths, the port pair) is parsed by src/lb/spec.ts, whose messages name the flag.
 import { z } from 'zod';
 import { BadRequest } from '../../model/errors.js';
-import { parseCheck, parseRoute, parseStatsAuth, parseStatsUri, parseTarget } from '../../lb/spec.js';
+import { parseCheck, parseRoute, parseSlots, parseStatsAuth, parseStatsUri, parseTarget } from '../../lb/spec.js';
 import { list, optionalParsed, parsed, text } from './fields.js';
 
 const LB_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
@@ -31,6 +31,7 @@ export const createLbBody = z.object({
   Check: optionalParsed(parseCheck, 600),
   Stats: optionalParsed(parseStatsUri, 600),
   StatsAuth: optionalParsed(parseStatsAuth, 300),
+  Slots: optionalParsed(parseSlots, 16),
 });
 export type CreateLbInput = z.output<typeof createLbBody>;
 
