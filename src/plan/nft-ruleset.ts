@@ -452,8 +452,14 @@ export function fullRuleset(view: FirewallView, opts: FullRulesetOptions = {}): 
   }
 
   const els = elementsOf(view);
+  const present = new Set(opts.recreate ? [] : [...existing.sets, ...existing.maps]);
   for (const s of SETS) {
     const flags = s.flags ? ` flags ${s.flags};` : '';
+    // nft cannot add a rule that uses an existing `typeof … th dport` map it did not create in the
+    // same transaction ("conflicting protocols specified: inet-service vs. th"), so such a map is
+    // deleted and made again here; the chains that use it were flushed above, and its elements
+    // are added again below.
+    if (s.typeof && present.has(s.name)) lines.push(`delete ${s.kind} ${T} ${s.name}`);
     lines.push(`add ${s.kind} ${T} ${s.name} { ${s.typeof ? 'typeof' : 'type'} ${s.type};${flags} comment "${nftComment(s.comment)}"; }`);
     lines.push(`flush ${s.kind} ${T} ${s.name}`);
     lines.push(...elementLines('add', s.name, [...els.get(s.name)!.values()].map(elementText)));

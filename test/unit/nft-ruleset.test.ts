@@ -196,3 +196,15 @@ test('publishNetwork: the first non-internal bridge network the sandbox asked fo
   const only = sandbox('y', [{ net: a, ip: '172.20.0.3' }]);
   assert.equal(publishNetwork(stateOf([a, b], [only]), only), undefined);
 });
+
+test('reconcile over an existing typeof map: deleted and made again before its rule is added (nft refuses the rule otherwise)', () => {
+  const view = firewallView(goldenState({ icc: true, masq: true, internal: false }));
+  const text = fullRuleset(view, { existing: { chains: ['nat-prerouting'], sets: [], maps: ['service-ports', 'published-any'] } });
+  const lines = text.split('\n');
+  const del = lines.indexOf('delete map inet berth service-ports');
+  const add = lines.findIndex((l) => l.startsWith('add map inet berth service-ports { typeof '));
+  const rule = lines.findIndex((l) => l.includes('map @service-ports') && l.startsWith('add rule'));
+  assert.ok(del >= 0 && del < add && add < rule, text);
+  assert.ok(lines.indexOf('flush chain inet berth nat-prerouting') < del, 'the chain using it is flushed first');
+  assert.ok(!lines.includes('delete map inet berth published-any'), 'a typed map is only flushed');
+});
