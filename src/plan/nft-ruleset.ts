@@ -305,22 +305,28 @@ function finish<T>(steps: Generator<void, T>): T {
 }
 
 /** Every element of every set and map for a view. */
-export function elementsOf(view: FirewallView): Elements {
-  return finish(elementSteps(view));
+export function elementsOf(view: FirewallView, opts: ElementOptions = {}): Elements {
+  return finish(elementSteps(view, opts));
+}
+
+export interface ElementOptions {
+  /** false: plan every VIP and service port afresh, without the group cache (the reference the tests compare with). */
+  cache?: boolean;
 }
 
 /**
  * elementsOf, pausing (yield) after every STEP items, so that a caller on an event loop that also
  * serves DNS can let it breathe between steps (daemon/firewall.ts); the result is the same.
  */
-export function* elementSteps(view: FirewallView): Generator<void, Elements> {
+export function* elementSteps(view: FirewallView, opts: ElementOptions = {}): Generator<void, Elements> {
   const els: Elements = new Map(SETS.map((s) => [s.name, new Map<string, Element>()]));
   const put = (set: string, e: Element): void => {
     const m = els.get(set)!;
     const prior = m.get(e.key);
     // One element may serve several owners (two host ports to one sandbox port): keep one, name both.
+    // A merged element is a new object: elements of the VIP cache below are shared between plans.
     if (prior) {
-      if (!prior.comment.split(', ').includes(e.comment)) prior.comment = nftComment(`${prior.comment}, ${e.comment}`);
+      if (!prior.comment.split(', ').includes(e.comment)) m.set(e.key, { ...prior, comment: nftComment(`${prior.comment}, ${e.comment}`) });
     } else {
       m.set(e.key, { ...e, comment: nftComment(e.comment) });
     }
@@ -347,22 +353,54 @@ export function* elementSteps(view: FirewallView): Generator<void, Elements> {
     put('published-targets', { key: `${ip(p.targetIp)} . ${proto(p.proto)} . ${port(p.targetPort)}`, comment: `${p.sandbox}: ${p.targetPort}/${p.proto}` });
     put('hairpin', { key: `${p.targetIp} . ${p.targetIp}`, comment: p.sandbox });
   }
+  // VIPs and service ports: planned once per content (see planGroup), the same element objects
+  // as in the last plan, which deltaSteps skips by identity.
+  const used = new Map<string, Group>();
+  const putGroup = (g: Group | Array<[string, Element]>): void => {
+    if (!isGroup(g)) {
+      for (const [set, e] of g) put(set, e);
+      return;
+    }
+    for (const [set, list] of g) {
+      const m = els.get(set)!;
+      for (const e of list) {
+        if (m.has(e.key)) put(set, e);
+        else m.set(e.key, e);
+      }
+    }
+  };
   for (const v of view.vips ?? []) {
-    put('vips', { key: ip(v.vip), comment: `service ${v.service} on ${v.network}` });
-    v.slots.forEach((target, slot) => {
-      put('vip-backends', { key: `${ip(v.vip)} . ${slot}`, value: ip(target), comment: `service ${v.service} on ${v.network}` });
-      // A replica reaching its own service's VIP may be sent to itself: masquerade that (hairpin).
-      put('hairpin', { key: `${target} . ${target}`, comment: `service ${v.service} replica` });
-    });
+    if (++n % STEP === 0) yield;
+    putGroup(
+      planGroup(opts.cache === false ? undefined : used, `vip\n${v.service}\n${v.network}\n${v.vip}\n${v.slots.join(' ')}`, () => {
+        const what = `service ${v.service} on ${v.network}`;
+        const out: Array<[string, Element]> = [['vips', { key: ip(v.vip), comment: what }]];
+        v.slots.forEach((target, slot) => {
+          out.push(['vip-backends', { key: `${ip(v.vip)} . ${slot}`, value: ip(target), comment: what }]);
+          // A replica reaching its own service's VIP may be sent to itself: masquerade that (hairpin).
+          out.push(['hairpin', { key: `${target} . ${target}`, comment: `service ${v.service} replica` }]);
+        });
+        return out;
+      }),
+    );
   }
   for (const p of view.servicePorts ?? []) {
-    const what = `service ${p.service}: ${p.hostPort}/${p.proto} -> ${p.targetPort}`;
-    p.slots.forEach((target, slot) => {
-      put('service-ports', { key: `${proto(p.proto)} . ${port(p.hostPort)} . ${slot}`, value: `${ip(target)} . ${port(p.targetPort)}`, comment: what });
-      put('published-targets', { key: `${ip(target)} . ${proto(p.proto)} . ${port(p.targetPort)}`, comment: what });
-      put('hairpin', { key: `${target} . ${target}`, comment: `service ${p.service} replica` });
-    });
+    if (++n % STEP === 0) yield;
+    const key = `port\n${p.service}\n${p.hostPort}\n${p.proto}\n${p.targetPort}\n${p.slots.join(' ')}`;
+    putGroup(
+      planGroup(opts.cache === false ? undefined : used, key, () => {
+        const what = `service ${p.service}: ${p.hostPort}/${p.proto} -> ${p.targetPort}`;
+        const out: Array<[string, Element]> = [];
+        p.slots.forEach((target, slot) => {
+          out.push(['service-ports', { key: `${proto(p.proto)} . ${port(p.hostPort)} . ${slot}`, value: `${ip(target)} . ${port(p.targetPort)}`, comment: what }]);
+          out.push(['published-targets', { key: `${ip(target)} . ${proto(p.proto)} . ${port(p.targetPort)}`, comment: what }]);
+          out.push(['hairpin', { key: `${target} . ${target}`, comment: `service ${p.service} replica` }]);
+        });
+        return out;
+      }),
+    );
   }
+  if (opts.cache !== false) groupCache = used;
   for (const l of view.links) {
     put('links', {
       key: `${ip(l.fromIp)} . ${ip(l.toIp)} . ${proto(l.proto)} . ${port(l.port)}`,
@@ -378,6 +416,45 @@ export function* elementSteps(view: FirewallView): Generator<void, Elements> {
   }
   return els;
 }
+
+/** The elements one VIP or service port contributes, per set in first-put order, one per key. */
+type Group = Array<[string, Element[]]>;
+
+/**
+ * Groups of the last plan, by the content they came from (a FwVip or FwServicePort): with 1,000
+ * services a change of one replica plans one VIP's 60 slots again, not 60,000 (BENCHMARKS.md 8c).
+ * Only what the last plan used is kept. Cached elements are shared between plans and never
+ * changed (put copies an element it merges into).
+ */
+let groupCache = new Map<string, Group>();
+
+/**
+ * The group for `key`, from the cache or from `plan` (the puts the plain planner would do, in
+ * order). Repeated puts of one key inside a group carry the same comment, so keeping the first is
+ * what put would do, as long as comments need no sanitizing; when they do, the puts themselves
+ * are returned (not cached) and made one by one (put merges sanitized comments).
+ */
+function planGroup(used: Map<string, Group> | undefined, key: string, plan: () => Array<[string, Element]>): Group | Array<[string, Element]> {
+  if (!used) return plan();
+  const hit = used.get(key) ?? groupCache.get(key);
+  if (hit) {
+    used.set(key, hit);
+    return hit;
+  }
+  const puts = plan();
+  if (puts.some(([, e]) => nftComment(e.comment) !== e.comment)) return puts;
+  const bySet = new Map<string, Map<string, Element>>();
+  for (const [set, e] of puts) {
+    let m = bySet.get(set);
+    if (!m) bySet.set(set, (m = new Map()));
+    if (!m.has(e.key)) m.set(e.key, e);
+  }
+  const group: Group = [...bySet].map(([set, m]) => [set, [...m.values()]]);
+  used.set(key, group);
+  return group;
+}
+
+const isGroup = (g: Group | Array<[string, Element]>): g is Group => g.length === 0 || Array.isArray(g[0]![1]);
 
 function elementText(e: Element): string {
   return `${e.key} comment "${e.comment}"${e.value === undefined ? '' : ` : ${e.value}`}`;
@@ -497,11 +574,13 @@ export function* deltaSteps(a: Elements, b: Elements): Generator<void, string> {
     for (const [k, e] of before) {
       if (++n % STEP === 0) yield;
       const now = after.get(k);
+      if (now === e) continue;
       if (!now || now.value !== e.value || now.comment !== e.comment) gone.push(k);
     }
     for (const [k, e] of after) {
       if (++n % STEP === 0) yield;
       const was = before.get(k);
+      if (was === e) continue;
       if (!was || was.value !== e.value || was.comment !== e.comment) added.push(elementText(e));
     }
     dels.push(...elementLines('delete', s.name, gone));
