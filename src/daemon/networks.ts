@@ -18,7 +18,8 @@ export const OPT_HOST_BINDING = 'com.docker.network.bridge.host_binding_ipv4';
 export const OPT_MTU = 'com.docker.network.driver.mtu';
 export const DEFAULT_BRIDGE = parseIfName('berth0');
 
-function boolOption(opts: Record<string, string>, key: string, dflt: boolean): boolean {
+/** A boolean driver option (`true`/`1`/`false`/`0`); anything else is refused naming the option. */
+export function boolOption(opts: Record<string, string>, key: string, dflt: boolean): boolean {
   const v = opts[key];
   if (v === undefined) return dflt;
   if (v === 'true' || v === '1') return true;

@@ -21,7 +21,7 @@ import { createVxlan, programPeers } from '../kernel/vxlan.js';
 import { desiredPeers, diffPeers, type OverlayEndpoint, type OverlayNetworkSpec, pickOverlaySubnet, pickVni, type PeerEntry, VXLAN_OVERHEAD, vxlanNameFor } from '../plan/overlay-plan.js';
 import { type ClusterStore, ENDPOINTS_PREFIX, endpointKey, NETWORKS_PREFIX } from '../store/cluster-store.js';
 import type { Ctx, OverlayHooks } from './context.js';
-import { bridgeNameFor, createBridge, OPT_MTU } from './networks.js';
+import { boolOption, bridgeNameFor, createBridge, OPT_ICC, OPT_MTU } from './networks.js';
 import type { CreateNetworkInput } from './schema/network-schemas.js';
 
 export class Overlay implements OverlayHooks {
@@ -178,7 +178,9 @@ export class Overlay implements OverlayHooks {
       userSubnet: spec.userSubnet,
       options: spec.options,
       labels: spec.labels,
-      icc: true,
+      // Docker's overlay driver has no ICC option; berth honours the bridge one (checked at
+      // create), and br_netfilter sends bridged VXLAN traffic through the same forward rules.
+      icc: boolOption(spec.options, OPT_ICC, true),
       masquerade: cfg.ipMasq,
       mtu,
       hostBindingIpv4: cfg.defaultBindIp,
@@ -233,6 +235,7 @@ export class Overlay implements OverlayHooks {
     if (!cfg0.Subnet && (cfg0.Gateway || cfg0.IPRange)) throw new BadRequest('--gateway and --ip-range need --subnet');
     if (Object.values(ctx.state.networks).some((n) => n.name === req.Name)) throw new Conflict(`network with name ${req.Name} already exists`);
     const localTaken = Object.values(ctx.state.networks).flatMap((n) => (n.subnet && !n.overlay ? [{ name: n.name, subnet: n.subnet }] : []));
+    boolOption(req.Options, OPT_ICC, true); // a bad value is refused before anything is stored
     const id = newNetworkId();
     const spec = await this.store.createNetwork((existing) => {
       const dup = existing.find((e) => e.name === req.Name);
