@@ -2,7 +2,7 @@
 // Actor.Attributes, time, timeNano), to every listener while it is connected, and from a bounded
 // ring of recent events for `since`/`until` (moby keeps the last 256 in memory; berth keeps more).
 import { BadRequest } from '../../model/errors.js';
-import type { Filters } from './filters.js';
+import { labelMatches, type Filters } from './filters.js';
 
 export interface DockerEvent {
   Type: 'container' | 'network' | 'image';
@@ -57,12 +57,6 @@ export function checkEventFilters(f: Filters): Filters {
   for (const k of Object.keys(f)) if (!EVENT_FILTERS.includes(k)) throw new BadRequest(`invalid filter '${k}'`);
   for (const t of f['type'] ?? []) if (!['container', 'network', 'image', 'volume', 'plugin', 'daemon', 'service', 'node', 'secret', 'config'].includes(t)) throw new BadRequest(`invalid filter 'type=${t}'`);
   return f;
-}
-
-function labelMatches(attrs: Record<string, string>, f: string): boolean {
-  const i = f.indexOf('=');
-  if (i < 0) return f in attrs;
-  return attrs[f.slice(0, i)] === f.slice(i + 1);
 }
 
 /** moby's rules: each filter name must match; values of one name are alternatives, labels all must hold. */
