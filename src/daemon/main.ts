@@ -83,6 +83,7 @@ async function main(): Promise<void> {
   await reconcile(ctx, sandboxes);
   log('info', `reconciled store and kernel in ${Date.now() - t0} ms`);
   sandboxes.startPolling();
+  await sandboxes.applyRestartPoliciesAtStart();
   await catalog.listen();
   const services = await wireServices(ctx, sandboxes);
   const lbs = new LoadBalancers(ctx, sandboxes);

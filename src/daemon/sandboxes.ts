@@ -406,9 +406,35 @@ export class Sandboxes {
     });
   }
 
-  /** docker kill counts as a stop by the user for the restart policy. */
-  markStoppedByUser(id: string): void {
+  /**
+   * docker stop and kill count as a stop by the user for the restart policy. Recorded in the
+   * store too: at berthd's next start an unless-stopped container stopped so stays stopped.
+   */
+  async markStoppedByUser(id: string): Promise<void> {
     this.manuallyStopped.add(id);
+    await this.ctx.lock.run(async () => {
+      const sb = this.ctx.state.sandboxes[id];
+      if (!sb || sb.state.stoppedByUser) return;
+      sb.state = { ...sb.state, stoppedByUser: true };
+      await this.ctx.persist(sb);
+    });
+  }
+
+  /**
+   * At berthd's start, after reconcile, as dockerd does: a container with restart policy always,
+   * or unless-stopped and not stopped by the user, that is not running is started again.
+   * no and on-failure are left as they are. One container's failure does not stop the others.
+   */
+  async applyRestartPoliciesAtStart(): Promise<void> {
+    for (const sb of Object.values(this.ctx.state.sandboxes)) {
+      const policy = sb.config.docker?.restartPolicy?.name;
+      if (sb.state.status === 'running') continue;
+      if (policy !== 'always' && !(policy === 'unless-stopped' && !sb.state.stoppedByUser)) continue;
+      await this.startByPolicy(sb.id, false).then(
+        () => this.ctx.log('info', `sandbox ${sb.name} started at berthd start by its restart policy ${policy}`),
+        (e: Error) => this.ctx.log('warn', `start of ${sb.name} by its restart policy failed: ${e.message}`),
+      );
+    }
   }
 
   /** Under the lock: stop what is left, tear the network down, mark exited. */
@@ -515,7 +541,7 @@ export class Sandboxes {
 
   async stop(ref: string, timeoutSec = 10): Promise<void> {
     const sb = this.ctx.sandbox(ref);
-    this.manuallyStopped.add(sb.id);
+    await this.markStoppedByUser(sb.id);
     if (sb.state.status !== 'running') return;
     const generation = sb.generation;
     const exited = this.waitExit(sb.id);

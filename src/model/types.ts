@@ -191,6 +191,8 @@ export interface SandboxState {
   error: string;
   /** Restarts by the restart policy since the user last started it (Docker's RestartCount). */
   restartCount?: number;
+  /** Stopped or killed by the user since its last start: unless-stopped leaves it alone, also across berthd restarts. */
+  stoppedByUser?: boolean;
   /** Docker's State.Health, while a sandbox with a health check runs (reset at every start). */
   health?: HealthState;
   /** A service replica being taken down: out of rotation before it is stopped. */

@@ -11,7 +11,8 @@ import { HANDLED, type Router } from '../http.js';
 import type { Sandboxes } from '../sandboxes.js';
 import { attachQuery, dockerLogsQuery, killQuery, renameQuery, waitQuery } from '../schema/container-schemas.js';
 import { idParams } from '../schema/network-schemas.js';
-import type { EventBus } from './events.js';
+import { eventMatches, type DockerEvent, type EventBus } from './events.js';
+import { eventsQuery } from '../schema/misc-schemas.js';
 import { followFile, frame, openStream, sizeOf } from './streams.js';
 import { signalProcess } from '../../runtime/signal.js';
 
@@ -104,7 +105,7 @@ export function addContainerStreamRoutes(r: Router, ctx: Ctx, sandboxes: Sandbox
     const sb = ctx.sandbox(q.params.id);
     if (sb.state.status !== 'running') throw new Conflict(`Cannot kill container: ${q.params.id}: container ${sb.id} is not running`);
     const sig = signalOf(q.query.signal);
-    sandboxes.markStoppedByUser(sb.id);
+    await sandboxes.markStoppedByUser(sb.id);
     if (sig === 'SIGKILL' || sig === 9) {
       await sandboxes.stop(sb.id, 0);
       return undefined;
@@ -135,12 +136,27 @@ export function addContainerStreamRoutes(r: Router, ctx: Ctx, sandboxes: Sandbox
     return {};
   });
 
-  r.route({ method: 'GET', path: '/events' }, async (q) => {
+  // As moby: with since, the recorded events from then first; with until, the stream ends at
+  // that time (at once when it has passed); without either, live events until the client goes.
+  r.route({ method: 'GET', path: '/events', query: eventsQuery }, async (q) => {
+    const { since, until, filters } = q.query;
+    const send = (e: DockerEvent) => {
+      if (eventMatches(e, filters) && (until === undefined || e.timeNano <= until)) q.res.write(`${JSON.stringify(e)}\n`);
+    };
     q.res.writeHead(200, { 'content-type': 'application/json' });
     q.res.flushHeaders();
-    const unsub = events.subscribe((e) => q.res.write(`${JSON.stringify(e)}\n`));
-    await new Promise<void>((resolve) => q.res.on('close', () => resolve()));
+    // Subscribed before the past is read: nothing falls between the two (emit is synchronous).
+    const unsub = events.subscribe(send);
+    if (since !== undefined) for (const e of events.past(since, until ?? Infinity)) send(e);
+    const closed = new Promise<void>((resolve) => q.res.on('close', () => resolve()));
+    const untilMs = until === undefined ? undefined : Math.max(0, until / 1e6 - Date.now());
+    let timer: NodeJS.Timeout | undefined;
+    // setTimeout cannot wait past 2^31 ms (~24 days): an until further away waits for the client.
+    const ended = untilMs === undefined || untilMs > 2 ** 31 - 1 ? closed : Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, untilMs)))]);
+    await ended;
+    clearTimeout(timer);
     unsub();
+    if (!q.res.writableEnded) q.res.end();
     return HANDLED;
   });
 }

@@ -25,7 +25,8 @@ export function parseFilters(text: string | undefined): Filters {
 
 const CONTAINER_FILTERS = ['label', 'name', 'id', 'status', 'network', 'ancestor'];
 
-function labelMatches(labels: Record<string, string>, f: string): boolean {
+/** A label filter: `k` (present) or `k=v`. */
+export function labelMatches(labels: Record<string, string>, f: string): boolean {
   const i = f.indexOf('=');
   if (i < 0) return f in labels;
   return labels[f.slice(0, i)] === f.slice(i + 1);
