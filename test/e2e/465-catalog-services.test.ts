@@ -50,7 +50,11 @@ test("S25 catalog with service replicas: healthy replicas listed, a watch sees a
       const all = addrsOn(await waitTasks(lab, "web", 3, true), "app").sort();
       const w = await lab.berth(["exec", "client", "--", "timeout", "5", "busybox", "wget", "-qO-", "http://consul.local/v1/health/service/web?passing"], { timeoutMs: 15_000 });
       assert.deepEqual((JSON.parse(w.stdout) as HealthEntry[]).map((e) => e.Service.Address).sort(), all, w.stdout + w.stderr);
-      assertA(await dig(lab, "client", gw, "web.service.consul"), all, "web.service.consul");
+      // DNS follows the replicas' health: under load one can fail a 300 ms check and come back, so
+      // wait for the answer to name all three rather than take the first one.
+      const sameSet = (d: { answers: string[] }) => JSON.stringify([...d.answers].sort()) === JSON.stringify(all);
+      assertA(await waitFor("web.service.consul naming the 3 replicas", () => dig(lab, "client", gw, "web.service.consul"), sameSet, 30_000), all, "web.service.consul");
+      await waitFor("3 SRV records", () => lab.berth(["exec", "client", "--", "dig", `@${gw}`, "+short", "-t", "SRV", "_web._tcp.service.consul"], { timeoutMs: 15_000 }), (r) => r.stdout.trim().split("\n").filter(Boolean).length === 3, 30_000);
       const srv = await lab.berth(["exec", "client", "--", "dig", `@${gw}`, "+noall", "+answer", "+additional", "+time=2", "+tries=1", "-t", "SRV", "_web._tcp.service.consul"], { timeoutMs: 15_000 });
       const srvLines = srv.stdout.split("\n").filter((l) => /\sSRV\s/.test(l));
       assert.equal(srvLines.length, 3, srv.stdout);
