@@ -21,6 +21,7 @@ import { createVxlan, programPeers } from '../kernel/vxlan.js';
 import { desiredPeers, diffPeers, type OverlayEndpoint, type OverlayNetworkSpec, pickOverlaySubnet, pickVni, type PeerEntry, VXLAN_OVERHEAD, vxlanNameFor } from '../plan/overlay-plan.js';
 import { type ClusterStore, ENDPOINTS_PREFIX, endpointKey, NETWORKS_PREFIX } from '../store/cluster-store.js';
 import type { Ctx, OverlayHooks } from './context.js';
+import { PhaseTimer } from './phase-timer.js';
 import { boolOption, bridgeNameFor, createBridge, OPT_ICC, OPT_MTU } from './networks.js';
 import type { CreateNetworkInput } from './schema/network-schemas.js';
 
@@ -116,6 +117,7 @@ export class Overlay implements OverlayHooks {
   /** Brings local networks, FDB/neighbour entries and the DNS names in line with the snapshot. */
   private async apply(): Promise<void> {
     const ctx = this.ctx;
+    const timer = new PhaseTimer(); // where a change's time goes (bench/multihost.ts reads it)
     const specs = new Map(this.parsed<OverlayNetworkSpec>(NETWORKS_PREFIX).map((s) => [s.id, s]));
     let changed = false;
     for (const spec of specs.values()) {
@@ -140,6 +142,7 @@ export class Overlay implements OverlayHooks {
       await this.dematerialize(net);
       changed = true;
     }
+    timer.mark('networks');
     const eps = this.parsed<OverlayEndpoint>(ENDPOINTS_PREFIX);
     const localNets = new Set(Object.values(ctx.state.networks).flatMap((n) => (n.overlay ? [n.id] : [])));
     const want = desiredPeers(eps, this.self, localNets);
@@ -149,11 +152,14 @@ export class Overlay implements OverlayHooks {
       ctx.log('debug', `overlay: peers -${del.length} +${add.length}`);
     }
     this.peers = want;
+    timer.mark('peers');
     const remote = eps.filter((e) => e.host !== this.self);
     if (changed || JSON.stringify(remote) !== JSON.stringify(this.remoteEps)) {
       const known = new Set(this.remoteEps.map((e) => `${e.networkId}/${e.ip}/${e.sandboxId}`));
       this.remoteEps = remote;
       await ctx.follow();
+      timer.mark('follow');
+      ctx.log('debug', `overlay: applied ${eps.length} endpoints: ${timer}`);
       const now = Date.now();
       for (const e of remote) {
         if (known.has(`${e.networkId}/${e.ip}/${e.sandboxId}`) || e.claimedAt === undefined) continue;
