@@ -33,6 +33,11 @@ export class Overlay implements OverlayHooks {
   private again = false;
   private running = false;
   private releaseTimer: NodeJS.Timeout | undefined;
+  /** Overlay networks whose bridge and VXLAN device were checked (or made) since the last full
+   * list: checked again after a relist or restart, not at every endpoint change (two `ip`
+   * processes per network per change were about half of a change's time with 10 hosts on one
+   * busy machine; BENCHMARKS.md §11). */
+  private readonly devicesChecked = new Set<string>();
 
   constructor(
     private readonly ctx: Ctx,
@@ -46,6 +51,7 @@ export class Overlay implements OverlayHooks {
   /** Lists, applies, then watches from the listed revision. Retries in the background while
    * etcd is unreachable (local networks keep working meanwhile). */
   async start(): Promise<void> {
+    this.devicesChecked.clear();
     try {
       const snap = await this.store.snapshot();
       this.kvs = snap.kvs;
@@ -122,7 +128,7 @@ export class Overlay implements OverlayHooks {
     let changed = false;
     for (const spec of specs.values()) {
       if (ctx.state.networks[spec.id]) {
-        await this.ensureDevices(ctx.state.networks[spec.id]!);
+        if (!this.devicesChecked.has(spec.id)) await this.ensureDevices(ctx.state.networks[spec.id]!);
         continue;
       }
       const clash = Object.values(ctx.state.networks).find((n) => n.name === spec.name);
@@ -216,6 +222,7 @@ export class Overlay implements OverlayHooks {
       await createVxlan(vx, net.overlay.vni, this.store.cfg.advertiseAddr, net.bridge, net.mtu);
       this.peers = this.peers.filter((p) => p.vxlan !== vx); // a new device has no entries
     }
+    this.devicesChecked.add(net.id);
   }
 
   private async dematerialize(net: NetworkRecord): Promise<void> {
@@ -225,6 +232,7 @@ export class Overlay implements OverlayHooks {
     await deleteLink(vxlanNameFor(net.id));
     if (net.bridge) await deleteLink(net.bridge);
     this.peers = this.peers.filter((p) => p.vxlan !== vxlanNameFor(net.id));
+    this.devicesChecked.delete(net.id);
     delete ctx.state.networks[net.id];
     await ctx.persist(net);
     ctx.log('info', `overlay: network ${net.name} removed here`);
