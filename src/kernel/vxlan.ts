@@ -15,17 +15,24 @@ export async function createVxlan(name: IfName, vni: number, local: Ipv4, bridge
 }
 
 /** Removes entries first (a moved endpoint), then adds; `replace` makes additions idempotent.
- * One process per kind and direction, whatever the number of entries. A removal that finds
- * nothing (already gone) is not an error: the FDB batch runs with -force (on past a failed
- * line) and its failure is ignored, the neighbour one flushes (see peerNeighBatch). */
+ * One process per kind and direction, whatever the number of entries; the FDB and neighbour
+ * processes run side by side (independent tables; DNS names the endpoint only after both).
+ * A removal that finds nothing (already gone) is not an error: the FDB batch runs with -force
+ * (on past a failed line) and its failure is ignored, the neighbour one flushes (peerNeighBatch). */
 export async function programPeers(del: readonly PeerEntry[], add: readonly PeerEntry[]): Promise<void> {
   if (del.length) {
-    await runBatch('ip', peerNeighBatch('del', del), { force: false }).catch(() => undefined);
-    await runBatch('bridge', peerFdbBatch('del', del), { force: true }).catch(() => undefined);
+    await Promise.all([
+      runBatch('ip', peerNeighBatch('del', del), { force: false }).catch(() => undefined),
+      runBatch('bridge', peerFdbBatch('del', del), { force: true }).catch(() => undefined),
+    ]);
   }
   if (add.length) {
-    await runBatch('bridge', peerFdbBatch('replace', add), { force: false });
-    await runBatch('ip', peerNeighBatch('replace', add), { force: false });
+    const [fdb, neigh] = await Promise.allSettled([
+      runBatch('bridge', peerFdbBatch('replace', add), { force: false }),
+      runBatch('ip', peerNeighBatch('replace', add), { force: false }),
+    ]);
+    if (fdb.status === 'rejected') throw fdb.reason;
+    if (neigh.status === 'rejected') throw neigh.reason;
   }
 }
 
