@@ -218,7 +218,7 @@ export class Cluster implements PidTracker {
   }
 
   /** The last lines of every berthd log and etcd log, for a failing test. */
-  logs(lines = 25): string {
+  logs(lines = Number(process.env["BERTH_LAB_LOG_LINES"] ?? 25)): string {
     const tail = (t: string) => t.trimEnd().split("\n").slice(-lines).join("\n");
     return this.hosts.map((h, i) => `--- berthd h${i + 1} (${h.name}):\n${tail(h.berthdLog())}`).join("\n");
   }
