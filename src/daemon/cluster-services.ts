@@ -70,6 +70,8 @@ export class ClusterServices implements StateFollower, ClusterServiceHooks {
   private tick: NodeJS.Timeout | undefined;
   /** Called when the placement or the mirrored services change (the manager's pass). */
   onChange: () => void = () => undefined;
+  /** Every snapshot, after it was applied (the routing mesh follows it: daemon/mesh.ts). */
+  snapshot: (kvs: ReadonlyMap<string, string>) => void = () => undefined;
   /** Tells the overlay's snapshot what this host wrote (daemon/overlay.ts remember). */
   remember: (key: string, value: string | undefined) => void = () => undefined;
 
@@ -138,6 +140,7 @@ export class ClusterServices implements StateFollower, ClusterServiceHooks {
       await ctx.follow();
     }
     if (changed || placementMoved) this.onChange();
+    this.snapshot(kvs);
     void this.lead();
   }
 

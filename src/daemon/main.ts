@@ -9,6 +9,7 @@ import { RecordStore } from '../store/record-store.js';
 import { ClusterStore } from '../store/cluster-store.js';
 import { Overlay } from './overlay.js';
 import { ClusterServices } from './cluster-services.js';
+import { Mesh } from './mesh.js';
 import { StoreDamaged } from '../store/store.js';
 import { recheckSandboxValues } from '../model/state-check.js';
 import { buildApi } from './api.js';
@@ -104,6 +105,10 @@ async function main(): Promise<void> {
     across.onChange = () => services.manager.kick();
     across.remember = (k, v) => overlay.remember(k, v);
     overlay.extension = across;
+    const mesh = new Mesh(ctx, cluster);
+    mesh.remember = (k, v) => overlay.remember(k, v);
+    across.snapshot = (kvs) => mesh.setSnapshot(kvs);
+    ctx.followers.push(mesh);
     services.manager.cluster = across;
     ctx.followers.push(across);
     across.start();

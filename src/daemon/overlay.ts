@@ -288,7 +288,8 @@ export class Overlay implements OverlayHooks {
   // ---- hooks for sandboxes and DNS ----------------------------------------------------------
 
   taken(networkId: string): string[] {
-    return this.parsed<OverlayEndpoint>(`${ENDPOINTS_PREFIX}${networkId}/`).filter((e) => e.host !== this.self).map((e) => e.ip);
+    // This host's own sandboxes are in state; its VIP and mesh claims are not.
+    return this.parsed<OverlayEndpoint>(`${ENDPOINTS_PREFIX}${networkId}/`).filter((e) => e.host !== this.self || e.kind !== undefined).map((e) => e.ip);
   }
 
   async claim(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Promise<boolean> {
