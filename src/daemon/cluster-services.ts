@@ -107,8 +107,8 @@ export class ClusterServices implements StateFollower, ClusterServiceHooks {
     const ids = new Set<string>();
     const services = (ctx.state.services ??= {});
     for (const [, rec] of parse<ServiceRecord>(kvs, SERVICES_PREFIX)) {
-      if (!rec.spec.networks.every((id) => ctx.state.networks[id])) continue; // the network comes with the next apply
       ids.add(rec.id);
+      if (!rec.spec.networks.every((id) => ctx.state.networks[id])) continue; // the network comes with the next apply
       const mirror: ServiceRecord = { ...rec, cluster: true };
       if (JSON.stringify(services[rec.id]) === JSON.stringify(mirror)) continue;
       services[rec.id] = mirror;

@@ -3,8 +3,8 @@
 // answers from a sandbox on every host and reaches the replicas on all hosts with the client's
 // own address; DNS (NAME -> VIP, tasks.NAME -> every replica) and the catalog list every
 // replica wherever it runs; scale and rm work from any host; --constraint node.name==N pins.
-// A host that dies: its replicas are placed on the live hosts and the VIP keeps answering, from
-// the live replicas only.
+// The leader host dies: another host leads, the dead host's replica is placed on a live host and
+// the VIP keeps answering, from the live replicas only.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { eventually, withCluster } from "./cluster-lab.js";
@@ -119,25 +119,34 @@ test("S27 services across hosts: spread, VIP from every host, DNS/catalog, scale
       return true;
     });
 
-    // h2 dies: its replica is placed again on h1 or h3; the VIP keeps answering from h1 and h3.
-    const lost = rows.find((r) => r.Node === "h2")!;
-    await c.killHost(1);
-    const after = await waitRunning(h1, "web", 3, 30_000 + ttl * 1000, (r) => r.every((t) => t.Node !== "h2"));
+    // The host that places (the leader) dies, or h2 if h1 leads: its replica is placed again on
+    // a live host by the next leader; the VIP keeps answering from the two live hosts, reaching
+    // only live replicas.
+    const leader = (await c.etcdctl(["get", "--print-value-only", "/berth/leader"])).stdout.trim();
+    assert.match(leader, /^h[123]$/, `a leader is elected: ${leader}`);
+    const victim = leader === "h1" ? 1 : Number(leader.slice(1)) - 1;
+    const dead = `h${victim + 1}`;
+    const alive = [0, 1, 2].filter((i) => i !== victim);
+    const lost = rows.find((r) => r.Node === dead)!;
+    await c.killHost(victim);
+    const after = await waitRunning(hosts[alive[0]!]!, "web", 3, 30_000 + ttl * 1000, (r) => r.every((t) => t.Node !== dead));
     assert.ok(after.some((t) => t.Name === lost.Name), `slot of ${lost.Name} runs again: ${JSON.stringify(after)}`);
+    const newLeader = (await c.etcdctl(["get", "--print-value-only", "/berth/leader"])).stdout.trim();
+    assert.ok(newLeader !== dead && /^h[123]$/.test(newLeader), `another host leads: ${newLeader}`);
     const live = addrsOn(after, "ov").sort();
     assert.equal(live.length, 3);
-    for (const cl of [clients[0]!, clients[2]!]) {
-      await eventually(`VIP from ${cl.h.name} after h2 died`, 20_000, async () => {
-        await reachesAll(cl.h, cl.ns, vip, live, cl.ip, `VIP from ${cl.h.name} after h2 died`);
+    for (const i of alive) {
+      const cl = clients[i]!;
+      await eventually(`VIP from ${cl.h.name} after ${dead} died`, 20_000, async () => {
+        await reachesAll(cl.h, cl.ns, vip, live, cl.ip, `VIP from ${cl.h.name} after ${dead} died`);
         return true;
       });
     }
-    await h3.berthOk(["service", "rm", "web"]);
-    await eventually("web gone on h1 and h3", 30_000, async () => {
-      for (const h of [h1, h3]) if ((await h.berthOk(["ps", "-a", "--format", "{{.Names}}"])).includes("web.")) return undefined;
+    await hosts[alive[1]!]!.berthOk(["service", "rm", "web"]);
+    await eventually("web gone on the live hosts", 30_000, async () => {
+      for (const i of alive) if ((await hosts[i]!.berthOk(["ps", "-a", "--format", "{{.Names}}"])).includes("web.")) return undefined;
       return true;
     });
-    await h1.berthOk(["rm", "-f", "cl1"]);
-    await h3.berthOk(["rm", "-f", "cl3"]);
+    for (const i of alive) await hosts[i]!.berthOk(["rm", "-f", `cl${i + 1}`]);
   });
 });
