@@ -8,6 +8,7 @@
 //     another host delivered is marked by that host's bridge MAC, and its replies are routed to
 //     that host's mesh address, where conntrack undoes the DNAT.
 // It runs in the background after state or cluster changes, one pass at a time.
+import { existsSync } from 'node:fs';
 import type { Ipv4, NetworkRecord } from '../model/types.js';
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import { applyMeshReturn } from '../kernel/mesh.js';
@@ -61,17 +62,20 @@ export class Mesh implements StateFollower {
           await this.pass();
         } catch (e) {
           this.ctx.log('warn', `mesh: ${(e as Error).message}; retrying`);
-          if (!this.retry) {
-            this.retry = setTimeout(() => {
-              this.retry = undefined;
-              this.kick();
-            }, 1000);
-            this.retry.unref();
-          }
+          this.later(1000);
         }
       } while (this.again);
       this.running = false;
     })();
+  }
+
+  private later(ms: number): void {
+    if (this.retry) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.kick();
+    }, ms);
+    this.retry.unref();
   }
 
   /** Networks (first network of each published service across hosts) that need the mesh. */
@@ -126,6 +130,11 @@ export class Mesh implements StateFollower {
       const routes = meshRoutes(peers, ep.ifName);
       const key = nft + JSON.stringify(routes);
       if (this.applied.get(sb.id) === key) continue;
+      // A replica being started may be 'running' a moment before its namespace is bound: next pass.
+      if (!existsSync(ctx.netnsPath(sb.id))) {
+        this.later(200);
+        continue;
+      }
       await applyMeshReturn(ctx.netnsPath(sb.id), nft, routes);
       this.applied.set(sb.id, key);
       ctx.log('debug', `mesh: ${sb.name} returns flows of ${peers.map((p) => p.node).join(', ') || 'no other host'} through them`);
