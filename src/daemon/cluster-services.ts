@@ -31,8 +31,9 @@ export interface ClusterServiceHooks {
   remove(svc: ServiceRecord): Promise<void>;
   /** Slots this host runs; undefined while the placement is not known (nothing is touched then). */
   slotsHere(svc: ServiceRecord): number[] | undefined;
-  /** Why a slot has no node (no live host satisfies the constraints), for service ps. */
-  unplaced(svc: ServiceRecord): number[];
+  /** Slots with no node, for service ps: not placed yet, or (`stuck`) placed without them because
+   * no live host satisfies the constraints. */
+  unplaced(svc: ServiceRecord): { slots: number[]; stuck: boolean };
 }
 
 export function taskStateOf(sb: SandboxRecord): RemoteTask['state'] {
@@ -179,7 +180,8 @@ export class ClusterServices implements StateFollower, ClusterServiceHooks {
       this.assigned,
     );
     const puts = new Map<string, string>();
-    for (const [id, a] of next) if (!sameAssignment(a, this.assigned.get(id))) puts.set(ASSIGN_PREFIX + id, JSON.stringify(a));
+    // Written also when empty (no live host allowed): service ps then says why nothing runs.
+    for (const [id, a] of next) if (!this.assigned.has(id) || !sameAssignment(a, this.assigned.get(id))) puts.set(ASSIGN_PREFIX + id, JSON.stringify(a));
     const deletes = [...this.assigned.keys()].filter((id) => !next.has(id)).map((id) => ASSIGN_PREFIX + id);
     if (!puts.size && !deletes.length) return;
     if (await this.store.putAsLeader(puts, deletes)) {
@@ -199,11 +201,11 @@ export class ClusterServices implements StateFollower, ClusterServiceHooks {
       .sort((x, y) => x - y);
   }
 
-  unplaced(svc: ServiceRecord): number[] {
-    const a = this.assigned.get(svc.id) ?? {};
-    const out: number[] = [];
-    for (let s = 1; s <= svc.spec.replicas; s++) if (a[String(s)] === undefined) out.push(s);
-    return out;
+  unplaced(svc: ServiceRecord): { slots: number[]; stuck: boolean } {
+    const a = this.assigned.get(svc.id);
+    const slots: number[] = [];
+    for (let s = 1; s <= svc.spec.replicas; s++) if (a?.[String(s)] === undefined) slots.push(s);
+    return { slots, stuck: a !== undefined };
   }
 
   // ---- this host's replicas, reported to the others --------------------------------------

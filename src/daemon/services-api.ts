@@ -127,7 +127,18 @@ export function registerServiceRoutes(r: Router, ctx: Ctx, mgr: ServiceManager):
     const local = mgr.replicas(svc).map((sb) => taskShape(ctx, svc, sb));
     if (!svc.cluster) return local;
     const remote = (ctx.state.remoteTasks ?? []).filter((t) => t.serviceId === svc.id).map((t) => remoteTaskShape(ctx, svc, t));
-    return [...local, ...remote].sort((a, b) => (a['Slot'] as number) - (b['Slot'] as number) || String(a['NodeID']).localeCompare(String(b['NodeID'])));
+    const unplaced = mgr.cluster?.unplaced(svc) ?? { slots: [], stuck: false };
+    const pending = unplaced.slots.map((slot) => ({
+      ID: '',
+      ServiceID: svc.id,
+      Slot: slot,
+      Name: `${svc.name}.${slot}`,
+      NodeID: '',
+      DesiredState: 'running',
+      Status: { Timestamp: svc.updated, State: 'pending', ...(unplaced.stuck ? { Err: `no suitable node (${(svc.spec.constraints ?? []).join(', ') || 'no live host'})` } : {}) },
+      NetworksAttachments: [],
+    }));
+    return [...local, ...remote, ...pending].sort((a, b) => (a['Slot'] as number) - (b['Slot'] as number) || String(a['NodeID']).localeCompare(String(b['NodeID'])));
   });
   r.route({ method: 'GET', path: '/services/{id}/logs', params: serviceParams }, async (q) => {
     const svc = mgr.service(q.params.id);

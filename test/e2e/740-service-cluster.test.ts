@@ -108,6 +108,13 @@ test("S27 services across hosts: spread, VIP from every host, DNS/catalog, scale
       return r.length === 2 && r.every((t) => t.Node === "h3" && /^Running/.test(t.CurrentState)) ? r : undefined;
     });
     assert.equal(pinned.length, 2);
+    await h2.berthOk(["service", "create", "--name", "nowhere", "--network", "ov", "--constraint", "node.name==h9", "--", ...SLEEP]);
+    const stuck = await eventually("nowhere: pending, no suitable node", 20_000, async () => {
+      const out = (await h3.berth(["service", "ps", "nowhere"])).stdout;
+      return /nowhere\.1\s.*Pending.*no suitable node \(node\.name==h9\)/.test(out) ? out : undefined;
+    });
+    assert.ok(stuck);
+    await h3.berthOk(["service", "rm", "nowhere"]);
     const bad = await h1.berth(["service", "create", "--name", "bad", "--constraint", "node.label==x", "--network", "ov", "--", ...SLEEP]);
     assert.match(bad.stderr, /invalid constraint "node\.label==x"/);
     await h3.berthOk(["service", "scale", "pin=1"]);
