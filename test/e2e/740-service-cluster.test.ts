@@ -108,6 +108,14 @@ test("S27 services across hosts: spread, VIP from every host, DNS/catalog, scale
       return r.length === 2 && r.every((t) => t.Node === "h3" && /^Running/.test(t.CurrentState)) ? r : undefined;
     });
     assert.equal(pinned.length, 2);
+    // Two hosts create the same name at once: one service, the other gets a conflict; and one
+    // host places (the leader), whatever the races of the campaign.
+    const race = await Promise.all([h1, h3].map((h) => h.berth(["service", "create", "--name", "twin", "--network", "ov", "--", ...SLEEP])));
+    assert.equal(race.filter((r) => r.code === 0).length, 1, `exactly one create wins: ${race.map((r) => r.stderr.trim()).join(" | ")}`);
+    assert.match(race.find((r) => r.code !== 0)!.stderr, /service twin already exists/);
+    await h2.berthOk(["service", "rm", "twin"]);
+    const leaders = hosts.filter((h) => h.berthdLog().includes("now places the replicas"));
+    assert.equal(leaders.length, 1, `one leader: ${leaders.map((h) => h.name).join(" ")}`);
     await h2.berthOk(["service", "create", "--name", "nowhere", "--network", "ov", "--constraint", "node.name==h9", "--", ...SLEEP]);
     const stuck = await eventually("nowhere: pending, no suitable node", 20_000, async () => {
       const out = (await h3.berth(["service", "ps", "nowhere"])).stdout;
