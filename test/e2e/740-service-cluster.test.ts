@@ -3,6 +3,7 @@
 // answers from a sandbox on every host and reaches the replicas on all hosts with the client's
 // own address; DNS (NAME -> VIP, tasks.NAME -> every replica) and the catalog list every
 // replica wherever it runs; scale and rm work from any host; --constraint node.name==N pins.
+// etcd down: the data path and ps keep working, a create fails naming etcd.
 // The leader host dies: another host leads, the dead host's replica is placed on a live host and
 // the VIP keeps answering, from the live replicas only.
 import assert from "node:assert/strict";
@@ -133,6 +134,20 @@ test("S27 services across hosts: spread, VIP from every host, DNS/catalog, scale
       for (const h of hosts) if ((await h.berthOk(["ps", "-a", "--format", "{{.Names}}"])).includes("pin.")) return undefined;
       return true;
     });
+
+    // etcd unreachable (all members stopped): the VIP keeps reaching every replica from what is
+    // known, service ps answers from it, and a create fails within a bounded time, naming etcd.
+    for (const i of [1, 2, 3]) await c.killMember(i);
+    await reachesAll(h1, clients[0]!.ns, vip, replicas, clients[0]!.ip, "VIP from h1 with etcd down");
+    assert.equal((await ps(h2, "web")).length, 3, "service ps with etcd down");
+    const t0 = Date.now();
+    const down = await h2.berth(["service", "create", "--name", "late", "--network", "ov", "--", ...SLEEP], { timeoutMs: 30_000 });
+    assert.notEqual(down.code, 0);
+    assert.match(down.stderr, /cluster store unreachable \(etcd http:\/\/10\.99\.0\.11:2379/);
+    assert.ok(Date.now() - t0 < 20_000, `create with etcd down took ${Date.now() - t0} ms`);
+    for (const i of [1, 2, 3]) await c.startMember(i);
+    await c.waitEtcdHealthy();
+    await waitRunning(h1, "web", 3, 30_000 + ttl * 1000);
 
     // The host that places (the leader) dies, or h2 if h1 leads: its replica is placed again on
     // a live host by the next leader; the VIP keeps answering from the two live hosts, reaching
