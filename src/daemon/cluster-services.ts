@@ -15,13 +15,14 @@
 // its replicas' records and (if it led) the leader key with it: the next placement moves its slots.
 import { BadRequest, Conflict } from '../model/errors.js';
 import { replicasOf as parseReplicas } from '../model/service-spec.js';
-import type { Ipv4, NetworkRecord, RemoteTask, SandboxRecord, ServiceRecord, ServiceSpec } from '../model/types.js';
+import type { Ipv4, NetworkRecord, RemoteTask, ServiceRecord, ServiceSpec } from '../model/types.js';
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import type { OverlayEndpoint } from '../plan/overlay-plan.js';
-import { type Assignment, place, sameAssignment } from '../plan/placement.js';
-import { inRotation, LABEL_SERVICE_ID, slotOf } from '../plan/service-view.js';
-import { ASSIGN_PREFIX, type ClusterStore, endpointKey, HOSTS_PREFIX, LEADER_KEY, SERVICES_PREFIX, TASKS_PREFIX } from '../store/cluster-store.js';
-import type { Ctx, StateFollower } from './context.js';
+import { type Assignment, sameAssignment } from '../plan/placement.js';
+import { ASSIGN_PREFIX, type ClusterStore, endpointKey, parseUnder, SERVICES_PREFIX, TASKS_PREFIX } from '../store/cluster-store.js';
+import { Leader } from './cluster-leader.js';
+import { TaskReporter } from './cluster-tasks.js';
+import type { Ctx } from './context.js';
 import { usedAddresses } from './sandbox-net.js';
 
 /** What the service manager asks of services across hosts. */
@@ -36,39 +37,14 @@ export interface ClusterServiceHooks {
   unplaced(svc: ServiceRecord): { slots: number[]; stuck: boolean };
 }
 
-export function taskStateOf(sb: SandboxRecord): RemoteTask['state'] {
-  if (sb.state.status === 'running') return 'running';
-  if (sb.state.status === 'created') return 'starting';
-  return sb.state.exitCode === 0 ? 'complete' : 'failed';
-}
 
-function parse<T>(kvs: ReadonlyMap<string, string>, prefix: string): Array<[string, T]> {
-  const out: Array<[string, T]> = [];
-  for (const [k, v] of kvs) {
-    if (!k.startsWith(prefix)) continue;
-    try {
-      out.push([k, JSON.parse(v) as T]);
-    } catch {
-      // not ours to interpret (a foreign writer); ignored
-    }
-  }
-  return out;
-}
-
-export class ClusterServices implements StateFollower, ClusterServiceHooks {
+export class ClusterServices implements ClusterServiceHooks {
   private assigned = new Map<string, Assignment>();
   private known = false;
-  private kvs: ReadonlyMap<string, string> = new Map();
-  private leader = '';
-  private placing = false;
-  private placeAgain = false;
-  /** Replica records this host wrote (key -> value) and the ones it wants written. */
-  private published = new Map<string, string>();
-  private wanted = new Map<string, string>();
-  private publishing = false;
-  private publishAgain = false;
-  private retry: NodeJS.Timeout | undefined;
   private tick: NodeJS.Timeout | undefined;
+  private readonly leader: Leader;
+  /** This host's replicas, reported to the others (a StateFollower of its own). */
+  readonly reporter: TaskReporter;
   /** Called when the placement or the mirrored services change (the manager's pass). */
   onChange: () => void = () => undefined;
   /** Every snapshot, after it was applied (the routing mesh follows it: daemon/mesh.ts). */
@@ -79,7 +55,10 @@ export class ClusterServices implements StateFollower, ClusterServiceHooks {
   constructor(
     private readonly ctx: Ctx,
     private readonly store: ClusterStore,
-  ) {}
+  ) {
+    this.leader = new Leader(ctx, store);
+    this.reporter = new TaskReporter(ctx, store);
+  }
 
   private get self(): string {
     return this.store.cfg.nodeName;
@@ -89,25 +68,24 @@ export class ClusterServices implements StateFollower, ClusterServiceHooks {
    * reports the replicas again (a removed sandbox does not always pass through follow()). */
   start(): void {
     this.tick = setInterval(() => {
-      void this.lead();
-      void this.sync();
+      if (this.known) void this.leader.lead();
+      void this.reporter.sync();
     }, 2000);
     this.tick.unref();
   }
 
   stop(): void {
     if (this.tick) clearInterval(this.tick);
-    if (this.retry) clearTimeout(this.retry);
+    this.reporter.stop();
   }
 
   /** The overlay's apply hands every snapshot here, under ctx.lock, after the networks exist. */
   async apply(kvs: ReadonlyMap<string, string>): Promise<void> {
     const ctx = this.ctx;
-    this.kvs = kvs;
     let changed = false;
     const ids = new Set<string>();
     const services = (ctx.state.services ??= {});
-    for (const [, rec] of parse<ServiceRecord>(kvs, SERVICES_PREFIX)) {
+    for (const [, rec] of parseUnder<ServiceRecord>(kvs, SERVICES_PREFIX)) {
       ids.add(rec.id);
       if (!rec.spec.networks.every((id) => ctx.state.networks[id])) continue; // the network comes with the next apply
       const mirror: ServiceRecord = { ...rec, cluster: true };
@@ -123,11 +101,11 @@ export class ClusterServices implements StateFollower, ClusterServiceHooks {
       changed = true;
     }
     const assigned = new Map<string, Assignment>();
-    for (const [k, a] of parse<Assignment>(kvs, ASSIGN_PREFIX)) assigned.set(k.slice(ASSIGN_PREFIX.length), a);
+    for (const [k, a] of parseUnder<Assignment>(kvs, ASSIGN_PREFIX)) assigned.set(k.slice(ASSIGN_PREFIX.length), a);
     const placementMoved = [...new Set([...assigned.keys(), ...this.assigned.keys()])].some((id) => !sameAssignment(assigned.get(id), this.assigned.get(id)));
     this.assigned = assigned;
     this.known = true;
-    const remote = parse<RemoteTask>(kvs, TASKS_PREFIX)
+    const remote = parseUnder<RemoteTask>(kvs, TASKS_PREFIX)
       .map(([, t]) => t)
       .filter((t) => t.node !== this.self && ids.has(t.serviceId))
       .sort((a, b) => (a.serviceId < b.serviceId ? -1 : a.serviceId > b.serviceId ? 1 : a.slot - b.slot || (a.node < b.node ? -1 : 1)));
@@ -135,60 +113,14 @@ export class ClusterServices implements StateFollower, ClusterServiceHooks {
       ctx.state.remoteTasks = remote;
       changed = true;
     }
-    this.leader = kvs.get(LEADER_KEY) ?? '';
+    this.leader.update(kvs, assigned);
     if (changed) {
       await ctx.persist();
       await ctx.follow();
     }
     if (changed || placementMoved) this.onChange();
     this.snapshot(kvs);
-    void this.lead();
-  }
-
-  // ---- placement (the leader) -----------------------------------------------------------
-
-  private async lead(): Promise<void> {
-    if (!this.known) return;
-    if (this.placing) {
-      this.placeAgain = true;
-      return;
-    }
-    this.placing = true;
-    try {
-      do {
-        this.placeAgain = false;
-        if (!this.leader) {
-          this.leader = await this.store.campaign();
-          if (this.leader === this.self) this.ctx.log('info', 'cluster: this host now places the replicas of services across hosts (leader)');
-        }
-        if (this.leader !== this.self) return;
-        await this.placeAll();
-      } while (this.placeAgain);
-    } catch (e) {
-      this.ctx.log('warn', `cluster: placing replicas failed (${(e as Error).message}); retrying`);
-    } finally {
-      this.placing = false;
-    }
-  }
-
-  private async placeAll(): Promise<void> {
-    const nodes = parse<{ name: string }>(this.kvs, HOSTS_PREFIX).map(([, h]) => h.name);
-    const recs = parse<ServiceRecord>(this.kvs, SERVICES_PREFIX).map(([, r]) => r);
-    const next = place(
-      recs.map((r) => ({ id: r.id, replicas: r.spec.replicas, constraints: r.spec.constraints ?? [] })),
-      nodes,
-      this.assigned,
-    );
-    const puts = new Map<string, string>();
-    // Written also when empty (no live host allowed): service ps then says why nothing runs.
-    for (const [id, a] of next) if (!this.assigned.has(id) || !sameAssignment(a, this.assigned.get(id))) puts.set(ASSIGN_PREFIX + id, JSON.stringify(a));
-    const deletes = [...this.assigned.keys()].filter((id) => !next.has(id)).map((id) => ASSIGN_PREFIX + id);
-    if (!puts.size && !deletes.length) return;
-    if (await this.store.putAsLeader(puts, deletes)) {
-      for (const [k, v] of puts) this.ctx.log('info', `cluster: placed ${k.slice(ASSIGN_PREFIX.length, ASSIGN_PREFIX.length + 12)}: ${v}`);
-    } else {
-      this.leader = ''; // another host leads now (or our lease changed): campaign again
-    }
+    void this.leader.lead();
   }
 
   slotsHere(svc: ServiceRecord): number[] | undefined {
@@ -206,71 +138,6 @@ export class ClusterServices implements StateFollower, ClusterServiceHooks {
     const slots: number[] = [];
     for (let s = 1; s <= svc.spec.replicas; s++) if (a?.[String(s)] === undefined) slots.push(s);
     return { slots, stuck: a !== undefined };
-  }
-
-  // ---- this host's replicas, reported to the others --------------------------------------
-
-  async sync(): Promise<void> {
-    const want = new Map<string, string>();
-    const state = this.ctx.state;
-    for (const sb of Object.values(state.sandboxes)) {
-      const svcId = sb.config.labels?.[LABEL_SERVICE_ID];
-      const svc = svcId ? state.services?.[svcId] : undefined;
-      if (!svc?.cluster) continue;
-      const ips: Record<string, Ipv4> = {};
-      for (const ep of Object.values(sb.endpoints)) if (ep.ip) ips[ep.networkId] = ep.ip;
-      const task: RemoteTask = {
-        serviceId: svc.id,
-        name: sb.name,
-        slot: slotOf(sb),
-        node: this.self,
-        sandboxId: sb.id,
-        ips,
-        state: taskStateOf(sb),
-        ...(sb.state.health ? { health: sb.state.health.status } : {}),
-        inRotation: inRotation(sb),
-        startedAt: sb.state.startedAt ?? sb.created,
-      };
-      want.set(`${TASKS_PREFIX}${svc.id}/${task.slot}/${this.self}`, JSON.stringify(task));
-    }
-    this.wanted = want;
-    void this.publish();
-  }
-
-  /** Brings the replica records in etcd in line with `wanted`, in the background (a start or a
-   * health change never waits for etcd); retried every second while etcd fails. */
-  private async publish(): Promise<void> {
-    if (this.publishing) {
-      this.publishAgain = true;
-      return;
-    }
-    this.publishing = true;
-    try {
-      do {
-        this.publishAgain = false;
-        for (const [k, v] of this.wanted) {
-          if (this.published.get(k) === v) continue;
-          await this.store.putOnLease(k, v);
-          this.published.set(k, v);
-        }
-        for (const k of [...this.published.keys()]) {
-          if (this.wanted.has(k)) continue;
-          await this.store.deleteOwned(k);
-          this.published.delete(k);
-        }
-      } while (this.publishAgain);
-    } catch (e) {
-      this.ctx.log('warn', `cluster: reporting replicas failed (${(e as Error).message}); retrying`);
-      if (!this.retry) {
-        this.retry = setTimeout(() => {
-          this.retry = undefined;
-          void this.publish();
-        }, 1000);
-        this.retry.unref();
-      }
-    } finally {
-      this.publishing = false;
-    }
   }
 
   // ---- API operations (under ctx.lock) ----------------------------------------------------

@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     across.snapshot = (kvs) => mesh.setSnapshot(kvs);
     ctx.followers.push(mesh);
     services.manager.cluster = across;
-    ctx.followers.push(across);
+    ctx.followers.push(across.reporter);
     across.start();
     await overlay.start();
   }

@@ -15,7 +15,7 @@ import { applyMeshReturn } from '../kernel/mesh.js';
 import { type MeshPeer, meshReturnNft, meshRoutes } from '../plan/mesh-plan.js';
 import { hostBridgeMac, type OverlayEndpoint } from '../plan/overlay-plan.js';
 import { LABEL_SERVICE_ID } from '../plan/service-view.js';
-import { type ClusterStore, ENDPOINTS_PREFIX, endpointKey } from '../store/cluster-store.js';
+import { type ClusterStore, ENDPOINTS_PREFIX, endpointKey, parseUnder } from '../store/cluster-store.js';
 import type { Ctx, StateFollower } from './context.js';
 import { usedAddresses } from './sandbox-net.js';
 
@@ -88,18 +88,11 @@ export class Mesh implements StateFollower {
     return out;
   }
 
+  /** The mesh addresses of every host, from the snapshot. */
   private endpoints(): OverlayEndpoint[] {
-    const out: OverlayEndpoint[] = [];
-    for (const [k, v] of this.kvs) {
-      if (!k.startsWith(ENDPOINTS_PREFIX)) continue;
-      try {
-        const e = JSON.parse(v) as OverlayEndpoint;
-        if (e.kind === 'mesh') out.push(e);
-      } catch {
-        // not ours to interpret
-      }
-    }
-    return out;
+    return parseUnder<OverlayEndpoint>(this.kvs, ENDPOINTS_PREFIX)
+      .map(([, e]) => e)
+      .filter((e) => e.kind === 'mesh');
   }
 
   private async pass(): Promise<void> {

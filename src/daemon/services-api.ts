@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { healthcheckToApi } from '../model/healthcheck.js';
 import type { RemoteTask, SandboxRecord, ServiceRecord } from '../model/types.js';
-import { taskStateOf } from './cluster-services.js';
+import { taskStateOf } from './cluster-tasks.js';
 import { inRotation, LABEL_SERVICE_VERSION, slotOf } from '../plan/service-view.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import type { Ctx } from './context.js';

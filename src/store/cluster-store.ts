@@ -37,6 +37,20 @@ export function endpointKey(networkId: string, ip: string): string {
   return `${ENDPOINTS_PREFIX}${networkId}/${ip}`;
 }
 
+/** The JSON values of a snapshot's keys under `prefix`, with their keys (others' junk skipped). */
+export function parseUnder<T>(kvs: ReadonlyMap<string, string>, prefix: string): Array<[string, T]> {
+  const out: Array<[string, T]> = [];
+  for (const [k, v] of kvs) {
+    if (!k.startsWith(prefix)) continue;
+    try {
+      out.push([k, JSON.parse(v) as T]);
+    } catch {
+      // not ours to interpret (a foreign writer); ignored
+    }
+  }
+  return out;
+}
+
 /** What the cluster store holds under /berth/, at one revision. */
 export interface ClusterSnapshot {
   revision: string;
