@@ -3,7 +3,8 @@
 // replicas on the other hosts, and each replica sees the client's own address (no SNAT: the
 // reply goes back through the host that DNATed it, chosen by the conntrack mark of its bridge
 // MAC). `-p published=8081,target=80,mode=local` keeps a host's flows on its own replicas while it
-// has any. A host that dies: its replica is placed again and the port keeps answering.
+// has any. berthd restarted on a host: nothing moves. A host that dies: its replica is placed
+// again and the port keeps answering.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { eventually, hostUnderlayIp, withCluster } from "./cluster-lab.js";
@@ -94,6 +95,17 @@ test("S27 routing mesh: every host answers a published port, the replica sees th
     const li = await h3.berthJson<Array<{ Endpoint: { Ports: Array<{ PublishMode: string }> } }>>(["service", "inspect", "loc"]);
     assert.equal(li[0]!.Endpoint.Ports[0]!.PublishMode, "local");
     await h1.berthOk(["service", "rm", "loc"]);
+
+    // berthd on h1 restarts (its replica keeps running): past the old lease's TTL, the replica,
+    // its record and h1's mesh address are on the new lease: h3:8080 still reaches both replicas,
+    // the same ones (nothing was replaced), with the client's address.
+    await h1.restartBerthd();
+    await new Promise((r) => setTimeout(r, (ttl + 2) * 1000));
+    await eventually("h3:8080 reaches both replicas after h1's berthd restarted", 20_000, async () => {
+      const seen = await hit(3, 8080, 6);
+      return [...new Set(seen)].sort().join() === replicas.join() ? true : undefined;
+    });
+    assert.deepEqual((await healthy(h3, "web", 2, () => true)).map(addr).sort(), replicas, "the same replicas after the restart");
 
     // h2 dies: its replica of web is placed on h1 (h3 is excluded); h3:8080 keeps answering.
     await c.killHost(1);
