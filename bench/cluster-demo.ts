@@ -1,5 +1,7 @@
 // The multi-host demo (bash scripts/demo.sh --cluster): a 3-host lab with a 3-member etcd, all in
-// throw-away namespaces (test/e2e/cluster-lab.ts), and the overlay flow shown command by command.
+// throw-away namespaces (test/e2e/cluster-lab.ts), and the overlay flow shown command by command:
+// an overlay network, a sandbox reached by name across hosts, a service across hosts reached on
+// its published port from every host (the replica sees the client), a host that dies.
 // Everything is removed at the end.
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
