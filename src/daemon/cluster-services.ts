@@ -9,10 +9,9 @@
 //   /berth/tasks/<svc id>/<slot>/<node>  each replica as its host reports it, on that host's lease
 //   /berth/leader                        the node that places, on its lease (CAS)
 //
-// One decider: the host holding /berth/leader places, and its writes are a txn guarded by
-// `Lease(/berth/leader) == its lease`, so a host that lost the key (its lease expired) can write
-// nothing, and two hosts racing cannot both place. A dead host's lease takes its node record,
-// its replicas' records and (if it led) the leader key with it: the next placement moves its slots.
+// Placement is the leader's (cluster-leader.ts), reporting this host's replicas the reporter's
+// (cluster-tasks.ts). A dead host's lease takes its node record, its replicas' records and (if it
+// led) the leader key with it: the next placement moves its slots.
 import { BadRequest, Conflict } from '../model/errors.js';
 import { replicasOf as parseReplicas } from '../model/service-spec.js';
 import type { Ipv4, NetworkRecord, RemoteTask, ServiceRecord, ServiceSpec } from '../model/types.js';
@@ -36,7 +35,6 @@ export interface ClusterServiceHooks {
    * no live host satisfies the constraints. */
   unplaced(svc: ServiceRecord): { slots: number[]; stuck: boolean };
 }
-
 
 export class ClusterServices implements ClusterServiceHooks {
   private assigned = new Map<string, Assignment>();
