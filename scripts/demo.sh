@@ -5,7 +5,9 @@
 #   bash scripts/demo.sh          run the demo and clean up
 #   bash scripts/demo.sh --keep   leave berthd and the lab running; prints how to use them and how to stop
 #   bash scripts/demo.sh --cluster  3 hosts and a 3-member etcd in namespaces: an overlay network,
-#                                   a sandbox on h1 reached by name from h2 and h3 (bench/cluster-demo.ts)
+#                                   a sandbox on h1 reached by name from h2 and h3, a service across
+#                                   hosts published on 8080 and reached from every host with the
+#                                   client's address kept, then a host dies (bench/cluster-demo.ts)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ "${1:-}" = "--cluster" ]; then

@@ -9,7 +9,7 @@
 // - external services registered through the agent API, with the results of the checks berthd
 //   performs for them.
 import type { CheckResult, CheckStatus, ExternalServiceRecord, InstanceFields } from '../model/catalog.js';
-import type { BerthState, EndpointRecord, SandboxRecord } from '../model/types.js';
+import type { BerthState, EndpointRecord, RemoteTask, SandboxRecord, ServiceRecord } from '../model/types.js';
 import { LABEL_SERVICE_ID as SERVICE_ID_LABEL, LABEL_SERVICE_NAME as SERVICE_NAME_LABEL, LABEL_TASK_SLOT as TASK_SLOT_LABEL } from '../plan/service-view.js';
 
 // The labels that tie a replica to its service (the services feature's).
@@ -98,6 +98,24 @@ function replicaInstance(state: BerthState, sb: SandboxRecord, serviceName: stri
   };
 }
 
+/** A replica on another host (services across hosts): its check is what its host reports. */
+function remoteReplicaInstance(svc: ServiceRecord, t: RemoteTask): Instance {
+  const first = svc.spec.networks[0];
+  const address = (first ? t.ips[first] : undefined) ?? Object.values(t.ips)[0] ?? '';
+  const port = svc.spec.ports.find((p) => p.proto === 'tcp')?.target ?? 0;
+  const status: CheckStatus = t.inRotation ? 'passing' : 'critical';
+  const output = t.inRotation ? (t.health ? 'healthy' : 'running (no health check)') : `not in rotation (${t.health ?? t.state})`;
+  return {
+    id: t.name, service: svc.name, tags: [], address, port,
+    meta: { 'berth-sandbox': t.name, 'berth-task-slot': String(t.slot), 'berth-service-id': svc.id, 'berth-node': t.node },
+    weights: { passing: 1, warning: 1 }, enableTagOverride: false, source: 'replica',
+    checks: [{
+      checkId: `service:${t.name}`, name: `Service '${svc.name}' check`, status, output, notes: '',
+      serviceId: t.name, serviceName: svc.name, type: 'berth', interval: 0, timeout: 0, target: '',
+    }],
+  };
+}
+
 // Registered services change only by replacing their record or a check's result object, so an
 // instance built from the same objects is the same: kept, with its fingerprints, between views
 // (a change to one of 1,000 registered services then costs one instance, not 1,000).
@@ -134,6 +152,10 @@ export function catalogView(state: BerthState, node: NodeInfo): CatalogView {
     if (sb.state.status !== 'running') continue;
     const name = sb.config.labels?.[SERVICE_NAME_LABEL];
     if (name) add(replicaInstance(state, sb, name));
+  }
+  for (const t of state.remoteTasks ?? []) {
+    const svc = state.services?.[t.serviceId];
+    if (svc && t.state === 'running') add(remoteReplicaInstance(svc, t));
   }
   for (const rec of Object.values(state.catalog?.services ?? {})) add(externalInstance(state, rec));
   const services = new Map<string, readonly Instance[]>();

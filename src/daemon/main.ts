@@ -8,6 +8,8 @@ import { DataRootBusy, lockDataRoot } from '../store/data-root-lock.js';
 import { RecordStore } from '../store/record-store.js';
 import { ClusterStore } from '../store/cluster-store.js';
 import { Overlay } from './overlay.js';
+import { ClusterServices } from './cluster-services.js';
+import { Mesh } from './mesh.js';
 import { StoreDamaged } from '../store/store.js';
 import { recheckSandboxValues } from '../model/state-check.js';
 import { buildApi } from './api.js';
@@ -98,6 +100,18 @@ async function main(): Promise<void> {
     ctx.overlay = overlay;
     ctx.remoteNames = () => overlay.remote();
     ctx.followers.push(overlay);
+    // Services across hosts: mirrored from the store after the networks, placed by the leader.
+    const across = new ClusterServices(ctx, cluster);
+    across.onChange = () => services.manager.kick();
+    across.remember = (k, v) => overlay.remember(k, v);
+    overlay.extension = across;
+    const mesh = new Mesh(ctx, cluster);
+    mesh.remember = (k, v) => overlay.remember(k, v);
+    across.snapshot = (kvs) => mesh.setSnapshot(kvs);
+    ctx.followers.push(mesh);
+    services.manager.cluster = across;
+    ctx.followers.push(across.reporter);
+    across.start();
     await overlay.start();
   }
 

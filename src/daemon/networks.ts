@@ -122,7 +122,7 @@ export async function createBridge(net: NetworkRecord): Promise<void> {
   // An explicit MAC: otherwise the kernel gives the bridge the lowest MAC of its ports, which
   // changes as sandboxes come and go, and sandboxes' ARP entries for the gateway then point at
   // a veth: traffic to the gateway (berth's DNS, host services) is lost for seconds.
-  await ipBatch(bridgeCreateBatch(net.bridge, net.gateway, len, net.mtu, macFromIp(net.gateway)));
+  await ipBatch(bridgeCreateBatch(net.bridge, net.gateway, len, net.mtu, net.overlay?.bridgeMac ?? macFromIp(net.gateway)));
 }
 
 export async function createNetwork(ctx: Ctx, req: CreateNetworkInput): Promise<NetworkRecord> {

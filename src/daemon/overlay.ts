@@ -18,15 +18,21 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/type
 import { defaultGateway, planSubnet } from '../ipam/allocator.js';
 import { deleteLink, linkExists } from '../kernel/links.js';
 import { createVxlan, programPeers } from '../kernel/vxlan.js';
-import { desiredPeers, diffPeers, type OverlayEndpoint, type OverlayNetworkSpec, pickOverlaySubnet, pickVni, type PeerEntry, VXLAN_OVERHEAD, vxlanNameFor } from '../plan/overlay-plan.js';
-import { type ClusterStore, ENDPOINTS_PREFIX, endpointKey, NETWORKS_PREFIX } from '../store/cluster-store.js';
+import { desiredPeers, diffPeers, hostBridgeMac, type OverlayEndpoint, type OverlayNetworkSpec, pickOverlaySubnet, pickVni, type PeerEntry, VXLAN_OVERHEAD, vxlanNameFor } from '../plan/overlay-plan.js';
+import { type ClusterStore, ENDPOINTS_PREFIX, endpointKey, NETLOCK_KEY, NETWORKS_PREFIX } from '../store/cluster-store.js';
 import type { Ctx, OverlayHooks } from './context.js';
 import { PhaseTimer } from './phase-timer.js';
 import { boolOption, bridgeNameFor, createBridge, OPT_ICC, OPT_MTU } from './networks.js';
 import type { CreateNetworkInput } from './schema/network-schemas.js';
 
+/** More of the cluster's state, applied after the networks and peers (services across hosts). */
+export interface OverlayExtension {
+  apply(kvs: ReadonlyMap<string, string>): Promise<void>;
+}
+
 export class Overlay implements OverlayHooks {
   private kvs = new Map<string, string>();
+  extension: OverlayExtension | undefined;
   private peers: PeerEntry[] = [];
   private remoteEps: OverlayEndpoint[] = [];
   private applying: Promise<void> = Promise.resolve();
@@ -83,7 +89,14 @@ export class Overlay implements OverlayHooks {
   private onChange(key: string, value: string | undefined): void {
     if (value === undefined) this.kvs.delete(key);
     else this.kvs.set(key, value);
-    if (key.startsWith(NETWORKS_PREFIX) || key.startsWith(ENDPOINTS_PREFIX)) void this.schedule();
+    if (key !== NETLOCK_KEY) void this.schedule();
+  }
+
+  /** What this host wrote to the cluster store, known before the watch brings it back (so an
+   * apply in between does not undo it). */
+  remember(key: string, value: string | undefined): void {
+    if (value === undefined) this.kvs.delete(key);
+    else this.kvs.set(key, value);
   }
 
   /** Runs apply(), coalescing changes that arrive while one runs. */
@@ -159,7 +172,7 @@ export class Overlay implements OverlayHooks {
     }
     this.peers = want;
     timer.mark('peers');
-    const remote = eps.filter((e) => e.host !== this.self);
+    const remote = eps.filter((e) => e.host !== this.self && e.kind === undefined);
     if (changed || JSON.stringify(remote) !== JSON.stringify(this.remoteEps)) {
       const known = new Set(this.remoteEps.map((e) => `${e.networkId}/${e.ip}/${e.sandboxId}`));
       this.remoteEps = remote;
@@ -172,6 +185,7 @@ export class Overlay implements OverlayHooks {
         ctx.log('debug', `overlay: converged ${e.name} ${e.ip} from ${e.host} in ${now - e.claimedAt} ms (FDB, neighbour, DNS)`);
       }
     }
+    await this.extension?.apply(this.kvs);
   }
 
   private recordOf(spec: OverlayNetworkSpec): NetworkRecord {
@@ -197,7 +211,7 @@ export class Overlay implements OverlayHooks {
       mtu,
       hostBindingIpv4: cfg.defaultBindIp,
       dns: true,
-      overlay: { vni: spec.vni, attachable: spec.attachable },
+      overlay: { vni: spec.vni, attachable: spec.attachable, bridgeMac: hostBridgeMac(this.store.cfg.advertiseAddr) },
     };
   }
 
@@ -288,7 +302,8 @@ export class Overlay implements OverlayHooks {
   // ---- hooks for sandboxes and DNS ----------------------------------------------------------
 
   taken(networkId: string): string[] {
-    return this.parsed<OverlayEndpoint>(`${ENDPOINTS_PREFIX}${networkId}/`).filter((e) => e.host !== this.self).map((e) => e.ip);
+    // This host's own sandboxes are in state; its VIP and mesh claims are not.
+    return this.parsed<OverlayEndpoint>(`${ENDPOINTS_PREFIX}${networkId}/`).filter((e) => e.host !== this.self || e.kind !== undefined).map((e) => e.ip);
   }
 
   async claim(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Promise<boolean> {

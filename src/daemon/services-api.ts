@@ -3,7 +3,8 @@ import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { healthcheckToApi } from '../model/healthcheck.js';
-import type { SandboxRecord, ServiceRecord } from '../model/types.js';
+import type { RemoteTask, SandboxRecord, ServiceRecord } from '../model/types.js';
+import { taskStateOf } from './cluster-tasks.js';
 import { inRotation, LABEL_SERVICE_VERSION, slotOf } from '../plan/service-view.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import type { Ctx } from './context.js';
@@ -14,8 +15,9 @@ const NS_PER_MS = 1_000_000;
 
 export function serviceInspect(ctx: Ctx, svc: ServiceRecord, mgr: ServiceManager): Record<string, unknown> {
   const s = svc.spec;
-  const ports = s.ports.map((p) => ({ Protocol: p.proto, TargetPort: p.target, ...(p.published ? { PublishedPort: p.published, PublishMode: 'ingress' } : {}) }));
-  const running = mgr.replicas(svc).filter((r) => r.state.status === 'running').length;
+  const ports = s.ports.map((p) => ({ Protocol: p.proto, TargetPort: p.target, ...(p.published ? { PublishedPort: p.published, PublishMode: p.mode ?? 'ingress' } : {}) }));
+  const remote = svc.cluster ? (ctx.state.remoteTasks ?? []).filter((t) => t.serviceId === svc.id && t.state === 'running').length : 0;
+  const running = mgr.replicas(svc).filter((r) => r.state.status === 'running').length + remote;
   return {
     ID: svc.id,
     Version: { Index: svc.version },
@@ -34,6 +36,7 @@ export function serviceInspect(ctx: Ctx, svc: ServiceRecord, mgr: ServiceManager
         Networks: s.networks.map((id) => ({ Target: id, Aliases: s.aliases })),
       },
       Mode: { Replicated: { Replicas: s.replicas } },
+      ...(s.constraints ? { Placement: { Constraints: s.constraints } } : {}),
       UpdateConfig: { Parallelism: s.update.parallelism, Delay: s.update.delayMs * NS_PER_MS, Order: 'stop-first' },
       EndpointSpec: { Mode: s.endpointMode, Ports: ports },
     },
@@ -51,10 +54,27 @@ export function serviceInspect(ctx: Ctx, svc: ServiceRecord, mgr: ServiceManager
   };
 }
 
-function taskState(sb: SandboxRecord): string {
-  if (sb.state.status === 'running') return 'running';
-  if (sb.state.status === 'created') return 'starting';
-  return sb.state.exitCode === 0 ? 'complete' : 'failed';
+/** This host's name in task listings: its cluster node name, else its hostname. */
+function nodeName(ctx: Ctx): string {
+  return ctx.cfg.cluster?.nodeName ?? hostname();
+}
+
+/** A replica on another host (services across hosts), as its host reported it. */
+function remoteTaskShape(ctx: Ctx, svc: ServiceRecord, t: RemoteTask): Record<string, unknown> {
+  return {
+    ID: t.sandboxId.slice(0, 25),
+    ServiceID: svc.id,
+    Slot: t.slot,
+    Name: t.name,
+    NodeID: t.node,
+    DesiredState: 'running',
+    Status: { Timestamp: t.startedAt, State: t.state, ...(t.health ? { Health: t.health } : {}) },
+    InRotation: t.inRotation,
+    NetworksAttachments: Object.entries(t.ips).map(([netId, ip]) => {
+      const net = ctx.state.networks[netId];
+      return { Network: { ID: netId, Spec: { Name: net?.name ?? '' } }, Addresses: [`${ip}/${net?.subnet?.split('/')[1] ?? '32'}`] };
+    }),
+  };
 }
 
 /** A replica in the shape of a swarm task. */
@@ -64,13 +84,13 @@ export function taskShape(ctx: Ctx, svc: ServiceRecord, sb: SandboxRecord): Reco
     ServiceID: svc.id,
     Slot: slotOf(sb),
     Name: sb.name,
-    NodeID: hostname(),
+    NodeID: nodeName(ctx),
     Version: { Index: Number(sb.config.labels?.[LABEL_SERVICE_VERSION] ?? 0) },
     CreatedAt: sb.created,
     DesiredState: 'running',
     Status: {
       Timestamp: sb.state.status === 'running' ? sb.state.startedAt : sb.state.finishedAt,
-      State: taskState(sb),
+      State: taskStateOf(sb),
       Message: sb.state.status === 'running' ? 'started' : sb.state.error,
       ...(sb.state.error ? { Err: sb.state.error } : {}),
       ContainerStatus: { ContainerID: sb.id, PID: sb.state.pid, ExitCode: sb.state.exitCode },
@@ -104,7 +124,21 @@ export function registerServiceRoutes(r: Router, ctx: Ctx, mgr: ServiceManager):
   r.route({ method: 'DELETE', path: '/services/{id}', params: serviceParams }, async (q) => mgr.remove(q.params.id));
   r.route({ method: 'GET', path: '/services/{id}/tasks', params: serviceParams }, async (q) => {
     const svc = mgr.service(q.params.id);
-    return mgr.replicas(svc).map((sb) => taskShape(ctx, svc, sb));
+    const local = mgr.replicas(svc).map((sb) => taskShape(ctx, svc, sb));
+    if (!svc.cluster) return local;
+    const remote = (ctx.state.remoteTasks ?? []).filter((t) => t.serviceId === svc.id).map((t) => remoteTaskShape(ctx, svc, t));
+    const unplaced = mgr.cluster?.unplaced(svc) ?? { slots: [], stuck: false };
+    const pending = unplaced.slots.map((slot) => ({
+      ID: '',
+      ServiceID: svc.id,
+      Slot: slot,
+      Name: `${svc.name}.${slot}`,
+      NodeID: '',
+      DesiredState: 'running',
+      Status: { Timestamp: svc.updated, State: 'pending', ...(unplaced.stuck ? { Err: `no suitable node (${(svc.spec.constraints ?? []).join(', ') || 'no live host'})` } : {}) },
+      NetworksAttachments: [],
+    }));
+    return [...local, ...remote, ...pending].sort((a, b) => (a['Slot'] as number) - (b['Slot'] as number) || String(a['NodeID']).localeCompare(String(b['NodeID'])));
   });
   r.route({ method: 'GET', path: '/services/{id}/logs', params: serviceParams }, async (q) => {
     const svc = mgr.service(q.params.id);
@@ -117,7 +151,7 @@ export function registerServiceRoutes(r: Router, ctx: Ctx, mgr: ServiceManager):
       try {
         const buf = Buffer.alloc(Math.min(size, 1 << 20));
         const { bytesRead } = await fh.read(buf, 0, buf.length, Math.max(0, size - buf.length));
-        const prefix = `${sb.name}@${hostname()}    | `;
+        const prefix = `${sb.name}@${nodeName(ctx)}    | `;
         for (const line of buf.subarray(0, bytesRead).toString('utf8').split('\n')) if (line) q.res.write(prefix + line + '\n');
       } finally {
         await fh.close();

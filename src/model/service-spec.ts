@@ -54,13 +54,43 @@ function portsOf(v: unknown): ServicePort[] {
     if (!okPort(target, 1)) throw new BadRequest(`invalid target port "${String(target)}" in -p: give 1-65535`);
     if (!okPort(published, 0)) throw new BadRequest(`invalid published port "${String(published)}" in -p: give 1-65535`);
     if (published && out.some((o) => o.published === published && o.proto === proto)) throw new BadRequest(`port ${String(published)}/${proto} is published twice`);
-    out.push({ published: published as number, target: target as number, proto });
+    const mode = p['PublishMode'] ?? 'ingress';
+    if (mode !== 'ingress' && mode !== 'local') throw new BadRequest(`invalid publish mode "${String(mode)}": use ingress (every host, every replica) or local (a host prefers its own replicas)`);
+    out.push({ published: published as number, target: target as number, proto, ...(mode === 'local' ? { mode: 'local' as const } : {}) });
   }
   return out;
 }
 
-/** "PUBLISHED:TARGET[/udp]" or "TARGET[/udp]" of `berth service create -p`, in Docker's API shape. */
-export function parseServicePortFlag(text: string): { Protocol: string; TargetPort: number; PublishedPort: number } {
+const CONSTRAINT_RE = /^node\.(?:name|hostname)\s*(==|!=)\s*([a-zA-Z0-9](?:[a-zA-Z0-9.-]{0,62}))$/;
+
+/** `--constraint node.name==N` (or `!=`; `node.hostname` is the same): [op, node]. */
+export function parseConstraint(text: string): { op: '==' | '!='; node: string } {
+  const m = CONSTRAINT_RE.exec(text.trim());
+  if (!m) throw new BadRequest(`invalid constraint "${text}": berth places by node.name==NAME or node.name!=NAME`);
+  return { op: m[1] as '==' | '!=', node: m[2]! };
+}
+
+/** Docker's long -p syntax: published=P,target=T[,protocol=udp][,mode=ingress|local]. */
+function parseLongPortFlag(text: string): { Protocol: string; TargetPort: number; PublishedPort: number; PublishMode?: string } {
+  const kv = new Map<string, string>();
+  for (const part of text.split(',')) {
+    const i = part.indexOf('=');
+    if (i <= 0) throw new BadRequest(`invalid -p "${text}": give published=P,target=T[,protocol=udp][,mode=ingress|local]`);
+    kv.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
+  }
+  for (const k of kv.keys()) if (!['published', 'target', 'protocol', 'mode'].includes(k)) throw new BadRequest(`invalid -p "${text}": unknown field ${k}`);
+  const num = (k: string) => {
+    const v = kv.get(k);
+    if (v === undefined) return 0;
+    if (!/^\d{1,5}$/.test(v)) throw new BadRequest(`invalid -p "${text}": ${k} must be a port number`);
+    return Number(v);
+  };
+  return { Protocol: kv.get('protocol') ?? 'tcp', TargetPort: num('target'), PublishedPort: num('published'), ...(kv.has('mode') ? { PublishMode: kv.get('mode')! } : {}) };
+}
+
+/** "PUBLISHED:TARGET[/udp]", "TARGET[/udp]" or "published=P,target=T[,mode=local]" of `berth service create -p`, in Docker's API shape. */
+export function parseServicePortFlag(text: string): { Protocol: string; TargetPort: number; PublishedPort: number; PublishMode?: string } {
+  if (text.includes('=')) return parseLongPortFlag(text);
   const m = /^(?:(\d{1,5}):)?(\d{1,5})(?:\/(tcp|udp))?$/.exec(text.trim());
   if (!m) throw new BadRequest(`invalid -p "${text}": give PUBLISHED:TARGET[/udp] or TARGET[/udp]`);
   return { Protocol: m[3] ?? 'tcp', TargetPort: Number(m[2]), PublishedPort: m[1] ? Number(m[1]) : 0 };
@@ -105,6 +135,11 @@ export function serviceSpecFromApi(raw: unknown, network: (ref: string) => Netwo
   if (endpointMode !== 'vip' && endpointMode !== 'dnsrr') throw new BadRequest(`invalid --endpoint-mode "${String(endpointMode)}": use vip or dnsrr`);
   const ports = portsOf(ep['Ports']);
   if (endpointMode === 'dnsrr' && ports.some((p) => p.published)) throw new BadRequest('port published with ingress mode can\'t be used with dnsrr mode');
+  const placement = obj(task['Placement'], 'TaskTemplate.Placement');
+  const constraints = strings(placement['Constraints'], 'Placement.Constraints').map((c) => {
+    const { op, node } = parseConstraint(c);
+    return `node.name${op}${node}`;
+  });
   const uc = obj(body['UpdateConfig'], 'UpdateConfig');
   const parallelism = uc['Parallelism'] === undefined ? 1 : uc['Parallelism'];
   if (typeof parallelism !== 'number' || !Number.isInteger(parallelism) || parallelism < 0) throw new BadRequest('invalid --update-parallelism: give a whole number (0: all at once)');
@@ -124,6 +159,7 @@ export function serviceSpecFromApi(raw: unknown, network: (ref: string) => Netwo
       cmd,
       aliases: [...aliases],
       update: { parallelism, delayMs: Math.round(delayNs / NS_PER_MS) },
+      ...(constraints.length ? { constraints } : {}),
     },
   };
 }

@@ -57,7 +57,7 @@ export interface NetworkRecord {
   pending?: 'create' | 'remove';
   /** Set for an overlay network (berthd --cluster-store): on this host it is a bridge like any
    * other, plus a VXLAN port carrying it to the other hosts (docs/overlay.md). */
-  overlay?: { vni: number; attachable: boolean };
+  overlay?: { vni: number; attachable: boolean; bridgeMac?: string };
 }
 
 export type PortProto = 'tcp' | 'udp';
@@ -227,6 +227,9 @@ export interface BerthState {
   services?: Record<string, ServiceRecord>;
   /** Load balancers (berth lb create): name -> record. Their HAProxy runs in an ordinary sandbox. */
   lbs?: Record<string, LbRecord>;
+  /** Replicas of services across hosts running on other hosts (from the cluster store; never
+   * persisted): the VIP maps, DNS and the catalog list them beside the local ones. */
+  remoteTasks?: RemoteTask[];
 }
 
 /** Where a load balancer sends requests: a service's replicas on one target port. */
@@ -275,6 +278,9 @@ export interface ServicePort {
   published: number;
   target: number;
   proto: PortProto;
+  /** Services across hosts: 'local' makes a host send new flows of this published port to its
+   * own replicas in rotation when it has any (else to all); default: all replicas (the mesh). */
+  mode?: 'local';
 }
 
 export interface ServiceSpec {
@@ -291,6 +297,8 @@ export interface ServiceSpec {
   /** --network-alias: more names for the service on each of its networks. */
   aliases: string[];
   update: { parallelism: number; delayMs: number };
+  /** --constraint node.name==N / node.name!=N (services across hosts). */
+  constraints?: string[];
 }
 
 export interface ServiceRecord {
@@ -304,4 +312,23 @@ export interface ServiceRecord {
   vips: Record<string, Ipv4>;
   /** Bumped on every spec change; replicas carry the version they were made from (label). */
   version: number;
+  /** A service across hosts (on overlay networks): the record is a mirror of the cluster store's;
+   * replicas run where the cluster's placement assigns their slots (daemon/cluster-services.ts). */
+  cluster?: true;
+}
+
+/** A replica of a service across hosts that runs on another host, as the cluster store says. */
+export interface RemoteTask {
+  serviceId: string;
+  /** NAME.SLOT */
+  name: string;
+  slot: number;
+  node: string;
+  sandboxId: string;
+  /** Network id -> address. */
+  ips: Record<string, Ipv4>;
+  state: 'running' | 'starting' | 'failed' | 'complete';
+  health?: string;
+  inRotation: boolean;
+  startedAt: string;
 }

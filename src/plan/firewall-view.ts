@@ -233,7 +233,10 @@ export function firewallView(state: BerthState, opts: FirewallViewOptions = {}):
         warnings.push(`published ports of service ${svc.name} are ignored: it is on no non-internal bridge network`);
         break;
       }
-      servicePorts.push({ service: svc.name, hostPort: p.published, proto: p.proto, targetPort: p.target, slots: slotTargets(on.tasks.map((t) => t.ip)) });
+      // mode=local: this host's own replicas in rotation when it has any (no second hop).
+      const local = p.mode === 'local' ? on.tasks.filter((t) => t.node === undefined) : [];
+      const tasks = local.length ? local : on.tasks;
+      servicePorts.push({ service: svc.name, hostPort: p.published, proto: p.proto, targetPort: p.target, slots: slotTargets(tasks.map((t) => t.ip)) });
     }
   }
 

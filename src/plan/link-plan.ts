@@ -196,3 +196,26 @@ export function vxlanCreateBatch(name: IfName, vni: number, local: Ipv4, bridge:
     `link set ${dev(name)} mtu ${mtu(mtuValue)} master ${dev(bridge)} up`,
   ]);
 }
+
+/** Policy routing priority of the routing mesh's return rules inside a replica (plan/mesh-plan.ts). */
+export const MESH_RULE_PRIORITY = 100;
+
+function markText(m: number): string {
+  if (!Number.isInteger(m) || m <= 0 || m > 0xffffffff) throw new Internal(`refusing to put mark ${m} in an ip batch`);
+  return `0x${m.toString(16)}`;
+}
+
+/**
+ * Inside a replica: for each other host that may deliver it a published-port flow, a rule
+ * `fwmark M lookup M` and table M's default route via that host's mesh address (replies then go
+ * back through the host that DNATed them). `drop` removes the rules (and routes) of hosts gone.
+ */
+export function meshRouteBatch(drop: readonly number[], add: ReadonlyArray<{ mark: number; via: Ipv4; dev: IfName }>, have: ReadonlySet<number>): IpBatch {
+  const lines: string[] = [];
+  for (const m of drop) lines.push(`rule del priority ${MESH_RULE_PRIORITY} fwmark ${markText(m)} table ${m}`, `route del default table ${m}`);
+  for (const a of add) {
+    if (!have.has(a.mark)) lines.push(`rule add priority ${MESH_RULE_PRIORITY} fwmark ${markText(a.mark)} table ${a.mark}`);
+    lines.push(`route replace default via ${addr(a.via)} dev ${dev(a.dev)} table ${a.mark}`);
+  }
+  return batch(lines);
+}

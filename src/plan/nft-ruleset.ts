@@ -10,8 +10,11 @@ import { Internal } from '../model/errors.js';
 import type { FirewallView } from './firewall-view.js';
 import { VIP_SLOTS } from './service-view.js';
 
-const VIP_DNAT = `dnat ip to ip daddr . numgen inc mod ${VIP_SLOTS} map @vip-backends`;
-const SERVICE_PORT_DNAT = `fib daddr type local dnat ip to meta l4proto . th dport . numgen inc mod ${VIP_SLOTS} map @service-ports`;
+// The set match comes first so that the counter moves only for the flows it spreads: any other
+// new flow (a sandbox's outbound connection, VXLAN datagrams of other hosts) would otherwise
+// advance it too, and the spread of a VIP's flows would depend on unrelated traffic.
+const VIP_DNAT = `ip daddr @vips dnat ip to ip daddr . numgen inc mod ${VIP_SLOTS} map @vip-backends`;
+const SERVICE_PORT_DNAT = `fib daddr type local meta l4proto . th dport @service-port-keys dnat ip to meta l4proto . th dport . numgen inc mod ${VIP_SLOTS} map @service-ports`;
 
 export const FAMILY = 'inet';
 export const TABLE = 'berth';
@@ -97,6 +100,7 @@ export const SETS: readonly SetDef[] = [
     typeof: true,
     comment: `service VIP . slot (new flow counter mod ${VIP_SLOTS}) -> replica in rotation`,
   },
+  { name: 'service-port-keys', kind: 'set', type: 'inet_proto . inet_service', comment: 'published ports of services (proto . host port)' },
   {
     name: 'service-ports',
     kind: 'map',
@@ -390,7 +394,7 @@ export function* elementSteps(view: FirewallView, opts: ElementOptions = {}): Ge
     putGroup(
       planGroup(opts.cache === false ? undefined : used, key, () => {
         const what = `service ${p.service}: ${p.hostPort}/${p.proto} -> ${p.targetPort}`;
-        const out: Array<[string, Element]> = [];
+        const out: Array<[string, Element]> = p.slots.length ? [['service-port-keys', { key: `${proto(p.proto)} . ${port(p.hostPort)}`, comment: what }]] : [];
         p.slots.forEach((target, slot) => {
           out.push(['service-ports', { key: `${proto(p.proto)} . ${port(p.hostPort)} . ${slot}`, value: `${ip(target)} . ${port(p.targetPort)}`, comment: what }]);
           out.push(['published-targets', { key: `${ip(target)} . ${proto(p.proto)} . ${port(p.targetPort)}`, comment: what }]);

@@ -46,6 +46,16 @@ export interface OverlayEndpoint {
   /** ms since the epoch when the owning host claimed it: other hosts log how long it took them
    * to program it (convergence; meaningful when clocks agree, as in the one-machine lab). */
   claimedAt?: number;
+  /** Not a sandbox: a service's VIP (claimed for good, no host) or a host's mesh address (the
+   * next hop replicas on other hosts route published-port replies to; see plan/mesh-plan.ts). */
+  kind?: 'vip' | 'mesh';
+}
+
+/** The MAC of a host's bridge of an overlay network: 02:4d + its underlay address, so that each
+ * host's bridge is told apart by replicas on other hosts (the routing mesh's return path).
+ * Sandbox MACs are 02:42 + their address, so the two never meet. */
+export function hostBridgeMac(advertiseAddr: Ipv4): string {
+  return ['02', '4d', ...advertiseAddr.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
 }
 
 export function vxlanNameFor(networkId: string): IfName {
@@ -109,7 +119,7 @@ export function diffPeers(current: readonly PeerEntry[], desired: readonly PeerE
 /** Entries this host needs: every endpoint of another host on a network this host has. */
 export function desiredPeers(endpoints: readonly OverlayEndpoint[], self: string, localNets: ReadonlySet<string>): PeerEntry[] {
   return endpoints
-    .filter((e) => e.host !== self && localNets.has(e.networkId))
+    .filter((e) => e.kind !== 'vip' && e.host !== self && localNets.has(e.networkId))
     .map((e) => ({ vxlan: vxlanNameFor(e.networkId), ip: e.ip, mac: e.mac, vtep: e.vtep }))
     .sort((a, b) => peerKey(a).localeCompare(peerKey(b)));
 }

@@ -2,7 +2,7 @@
 // view (VIP maps), the DNS view (service names, tasks.N, SRV) and the service API all read it,
 // so they agree on one definition: a replica is in rotation while it runs and, when it has a
 // health check, while that check says healthy (not while starting, not when unhealthy).
-import type { BerthState, Ipv4, SandboxRecord, ServiceRecord } from '../model/types.js';
+import type { BerthState, Ipv4, RemoteTask, SandboxRecord, ServiceRecord } from '../model/types.js';
 
 export const LABEL_SERVICE_ID = 'com.docker.swarm.service.id';
 export const LABEL_SERVICE_NAME = 'com.docker.swarm.service.name';
@@ -14,6 +14,8 @@ export interface TaskInRotation {
   sandbox: string;
   slot: number;
   ip: Ipv4;
+  /** The node it runs on when that is another host (services across hosts); absent: here. */
+  node?: string;
 }
 
 export interface ServiceOnNetwork {
@@ -53,8 +55,17 @@ export function servicesOnNetworks(state: BerthState): ServiceOnNetwork[] {
     if (list) list.push(sb);
     else byService.set(id, [sb]);
   }
+  // Replicas on other hosts (services across hosts), in rotation as their host reports.
+  const remote = new Map<string, RemoteTask[]>();
+  for (const t of state.remoteTasks ?? []) {
+    if (!t.inRotation) continue;
+    const list = remote.get(t.serviceId);
+    if (list) list.push(t);
+    else remote.set(t.serviceId, [t]);
+  }
   for (const svc of services) {
     const replicas = (byService.get(svc.id) ?? []).sort((a, b) => slotOf(a) - slotOf(b) || (a.name < b.name ? -1 : 1));
+    const others = remote.get(svc.id) ?? [];
     for (const networkId of svc.spec.networks) {
       const net = state.networks[networkId];
       if (!net) continue;
@@ -63,6 +74,11 @@ export function servicesOnNetworks(state: BerthState): ServiceOnNetwork[] {
         const ip = r.endpoints[networkId]?.ip;
         if (ip) tasks.push({ sandbox: r.name, slot: slotOf(r), ip });
       }
+      for (const t of others) {
+        const ip = t.ips[networkId];
+        if (ip) tasks.push({ sandbox: t.name, slot: t.slot, ip, node: t.node });
+      }
+      if (others.length) tasks.sort((a, b) => a.slot - b.slot || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
       const vip = svc.spec.endpointMode === 'vip' ? svc.vips[networkId] : undefined;
       out.push({ service: svc, networkId, networkName: net.name, ...(vip ? { vip } : {}), tasks });
     }

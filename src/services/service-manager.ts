@@ -14,6 +14,7 @@ import { Mutex } from '../daemon/mutex.js';
 import { randomName } from '../daemon/names-gen.js';
 import { validateName } from '../model/names.js';
 import type { Sandboxes } from '../daemon/sandboxes.js';
+import { type ClusterServiceHooks, isClusterSpec } from '../daemon/cluster-services.js';
 import { createSandboxBody } from '../daemon/schema/container-schemas.js';
 import { usedAddresses } from '../daemon/sandbox-net.js';
 import {
@@ -58,6 +59,8 @@ export class ServiceManager {
   readonly lastError = new Map<string, string>();
   /** Services under a rolling update: the reconciler leaves their old replicas to it. */
   private readonly rolling = new Set<string>();
+  /** Services across hosts (berthd --cluster-store); absent on a single host. */
+  cluster: ClusterServiceHooks | undefined;
 
   constructor(
     private readonly ctx: Ctx,
@@ -121,6 +124,13 @@ export class ServiceManager {
         if (net.driver !== 'bridge' || !net.subnet) throw new BadRequest(`network ${net.name} cannot be used with services: give a bridge network`);
       }
       this.checkPublished(spec, undefined);
+      if (isClusterSpec(spec, ctx.state.networks)) {
+        if (!this.cluster) throw new BadRequest('services on overlay networks need berthd --cluster-store');
+        const svc = await this.cluster.create(name, spec, newServiceId());
+        ctx.log('info', `service ${name} created across hosts (${spec.replicas} replicas, VIP ${Object.values(svc.vips).join(' ') || 'none'})`);
+        return svc;
+      }
+      if (spec.constraints?.length) throw new BadRequest('--constraint places replicas across hosts: give an overlay network (--network)');
       const now = new Date().toISOString();
       const svc: ServiceRecord = { id: newServiceId(), name, created: now, updated: now, spec, vips: {}, version: 1 };
       if (spec.endpointMode === 'vip') {
@@ -170,6 +180,13 @@ export class ServiceManager {
     const ctx = this.ctx;
     const svcId = await ctx.lock.run(async () => {
       const svc = this.service(ref);
+      if (svc.cluster) {
+        if (req.envAdd?.length || req.parallelism !== undefined || req.delayMs !== undefined) {
+          throw new BadRequest(`service ${svc.name} runs across hosts: only its replicas can be changed (service scale); remove and create it to change what it runs`);
+        }
+        if (req.replicas !== undefined && req.replicas !== svc.spec.replicas) await this.cluster!.scale(svc, req.replicas);
+        return undefined;
+      }
       const before = JSON.stringify(svc.spec);
       if (req.replicas !== undefined) svc.spec.replicas = parseReplicas(req.replicas);
       if (req.parallelism !== undefined) {
@@ -247,6 +264,7 @@ export class ServiceManager {
     const ctx = this.ctx;
     const svc = await ctx.lock.run(async () => {
       const s = this.service(ref);
+      if (s.cluster) await this.cluster!.remove(s);
       // The record goes first: its VIPs leave the firewall and DNS, and the reconciler stops.
       delete ctx.state.services![s.id];
       await ctx.follow();
@@ -298,11 +316,15 @@ export class ServiceManager {
     for (const svc of Object.values(this.ctx.state.services ?? {})) {
       if (this.stopped) return;
       if (!this.ctx.state.services?.[svc.id]) continue;
+      // Across hosts, the slots the placement gave this host; unknown yet: touch nothing.
+      const slots = svc.cluster ? this.cluster?.slotsHere(svc) : Array.from({ length: svc.spec.replicas }, (_, i) => i + 1);
+      if (!slots) continue;
+      const wanted = new Set(slots);
       const reps = index.get(svc.id) ?? [];
       let changed = false;
       for (const r of reps) {
         const failed = r.state.status !== 'running' || r.state.health?.status === 'unhealthy';
-        const extra = slotOf(r) > svc.spec.replicas || slotOf(r) < 1;
+        const extra = !wanted.has(slotOf(r));
         if (failed || extra) {
           if (failed && !extra) {
             const why = r.state.status !== 'running' ? `task: non-zero exit (${r.state.exitCode})${r.state.error ? `: ${r.state.error}` : ''}` : 'task: unhealthy container';
@@ -314,7 +336,7 @@ export class ServiceManager {
         }
       }
       const have = new Set((changed ? this.replicas(svc) : reps).map(slotOf));
-      for (let slot = 1; slot <= svc.spec.replicas; slot++) {
+      for (const slot of slots) {
         if (have.has(slot) || !this.ctx.state.services?.[svc.id] || this.stopped) continue;
         await this.makeReplica(svc, slot);
       }

@@ -8,6 +8,11 @@
 //   /berth/netlock                 bumped by every network create      (compare-and-swap)
 //   /berth/endpoints/<net>/<ip>    OverlayEndpoint                     on its host's lease:
 //                                  created by compare-and-swap, so it is also the address claim
+//                                  (a service VIP's claim has no lease: kind 'vip')
+//   /berth/services/<name>         ServiceRecord (services across hosts) no lease; created by CAS
+//   /berth/assign/<service id>     {slot: node}                        written by the leader only
+//   /berth/tasks/<svc id>/<slot>/<node>  RemoteTask                    on the running host's lease
+//   /berth/leader                  node name                           the leader's lease (CAS)
 //
 // Every unary call has a deadline (cfg.callDeadlineMs; etcd3 has none by default, and a stopped
 // member then hangs a call forever). A failed call becomes ClusterUnavailable (503) naming etcd.
@@ -21,10 +26,29 @@ export const ROOT = '/berth/';
 export const HOSTS_PREFIX = '/berth/hosts/';
 export const NETWORKS_PREFIX = '/berth/networks/';
 export const ENDPOINTS_PREFIX = '/berth/endpoints/';
-const NETLOCK = '/berth/netlock';
+export const SERVICES_PREFIX = '/berth/services/';
+export const ASSIGN_PREFIX = '/berth/assign/';
+export const TASKS_PREFIX = '/berth/tasks/';
+export const LEADER_KEY = '/berth/leader';
+export const NETLOCK_KEY = '/berth/netlock';
+const NETLOCK = NETLOCK_KEY;
 
 export function endpointKey(networkId: string, ip: string): string {
   return `${ENDPOINTS_PREFIX}${networkId}/${ip}`;
+}
+
+/** The JSON values of a snapshot's keys under `prefix`, with their keys (others' junk skipped). */
+export function parseUnder<T>(kvs: ReadonlyMap<string, string>, prefix: string): Array<[string, T]> {
+  const out: Array<[string, T]> = [];
+  for (const [k, v] of kvs) {
+    if (!k.startsWith(prefix)) continue;
+    try {
+      out.push([k, JSON.parse(v) as T]);
+    } catch {
+      // not ours to interpret (a foreign writer); ignored
+    }
+  }
+  return out;
 }
 
 /** What the cluster store holds under /berth/, at one revision. */
@@ -64,8 +88,10 @@ export class ClusterStore {
   private closed = false;
   private rejoinTimer: NodeJS.Timeout | undefined;
   private watcher: Watcher | undefined;
-  /** Endpoint keys this host claimed, with their values: written again on a new lease. */
+  /** Keys on this host's lease, with their values: written again on a new lease. */
   private readonly owned = new Map<string, string>();
+  /** Of those, the addresses of local sandboxes (claimEndpoint). */
+  private readonly claimed = new Set<string>();
 
   constructor(
     readonly cfg: ClusterConfig,
@@ -201,7 +227,7 @@ export class ClusterStore {
     const eps = await this.call('list endpoints', () => this.client.getAll().prefix(`${ENDPOINTS_PREFIX}${spec.id}/`).strings());
     const users = Object.values(eps).map((v) => {
       const e = JSON.parse(v) as OverlayEndpoint;
-      return `${e.name} on ${e.host}`;
+      return e.kind === 'vip' ? `service ${e.name}` : e.kind === 'mesh' ? `routing mesh of ${e.host}` : `${e.name} on ${e.host}`;
     });
     if (users.length) throw new Conflict(`error while removing network: network ${spec.name} id ${spec.id} has active endpoints (${users.join(', ')})`);
     await this.call('delete network', () => this.client.delete().key(NETWORKS_PREFIX + spec.id).exec());
@@ -225,20 +251,102 @@ export class ClusterStore {
       // the current lease, or it expires with the previous berthd's.
       if (ok) await this.call('claim address', () => this.client.put(key).value(value).lease(leaseId).exec());
     }
-    if (ok) this.owned.set(key, value);
+    if (ok) {
+      this.owned.set(key, value);
+      this.claimed.add(key);
+    }
     return ok;
   }
 
   /** Gives an address back (only our own claim is deleted). */
   async releaseEndpoint(key: string): Promise<void> {
     this.owned.delete(key);
+    this.claimed.delete(key);
     const leaseId = this.leaseId;
     if (!leaseId) return;
     await this.call('release address', () => this.client.if(key, 'Lease', '==', leaseId).then(this.client.delete().key(key)).commit());
   }
 
+  /** Keys of the addresses local sandboxes hold. */
   ownedKeys(): string[] {
-    return [...this.owned.keys()];
+    return [...this.claimed];
+  }
+
+  // ---- services across hosts ------------------------------------------------------------
+
+  private requireLease(): string {
+    if (!this.leaseId) throw new ClusterUnavailable(this.cfg.endpoints, new Error('not joined (no lease)'));
+    return this.leaseId;
+  }
+
+  /** Claims an address for good (no lease: a service VIP outlives any host). True if it is ours:
+   * free before, or already holding the same value (a retried txn). */
+  async claimForever(key: string, value: string): Promise<boolean> {
+    const txn = await this.call('claim address', () =>
+      this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value)).else(this.client.get(key)).commit(),
+    );
+    return txn.succeeded || txn.responses[0]?.response_range?.kvs?.[0]?.value?.toString() === value;
+  }
+
+  /** Claims an address on this host's lease that is not a sandbox's (the mesh address). */
+  async claimOnLease(key: string, value: string): Promise<boolean> {
+    const leaseId = this.requireLease();
+    const txn = await this.call('claim address', () =>
+      this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value).lease(leaseId)).else(this.client.get(key)).commit(),
+    );
+    const ok = txn.succeeded || txn.responses[0]?.response_range?.kvs?.[0]?.value?.toString() === value;
+    if (ok && !txn.succeeded) await this.call('claim address', () => this.client.put(key).value(value).lease(leaseId).exec());
+    if (ok) this.owned.set(key, value);
+    return ok;
+  }
+
+  /** Creates a key only if it does not exist (a service's name is its key: unique). */
+  async createOnce(key: string, value: string): Promise<boolean> {
+    const txn = await this.call('create', () => this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value)).commit());
+    return txn.succeeded;
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    await this.call('put', () => this.client.put(key).value(value).exec());
+  }
+
+  /** Deletes keys (and every key under the given prefixes) in one transaction. */
+  async deleteAll(keys: readonly string[], prefixes: readonly string[] = []): Promise<void> {
+    const ops = [...keys.map((k) => this.client.delete().key(k)), ...prefixes.map((p) => this.client.delete().prefix(p))];
+    await this.call('delete', () => this.client.if(LEADER_KEY, 'Version', '>', -1).then(...ops).commit());
+  }
+
+  /** Puts a key on this host's lease (a replica's record): written again after a new lease. */
+  async putOnLease(key: string, value: string): Promise<void> {
+    const leaseId = this.requireLease();
+    this.owned.set(key, value);
+    await this.call('put', () => this.client.put(key).value(value).lease(leaseId).exec());
+  }
+
+  async deleteOwned(key: string): Promise<void> {
+    this.owned.delete(key);
+    await this.call('delete', () => this.client.delete().key(key).exec());
+  }
+
+  /** Becomes the leader if nobody is: the key lives on this host's lease. Returns the holder. */
+  async campaign(): Promise<string> {
+    const leaseId = this.requireLease();
+    const me = this.cfg.nodeName;
+    const txn = await this.call('campaign', () =>
+      this.client.if(LEADER_KEY, 'Create', '==', 0).then(this.client.put(LEADER_KEY).value(me).lease(leaseId)).else(this.client.get(LEADER_KEY)).commit(),
+    );
+    if (txn.succeeded) return me;
+    return txn.responses[0]?.response_range?.kvs?.[0]?.value?.toString() ?? '';
+  }
+
+  /** Writes assignments only while this host holds the leader key on its current lease: a host
+   * that lost it (lease expired, another elected) cannot place anything. */
+  async putAsLeader(puts: ReadonlyMap<string, string>, deletes: readonly string[]): Promise<boolean> {
+    const leaseId = this.requireLease();
+    const ops = [...[...puts].map(([k, v]) => this.client.put(k).value(v)), ...deletes.map((k) => this.client.delete().key(k))];
+    if (!ops.length) return true;
+    const txn = await this.call('place', () => this.client.if(LEADER_KEY, 'Lease', '==', leaseId).then(...ops).commit());
+    return txn.succeeded;
   }
 
   /** Watches /berth/ from `revision`+1. `onChange` gets each put (value) and delete (undefined);

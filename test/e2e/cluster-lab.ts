@@ -16,6 +16,7 @@
 //   c.killMember(i) (SIGKILL), c.startMember(i) (same data dir), c.waitEtcdHealthy(), c.memberPid(i)
 //   c.killHost(i): SIGKILL its berthd and delete all its namespaces (a machine that dies)
 //   c.destroy(): every host lab, then etcd, the underlay and the dir; throws if anything leaked.
+//   c.logs(lines?): the tail of every berthd log (BERTH_LAB_LOG_LINES, default 25), for failures.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
@@ -229,7 +230,7 @@ export class Cluster implements PidTracker {
   }
 
   /** The last lines of every berthd log and etcd log, for a failing test. */
-  logs(lines = 25): string {
+  logs(lines = Number(process.env["BERTH_LAB_LOG_LINES"] ?? 25)): string {
     const tail = (t: string) => t.trimEnd().split("\n").slice(-lines).join("\n");
     return this.hosts.map((h, i) => `--- berthd h${i + 1} (${h.name}):\n${tail(h.berthdLog())}`).join("\n");
   }

@@ -38,6 +38,7 @@ interface CreateOptions extends HealthFlags {
   networkAlias: string[];
   updateParallelism?: string;
   updateDelay?: string;
+  constraint: string[];
 }
 
 function count(text: string, flag: string): number {
@@ -69,7 +70,8 @@ export function serviceCommand(client: () => Client): Command {
       .option('--replicas <k>', 'number of replicas', '1')
       .option('--network <net>', 'network to attach (repeatable)', collect, [] as string[])
       .option('--endpoint-mode <mode>', 'vip (one virtual IP) or dnsrr (the name resolves to the replicas)', 'vip')
-      .option('-p, --publish <spec>', 'PUBLISHED:TARGET[/udp] or TARGET[/udp] (repeatable)', collect, [] as string[])
+      .option('-p, --publish <spec>', 'PUBLISHED:TARGET[/udp], TARGET[/udp] or published=P,target=T[,mode=local] (repeatable)', collect, [] as string[])
+      .option('--constraint <expr>', 'across hosts: node.name==NAME or node.name!=NAME (repeatable)', collect, [] as string[])
       .option('-e, --env <key=value>', 'environment variable (repeatable)', collect, [] as string[])
       .option('--rootfs <dir>', 'run replicas chrooted into DIR')
       .option('-l, --label <key=value>', 'service label (repeatable)', collect, [] as string[])
@@ -86,6 +88,7 @@ export function serviceCommand(client: () => Client): Command {
           TaskTemplate: {
             ContainerSpec: { Command: cmd, Env: o.env, ...(o.rootfs ? { Rootfs: o.rootfs } : {}), ...(health ? { Healthcheck: health } : {}) },
             Networks: o.network.map((n) => ({ Target: n, Aliases: o.networkAlias })),
+            ...(o.constraint.length ? { Placement: { Constraints: o.constraint } } : {}),
           },
           Mode: { Replicated: { Replicas: count(o.replicas, '--replicas') } },
           EndpointSpec: { Mode: o.endpointMode, Ports: o.publish.map(parseServicePortFlag) },

@@ -28,6 +28,7 @@ export const createServiceBody = z.object({
         })
         .optional(),
       Networks: list(z.object({ Target: text(256), Aliases: list(text(253), 100) }), 20),
+      Placement: z.object({ Constraints: list(text(200), 20) }).optional(),
     })
     .optional(),
   Mode: z.object({ Replicated: z.object({ Replicas: nonNegInt.max(1000).optional() }).optional() }).optional(),
