@@ -21,6 +21,7 @@ import { createVxlan, programPeers } from '../kernel/vxlan.js';
 import { desiredPeers, diffPeers, hostBridgeMac, type OverlayEndpoint, type OverlayNetworkSpec, pickOverlaySubnet, pickVni, type PeerEntry, VXLAN_OVERHEAD, vxlanNameFor } from '../plan/overlay-plan.js';
 import { type ClusterStore, ENDPOINTS_PREFIX, endpointKey, NETLOCK_KEY, NETWORKS_PREFIX } from '../store/cluster-store.js';
 import type { Ctx, OverlayHooks } from './context.js';
+import { PhaseTimer } from './phase-timer.js';
 import { boolOption, bridgeNameFor, createBridge, OPT_ICC, OPT_MTU } from './networks.js';
 import type { CreateNetworkInput } from './schema/network-schemas.js';
 
@@ -38,6 +39,11 @@ export class Overlay implements OverlayHooks {
   private again = false;
   private running = false;
   private releaseTimer: NodeJS.Timeout | undefined;
+  /** Overlay networks whose bridge and VXLAN device were checked (or made) since the last full
+   * list: checked again after a relist or restart, not at every endpoint change (two `ip`
+   * processes per network per change were about half of a change's time with 10 hosts on one
+   * busy machine; BENCHMARKS.md §11). */
+  private readonly devicesChecked = new Set<string>();
 
   constructor(
     private readonly ctx: Ctx,
@@ -51,6 +57,7 @@ export class Overlay implements OverlayHooks {
   /** Lists, applies, then watches from the listed revision. Retries in the background while
    * etcd is unreachable (local networks keep working meanwhile). */
   async start(): Promise<void> {
+    this.devicesChecked.clear();
     try {
       const snap = await this.store.snapshot();
       this.kvs = snap.kvs;
@@ -129,11 +136,12 @@ export class Overlay implements OverlayHooks {
   /** Brings local networks, FDB/neighbour entries and the DNS names in line with the snapshot. */
   private async apply(): Promise<void> {
     const ctx = this.ctx;
+    const timer = new PhaseTimer(); // where a change's time goes (bench/multihost.ts reads it)
     const specs = new Map(this.parsed<OverlayNetworkSpec>(NETWORKS_PREFIX).map((s) => [s.id, s]));
     let changed = false;
     for (const spec of specs.values()) {
       if (ctx.state.networks[spec.id]) {
-        await this.ensureDevices(ctx.state.networks[spec.id]!);
+        if (!this.devicesChecked.has(spec.id)) await this.ensureDevices(ctx.state.networks[spec.id]!);
         continue;
       }
       const clash = Object.values(ctx.state.networks).find((n) => n.name === spec.name);
@@ -153,6 +161,7 @@ export class Overlay implements OverlayHooks {
       await this.dematerialize(net);
       changed = true;
     }
+    timer.mark('networks');
     const eps = this.parsed<OverlayEndpoint>(ENDPOINTS_PREFIX);
     const localNets = new Set(Object.values(ctx.state.networks).flatMap((n) => (n.overlay ? [n.id] : [])));
     const want = desiredPeers(eps, this.self, localNets);
@@ -162,11 +171,14 @@ export class Overlay implements OverlayHooks {
       ctx.log('debug', `overlay: peers -${del.length} +${add.length}`);
     }
     this.peers = want;
+    timer.mark('peers');
     const remote = eps.filter((e) => e.host !== this.self && e.kind === undefined);
     if (changed || JSON.stringify(remote) !== JSON.stringify(this.remoteEps)) {
       const known = new Set(this.remoteEps.map((e) => `${e.networkId}/${e.ip}/${e.sandboxId}`));
       this.remoteEps = remote;
       await ctx.follow();
+      timer.mark('follow');
+      ctx.log('debug', `overlay: applied ${eps.length} endpoints: ${timer}`);
       const now = Date.now();
       for (const e of remote) {
         if (known.has(`${e.networkId}/${e.ip}/${e.sandboxId}`) || e.claimedAt === undefined) continue;
@@ -224,6 +236,7 @@ export class Overlay implements OverlayHooks {
       await createVxlan(vx, net.overlay.vni, this.store.cfg.advertiseAddr, net.bridge, net.mtu);
       this.peers = this.peers.filter((p) => p.vxlan !== vx); // a new device has no entries
     }
+    this.devicesChecked.add(net.id);
   }
 
   private async dematerialize(net: NetworkRecord): Promise<void> {
@@ -233,6 +246,7 @@ export class Overlay implements OverlayHooks {
     await deleteLink(vxlanNameFor(net.id));
     if (net.bridge) await deleteLink(net.bridge);
     this.peers = this.peers.filter((p) => p.vxlan !== vxlanNameFor(net.id));
+    this.devicesChecked.delete(net.id);
     delete ctx.state.networks[net.id];
     await ctx.persist(net);
     ctx.log('info', `overlay: network ${net.name} removed here`);

@@ -121,18 +121,32 @@ export async function setupNetwork(ctx: Ctx, sb: SandboxRecord): Promise<void> {
   const ns = ctx.netnsPath(sb.id);
   const ports: BridgePort[] = [];
   let routed = false;
+  let overlay = false;
   for (const { networkId } of sb.config.networks) {
     const net = ctx.state.networks[networkId];
     const ep = sb.endpoints[networkId];
     if (!net || !ep || net.driver !== 'bridge') continue;
     ports.push(bridgePort(net, ep, !routed));
     routed = true;
+    overlay ||= Boolean(net.overlay);
   }
-  // Two processes: one creates the namespace and does everything inside it (the veths are made
-  // there, their host ends pushed out to berthd's namespace); one puts the host ends on bridges.
   try {
-    await createNetnsWith(ns, sandboxCreateBatch(`/proc/${process.pid}/ns/net`, ports));
-    await ipBatch(bridgeAttachBatch(ports));
+    if (!overlay) {
+      // Two processes: one creates the namespace and does everything inside it (the veths are
+      // made there, their host ends pushed out to berthd's namespace); one puts the host ends on
+      // bridges.
+      await createNetnsWith(ns, sandboxCreateBatch(`/proc/${process.pid}/ns/net`, ports));
+      await ipBatch(bridgeAttachBatch(ports));
+    } else {
+      // On an overlay network other hosts have the address, and its MAC through the VXLAN
+      // proxy, from the claim on: peers may be sending before this start wires it. The side that
+      // comes up second has its queue made live at once, the first one only when the kernel
+      // gets to it; a reply (an ARP request) sent in between is lost and its retry costs ~1 s
+      // (BENCHMARKS.md §11). So the sandbox's side comes up last, at one process more.
+      await createNetnsWith(ns, sandboxCreateBatch(`/proc/${process.pid}/ns/net`, []));
+      await ipBatch(bridgeHostBatch(ns, ports));
+      await ipBatch(bridgeSandboxBatch(ports), ns);
+    }
   } catch (err) {
     // A half-made namespace must not keep its veths: remove them with it.
     for (const p of ports) await deleteLink(p.hostIf);

@@ -3,7 +3,7 @@
 // answers ARP from its neighbour table, `proxy`).
 import type { IfName, Ipv4 } from '../model/types.js';
 import type { PeerEntry } from '../plan/overlay-plan.js';
-import { vxlanCreateBatch } from '../plan/link-plan.js';
+import { type IpBatch, peerFdbBatch, peerNeighBatch, vxlanCreateBatch } from '../plan/link-plan.js';
 import { ipBatch } from './links.js';
 import { runOk } from './exec.js';
 
@@ -14,14 +14,30 @@ export async function createVxlan(name: IfName, vni: number, local: Ipv4, bridge
   await runOk(['bridge', 'link', 'set', 'dev', name, 'learning', 'off']);
 }
 
-/** Removes entries first (a moved endpoint), then adds; `replace` makes additions idempotent. */
+/** Removes entries first (a moved endpoint), then adds; `replace` makes additions idempotent.
+ * One process per kind and direction, whatever the number of entries; the FDB and neighbour
+ * processes run side by side (independent tables; DNS names the endpoint only after both).
+ * A removal that finds nothing (already gone) is not an error: the FDB batch runs with -force
+ * (on past a failed line) and its failure is ignored, the neighbour one flushes (peerNeighBatch). */
 export async function programPeers(del: readonly PeerEntry[], add: readonly PeerEntry[]): Promise<void> {
-  for (const p of del) {
-    await runOk(['ip', 'neigh', 'del', p.ip, 'dev', p.vxlan]).catch(() => undefined);
-    await runOk(['bridge', 'fdb', 'del', p.mac, 'dev', p.vxlan, 'dst', p.vtep, 'self']).catch(() => undefined);
+  if (del.length) {
+    await Promise.all([
+      runBatch('ip', peerNeighBatch('del', del), { force: false }).catch(() => undefined),
+      runBatch('bridge', peerFdbBatch('del', del), { force: true }).catch(() => undefined),
+    ]);
   }
-  for (const p of add) {
-    await runOk(['bridge', 'fdb', 'replace', p.mac, 'dev', p.vxlan, 'dst', p.vtep, 'self', 'permanent']);
-    await runOk(['ip', 'neigh', 'replace', p.ip, 'lladdr', p.mac, 'dev', p.vxlan, 'nud', 'permanent']);
+  if (add.length) {
+    const [fdb, neigh] = await Promise.allSettled([
+      runBatch('bridge', peerFdbBatch('replace', add), { force: false }),
+      runBatch('ip', peerNeighBatch('replace', add), { force: false }),
+    ]);
+    if (fdb.status === 'rejected') throw fdb.reason;
+    if (neigh.status === 'rejected') throw neigh.reason;
   }
+}
+
+/** `ip|bridge [-force] -batch -` with the lines on stdin (-force: go on past a failed line). */
+async function runBatch(tool: 'ip' | 'bridge', lines: IpBatch, opts: { force: boolean }): Promise<void> {
+  if (lines.length === 0) return;
+  await runOk([tool, ...(opts.force ? ['-force'] : []), '-batch', '-'], { input: lines.join('\n') + '\n' });
 }

@@ -160,6 +160,33 @@ export function vipAddressBatch(have: readonly string[], want: readonly string[]
   return batch([...[...h].filter((x) => !w.has(x)).map((x) => line('del', x)), ...[...w].filter((x) => !h.has(x)).map((x) => line('add', x))]);
 }
 
+/** A remote endpoint's static entries on an overlay's VXLAN device (plan/overlay-plan.ts PeerEntry). */
+export interface PeerLine {
+  vxlan: IfName;
+  ip: Ipv4;
+  mac: string;
+  vtep: Ipv4;
+}
+
+/** Neighbour entries of remote endpoints, for one `ip -batch -` run however many change (a dead
+ * host's endpoints used to be one process each, and took seconds on a busy host). Removal is a
+ * flush of that one address: `neigh del` of an entry already gone ends the whole batch (ip exits
+ * on it even with -force), a flush that finds nothing does not. */
+export function peerNeighBatch(verb: 'del' | 'replace', peers: readonly PeerLine[]): IpBatch {
+  return batch(
+    peers.map((p) =>
+      verb === 'del'
+        ? `neigh flush to ${addr(p.ip)} dev ${dev(p.vxlan)} nud permanent`
+        : `neigh replace ${addr(p.ip)} lladdr ${mac(p.mac)} dev ${dev(p.vxlan)} nud permanent`,
+    ),
+  );
+}
+
+/** FDB entries of remote endpoints, for one `bridge -batch -` run (same checks as ip lines). */
+export function peerFdbBatch(verb: 'del' | 'replace', peers: readonly PeerLine[]): IpBatch {
+  return batch(peers.map((p) => `fdb ${verb} ${mac(p.mac)} dev ${dev(p.vxlan)} dst ${addr(p.vtep)} self${verb === 'replace' ? ' permanent' : ''}`));
+}
+
 /** An overlay network's VXLAN port on its bridge: static entries only (nolearning, ARP answered
  * from the neighbour table: proxy), UDP 4789, bound to the host's underlay address. */
 export function vxlanCreateBatch(name: IfName, vni: number, local: Ipv4, bridge: IfName, mtuValue: number): IpBatch {

@@ -13,7 +13,7 @@
 //   Cluster.create({prefix?, hosts? = 3, leaseTtl? = 5, berthdArgs?, startBerthd? = true})
 //   withCluster(prefix, opts, async (c) => ...)     create, run, ALWAYS destroy
 //   c.hosts[i]: Lab; c.etcdEndpoints ("10.99.0.11:2379,..."); c.etcdctl(args) (from the underlay)
-//   c.killMember(i) (SIGKILL), c.startMember(i) (same data dir), c.waitEtcdHealthy()
+//   c.killMember(i) (SIGKILL), c.startMember(i) (same data dir), c.waitEtcdHealthy(), c.memberPid(i)
 //   c.killHost(i): SIGKILL its berthd and delete all its namespaces (a machine that dies)
 //   c.destroy(): every host lab, then etcd, the underlay and the dir; throws if anything leaked.
 //   c.logs(lines?): the tail of every berthd log (BERTH_LAB_LOG_LINES, default 25), for failures.
@@ -32,7 +32,8 @@ export const hostUnderlayIp = (i: number): string => `${UNDERLAY_PREFIX}.${20 + 
 export interface ClusterOptions {
   /** 1-3 of [a-z0-9] starting with a letter; 3 random hex digits are appended. Default "mh". */
   prefix?: string;
-  /** Number of berth hosts (1-9). Default 3. */
+  /** Number of berth hosts (1-20; past 9 the prefix must be 1-2 characters, so that each
+   * host lab's prefix <name>h<i> stays within Lab's 8). Default 3. */
   hosts?: number;
   /** --lease-ttl for every berthd (seconds). Default 5. */
   leaseTtl?: number;
@@ -40,6 +41,8 @@ export interface ClusterOptions {
   berthdArgs?: string[];
   /** Start berthd on every host at once. Default true. */
   startBerthd?: boolean;
+  /** Extra etcd arguments on every member (e.g. --quota-backend-bytes for a big lab). */
+  etcdArgs?: string[];
 }
 
 export class Cluster implements PidTracker {
@@ -70,7 +73,8 @@ export class Cluster implements PidTracker {
     const prefix = opts.prefix ?? "mh";
     if (!/^[a-z][a-z0-9]{0,2}$/.test(prefix)) throw new Error(`cluster prefix ${JSON.stringify(prefix)}: want 1-3 of [a-z0-9], starting with a letter`);
     const n = opts.hosts ?? 3;
-    if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`cluster: hosts must be 1-9, not ${n}`);
+    if (!Number.isInteger(n) || n < 1 || n > 20) throw new Error(`cluster: hosts must be 1-20, not ${n}`);
+    if (`${prefix}123h${n}`.length > 8) throw new Error(`cluster: with ${n} hosts the prefix must be at most ${8 - 4 - String(n).length} characters, not ${JSON.stringify(prefix)}`);
     let name = "";
     for (let i = 0; i < 20 && !name; i++) {
       const c = prefix + randomBytes(2).toString("hex").slice(0, 3);
@@ -155,8 +159,15 @@ export class Cluster implements PidTracker {
       "--listen-peer-urls", `http://${a}:2380`, "--initial-advertise-peer-urls", `http://${a}:2380`,
       "--listen-client-urls", `http://${a}:2379`, "--advertise-client-urls", `http://${a}:2379`,
       "--initial-cluster", initial, "--initial-cluster-token", this.name, "--initial-cluster-state", "new",
+      ...(this.opts.etcdArgs ?? []),
     ];
     this.members.set(i, await spawnBg(argv, { name: `etcd-e${i}`, logPath: join(this.dir, `e${i}.log`) }, this));
+  }
+
+  /** The pid of member `i` (1-3) while it runs. */
+  memberPid(i: number): number | undefined {
+    const m = this.members.get(i);
+    return m?.running() ? m.pid : undefined;
   }
 
   /** SIGKILL one member (its data dir stays for startMember). */
