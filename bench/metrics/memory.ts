@@ -2,7 +2,7 @@
 // default userland proxy: docker-proxy processes are part of its cost).
 import { MetricBuilder, type MetricResult } from '../lib/result.js';
 import { sleep } from '../lib/proc.js';
-import { sumRss } from '../lib/procfs.js';
+import { sumMemory, sumRss } from '../lib/procfs.js';
 import type { PublishSystem } from '../systems/types.js';
 import { describe, guarded, usable, type MetricContext } from './common.js';
 
@@ -17,7 +17,10 @@ export async function metricMemory(ctx: MetricContext, systems: PublishSystem[],
       `Resident memory (VmRSS) of the daemon idle (started, one network, no sandbox) and with ${n} sandboxes ` +
       `running \`sleep\`, each publishing one port; "with its port proxies" adds docker-proxy processes ` +
       `(berth has none). "Other daemon-side processes" are containerd and the containerd shims for Docker, any ` +
-      `helper process for berth (never the sandboxes' own commands). ${SAMPLES} samples 1 s apart per state.`,
+      `helper process for berth (never the sandboxes' own commands). ${SAMPLES} samples 1 s apart per state. ` +
+      `"Supervision per sandbox" is those other processes' memory divided by ${n}, as USS (their private ` +
+      `pages: what each further sandbox adds) and PSS (shared pages divided among the processes mapping them, ` +
+      `machine-wide); RSS would count the shell's or shim's shared binary and libraries once per sandbox.`,
     systems: systems.map((s) => s.name),
     berthSystems: berth,
     command: ctx.commandFor('mem'),
@@ -26,6 +29,8 @@ export async function metricMemory(ctx: MetricContext, systems: PublishSystem[],
   b.measure('loaded', `daemon RSS, ${n} sandboxes`, 'MiB', 'lower');
   b.measure('withProxies', `daemon + its port proxies, ${n} sandboxes`, 'MiB', 'lower');
   b.measure('other', `other daemon-side processes, ${n} sandboxes`, 'MiB', 'lower');
+  b.measure('supUss', `supervision per sandbox, USS (other daemon-side processes / ${n})`, 'KiB', 'lower');
+  b.measure('supPss', `supervision per sandbox, PSS (other daemon-side processes / ${n})`, 'KiB', 'lower');
   b.measure('procs', `daemon-side processes, ${n} sandboxes`, 'processes', 'lower');
   const live = await usable(b, systems, ctx);
   const mib = (kib: number) => kib / 1024;
@@ -51,6 +56,9 @@ export async function metricMemory(ctx: MetricContext, systems: PublishSystem[],
           b.add('loaded', s.name, mib(d));
           b.add('withProxies', s.name, mib(d + px));
           b.add('other', s.name, mib(sumRss(p.other).rssKiB));
+          const sup = sumMemory(p.other);
+          b.add('supUss', s.name, sup.ussKiB / n);
+          b.add('supPss', s.name, sup.pssKiB / n);
           b.add('procs', s.name, p.daemon.length + p.proxies.length + p.other.length);
           await sleep(1000);
         }
