@@ -11,24 +11,32 @@ import { build } from 'esbuild';
 
 const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning' };
 
-// The main bundle must not contain import(): V8 drops the dynamic-import hook of a script compiled
-// from a code cache. So the two modules loaded on demand become plain require() calls.
+// Modules only some commands need are loaded on their first use, not at start:
 // - node:child_process (4 ms to load here; commander loads it for executable subcommands, which
-//   berth does not use, and `berth exec` needs it) is a stand-in that loads it on first call.
+//   berth does not use; `berth exec` needs it) and node:http (4 ms; only answers that stream, as
+//   run's attach and logs -f, use it: plain calls go through src/cli/http1.ts) are stand-ins that
+//   load the real module on first call.
 // - src/cli/template-runner.ts is the bundle dist/berth-template.cjs, required by `berth template`.
-const CHILD_PROCESS_FUNCTIONS = ['spawn', 'spawnSync', 'execFile', 'execFileSync', 'exec', 'execSync', 'fork'];
+// These are plain require() calls: the main bundle must not contain import(), since V8 drops the
+// dynamic-import hook of a script compiled from a code cache.
+const ON_FIRST_CALL = {
+  child_process: ['spawn', 'spawnSync', 'execFile', 'execFileSync', 'exec', 'execSync', 'fork'],
+  http: ['request', 'get'],
+};
 const onDemand = {
   name: 'on-demand',
   setup(b) {
-    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
-      args.namespace === 'on-demand' ? { path: 'node:child_process', external: true } : { path: 'child_process', namespace: 'on-demand' },
+    b.onResolve({ filter: /^(node:)?(child_process|http)$/ }, (args) =>
+      args.namespace === 'on-demand'
+        ? { path: args.path, external: true }
+        : { path: args.path.replace(/^node:/, ''), namespace: 'on-demand' },
     );
     b.onResolve({ filter: /[\\/]template-runner\.js$/ }, () => ({ path: 'template-runner', namespace: 'on-demand' }));
     b.onResolve({ filter: /^\.\/berth-template\.cjs$/ }, (args) => ({ path: args.path, external: true }));
-    b.onLoad({ filter: /^child_process$/, namespace: 'on-demand' }, () => ({
+    b.onLoad({ filter: /^(child_process|http)$/, namespace: 'on-demand' }, (args) => ({
       contents:
-        "let m; const real = () => (m ??= require('node:child_process'));\n" +
-        CHILD_PROCESS_FUNCTIONS.map((f) => `exports.${f} = (...a) => real().${f}(...a);`).join('\n'),
+        `let m; const real = () => (m ??= require('node:${args.path}'));\n` +
+        ON_FIRST_CALL[args.path].map((f) => `exports.${f} = (...a) => real().${f}(...a);`).join('\n'),
       loader: 'js',
     }));
     b.onLoad({ filter: /^template-runner$/, namespace: 'on-demand' }, () => ({
