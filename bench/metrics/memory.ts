@@ -14,7 +14,7 @@ export async function metricMemory(ctx: MetricContext, systems: PublishSystem[],
     id: 'mem',
     title: '6. Daemon memory',
     description:
-      `Resident memory (VmRSS) of the daemon idle (started, one network, no sandbox) and with ${n} sandboxes ` +
+      `Resident memory (VmRSS) of the daemon (for berth: berthd and its DNS UDP worker processes) idle (started, one network, no sandbox) and with ${n} sandboxes ` +
       `running \`sleep\`, each publishing one port; "with its port proxies" adds docker-proxy processes ` +
       `(berth has none). "Other daemon-side processes" are containerd and the containerd shims for Docker, any ` +
       `helper process for berth (never the sandboxes' own commands). ${SAMPLES} samples 1 s apart per state. ` +
