@@ -1,7 +1,8 @@
 // A UDP worker of the embedded DNS server: a child process of berthd that reads queries from the
 // same UDP sockets as berthd (it gets a copy of each bound socket, child.send(msg, socket)) and
 // answers the ones the view answers, through the same code (answer.ts) from a view it builds from
-// the same inputs (dnsView(state, hostServices, opts), sent by udp-workers.ts on every change).
+// the same inputs (dnsView(state, hostServices, opts), sent by udp-workers.ts after each change;
+// between a change and the new view it hands every query to berthd).
 // Two readers of one socket: the kernel hands each datagram to one of them, so the per-datagram
 // cost of Node (most of a query's cost, docs/dns.md) is spread over two cores.
 // Queries to forward go back to berthd, which owns the upstream sockets and the in-flight limit, and
@@ -13,6 +14,9 @@ import { answerQuery, ROTATED, type AnswerCounts, type RatedLog } from './answer
 import type { ToWorker } from './udp-workers.js';
 
 let view: DnsView | undefined;
+/** The view's number, and the latest number berthd announced: below it, the view is stale. */
+let viewSeq = 0;
+let latestSeq = 0;
 const sockets = new Map<string, dgram.Socket>();
 const counts: AnswerCounts = { queries: 0, local: 0, refused: 0, malformed: 0, dropped: 0 };
 const rate = new Map<string, number>();
@@ -37,8 +41,8 @@ function serve(ip: string, sock: dgram.Socket): void {
   sock.on('message', (msg, rinfo) => {
     const asker = rinfo.address.startsWith('::ffff:') ? rinfo.address.slice(7) : rinfo.address;
     const toBerthd = () => send({ t: 'forward', ip, msg, port: rinfo.port, address: rinfo.address });
-    // Without a view yet, berthd answers (it always has the current one).
-    if (!view) return toBerthd();
+    // Without the latest view, berthd answers (it always has the current one).
+    if (!view || viewSeq < latestSeq) return toBerthd();
     let r: ReturnType<typeof answerQuery>;
     try {
       r = answerQuery(view, msg, ip, asker, 'udp', counts, log, true);
@@ -61,9 +65,14 @@ function serve(ip: string, sock: dgram.Socket): void {
 }
 
 process.on('message', (m: ToWorker, handle: unknown) => {
-  if (m.t === 'view') {
+  if (m.t === 'stale') {
+    latestSeq = Math.max(latestSeq, m.seq);
+    send({ t: 'stale', seq: m.seq });
+  } else if (m.t === 'view') {
     view = dnsView(m.input.state, m.input.hostServices, m.input.opts);
-    send({ t: 'ack', seq: m.seq });
+    viewSeq = m.seq;
+    latestSeq = Math.max(latestSeq, m.seq);
+    send({ t: 'view', seq: m.seq });
   } else if (m.t === 'listen' && handle) {
     serve(m.ip, handle as dgram.Socket);
   } else if (m.t === 'counts') {

@@ -3,9 +3,13 @@
 // they hand back (forwarding). berthd keeps reading the same sockets itself, so DNS is answered
 // whether or not a worker is up; a worker only adds a reader.
 //
-// Consistency: setView() resolves once every live worker has built the new view (or, if one does
-// not confirm within VIEW_ACK_MS, once that worker is killed, to be restarted with the current
-// view), so when a sandbox's start or removal returns, no reader answers from an older view.
+// Consistency without the view's cost on every change: setView() first marks every live worker
+// stale (a message of a few bytes; a stale worker hands every query to berthd, which has the
+// current view) and resolves once they have confirmed, so that when a sandbox's start or removal
+// returns no reader answers from an older view. The view's inputs (the whole state: 1 MB and
+// ~20 ms to serialize with 1,000 sandboxes) follow later (scheduleViews), one at a time per worker,
+// the latest only; the worker answers again once it has built the latest. A worker that does not
+// confirm within ACK_MS is killed and restarted with the current view.
 import { fork, type ChildProcess } from 'node:child_process';
 import type dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
@@ -22,11 +26,12 @@ export interface ViewInput {
   opts: DnsViewOptions;
 }
 
-export type ToWorker = { t: 'view'; seq: number; input: ViewInput } | { t: 'listen'; ip: string } | { t: 'unlisten'; ip: string } | { t: 'counts' };
+export type ToWorker = { t: 'stale'; seq: number } | { t: 'view'; seq: number; input: ViewInput } | { t: 'listen'; ip: string } | { t: 'unlisten'; ip: string } | { t: 'counts' };
 
 type FromWorker =
   | { t: 'ready' }
-  | { t: 'ack'; seq: number }
+  | { t: 'stale'; seq: number }
+  | { t: 'view'; seq: number }
   | { t: 'counts'; counts: AnswerCounts }
   | { t: 'unlistened'; ip: string }
   | { t: 'log'; level: 'debug' | 'warn'; msg: string }
@@ -35,7 +40,7 @@ type FromWorker =
 /** A query a worker handed back: berthd answers it on its own copy of the socket. */
 export type OnForward = (ip: string, msg: Buffer, port: number, address: string) => void;
 
-const VIEW_ACK_MS = 3000;
+const ACK_MS = 3000;
 const RESTART_MIN_MS = 200;
 const RESTART_MAX_MS = 10_000;
 /** A worker that lived this long resets the restart delay. */
@@ -46,8 +51,12 @@ interface Slot {
   started: number;
   delay: number;
   timer: NodeJS.Timeout | undefined;
-  /** seq -> resolve, for the views sent and not yet built. */
+  /** seq -> resolve, for the stale marks sent and not yet confirmed. */
   acks: Map<number, () => void>;
+  /** The view being sent (its seq), if any; the latest is sent when it is built. */
+  sending: number | undefined;
+  /** Kills the worker if the view sent is not built within ACK_MS. */
+  buildTimer: NodeJS.Timeout | undefined;
   /** ip -> callers waiting until this worker has closed its copy of that socket. */
   closing: Map<string, Array<() => void>>;
   /** Callers of counts() waiting for this worker's answer. */
@@ -62,13 +71,16 @@ export class UdpWorkers {
   private input: ViewInput | undefined;
   private seq = 0;
   private stopped = false;
+  private viewTimer: NodeJS.Timeout | undefined;
+  /** How long the last send of a view's inputs took (serializing them), in ms. */
+  private serializeMs = 0;
 
   constructor(
     count: number,
     private readonly log: LogFn,
     private readonly onForward: OnForward,
   ) {
-    this.slots = Array.from({ length: count }, () => ({ child: undefined, started: 0, delay: RESTART_MIN_MS, timer: undefined, acks: new Map(), closing: new Map(), counting: [] }));
+    this.slots = Array.from({ length: count }, () => ({ child: undefined, started: 0, delay: RESTART_MIN_MS, timer: undefined, acks: new Map(), sending: undefined, buildTimer: undefined, closing: new Map(), counting: [] }));
   }
 
   start(): void {
@@ -87,7 +99,7 @@ export class UdpWorkers {
 
   /**
    * The workers close their copies of ip's socket; resolves when they have (or died, or were killed
-   * after VIEW_ACK_MS), so that berthd's own close frees the address for a later bind at once.
+   * after ACK_MS), so that berthd's own close frees the address for a later bind at once.
    */
   async unlisten(ip: string): Promise<void> {
     if (!this.sockets.delete(ip)) return;
@@ -97,9 +109,9 @@ export class UdpWorkers {
         if (!child?.connected) return undefined;
         return new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
-            this.log('warn', `dns: UDP worker ${child.pid} did not close its socket on ${ip} within ${VIEW_ACK_MS} ms; killing it`);
+            this.log('warn', `dns: UDP worker ${child.pid} did not close its socket on ${ip} within ${ACK_MS} ms; killing it`);
             child.kill('SIGKILL');
-          }, VIEW_ACK_MS);
+          }, ACK_MS);
           const waiting = s.closing.get(ip) ?? [];
           waiting.push(() => {
             clearTimeout(timer);
@@ -112,10 +124,25 @@ export class UdpWorkers {
     );
   }
 
-  /** Every live worker builds this view; resolves when they have (see the top of this file). */
+  /** Every live worker stops answering from its view, then gets this one (see the top of this file). */
   async setView(input: ViewInput): Promise<void> {
     this.input = input;
-    await Promise.all(this.slots.map((s) => this.sendView(s)));
+    const seq = ++this.seq;
+    await Promise.all(this.slots.map((s) => this.markStale(s, seq)));
+    this.scheduleViews();
+  }
+
+  /**
+   * Sends the latest inputs to the workers a little later, not on the request's path: after a
+   * pause of 10 times what serializing the last one took (at least 20 ms), so that a burst of
+   * changes costs one send and berthd spends at most ~10% of its time on them.
+   */
+  private scheduleViews(): void {
+    if (this.viewTimer || this.stopped) return;
+    this.viewTimer = setTimeout(() => {
+      this.viewTimer = undefined;
+      for (const s of this.slots) this.sendView(s);
+    }, Math.max(20, 10 * this.serializeMs));
   }
 
   /** What each live worker has answered so far (its own counts; berthd's are DnsServer.stats). */
@@ -128,6 +155,7 @@ export class UdpWorkers {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.viewTimer) clearTimeout(this.viewTimer);
     await Promise.all(
       this.slots.map(async (s) => {
         if (s.timer) clearTimeout(s.timer);
@@ -155,6 +183,8 @@ export class UdpWorkers {
       s.child = undefined;
       for (const done of s.acks.values()) done();
       s.acks.clear();
+      if (s.buildTimer) clearTimeout(s.buildTimer);
+      s.sending = undefined;
       for (const r of s.counting.splice(0)) r(undefined);
       for (const waiting of s.closing.values()) for (const done of waiting) done();
       s.closing.clear();
@@ -170,14 +200,19 @@ export class UdpWorkers {
     if (s.child !== child) return;
     switch (m.t) {
       case 'ready':
-        // The current view first, then the sockets: its first datagram finds a view.
-        void this.sendView(s);
+        // The current view, then the sockets (until it has built the view it hands queries to berthd).
+        this.sendView(s);
         for (const [ip, sock] of this.sockets) this.post(s, { t: 'listen', ip }, sock);
         this.log('debug', `dns: UDP worker ${child.pid} serving ${this.sockets.size} address(es)`);
         break;
-      case 'ack':
+      case 'stale':
         s.acks.get(m.seq)?.();
         s.acks.delete(m.seq);
+        break;
+      case 'view':
+        if (s.buildTimer) clearTimeout(s.buildTimer);
+        s.sending = undefined;
+        if (m.seq < this.seq) this.scheduleViews();
         break;
       case 'unlistened':
         for (const done of s.closing.get(m.ip) ?? []) done();
@@ -195,23 +230,36 @@ export class UdpWorkers {
     }
   }
 
-  private sendView(s: Slot): Promise<void> {
+  private markStale(s: Slot, seq: number): Promise<void> {
     const child = s.child;
-    if (!child || !this.input) return Promise.resolve();
-    const seq = ++this.seq;
+    if (!child?.connected) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         if (!s.acks.delete(seq)) return;
-        this.log('warn', `dns: UDP worker ${child.pid} did not take a new view within ${VIEW_ACK_MS} ms; killing it (it restarts with the current view)`);
+        this.log('warn', `dns: UDP worker ${child.pid} did not confirm a new view within ${ACK_MS} ms; killing it (it restarts with the current view)`);
         child.kill('SIGKILL');
         resolve();
-      }, VIEW_ACK_MS);
+      }, ACK_MS);
       s.acks.set(seq, () => {
         clearTimeout(timer);
         resolve();
       });
-      this.post(s, { t: 'view', seq, input: this.input! });
+      this.post(s, { t: 'stale', seq });
     });
+  }
+
+  /** The latest inputs to this worker, unless a view is on its way (its answer sends the latest). */
+  private sendView(s: Slot): void {
+    const child = s.child;
+    if (!child?.connected || !this.input || s.sending !== undefined) return;
+    s.sending = this.seq;
+    s.buildTimer = setTimeout(() => {
+      this.log('warn', `dns: UDP worker ${child.pid} did not build a view within ${ACK_MS} ms; killing it (it restarts with the current view)`);
+      child.kill('SIGKILL');
+    }, ACK_MS);
+    const t0 = performance.now();
+    this.post(s, { t: 'view', seq: this.seq, input: this.input });
+    this.serializeMs = performance.now() - t0;
   }
 
   private post(s: Slot, m: ToWorker, handle?: dgram.Socket): void {
