@@ -3,7 +3,7 @@
 // and writes BENCHMARKS.md (raw results in bench/out/).
 import { Command } from 'commander';
 import { cpus, totalmem, loadavg } from 'node:os';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanupLeftovers, WORK_ROOT } from './lib/lab.js';
@@ -59,7 +59,7 @@ async function machine(): Promise<Machine> {
 }
 
 /**
- * A copy of the built berth (bin/, libexec/, dist/src/, dist/berth-cli.cjs, package.json; node_modules linked), so that a rebuild of the
+ * A copy of the built berth (bin/, libexec/, dist/src/, dist/berth-*, package.json; node_modules linked), so that a rebuild of the
  * working tree during the run cannot change or break the berth being measured.
  */
 function snapshotBerth(): string {
@@ -71,7 +71,8 @@ function snapshotBerth(): string {
     if (existsSync(join(REPO, d))) cpSync(join(REPO, d), join(dir, d), { recursive: true, verbatimSymlinks: true });
   }
   if (existsSync(join(REPO, 'dist', 'src'))) cpSync(join(REPO, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
-  if (existsSync(join(REPO, 'dist', 'berth-cli.cjs'))) cpSync(join(REPO, 'dist', 'berth-cli.cjs'), join(dir, 'dist', 'berth-cli.cjs'));
+  // The CLI: its launcher, bundles and code cache (dist/berth-cli.cjs, berth-cli-main.*, berth-template.cjs).
+  for (const f of readdirSync(join(REPO, 'dist'))) if (f.startsWith('berth-')) cpSync(join(REPO, 'dist', f), join(dir, 'dist', f));
   cpSync(join(REPO, 'package.json'), join(dir, 'package.json'));
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
   return dir;

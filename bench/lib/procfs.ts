@@ -125,6 +125,25 @@ export async function killProcs(procs: ProcInfo[], graceMs = 3000): Promise<void
   while (Date.now() < end2 && live.some(alive)) await sleep(50);
 }
 
+/**
+ * Memory of a set of processes (KiB) from /proc/PID/smaps_rollup: RSS counts every page a process
+ * maps, shared library and binary pages once per process; PSS divides each shared page among the
+ * processes mapping it (machine-wide, so other users of the same binary lower it); USS is the
+ * private pages alone (Private_Clean + Private_Dirty): what the processes cost over the ones that
+ * stay, the figure that grows with each sandbox.
+ */
+export function sumMemory(procs: ProcInfo[]): { rssKiB: number; pssKiB: number; ussKiB: number } {
+  const out = { rssKiB: 0, pssKiB: 0, ussKiB: 0 };
+  for (const p of procs) {
+    const text = readText(`/proc/${p.pid}/smaps_rollup`) ?? '';
+    const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+    out.rssKiB += kib('Rss');
+    out.pssKiB += kib('Pss');
+    out.ussKiB += kib('Private_Clean') + kib('Private_Dirty');
+  }
+  return out;
+}
+
 /** Total RSS (KiB) and count of a set of processes. */
 export function sumRss(procs: ProcInfo[]): { count: number; rssKiB: number } {
   let rss = 0;

@@ -1,9 +1,12 @@
 // Metric 3: `run -d -p HOST:80` end to end through each system's CLI (wall time of the CLI process until
 // it returns with the sandbox running), then `rm -f`. Systems alternate every iteration.
 import { MetricBuilder, type MetricResult } from '../lib/result.js';
-import { timed } from '../lib/proc.js';
+import { run, timed } from '../lib/proc.js';
 import type { RunSystem } from '../systems/types.js';
 import { describe, errText, guarded, rotate, usable, type MetricContext } from './common.js';
+
+/** Node.js starting and doing nothing: the floor under berth's CLI, in the run and ps tables. */
+const NODE_START = 'node -e 0';
 
 export async function metricRun(ctx: MetricContext, systems: RunSystem[], berth: string[]): Promise<MetricResult> {
   const b = new MetricBuilder({
@@ -15,7 +18,8 @@ export async function metricRun(ctx: MetricContext, systems: RunSystem[], berth:
       '`docker run -d --network N -p H:80 bn-bb:1 sleep 3600` (the Debian 20.10 CLI, against dockerd and, as ' +
       '"berth (docker CLI)", against berthd\'s Docker API with the same image imported), `podman run -d --network N -p H:80 --rootfs DIR ' +
       'sleep 3600`), then of `rm -f` of it, and of `ps` (the floor: starting the CLI and one API round trip). ' +
-      'Daemons are started before and are not timed.',
+      'Daemons are started before and are not timed. "node -e 0" is Node.js starting and doing nothing, timed ' +
+      'once per round the same way: the floor under any CLI written for Node (berth\'s targets are ratios to it).',
     systems: systems.map((s) => s.name),
     berthSystems: berth,
     command: ctx.commandFor('run'),
@@ -57,6 +61,8 @@ export async function metricRun(ctx: MetricContext, systems: RunSystem[], berth:
         });
         if (!ok) failed.add(s);
       }
+      const bare = await timed(() => run([process.execPath, '-e', '0']));
+      for (const m of ['run', 'floor']) b.add(m, NODE_START, bare.ms);
     }
   } finally {
     for (const s of systems) await s.stop().catch(() => {});

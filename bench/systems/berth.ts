@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, LAB_NET, procsInNetns } from '../lib/lab.js';
 import { run, startDaemon, waitFor, readText, type Daemon } from '../lib/proc.js';
-import { allProcs, killProcs, procInfo, processTree, type ProcInfo } from '../lib/procfs.js';
+import { allProcs, cmdline, killProcs, procInfo, processTree, type ProcInfo } from '../lib/procfs.js';
 import { unixRequest } from '../lib/unix-http.js';
 import type { DnsSystem, NetSetupSystem, PortRange, PublishSystem, RunSystem } from './types.js';
 import { dockerCli } from '../lib/dockerd.js';
@@ -324,10 +324,12 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
       if (!sandboxes.has(p.pid)) seen.set(p.pid, p);
     }
     const all = [...seen.values()];
+    // berthd's DNS UDP workers (src/dns/udp-worker.ts) are part of the daemon, not of any sandbox.
+    const isDaemon = (p: ProcInfo) => p.pid === pid || (p.ppid === pid && cmdline(p.pid).some((a) => a.endsWith('udp-worker.js')));
     return {
-      daemon: all.filter((p) => p.pid === pid),
+      daemon: all.filter(isDaemon),
       proxies: [], // berth publishes ports in the kernel; any helper process it keeps is counted in "other"
-      other: all.filter((p) => p.pid !== pid),
+      other: all.filter((p) => !isDaemon(p)),
     };
   }
 

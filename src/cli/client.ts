@@ -1,5 +1,8 @@
-// The CLI's only way to berthd: HTTP over the unix socket.
+// The CLI's only way to berthd: HTTP over the unix socket. Plain calls go through http1.ts (no
+// node:http at start-up); answers that stream (wait, attach, logs) through node:http.
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
+import { http1, type Http1Response } from './http1.js';
 
 export class ApiError extends Error {
   constructor(
@@ -23,21 +26,38 @@ export class Client {
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : JSON.stringify(body);
       const req = request(
-        { socketPath: this.socket, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} },
+        {
+          // One connection per call, opened here rather than by an http.Agent: the agent's bookkeeping
+          // (a TLS server name checked against an IPv6 pattern, 3-4 ms on first use) is start-up time.
+          createConnection: () => connect(this.socket),
+          method,
+          path,
+          headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {},
+        },
         resolve,
       );
       onRequest?.(req);
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
-          reject(new ApiError(0, `Cannot connect to berthd at unix://${this.socket}. Is berthd running? (set BERTH_HOST or --host)`));
-        } else reject(err);
-      });
+      req.on('error', (err: NodeJS.ErrnoException) => reject(this.unreachable(err)));
       req.end(data);
     });
   }
 
   async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    return this.read<T>(await this.open(method, path, body));
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    let res: Http1Response;
+    try {
+      res = await http1(this.socket, method, path, data, data === undefined ? {} : { 'Content-Type': 'application/json' });
+    } catch (err) {
+      throw this.unreachable(err as NodeJS.ErrnoException);
+    }
+    return decode<T>(res.status, res.headers['content-type'], res.body.toString('utf8'));
+  }
+
+  private unreachable(err: NodeJS.ErrnoException): Error {
+    if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+      return new ApiError(0, `Cannot connect to berthd at unix://${this.socket}. Is berthd running? (set BERTH_HOST or --host)`);
+    }
+    return err;
   }
 
   /**
@@ -53,40 +73,30 @@ export class Client {
 
   /** The JSON (or text) body of a response; an error status becomes an ApiError. */
   async read<T>(res: IncomingMessage): Promise<T> {
-
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const status = res.statusCode ?? 500;
-    const isJson = (res.headers['content-type'] ?? '').includes('json');
-    if (status >= 400) {
-      let message = text;
-      try {
-        message = (JSON.parse(text) as { message?: string }).message ?? text;
-      } catch {
-        /* plain text */
-      }
-      throw new ApiError(status, message);
-    }
-    if (!text) return undefined as T;
-    return (isJson ? JSON.parse(text) : text) as T;
+    return decode<T>(res.statusCode ?? 500, res.headers['content-type'], Buffer.concat(chunks).toString('utf8'));
   }
 
   /** Streams a response body (logs) to a writable. */
   async stream(path: string, out: NodeJS.WritableStream): Promise<void> {
     const res = await this.open('GET', path);
-    if ((res.statusCode ?? 500) >= 400) {
-      const chunks: Buffer[] = [];
-      for await (const c of res) chunks.push(c as Buffer);
-      const text = Buffer.concat(chunks).toString('utf8');
-      let message = text;
-      try {
-        message = (JSON.parse(text) as { message?: string }).message ?? text;
-      } catch {
-        /* plain */
-      }
-      throw new ApiError(res.statusCode ?? 500, message);
-    }
+    if ((res.statusCode ?? 500) >= 400) await this.read(res);
     for await (const c of res) out.write(c as Buffer);
   }
+}
+
+/** An answer's body: JSON or text; an error status becomes an ApiError with berthd's message. */
+function decode<T>(status: number, contentType: string | undefined, text: string): T {
+  if (status >= 400) {
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { message?: string }).message ?? text;
+    } catch {
+      /* plain text */
+    }
+    throw new ApiError(status, message);
+  }
+  if (!text) return undefined as T;
+  return ((contentType ?? '').includes('json') ? JSON.parse(text) : text) as T;
 }

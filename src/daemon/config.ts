@@ -1,7 +1,7 @@
 // berthd's flags, parsed and validated before anything is touched.
 import { parseIpv4 } from '../model/net-values.js';
 import type { DomainName, IpAddress, Ipv4 } from '../model/types.js';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { type ClusterConfig, parseClusterFlags } from '../model/cluster-config.js';
 import { BadRequest } from '../model/errors.js';
@@ -41,6 +41,8 @@ export interface DaemonConfig {
   catalogAddr?: { ip: string; port: number };
   /** --catalog-host-service NAME=IP:PORT, completed to a host-service spec pointing at catalogAddr. */
   catalogHostService?: string;
+  /** Processes reading the embedded DNS's UDP sockets besides berthd (src/dns/udp-worker.ts). */
+  dnsWorkers: number;
 }
 
 function bool(name: string) {
@@ -74,6 +76,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .option('--dns-search <domain>', 'default DNS search domain for sandboxes (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--host-service <spec>', 'NAME=LINKLOCAL_IP:PORT->HOSTPORT (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--mtu <n>', 'MTU of berth bridges and veths', '1500')
+    .option('--dns-workers <n>', 'processes that answer embedded-DNS UDP queries besides berthd, 0-8 (default: 1 with 2 or more CPUs)')
     .option('--cluster-store <url>', 'join a multi-host cluster: etcd://HOST:PORT[,HOST:PORT...]')
     .option('--advertise-addr <ip>', 'this host\'s address on the underlay (with --cluster-store)')
     .option('--node-name <name>', 'this host\'s name in the cluster (default: the hostname)')
@@ -103,6 +106,8 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
   const firewall = given('firewall') || iptables === undefined ? (o['firewall'] as 'nftables' | 'none') : iptables ? 'nftables' : 'none';
   const dnsFlags = (o['dns'] as string[]).map(validateDnsServer);
   const searchFlags = (o['dnsSearch'] as string[]).map(validateDnsSearch);
+  const dnsWorkers = o['dnsWorkers'] === undefined ? (availableParallelism() >= 2 ? 1 : 0) : Number(o['dnsWorkers']);
+  if (!Number.isInteger(dnsWorkers) || dnsWorkers < 0 || dnsWorkers > 8) throw new BadRequest(`invalid --dns-workers ${String(o['dnsWorkers'])}: give 0 to 8`);
   const catalogHostService = o['catalogHostService'] === undefined ? undefined : String(o['catalogHostService']);
   const catalogAddr = parseCatalogAddr(o['catalogAddr'] === undefined ? (catalogHostService ? '127.0.0.1:8500' : undefined) : String(o['catalogAddr']), o['catalogAllowRemote'] === true);
   return {
@@ -123,6 +128,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     dns: dnsFlags.length ? dnsFlags : (file.dns ?? []),
     dnsSearch: searchFlags.length ? searchFlags : (file['dns-search'] ?? []),
     configFile,
+    dnsWorkers,
     ...(catalogAddr ? { catalogAddr } : {}),
     ...(catalogHostService ? { catalogHostService } : {}),
     cluster: parseClusterFlags(

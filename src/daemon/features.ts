@@ -125,7 +125,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   };
 
   // Embedded DNS on the gateway of every user network.
-  const dns = new DnsServer({ log, hostUpstreams: () => resolvers.servers(), bindRetryMs: 1000 });
+  const dns = new DnsServer({ log, hostUpstreams: () => resolvers.servers(), bindRetryMs: 1000, udpWorkers: cfg.dnsWorkers });
   await dns.start();
   // Consul's names (N.service.consul) when the catalog is served inside sandboxes; other hosts'
   // sandboxes on overlay networks (read at each sync).

@@ -21,7 +21,8 @@ export class DnsFollower {
    * back a network or sandbox change.
    */
   async sync(state: BerthState): Promise<void> {
-    this.server.setView(dnsView(state, this.hostServices, this.opts()));
+    const opts = this.opts();
+    await this.server.setView(dnsView(state, this.hostServices, opts), { state, hostServices: this.hostServices, opts });
     const r = await this.server.setAddresses(dnsAddresses(state));
     for (const f of r.failed) this.log('warn', `dns: not yet listening on ${f.ip}: ${f.error} (retrying)`);
   }

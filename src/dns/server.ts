@@ -14,8 +14,10 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { DnsView } from '../plan/dns-view.js';
 import { Forwarder, type ForwardOptions, type Upstream } from './forwarder.js';
+import { UdpWorkers, type ViewInput } from './udp-workers.js';
 import type { LogFn } from './upstreams.js';
-import { errorResponse, localResponse, parseQuery, RCODE, truncatedResponse, udpLimit, type Rcode } from './wire.js';
+import { answerQuery, ROTATED, type AnswerCounts, type RatedLog, type ToForward } from './answer.js';
+import { errorResponse, RCODE, truncatedResponse, udpLimit } from './wire.js';
 
 export interface DnsServerOptions {
   /** Port to listen on (53; tests use a high port). */
@@ -34,6 +36,12 @@ export interface DnsServerOptions {
   maxInflight?: number;
   /** Retry binding an address that failed (e.g. not yet configured) after this long (ms); 0 = no retry. */
   bindRetryMs?: number;
+  /**
+   * Child processes that read the UDP sockets too (udp-worker.ts), each one more core for UDP
+   * queries; 0 = berthd alone. Only views set with their inputs (setView's second argument)
+   * reach them.
+   */
+  udpWorkers?: number;
 }
 
 export interface DnsStats {
@@ -75,6 +83,7 @@ export class DnsServer {
   private readonly port: number;
   private readonly log: LogFn;
   private readonly opts: Required<Omit<DnsServerOptions, 'log' | 'forward' | 'hostUpstreams'>> & Pick<DnsServerOptions, 'hostUpstreams'>;
+  private readonly workers: UdpWorkers | undefined;
   private readonly rate = new Map<string, number>();
   readonly stats: DnsStats = { queries: 0, local: 0, forwarded: 0, forwardFailed: 0, refused: 0, malformed: 0, dropped: 0, overloaded: 0, tcpConnections: 0 };
 
@@ -86,18 +95,36 @@ export class DnsServer {
       maxTcpConnections: 256,
       maxInflight: 1024,
       bindRetryMs: 1000,
+      udpWorkers: 0,
       hostUpstreams: opts.hostUpstreams,
       ...stripUndefined(opts),
     } as DnsServer['opts'];
     this.port = this.opts.port;
     this.log = opts.log ?? (() => {});
     this.forwarder = new Forwarder(opts.forward);
+    if (this.opts.udpWorkers > 0) {
+      this.workers = new UdpWorkers(this.opts.udpWorkers, this.log, (ip, msg, port, address) => {
+        const l = this.listeners.get(ip);
+        if (l) this.onUdp(l, msg, { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4', size: msg.length });
+      });
+    }
+  }
+
+  /** What each live UDP worker has answered (berthd's own answers are in stats). */
+  workerCounts(): Promise<AnswerCounts[]> {
+    return this.workers?.counts() ?? Promise.resolve([]);
+  }
+
+  /** PIDs of the UDP worker processes alive now. */
+  get workerPids(): number[] {
+    return this.workers?.pids ?? [];
   }
 
   /** Start serving the addresses set so far (and later ones as they are set). */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    this.workers?.start();
     await this.sync();
   }
 
@@ -107,14 +134,19 @@ export class DnsServer {
     for (const t of this.retry.values()) clearTimeout(t);
     this.retry.clear();
     this.forwarder.close();
+    await this.workers?.stop();
     await Promise.allSettled([...this.binding.values()]);
     await Promise.all([...this.listeners.values()].map((l) => this.close(l)));
     this.listeners.clear();
   }
 
-  /** Swap the answers: one assignment, no gap. */
-  setView(view: DnsView): void {
+  /**
+   * Swap the answers: one assignment, no gap. With UDP workers and the view's inputs, resolves once
+   * the workers answer from it too.
+   */
+  setView(view: DnsView, input?: ViewInput): Promise<void> {
     this.view = view;
+    return this.workers && input ? this.workers.setView(input) : Promise.resolve();
   }
 
   get currentView(): DnsView | undefined {
@@ -203,6 +235,7 @@ export class DnsServer {
     tcp.on('error', (e) => this.logRated('error', `tcp:${ip}`, `dns: TCP socket on ${ip}: ${e.message}`));
     tcp.on('connection', (s) => this.onTcp(l, s));
     this.listeners.set(ip, l);
+    this.workers?.listen(ip, udp);
     this.log('info', `dns: listening on ${ip}:${this.port} (udp, tcp)`);
     return undefined;
   }
@@ -218,6 +251,7 @@ export class DnsServer {
   }
 
   private async close(l: Listener, wasListening = true): Promise<void> {
+    if (wasListening) await this.workers?.unlisten(l.ip);
     for (const s of l.conns) s.destroy();
     l.conns.clear();
     await Promise.all([
@@ -237,8 +271,11 @@ export class DnsServer {
     const reply = (resp: Buffer | undefined): void => {
       if (!resp || this.listeners.get(l.ip) !== l) return;
       try {
+        // No callback: then Node sends at once (uv_udp_try_send) instead of queueing the reply and
+        // calling back through the event loop, most of a reply's cost. A reply the kernel refuses
+        // is lost either way; the client asks again.
         // The socket may have closed while a forwarded answer was on its way (network removed).
-        l.udp.send(resp, rinfo.port, rinfo.address, (e) => e && this.logRated('debug', `send:${l.ip}`, `dns: reply to ${rinfo.address}: ${e.message}`));
+        l.udp.send(resp, rinfo.port, rinfo.address);
       } catch (e) {
         this.logRated('debug', `send:${l.ip}`, `dns: reply to ${rinfo.address}: ${(e as Error).message}`);
       }
@@ -290,37 +327,15 @@ export class DnsServer {
 
   /** One query: a response now (local answers), a promise (forwarded), or undefined (dropped). */
   private handle(msg: Buffer, listenIp: string, askerIp: string, proto: 'udp' | 'tcp'): Buffer | undefined | Promise<Buffer | undefined> {
-    this.stats.queries++;
-    const p = parseQuery(msg);
-    if (!p.ok) {
-      if ('drop' in p) {
-        this.stats.dropped++;
-        return undefined;
-      }
-      this.stats.malformed++;
-      this.logRated('debug', `bad:${askerIp}`, `dns: ${rcodeName(p.rcode)} to ${askerIp}: ${p.why}`);
-      return errorResponse(msg, p.rcode, p.questionEnd, { badvers: p.badvers });
-    }
-    const q = p.query;
+    const r = answerQuery(this.view, msg, listenIp, askerIp, proto, this.stats, this.ratedLog);
+    if (!r || Buffer.isBuffer(r) || r === ROTATED) return r === ROTATED ? undefined : r;
+    return this.forward(msg, r, proto);
+  }
+
+  private forward(msg: Buffer, { query: q, upstreams: d }: ToForward, proto: 'udp' | 'tcp'): Buffer | Promise<Buffer | undefined> {
     const limit = proto === 'udp' ? udpLimit(q.edns) : 65535;
-    const view = this.view;
-    if (!view) return errorResponse(msg, RCODE.SERVFAIL, q.questionEnd, { edns: !!q.edns });
-
-    // A name with odd bytes in a label can never be one of berth's: the view is asked with a
-    // placeholder that matches nothing, and decides only whether to forward or refuse.
-    const d = view.answer(listenIp, askerIp, q.plainName ? q.qname : '\u0000', q.qtype);
-    if (d.kind === 'refuse') {
-      this.stats.refused++;
-      this.logRated('debug', `refuse:${askerIp}`, `dns: REFUSED ${askerIp} -> ${listenIp}: ${d.why}`);
-      return errorResponse(msg, RCODE.REFUSED, q.questionEnd, { edns: !!q.edns });
-    }
-    if (d.kind === 'local') {
-      this.stats.local++;
-      return localResponse(msg, q, d.rcode === 'NXDOMAIN' ? RCODE.NXDOMAIN : RCODE.NOERROR, d.records, limit, d.additional);
-    }
-
     const upstreams: readonly Upstream[] =
-      d.upstreams === 'host' ? (this.opts.hostUpstreams?.() ?? []) : d.upstreams.map((host) => ({ host, port: this.opts.sandboxDnsPort }));
+      d === 'host' ? (this.opts.hostUpstreams?.() ?? []) : d.map((host) => ({ host, port: this.opts.sandboxDnsPort }));
     if (this.forwarder.active >= this.opts.maxInflight) {
       this.stats.overloaded++;
       this.logRated('warn', 'overload', `dns: ${this.forwarder.active} forwarded queries in flight; answering SERVFAIL`);
@@ -337,6 +352,8 @@ export class DnsServer {
       return r.response;
     });
   }
+
+  private readonly ratedLog: RatedLog = (level, key, msg) => this.logRated(level, key, msg);
 
   private internalError(e: unknown): void {
     this.logRated('error', 'internal', `dns: internal error: ${(e as Error)?.stack ?? String(e)}`);
@@ -378,10 +395,6 @@ const literalLookup = ((address: string, family: unknown, cb: (err: Error | null
 
 function plainIp(a: string): string {
   return a.startsWith('::ffff:') ? a.slice(7) : a;
-}
-
-function rcodeName(r: Rcode): string {
-  return (Object.keys(RCODE) as Array<keyof typeof RCODE>).find((k) => RCODE[k] === r) ?? String(r);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDaemonArgs } from '../../src/daemon/config.js';
 import { parseDaemonJson } from '../../src/daemon/config-file.js';
@@ -68,4 +68,11 @@ test('bad keys: unknown, wrong type, bad value, unsupported, bad JSON', () => {
   assert.match(err('{"mtu": 12}'), /invalid key mtu: smaller than 68/);
   assert.match(err('{"icc": false,'), /daemon.json: not valid JSON/);
   assert.match(err('[1]'), /expected a JSON object/);
+});
+
+test('--dns-workers: 1 by default on 2+ CPUs, 0 turns them off, out of range is refused', () => {
+  assert.equal(parseDaemonArgs([]).dnsWorkers, availableParallelism() >= 2 ? 1 : 0);
+  assert.equal(parseDaemonArgs(['--dns-workers', '0']).dnsWorkers, 0);
+  assert.equal(parseDaemonArgs(['--dns-workers', '3']).dnsWorkers, 3);
+  for (const bad of ['9', '-1', '1.5', 'many']) assert.throws(() => parseDaemonArgs(['--dns-workers', bad]), /invalid --dns-workers/);
 });
