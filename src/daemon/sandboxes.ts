@@ -13,6 +13,7 @@ import type { DomainName, SandboxRecord, SandboxState } from '../model/types.js'
 import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
 import { DEFAULT_PATH, launch, type OciLaunch } from '../runtime/launch.js';
 import { commandInLayers } from '../runtime/look-path.js';
+import { sandboxSizeFile, writeSize } from '../runtime/tty.js';
 import { ociConfig } from '../plan/oci-spec.js';
 import { layerPath, type ImageStore } from '../images/store.js';
 import { runOk } from '../kernel/exec.js';
@@ -190,7 +191,8 @@ export class Sandboxes {
         hostname: mode === 'host' ? '' : this.hostnameOf(sb),
         cmd: sb.config.cmd,
         env: this.envOf(sb),
-        stdinPipe: Boolean(sb.config.image && sb.config.docker?.openStdin),
+        stdinPipe: Boolean(sb.config.docker?.openStdin),
+        tty: Boolean(sb.config.docker?.tty),
       });
       // 3. Record. The command's PID follows as soon as the shim reports it.
       sb.state = { ...sb.state, shimPid: launched.shimPid, shimStartTime: await startTimeOf(launched.shimPid) };
@@ -267,7 +269,7 @@ export class Sandboxes {
       env,
       cwd,
       hostname: mode === 'host' ? (ctx.host.hostHostname ?? '') : this.hostnameOf(sb),
-      terminal: false,
+      terminal: Boolean(sb.config.docker?.tty),
       netnsPath: netnsOf(ctx, sb),
       filesDir: dir,
       binds,
@@ -396,7 +398,7 @@ export class Sandboxes {
    */
   stdinOf(id: string): Promise<Writable> | undefined {
     const sb = this.ctx.state.sandboxes[id];
-    if (!sb?.config.image || !sb.config.docker?.openStdin) return undefined;
+    if (!sb?.config.docker?.openStdin) return undefined;
     const now = this.children.get(id)?.stdin;
     if (sb.state.status === 'running' && now) return Promise.resolve(now);
     return new Promise((resolve) => {
@@ -404,6 +406,17 @@ export class Sandboxes {
       list.push(resolve);
       this.stdinWaiters.set(id, list);
     });
+  }
+
+  /**
+   * A new size for the sandbox's terminal (docker resize): kept in its state directory, where
+   * the relay reads it at start, and signalled to the running shim, which passes it on.
+   */
+  resize(id: string, rows: number, cols: number): void {
+    const sb = this.ctx.state.sandboxes[id];
+    if (!sb?.config.docker?.tty) return;
+    writeSize(sandboxSizeFile(this.ctx.sandboxDir(id)), rows, cols);
+    if (sb.state.status === 'running' && sb.state.shimPid) signalProcess({ pid: sb.state.shimPid, startTime: sb.state.shimStartTime ?? '' }, 'SIGWINCH');
   }
 
   /**

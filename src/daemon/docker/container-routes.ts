@@ -9,11 +9,11 @@ import type { SandboxRecord } from '../../model/types.js';
 import type { Ctx } from '../context.js';
 import { HANDLED, type Router } from '../http.js';
 import type { Sandboxes } from '../sandboxes.js';
-import { attachQuery, dockerLogsQuery, killQuery, renameQuery, waitQuery } from '../schema/container-schemas.js';
+import { attachQuery, dockerLogsQuery, killQuery, renameQuery, resizeQuery, waitQuery } from '../schema/container-schemas.js';
 import { idParams } from '../schema/network-schemas.js';
 import { eventMatches, type DockerEvent, type EventBus } from './events.js';
 import { eventsQuery } from '../schema/misc-schemas.js';
-import { followFile, frame, openStream, sizeOf } from './streams.js';
+import { followFile, frame, openStream, pipeInput, sizeOf } from './streams.js';
 import { signalProcess } from '../../runtime/signal.js';
 
 function signalOf(s: string): NodeJS.Signals | number {
@@ -57,19 +57,16 @@ export function addContainerStreamRoutes(r: Router, ctx: Ctx, sandboxes: Sandbox
     // none and gets the bytes as written, as with logs.
     const docker = q.query.stdout || q.query.stderr;
     const out = openStream(q, docker ? 'application/vnd.docker.raw-stream' : 'application/octet-stream', Boolean(stdin));
+    let detached: Promise<void> = new Promise(() => undefined);
     if (stdin && q.upgrade) {
       // What the client types goes to the command once it runs; its half-close is stdin's end.
+      // With a TTY the detach keys end this attachment and leave the command running.
       const sock = q.upgrade.socket;
       const head = q.upgrade.head;
-      void stdin.then((w) => {
-        if (head.length) w.write(head);
-        sock.on('data', (b: Buffer) => w.write(b));
-        sock.on('end', () => w.end());
-        sock.resume();
-      });
+      detached = stdin.then((w) => pipeInput(sock, head, w, { detachKeys: tty(sb) ? q.query.detachKeys : undefined, endOnClose: !tty(sb) }));
     }
     const send = tty(sb) || !docker ? (b: Buffer) => b : (b: Buffer) => frame(1, b);
-    await followFile(path, from, out, send, until, true);
+    await followFile(path, from, out, send, Promise.race([until, detached]), true);
     out.end();
     return HANDLED;
   });
@@ -131,8 +128,10 @@ export function addContainerStreamRoutes(r: Router, ctx: Ctx, sandboxes: Sandbox
     return undefined;
   });
 
-  r.route({ method: 'POST', path: '/containers/{id}/resize', params: idParams }, async (q) => {
-    ctx.sandbox(q.params.id);
+  r.route({ method: 'POST', path: '/containers/{id}/resize', params: idParams, query: resizeQuery }, async (q) => {
+    const sb = ctx.sandbox(q.params.id);
+    if (sb.state.status !== 'running') throw new Conflict(`Container ${sb.id} is not running`);
+    sandboxes.resize(sb.id, q.query.h, q.query.w);
     return {};
   });
 

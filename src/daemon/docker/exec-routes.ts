@@ -1,7 +1,7 @@
 // docker exec: create, start (hijacked, 8-byte frames without a TTY, stdin when attached),
 // inspect, resize. Image sandboxes exec through the OCI runtime; host-filesystem ones enter the
 // command's namespaces and root with nsenter.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Conflict, NotFound } from '../../model/errors.js';
@@ -12,9 +12,12 @@ import { helperPath } from '../../kernel/binaries.js';
 import type { Ctx } from '../context.js';
 import { created, HANDLED, type Router } from '../http.js';
 import { OCI_RUNTIME, type Sandboxes } from '../sandboxes.js';
-import { execCreateBody, execParams, execStartBody } from '../schema/container-schemas.js';
+import { execCreateBody, execParams, execStartBody, resizeQuery } from '../schema/container-schemas.js';
 import { idParams } from '../schema/network-schemas.js';
-import { frame, openStream } from './streams.js';
+import { frame, openStream, pipeInput } from './streams.js';
+import { relayArgv, removeSize, writeSize } from '../../runtime/tty.js';
+
+const execSizeFile = (sandboxDir: string, execId: string) => join(sandboxDir, `exec-${execId.slice(0, 12)}.tty-size`);
 
 interface ExecRecord {
   id: string;
@@ -28,6 +31,9 @@ interface ExecRecord {
   exitCode: number | null;
   pid: number;
   started: boolean;
+  detachKeys: Buffer;
+  /** The running command (its tty-relay with a TTY), for resize. */
+  child?: ChildProcess;
 }
 
 export function addExecRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes): void {
@@ -44,7 +50,7 @@ export function addExecRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes): void {
     const id = randomBytes(32).toString('hex');
     // Finished execs are forgotten after a while, as moby does, so the map stays small.
     for (const [k, e] of execs) if (!e.running && e.started && execs.size > 200) execs.delete(k);
-    execs.set(id, { id, sandboxId: sb.id, cmd: q.body.Cmd, env: q.body.Env, workingDir: q.body.WorkingDir, tty: q.body.Tty, attachStdin: q.body.AttachStdin, running: false, exitCode: null, pid: 0, started: false });
+    execs.set(id, { id, sandboxId: sb.id, cmd: q.body.Cmd, env: q.body.Env, workingDir: q.body.WorkingDir, tty: q.body.Tty, attachStdin: q.body.AttachStdin, running: false, exitCode: null, pid: 0, started: false, detachKeys: q.body.DetachKeys });
     return created({ Id: id });
   });
 
@@ -75,30 +81,36 @@ export function addExecRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes): void {
     // Every program by absolute path (kernel/binaries.ts), in berthd's minimal environment: the
     // sandbox's environment reaches the command only (runc's --env; env -i for nsenter).
     const argv = sb.config.image
-      ? [helperPath(OCI_RUNTIME), '--root', join(ctx.cfg.execRoot, OCI_RUNTIME), 'exec', '--cwd', cwd, ...env.flatMap((x) => ['--env', x]), sb.id, ...e.cmd]
+      ? [helperPath(OCI_RUNTIME), '--root', join(ctx.cfg.execRoot, OCI_RUNTIME), 'exec', ...(e.tty ? ['-t'] : []), '--cwd', cwd, ...env.flatMap((x) => ['--env', x]), sb.id, ...e.cmd]
       : nsenterArgv(pid, sb.config.rootfs, e.cmd, env);
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: DEFAULT_PATH } });
+    // With a TTY the command runs on a terminal of its own (runtime/tty.ts), sized by resize.
+    const sizeFile = execSizeFile(ctx.sandboxDir(sb.id), e.id);
+    const full = e.tty ? [...relayArgv(sizeFile), ...argv] : argv;
+    const child = spawn(full[0]!, full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: DEFAULT_PATH } });
     e.running = true;
     e.pid = child.pid ?? 0;
+    e.child = child;
     child.stdout.on('data', (b: Buffer) => send(1, b));
     child.stderr.on('data', (b: Buffer) => send(e.tty ? 1 : 2, b));
     child.stdin.on('error', () => undefined);
     const sock = q.upgrade?.socket;
+    let detached: Promise<void> = new Promise(() => undefined);
     if (sock && e.attachStdin) {
-      if (q.upgrade!.head.length) child.stdin.write(q.upgrade!.head);
-      sock.on('data', (b: Buffer) => child.stdin.write(b));
-      sock.on('end', () => child.stdin.end());
-      sock.resume();
+      detached = pipeInput(sock, q.upgrade!.head, child.stdin, { detachKeys: e.tty ? e.detachKeys : undefined, endOnClose: !e.tty });
     } else {
       sock?.resume();
       child.stdin.end();
     }
+    // Detached (the detach keys): the answer ends, the command goes on; its end is still recorded.
+    void detached.then(() => out?.end());
     const code = await new Promise<number>((resolve) => {
       child.on('error', () => resolve(126));
       child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + 9 : 1)));
     });
     e.running = false;
     e.exitCode = code;
+    e.child = undefined;
+    removeSize(sizeFile);
     out?.end();
     return HANDLED;
   });
@@ -120,8 +132,12 @@ export function addExecRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes): void {
     };
   });
 
-  r.route({ method: 'POST', path: '/exec/{id}/resize', params: execParams }, async (q) => {
-    get(q.params.id);
+  r.route({ method: 'POST', path: '/exec/{id}/resize', params: execParams, query: resizeQuery }, async (q) => {
+    const e = get(q.params.id);
+    if (!e.tty || e.exitCode !== null) return {};
+    // Before start the size waits in the file for the relay; after, the relay is told to read it.
+    writeSize(execSizeFile(ctx.sandboxDir(e.sandboxId), e.id), q.query.h, q.query.w);
+    e.child?.kill('SIGWINCH');
     return {};
   });
 }

@@ -1,6 +1,7 @@
 // Schemas of the /containers routes (Docker Engine API shapes). Everything that ends up in a
 // sandbox's files, scripts or rules is parsed here: hostname, DNS settings, extra hosts, port
 // keys and bindings, addresses, aliases. sandbox-spec.ts then checks them against state.
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../docker/detach-keys.js';
 import { z } from 'zod';
 import { BadRequest } from '../../model/errors.js';
 import { validateDnsOption, validateDnsSearch, validateDnsServer } from '../../model/dns-options.js';
@@ -101,7 +102,12 @@ export const logsQuery = z.object({ follow: queryBool });
 export const waitQuery = z.object({
   condition: z.enum(['', 'not-running', 'next-exit', 'removed']).optional().transform((v) => v || 'not-running'),
 });
-export const attachQuery = z.object({ stream: queryBool, stdout: queryBool, stderr: queryBool, stdin: queryBool, logs: queryBool });
+/** Docker's detach keys ("ctrl-p,ctrl-q" when not given), as bytes. */
+const detachKeys = parsed(text(256).nullish(), (v) => parseDetachKeys(v || DEFAULT_DETACH_KEYS));
+export const attachQuery = z.object({ stream: queryBool, stdout: queryBool, stderr: queryBool, stdin: queryBool, logs: queryBool, detachKeys });
+/** A terminal size (docker's resize): h rows, w columns. */
+const dimension = z.string().regex(/^\d{1,5}$/, 'give a number').transform(Number).refine((n) => n < 65536, 'at most 65535');
+export const resizeQuery = z.object({ h: dimension, w: dimension });
 export const killQuery = z.object({
   signal: text(16)
     .regex(/^(SIG)?[A-Z0-9+-]+$|^\d{1,2}$/, 'give a signal name (TERM, KILL, SIGHUP) or number')
@@ -137,6 +143,7 @@ export const execCreateBody = goBody(z.object({
   AttachStderr: z.boolean().nullish().transform(Boolean),
   Detach: z.boolean().nullish().transform(Boolean),
   Privileged: z.boolean().nullish().transform(Boolean),
+  DetachKeys: detachKeys,
 }));
 export const execStartBody = z.object({ Detach: z.boolean().nullish().transform(Boolean), Tty: z.boolean().nullish().transform(Boolean) });
 export const execParams = z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'give an exec ID') });
