@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { Client, socketPath } from './client.js';
 import { networkCommand } from './commands/network.js';
 import { runCommand } from './commands/run.js';
+import { attachCommand } from './commands/attach.js';
 import { hostServiceCommand } from './commands/host-service.js';
 import { nodeCommand } from './commands/node.js';
 import { templateCommand } from './commands/template.js';
@@ -28,6 +29,7 @@ const fail = (msg: string) => {
 program.addCommand(networkCommand(client, fail));
 program.addCommand(runCommand(client).passThroughOptions());
 program.addCommand(execCommand(client).passThroughOptions());
+program.addCommand(attachCommand(client));
 program.addCommand(psCommand(client));
 program.addCommand(inspectCommand(client, fail));
 for (const c of lifecycleCommands(client, fail)) program.addCommand(c);
@@ -57,7 +59,8 @@ async function main(): Promise<void> {
       return;
     }
     process.stderr.write(`Error: ${(err as Error).message}\n`);
-    process.exitCode = isRun ? 125 : 1;
+    const own = (err as { exitCode?: unknown }).exitCode;
+    process.exitCode = typeof own === 'number' ? own : isRun ? 125 : 1;
   }
 }
 
