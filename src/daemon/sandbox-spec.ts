@@ -152,6 +152,7 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxInput, ima
         workingDir: req.WorkingDir || ic?.WorkingDir || '',
         tty: req.Tty,
         openStdin: req.OpenStdin,
+        user: req.User || ic?.User || '',
         binds,
         restartPolicy: { name: hc.RestartPolicy.Name, maximumRetryCount: hc.RestartPolicy.MaximumRetryCount },
       },

@@ -12,7 +12,8 @@ import { newSandboxId } from '../model/ids.js';
 import type { DomainName, SandboxRecord, SandboxState } from '../model/types.js';
 import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
 import { DEFAULT_PATH, launch, type OciLaunch } from '../runtime/launch.js';
-import { commandInLayers } from '../runtime/look-path.js';
+import { commandInLayers, fileInLayers } from '../runtime/look-path.js';
+import { resolveUser, type ResolvedUser } from '../model/user-spec.js';
 import { sandboxSizeFile, writeSize } from '../runtime/tty.js';
 import { ociConfig } from '../plan/oci-spec.js';
 import { layerPath, type ImageStore } from '../images/store.js';
@@ -262,8 +263,10 @@ export class Sandboxes {
       if (b.source.startsWith(join(ctx.cfg.dataRoot, 'volumes') + '/')) await mkdir(b.source, { recursive: true });
       else if (!(await stat(b.source).then(() => true, () => false))) throw new BerthError(400, `invalid mount config for type "bind": bind source path does not exist: ${b.source}`);
     }
+    const user = await this.userOf(sb, layers);
     const mode = sb.config.networkMode;
     const config = ociConfig({
+      user,
       rootfs: join(dir, 'rootfs'),
       args: sb.config.cmd,
       env,
@@ -288,6 +291,17 @@ export class Sandboxes {
       upper: join(dir, 'upper'),
       work: join(dir, 'work'),
     };
+  }
+
+  /** The uid and gids of the sandbox's user (docker run --user, the image's User), from its layers' passwd and group. */
+  async userOf(sb: SandboxRecord, layers: readonly string[], spec = sb.config.docker?.user ?? ''): Promise<ResolvedUser> {
+    if (!spec) return { uid: 0, gid: 0, additionalGids: [] };
+    const dirs = [join(this.ctx.sandboxDir(sb.id), 'upper'), ...layers];
+    try {
+      return resolveUser(spec, await fileInLayers(dirs, 'etc/passwd'), await fileInLayers(dirs, 'etc/group'));
+    } catch (e) {
+      throw new StartRefused(400, (e as Error).message, 126);
+    }
   }
 
   /** A sandbox sharing another's network namespace shares its hostname too, as in Docker. */

@@ -171,6 +171,8 @@ export interface DockerFields {
   workingDir: string;
   tty: boolean;
   openStdin: boolean;
+  /** user[:group] the command runs as (image sandboxes): docker run --user, else the image's User. */
+  user?: string;
   binds: BindMount[];
   restartPolicy: { name: string; maximumRetryCount: number };
 }

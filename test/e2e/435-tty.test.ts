@@ -4,7 +4,7 @@
 // `attach` (also with --detach-keys) comes back, `exec -it` gets a terminal of its own, exit codes
 // come through, and -it without a terminal is refused as docker refuses it.
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -113,6 +113,37 @@ test("docker run/attach/exec -it and berth run/attach/exec -it: a real terminal,
       // resize of a sandbox without a TTY answers 200 and changes nothing; of a stopped one, 409.
       const bad = await run(["docker", "run", "-it", "--detach-keys", "alt-x", "--rm", "bb:tty", "true"], { env: e, input: "" });
       assert.notEqual(bad.code, 0);
+    });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test("docker run --user and an image's USER: the process runs as that user, exec too; an unknown name is refused", { timeout: 300_000 }, async () => {
+  const work = mkdtempSync("/tmp/berth-user-");
+  try {
+    const root = join(work, "root");
+    mkdirSync(join(root, "bin"), { recursive: true });
+    mkdirSync(join(root, "etc"), { recursive: true });
+    copyFileSync("/bin/busybox", join(root, "bin", "busybox"));
+    for (const a of ["sh", "id", "sleep"]) symlinkSync("busybox", join(root, "bin", a));
+    writeFileSync(join(root, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n");
+    writeFileSync(join(root, "etc", "group"), "root:x:0:\napp:x:1000:\nstaff:x:50:app\n");
+    await runOk(["tar", "-C", root, "-cf", join(work, "u.tar"), "."]);
+    await withLab("dt", {}, async (lab) => {
+      const e = { ...process.env, ...env(lab) };
+      const docker = (args: string[]) => runOk(["docker", ...args], { env: e });
+      await docker(["import", "--change", "USER app", "--change", 'CMD ["id"]', "--change", "ENV PATH=/bin", join(work, "u.tar"), "u:1"]);
+      assert.equal(await docker(["run", "--rm", "u:1"]), "uid=1000(app) gid=1000(app) groups=50(staff)\n");
+      assert.equal(await docker(["run", "--rm", "--user", "root", "u:1"]), "uid=0(root) gid=0(root)\n");
+      assert.equal(await docker(["run", "--rm", "--user", "4242:7", "u:1"]), "uid=4242 gid=7\n");
+      await docker(["run", "-d", "--name", "u1", "u:1", "sleep", "300"]);
+      assert.equal(await docker(["exec", "u1", "id", "-u"]), "1000\n");
+      assert.equal(await docker(["exec", "-u", "0", "u1", "id", "-u"]), "0\n");
+      assert.equal((await docker(["inspect", "-f", "{{.Config.User}}", "u1"])).trim(), "app");
+      const bad = await run(["docker", "run", "--rm", "--user", "nobody2", "u:1"], { env: e });
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /unable to find user nobody2: no matching entries in passwd file/);
     });
   } finally {
     rmSync(work, { recursive: true, force: true });

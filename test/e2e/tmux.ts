@@ -39,8 +39,16 @@ export class Tmux {
     return (await runOk(["tmux", "-L", this.server, "capture-pane", "-p", "-J", "-S", "-200", "-t", this.session])).replace(/\n+$/, "");
   }
 
+  /** Clears the screen and its history once the user's shell shows only its prompt. */
   async clear(): Promise<void> {
     await this.type("clear");
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const visible = (await runOk(["tmux", "-L", this.server, "capture-pane", "-p", "-t", this.session])).trim();
+      if (visible === "tt$") break;
+      if (Date.now() > deadline) assert.fail(`the screen was not cleared; it shows:\n${visible}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await runOk(["tmux", "-L", this.server, "clear-history", "-t", this.session]);
   }
 

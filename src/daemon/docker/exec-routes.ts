@@ -4,7 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Conflict, NotFound } from '../../model/errors.js';
+import { BadRequest, Conflict, NotFound } from '../../model/errors.js';
+import type { SandboxRecord } from '../../model/types.js';
 import { layerPath } from '../../images/store.js';
 import { commandInLayers } from '../../runtime/look-path.js';
 import { commandArgv, DEFAULT_PATH } from '../../runtime/launch.js';
@@ -32,6 +33,8 @@ interface ExecRecord {
   pid: number;
   started: boolean;
   detachKeys: Buffer;
+  /** user[:group]; '' runs as the container's user. */
+  user: string;
   /** The running command (its tty-relay with a TTY), for resize. */
   child?: ChildProcess;
 }
@@ -50,7 +53,7 @@ export function addExecRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes): void {
     const id = randomBytes(32).toString('hex');
     // Finished execs are forgotten after a while, as moby does, so the map stays small.
     for (const [k, e] of execs) if (!e.running && e.started && execs.size > 200) execs.delete(k);
-    execs.set(id, { id, sandboxId: sb.id, cmd: q.body.Cmd, env: q.body.Env, workingDir: q.body.WorkingDir, tty: q.body.Tty, attachStdin: q.body.AttachStdin, running: false, exitCode: null, pid: 0, started: false, detachKeys: q.body.DetachKeys });
+    execs.set(id, { id, sandboxId: sb.id, cmd: q.body.Cmd, env: q.body.Env, workingDir: q.body.WorkingDir, tty: q.body.Tty, attachStdin: q.body.AttachStdin, running: false, exitCode: null, pid: 0, started: false, detachKeys: q.body.DetachKeys, user: q.body.User });
     return created({ Id: id });
   });
 
@@ -64,6 +67,8 @@ export function addExecRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes): void {
     e.started = true;
     const env = [...sandboxes.envList(sb).filter((x) => !e.env.some((y) => y.split('=')[0] === x.split('=')[0])), ...e.env];
     const cwd = e.workingDir || sb.config.docker?.workingDir || '/';
+    // Resolved before the answer opens: an unknown user is a plain error.
+    const user = sb.config.image ? await execUser(sandboxes, sb, imageLayers(ctx.cfg.dataRoot, sb), e.user) : [];
     const out = q.body.Detach ? undefined : openStream(q, 'application/vnd.docker.raw-stream', e.attachStdin);
     if (q.body.Detach) q.res.writeHead(200, { 'content-type': 'application/json' }).end();
     const send = (stream: 1 | 2, b: Buffer) => out?.write(e.tty ? b : frame(stream, b));
@@ -81,7 +86,7 @@ export function addExecRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes): void {
     // Every program by absolute path (kernel/binaries.ts), in berthd's minimal environment: the
     // sandbox's environment reaches the command only (runc's --env; env -i for nsenter).
     const argv = sb.config.image
-      ? [helperPath(OCI_RUNTIME), '--root', join(ctx.cfg.execRoot, OCI_RUNTIME), 'exec', ...(e.tty ? ['-t'] : []), '--cwd', cwd, ...env.flatMap((x) => ['--env', x]), sb.id, ...e.cmd]
+      ? [helperPath(OCI_RUNTIME), '--root', join(ctx.cfg.execRoot, OCI_RUNTIME), 'exec', ...(e.tty ? ['-t'] : []), ...user, '--cwd', cwd, ...env.flatMap((x) => ['--env', x]), sb.id, ...e.cmd]
       : nsenterArgv(pid, sb.config.rootfs, e.cmd, env);
     // With a TTY the command runs on a terminal of its own (runtime/tty.ts), sized by resize.
     const sizeFile = execSizeFile(ctx.sandboxDir(sb.id), e.id);
@@ -140,6 +145,16 @@ export function addExecRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes): void {
     e.child?.kill('SIGWINCH');
     return {};
   });
+}
+
+const imageLayers = (dataRoot: string, sb: SandboxRecord) => [...(sb.config.image?.layers ?? [])].reverse().map((d) => layerPath(join(dataRoot, 'images'), d));
+
+/** runc exec's --user and --additional-gids: the exec's User, else the container's. */
+async function execUser(sandboxes: Sandboxes, sb: SandboxRecord, layers: string[], spec: string): Promise<string[]> {
+  const u = await sandboxes.userOf(sb, layers, spec || sb.config.docker?.user || '').catch((err: Error) => {
+    throw new BadRequest(err.message);
+  });
+  return ['--user', `${u.uid}:${u.gid}`, ...u.additionalGids.flatMap((g) => ['--additional-gids', String(g)])];
 }
 
 /**

@@ -73,6 +73,8 @@ const createSandboxFields = z.object({
   Labels: textMap(),
   Tty: z.boolean().nullish().transform(Boolean),
   OpenStdin: z.boolean().nullish().transform(Boolean),
+  /** user[:group], names or numbers (docker run --user). */
+  User: text(256).regex(/^[^:\s]*(:[^:\s]*)?$/, 'give user[:group]').nullish().transform((v) => v ?? ''),
   Cmd: cmd,
   Env: list(parsed(argText, parseEnv), 10_000),
   Hostname: optionalParsed(validateHostname, 253).transform((v) => v ?? ''),
