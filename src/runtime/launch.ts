@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Internal } from '../model/errors.js';
 import { helperPath } from '../kernel/binaries.js';
 import { nsOf, startTimeOf } from './proc.js';
-import { python3, relayArgv, sandboxSizeFile, TTY_RELAY } from './tty.js';
+import { LOG_RELAY, python3, relayArgv, sandboxSizeFile, TTY_RELAY } from './tty.js';
 
 const INIT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/sandbox-init');
 const LAUNCH_HELPERS = ['nsenter', 'unshare', 'sh', 'env', 'chroot', 'mount', 'hostname', 'mkdir', 'mv'] as const;
@@ -84,7 +84,8 @@ export function shimArgv(spec: Omit<LaunchSpec, 'stateDir' | 'logPath'> & { stat
     // The OCI runtime (by absolute path, like every helper) joins the network namespace itself
     // (config.json names it by path) and takes the command's environment from config.json.
     const argv = [bins.unshare, '--mount', '--propagation', 'private', bins.sh, OCI_INIT, spec.stateDir, o.merged, o.lower, o.upper, o.work, o.runtime, o.runtimeRoot, o.bundle, o.id];
-    const tty: Record<string, string> = spec.tty ? { BERTH_PYTHON: python3(), BERTH_TTY_RELAY: TTY_RELAY } : {};
+    // A TTY's relay, or else the relay that keeps stdout and stderr apart (runtime/tty.ts).
+    const tty: Record<string, string> = spec.tty ? { BERTH_PYTHON: python3(), BERTH_TTY_RELAY: TTY_RELAY } : { BERTH_PYTHON: python3(), BERTH_LOG_RELAY: LOG_RELAY };
     return { argv, env: { PATH: DEFAULT_PATH, BERTH_MOUNT: bins.mount, BERTH_MKDIR: bins.mkdir, BERTH_MV: bins.mv, ...tty } };
   }
   const argv = [

@@ -10,6 +10,10 @@ import { Internal } from '../model/errors.js';
 import { findIn, SYSTEM_DIRS } from '../kernel/binaries.js';
 
 export const TTY_RELAY = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/tty-relay');
+/** Image sandboxes without a TTY: stdout and stderr kept apart, as records stamped on arrival. */
+export const LOG_RELAY = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/log-relay');
+/** Where log-relay writes the records (Docker's json-file lines), in a sandbox's state directory. */
+export const recordsFile = (stateDir: string) => join(stateDir, 'log.jsonl');
 
 /** Where a sandbox's terminal size is kept (its state directory). */
 export const sandboxSizeFile = (stateDir: string) => join(stateDir, 'tty-size');
