@@ -1,4 +1,4 @@
-// Metric 11: `docker-compose up -d` of docs/docker-api.md's example file (two services, an internal
+// Metric 12 (compose): `docker-compose up -d` of docs/docker-api.md's example file (two services, an internal
 // network with its own subnet, a front network, a published port, aliases, links, depends_on, a
 // bind mount, restart policies), the same docker-compose 1.29.2 against berthd's Docker API and
 // against dockerd, then `docker-compose down`. Systems alternate every iteration; each iteration
@@ -53,7 +53,7 @@ networks:
 export async function metricCompose(ctx: MetricContext, systems: ComposeSystem[], berth: string[], workDir: string): Promise<MetricResult> {
   const b = new MetricBuilder({
     id: 'compose',
-    title: '11. `docker-compose up -d` of the example project',
+    title: '12. `docker-compose up -d` of the example project',
     description:
       'Wall time of `docker-compose -p P up -d` (Debian\'s docker-compose 1.29.2, DOCKER_HOST at each daemon) of the ' +
       'example file of docs/docker-api.md: networks P_backend (internal, its own /24) and P_front, then db, then web ' +

@@ -89,7 +89,7 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
     return [this.berthCli, '--host', `unix://${this.sock}`, ...args];
   }
 
-  /** For docker-compose (metric 11): berthd's own socket serves the Docker API. */
+  /** For docker-compose (metric 12, compose): berthd's own socket serves the Docker API. */
   dockerHost(): string {
     return `unix://${this.sock}`;
   }

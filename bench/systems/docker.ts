@@ -36,7 +36,7 @@ export class DockerSystem implements RunSystem, PublishSystem, DnsSystem {
     return dockerCli(this.sock, args);
   }
 
-  /** For docker-compose (metric 11). */
+  /** For docker-compose (metric 12, compose). */
   dockerHost(): string {
     return `unix://${this.sock}`;
   }
