@@ -13,7 +13,8 @@ export class Tmux {
   static async start(server: string, env: Record<string, string>, size = { rows: 30, cols: 100 }): Promise<Tmux> {
     const t = new Tmux(server, "main");
     const envArgs = Object.entries({ ...env, PATH: process.env["PATH"] ?? "/usr/bin:/bin" }).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
-    await runOk(["tmux", "-L", server, "-f", "/dev/null", "new-session", "-d", "-s", t.session, "-x", String(size.cols), "-y", String(size.rows), ...envArgs, "/bin/sh"]);
+    // CI has no terminal and may have no TERM: tmux's server wants one to describe its own.
+    await runOk(["tmux", "-L", server, "-f", "/dev/null", "new-session", "-d", "-s", t.session, "-x", String(size.cols), "-y", String(size.rows), ...envArgs, "/bin/sh"], { env: { ...process.env, TERM: process.env["TERM"] || "xterm" } });
     // sh sets its own prompt: set ours, one no sandbox shell shows.
     await t.type("PS1='tt$ '");
     await t.waitFor(/tt\$ $/m, 10_000);
