@@ -14,6 +14,11 @@ export interface SessionOptions {
   resize?: (rows: number, cols: number) => Promise<unknown>;
 }
 
+/** The user's terminal's size as Docker's ConsoleSize [rows, columns] (sent at create), or null. */
+export function consoleSize(): [number, number] | null {
+  return process.stdout.isTTY ? [process.stdout.rows, process.stdout.columns] : null;
+}
+
 /** As the docker CLI: -i with -t needs a terminal to read from. */
 export function checkTty(o: { interactive?: boolean; tty?: boolean }): void {
   if (o.interactive && o.tty && !process.stdin.isTTY) throw Object.assign(new Error('the input device is not a TTY'), { exitCode: 1 });

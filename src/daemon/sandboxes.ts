@@ -182,6 +182,9 @@ export class Sandboxes {
       if (rules.status === 'rejected') throw rules.reason;
       timer.mark('links+firewall+dns');
       const oci = sb.config.image ? await this.prepareOci(sb) : undefined;
+      // The TTY's first size, as the client sent it at create; a resize later replaces it.
+      const size = sb.config.docker?.consoleSize;
+      if (size) writeSize(sandboxSizeFile(dir), size.rows, size.cols);
       timer.mark('bundle');
       launched = await launch({
         oci,

@@ -2,7 +2,7 @@
 // with Docker's detach keys and the terminal's size sent along.
 import { Command } from 'commander';
 import type { Client } from '../client.js';
-import { checkTty, relaySession } from '../terminal.js';
+import { checkTty, consoleSize, relaySession } from '../terminal.js';
 import { DEFAULT_DETACH_KEYS } from '../../daemon/docker/detach-keys.js';
 
 interface ContainerFacts {
@@ -46,7 +46,7 @@ export function attachCommand(client: () => Client): Command {
 /** berth exec -t: the command runs on a terminal of its own through berthd's exec API. */
 export async function execWithTty(c: Client, name: string, cmd: string[], o: { env: string[]; interactive?: boolean; detachKeys?: string; workdir?: string }): Promise<void> {
   checkTty({ interactive: o.interactive, tty: true });
-  const body = { Cmd: cmd, Env: o.env, Tty: true, AttachStdin: Boolean(o.interactive), AttachStdout: true, AttachStderr: true, WorkingDir: o.workdir ?? '' };
+  const body = { Cmd: cmd, Env: o.env, Tty: true, AttachStdin: Boolean(o.interactive), AttachStdout: true, AttachStderr: true, WorkingDir: o.workdir ?? '', ConsoleSize: consoleSize() };
   const { Id } = await c.call<{ Id: string }>('POST', `/containers/${encodeURIComponent(name)}/exec`, body);
   const { sock, head } = await c.upgrade('POST', `/exec/${Id}/start`, { Detach: false, Tty: true });
   const how = await relaySession(sock, head, {

@@ -7,7 +7,7 @@ import type { Client } from '../client.js';
 import { collect } from '../output.js';
 import { healthFlagsToApi, type HealthFlags } from '../../model/healthcheck.js';
 import { addHealthFlags, labelsOf } from '../health-flags.js';
-import { checkTty, relaySession } from '../terminal.js';
+import { checkTty, consoleSize, relaySession } from '../terminal.js';
 import { DEFAULT_DETACH_KEYS } from '../../daemon/docker/detach-keys.js';
 
 export interface RunOptions extends HealthFlags {
@@ -73,6 +73,7 @@ export function createBody(cmd: string[], o: RunOptions): Record<string, unknown
       DnsSearch: o.dnsSearch,
       DnsOptions: o.dnsOption,
       AutoRemove: Boolean(o.rm),
+      ConsoleSize: o.tty ? consoleSize() : null,
     },
     NetworkingConfig: { EndpointsConfig: endpoints },
   };

@@ -37,6 +37,9 @@ interface ExecRecord {
   user: string;
   /** The running command (its tty-relay with a TTY), for resize. */
   child?: ChildProcess;
+  /** Settles at the first size: from the create body, or the first resize. */
+  sized: Promise<void>;
+  onSized: () => void;
 }
 
 export function addExecRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes): void {
@@ -53,7 +56,14 @@ export function addExecRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes): void {
     const id = randomBytes(32).toString('hex');
     // Finished execs are forgotten after a while, as moby does, so the map stays small.
     for (const [k, e] of execs) if (!e.running && e.started && execs.size > 200) execs.delete(k);
-    execs.set(id, { id, sandboxId: sb.id, cmd: q.body.Cmd, env: q.body.Env, workingDir: q.body.WorkingDir, tty: q.body.Tty, attachStdin: q.body.AttachStdin, running: false, exitCode: null, pid: 0, started: false, detachKeys: q.body.DetachKeys, user: q.body.User });
+    // The TTY's first size, when the client sends it with the exec (berth's CLI; docker's at API 1.42+).
+    const sizeGiven = Boolean(q.body.Tty && q.body.ConsoleSize);
+    if (q.body.Tty && q.body.ConsoleSize) writeSize(execSizeFile(ctx.sandboxDir(sb.id), id), q.body.ConsoleSize.rows, q.body.ConsoleSize.cols);
+    let onSized = () => undefined as void;
+    const sized = sizeGiven ? Promise.resolve() : new Promise<void>((r) => (onSized = r));
+    execs.set(id, {
+      sized,
+      onSized, id, sandboxId: sb.id, cmd: q.body.Cmd, env: q.body.Env, workingDir: q.body.WorkingDir, tty: q.body.Tty, attachStdin: q.body.AttachStdin, running: false, exitCode: null, pid: 0, started: false, detachKeys: q.body.DetachKeys, user: q.body.User });
     return created({ Id: id });
   });
 
@@ -91,6 +101,10 @@ export function addExecRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes): void {
     // With a TTY the command runs on a terminal of its own (runtime/tty.ts), sized by resize.
     const sizeFile = execSizeFile(ctx.sandboxDir(sb.id), e.id);
     const full = e.tty ? [...relayArgv(sizeFile), ...argv] : argv;
+    // docker exec -it at API 1.41 sends the terminal's size only after the start: an interactive
+    // command waits for it up to 1 s (a shell's first prompt, `stty size`, would see 0x0; the CLI
+    // resizes only when its output is a terminal, so a redirected one costs that second).
+    if (e.tty && e.attachStdin) await Promise.race([e.sized, new Promise((r) => setTimeout(r, 1000))]);
     const child = spawn(full[0]!, full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: DEFAULT_PATH } });
     e.running = true;
     e.pid = child.pid ?? 0;
@@ -142,6 +156,7 @@ export function addExecRoutes(r: Router, ctx: Ctx, sandboxes: Sandboxes): void {
     if (!e.tty || e.exitCode !== null) return {};
     // Before start the size waits in the file for the relay; after, the relay is told to read it.
     writeSize(execSizeFile(ctx.sandboxDir(e.sandboxId), e.id), q.query.h, q.query.w);
+    e.onSized();
     e.child?.kill('SIGWINCH');
     return {};
   });

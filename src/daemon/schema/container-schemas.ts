@@ -36,6 +36,12 @@ const portBinding = z
   .nullish()
   .transform((v) => v ?? { HostIp: '' as const, HostPort: '' });
 
+/** A TTY's size at start, [rows, columns] (the docker CLI sends the user's terminal's); [0, 0] is none. */
+const consoleSize = z
+  .tuple([z.number().int().min(0).max(65535), z.number().int().min(0).max(65535)])
+  .nullish()
+  .transform((v) => (v && v[0] > 0 && v[1] > 0 ? { rows: v[0], cols: v[1] } : undefined));
+
 const hostConfig = z
   .object({
     NetworkMode: text(300).optional().transform((v) => v ?? ''),
@@ -53,11 +59,12 @@ const hostConfig = z
       .object({ Name: z.enum(['', 'no', 'always', 'unless-stopped', 'on-failure']).nullish().transform((v) => v || 'no'), MaximumRetryCount: z.number().int().min(0).max(1_000_000).nullish().transform((v) => v ?? 0) })
       .nullish()
       .transform((v) => v ?? { Name: 'no' as const, MaximumRetryCount: 0 }),
+    ConsoleSize: consoleSize,
   })
   .nullish()
   .transform(
     (v) =>
-      v ?? { NetworkMode: '', PortBindings: {}, PublishAllPorts: false, Links: [], ExtraHosts: [], Dns: [], DnsSearch: [], DnsOptions: [], AutoRemove: false, Binds: [], Mounts: [], RestartPolicy: { Name: 'no' as const, MaximumRetryCount: 0 } },
+      v ?? { NetworkMode: '', PortBindings: {}, PublishAllPorts: false, Links: [], ExtraHosts: [], Dns: [], DnsSearch: [], DnsOptions: [], AutoRemove: false, Binds: [], Mounts: [], RestartPolicy: { Name: 'no' as const, MaximumRetryCount: 0 }, ConsoleSize: undefined },
   );
 
 /** Docker's StrSlice: a list of strings, or one string. */
@@ -146,6 +153,7 @@ export const execCreateBody = goBody(z.object({
   Detach: z.boolean().nullish().transform(Boolean),
   Privileged: z.boolean().nullish().transform(Boolean),
   DetachKeys: detachKeys,
+  ConsoleSize: consoleSize,
 }));
 export const execStartBody = z.object({ Detach: z.boolean().nullish().transform(Boolean), Tty: z.boolean().nullish().transform(Boolean) });
 export const execParams = z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'give an exec ID') });
