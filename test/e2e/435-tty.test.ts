@@ -99,11 +99,10 @@ test("docker run/attach/exec -it and berth run/attach/exec -it: a real terminal,
       await runOk(["docker", "import", "--change", 'CMD ["/bin/sh"]', "--change", "ENV PATH=/bin", join(work, "bb.tar"), "bb:tty"], { env: e });
       const t = await Tmux.start(`${lab.name}-tty`, env(lab));
       try {
-        // A sandbox without an image has the user's size from its first instruction (berth sends
-        // it with the create, as docker does in HostConfig.ConsoleSize). (runc run applies it to an
-        // image container's terminal just after the start: docs/docker-api.md, not checked here.)
-        await t.type(`${BERTH} run -it --rm -- stty size; echo sizes-$((1+1))`);
-        await t.waitFor(/^30 100\s*\nsizes-2\s*$/m);
+        // The program has the user's size from its first instruction: docker sends it with the
+        // create (HostConfig.ConsoleSize), berth too, and it is set before the program starts.
+        await t.type(`docker run -it --rm bb:tty stty size; ${BERTH} run -it --rm -- stty size; echo sizes-$((1+1))`);
+        await t.waitFor(/^30 100\s*\n30 100\s*\nsizes-2\s*$/m);
         await t.clear();
         await session(lab, t, "docker", "docker run -it --name t1 bb:tty", /^\/ # $/m, "t1");
         assert.equal((await runOk(["docker", "inspect", "-f", "{{.State.ExitCode}}", "t1"], { env: e })).trim(), "3");
