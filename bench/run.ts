@@ -1,4 +1,4 @@
-// Entry point: `npm run bench -- [--quick] [--only setup,seq,run,ports,dns,mem,pall,services,lb,catalog] [--systems ...]`.
+// Entry point: `npm run bench -- [--quick] [--only setup,seq,run,ports,dns,mem,pall,services,lb,catalog,compose] [--systems ...]`.
 // Installs missing packages, cleans up what an earlier run left, runs each metric in its own labs,
 // and writes BENCHMARKS.md (raw results in bench/out/).
 import { Command } from 'commander';
@@ -14,6 +14,7 @@ import type { MetricResult } from './lib/result.js';
 import { FULL, QUICK, errText, type MetricContext, type Sizes } from './metrics/common.js';
 import { metricSetup, metricSequential } from './metrics/netsetup.js';
 import { metricRun } from './metrics/run-detached.js';
+import { metricCompose } from './metrics/compose.js';
 import { metricPorts } from './metrics/ports.js';
 import { metricDns } from './metrics/dns.js';
 import { metricMemory } from './metrics/memory.js';
@@ -189,6 +190,13 @@ async function main(): Promise<void> {
     },
     services: () => metricServices(ctx, berthCli()),
     lb: () => metricLb(ctx, berthCli()),
+    compose: () => {
+      const sys = pick([
+        { key: 'berth', s: berthDocker() },
+        { key: 'docker', s: new DockerSystem('docker', 'dk', ctx) },
+      ]).map((x) => x.s);
+      return metricCompose(ctx, sys, ['berth (docker CLI)'], WORK_ROOT);
+    },
     catalog: () => metricCatalog(ctx, pick([{ key: 'berth', s: berthApi() }]).map((x) => x.s), ['berth (API)']),
   };
 

@@ -15,8 +15,10 @@ say() { printf 'setup: %s\n' "$*"; }
 # docker CLI are real clients the e2e suites drive against berthd.
 # docker.io: also the real Docker engine the parity suite (test/e2e/600-) and the bench compare berth with;
 # the tests never use a system dockerd: they start their own inside lab namespaces.
+# python3: libexec/tty-relay makes the pseudo-terminal of docker run -t / exec -t (Node has no pty
+# API); tmux: the TTY suites type into a real terminal and read its screen, as a person would.
 # etcd-server, etcd-client: the multi-host suites run their own etcd members inside lab namespaces.
-packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk runc attr docker.io docker-compose etcd-server etcd-client)
+packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk runc attr docker.io docker-compose etcd-server etcd-client python3 tmux)
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

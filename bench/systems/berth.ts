@@ -89,6 +89,12 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
     return [this.berthCli, '--host', `unix://${this.sock}`, ...args];
   }
 
+  /** For docker-compose (metric 12, compose): berthd's own socket serves the Docker API. */
+  dockerHost(): string {
+    return `unix://${this.sock}`;
+  }
+  readonly image = IMAGE;
+
   private cliEnv(): Record<string, string> {
     return { BERTH_HOST: `unix://${this.sock}` };
   }

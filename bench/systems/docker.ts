@@ -36,6 +36,12 @@ export class DockerSystem implements RunSystem, PublishSystem, DnsSystem {
     return dockerCli(this.sock, args);
   }
 
+  /** For docker-compose (metric 12, compose). */
+  dockerHost(): string {
+    return `unix://${this.sock}`;
+  }
+  readonly image = IMAGE;
+
   /** Metrics 3, 4, 6: a daemon with one user network. Metric 5: also sandboxes named `arg`, for its DNS. */
   async start(arg: { userlandProxy: boolean } | string[] = { userlandProxy: true }): Promise<void> {
     const opts = Array.isArray(arg) ? { userlandProxy: true } : arg;

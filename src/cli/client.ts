@@ -3,6 +3,7 @@
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { http1, type Http1Response } from './http1.js';
+import type { Duplex } from 'node:stream';
 
 export class ApiError extends Error {
   constructor(
@@ -69,6 +70,29 @@ export class Client {
     const res = await this.open(method, path, undefined, (r) => (req = r));
     if ((res.statusCode ?? 500) >= 400) await this.read(res);
     return { res, cancel: () => req?.destroy() };
+  }
+
+  /**
+   * A hijacked connection (attach, exec start): resolves with the raw socket once berthd answers
+   * 101, and with what came with the answer; an error status becomes an ApiError.
+   */
+  upgrade(method: string, path: string, body?: unknown): Promise<{ sock: Duplex; head: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const data = body === undefined ? '' : JSON.stringify(body);
+      const req = request({
+        socketPath: this.socket,
+        method,
+        path,
+        headers: { connection: 'Upgrade', upgrade: 'tcp', ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}) },
+      });
+      req.on('upgrade', (_res, sock, head) => resolve({ sock, head }));
+      req.on('response', (res) => this.read(res).then(() => reject(new ApiError(res.statusCode ?? 500, `berthd did not upgrade ${path}`)), reject));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new ApiError(0, `Cannot connect to berthd at unix://${this.socket}. Is berthd running? (set BERTH_HOST or --host)`));
+        else reject(err);
+      });
+      req.end(data);
+    });
   }
 
   /** The JSON (or text) body of a response; an error status becomes an ApiError. */

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { Client, socketPath } from './client.js';
 import { networkCommand } from './commands/network.js';
 import { runCommand } from './commands/run.js';
+import { attachCommand } from './commands/attach.js';
 import { hostServiceCommand } from './commands/host-service.js';
 import { nodeCommand } from './commands/node.js';
 import { templateCommand } from './commands/template.js';
@@ -32,6 +33,7 @@ const COMMANDS: Array<[string, () => Command[]]> = [
   ['network', () => [networkCommand(client, fail)]],
   ['run', () => [runCommand(client).passThroughOptions()]],
   ['exec', () => [execCommand(client).passThroughOptions()]],
+  ['attach', () => [attachCommand(client)]],
   ['ps', () => [psCommand(client)]],
   ['inspect', () => [inspectCommand(client, fail)]],
   ['start stop restart rm', () => lifecycleCommands(client, fail)],
@@ -67,7 +69,8 @@ async function main(): Promise<void> {
       return;
     }
     process.stderr.write(`Error: ${(err as Error).message}\n`);
-    process.exitCode = isRun ? 125 : 1;
+    const own = (err as { exitCode?: unknown }).exitCode;
+    process.exitCode = typeof own === 'number' ? own : isRun ? 125 : 1;
   }
 }
 

@@ -143,7 +143,7 @@ export function sandboxInspect(ctx: Ctx, sb: SandboxRecord): Record<string, unkn
       AttachStdout: !sb.config.autoRemove,
       AttachStderr: !sb.config.autoRemove,
       Domainname: '',
-      User: '',
+      User: d?.user ?? '',
       Volumes: null,
       OnBuild: null,
       Rootfs: sb.config.rootfs,

@@ -152,6 +152,8 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxInput, ima
         workingDir: req.WorkingDir || ic?.WorkingDir || '',
         tty: req.Tty,
         openStdin: req.OpenStdin,
+        user: req.User || ic?.User || '',
+        ...(req.Tty && hc.ConsoleSize ? { consoleSize: hc.ConsoleSize } : {}),
         binds,
         restartPolicy: { name: hc.RestartPolicy.Name, maximumRetryCount: hc.RestartPolicy.MaximumRetryCount },
       },

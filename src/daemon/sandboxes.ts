@@ -12,7 +12,9 @@ import { newSandboxId } from '../model/ids.js';
 import type { DomainName, SandboxRecord, SandboxState } from '../model/types.js';
 import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
 import { DEFAULT_PATH, launch, type OciLaunch } from '../runtime/launch.js';
-import { commandInLayers } from '../runtime/look-path.js';
+import { commandInLayers, fileInLayers } from '../runtime/look-path.js';
+import { resolveUser, type ResolvedUser } from '../model/user-spec.js';
+import { sandboxSizeFile, writeSize } from '../runtime/tty.js';
 import { ociConfig } from '../plan/oci-spec.js';
 import { layerPath, type ImageStore } from '../images/store.js';
 import { runOk } from '../kernel/exec.js';
@@ -180,6 +182,9 @@ export class Sandboxes {
       if (rules.status === 'rejected') throw rules.reason;
       timer.mark('links+firewall+dns');
       const oci = sb.config.image ? await this.prepareOci(sb) : undefined;
+      // The TTY's first size, as the client sent it at create; a resize later replaces it.
+      const size = sb.config.docker?.consoleSize;
+      if (size) writeSize(sandboxSizeFile(dir), size.rows, size.cols);
       timer.mark('bundle');
       launched = await launch({
         oci,
@@ -190,7 +195,8 @@ export class Sandboxes {
         hostname: mode === 'host' ? '' : this.hostnameOf(sb),
         cmd: sb.config.cmd,
         env: this.envOf(sb),
-        stdinPipe: Boolean(sb.config.image && sb.config.docker?.openStdin),
+        stdinPipe: Boolean(sb.config.docker?.openStdin),
+        tty: Boolean(sb.config.docker?.tty),
       });
       // 3. Record. The command's PID follows as soon as the shim reports it.
       sb.state = { ...sb.state, shimPid: launched.shimPid, shimStartTime: await startTimeOf(launched.shimPid) };
@@ -260,14 +266,16 @@ export class Sandboxes {
       if (b.source.startsWith(join(ctx.cfg.dataRoot, 'volumes') + '/')) await mkdir(b.source, { recursive: true });
       else if (!(await stat(b.source).then(() => true, () => false))) throw new BerthError(400, `invalid mount config for type "bind": bind source path does not exist: ${b.source}`);
     }
+    const user = await this.userOf(sb, layers);
     const mode = sb.config.networkMode;
     const config = ociConfig({
+      user,
       rootfs: join(dir, 'rootfs'),
       args: sb.config.cmd,
       env,
       cwd,
       hostname: mode === 'host' ? (ctx.host.hostHostname ?? '') : this.hostnameOf(sb),
-      terminal: false,
+      terminal: Boolean(sb.config.docker?.tty),
       netnsPath: netnsOf(ctx, sb),
       filesDir: dir,
       binds,
@@ -286,6 +294,17 @@ export class Sandboxes {
       upper: join(dir, 'upper'),
       work: join(dir, 'work'),
     };
+  }
+
+  /** The uid and gids of the sandbox's user (docker run --user, the image's User), from its layers' passwd and group. */
+  async userOf(sb: SandboxRecord, layers: readonly string[], spec = sb.config.docker?.user ?? ''): Promise<ResolvedUser> {
+    if (!spec) return { uid: 0, gid: 0, additionalGids: [] };
+    const dirs = [join(this.ctx.sandboxDir(sb.id), 'upper'), ...layers];
+    try {
+      return resolveUser(spec, await fileInLayers(dirs, 'etc/passwd'), await fileInLayers(dirs, 'etc/group'));
+    } catch (e) {
+      throw new StartRefused(400, (e as Error).message, 126);
+    }
   }
 
   /** A sandbox sharing another's network namespace shares its hostname too, as in Docker. */
@@ -396,7 +415,7 @@ export class Sandboxes {
    */
   stdinOf(id: string): Promise<Writable> | undefined {
     const sb = this.ctx.state.sandboxes[id];
-    if (!sb?.config.image || !sb.config.docker?.openStdin) return undefined;
+    if (!sb?.config.docker?.openStdin) return undefined;
     const now = this.children.get(id)?.stdin;
     if (sb.state.status === 'running' && now) return Promise.resolve(now);
     return new Promise((resolve) => {
@@ -404,6 +423,17 @@ export class Sandboxes {
       list.push(resolve);
       this.stdinWaiters.set(id, list);
     });
+  }
+
+  /**
+   * A new size for the sandbox's terminal (docker resize): kept in its state directory, where
+   * the relay reads it at start, and signalled to the running shim, which passes it on.
+   */
+  resize(id: string, rows: number, cols: number): void {
+    const sb = this.ctx.state.sandboxes[id];
+    if (!sb?.config.docker?.tty) return;
+    writeSize(sandboxSizeFile(this.ctx.sandboxDir(id)), rows, cols);
+    if (sb.state.status === 'running' && sb.state.shimPid) signalProcess({ pid: sb.state.shimPid, startTime: sb.state.shimStartTime ?? '' }, 'SIGWINCH');
   }
 
   /**
@@ -443,10 +473,14 @@ export class Sandboxes {
     const timer = new PhaseTimer();
     const codeText = await readFile(join(ctx.sandboxDir(sb.id), 'exitcode'), 'utf8').catch(() => '');
     await this.killAll(sb, 'SIGKILL');
-    if (sb.config.image) await runOk([helperPath(OCI_RUNTIME), '--root', join(ctx.cfg.execRoot, OCI_RUNTIME), 'delete', '--force', sb.id]).catch(() => undefined);
+    timer.mark('kill');
+    // runc removes its state itself when its container's init ends while it runs (see stop);
+    // only a runc that was killed leaves it (and its cgroup) for `runc delete`.
+    const runtimeState = join(ctx.cfg.execRoot, OCI_RUNTIME, sb.id);
+    if (sb.config.image && (await stat(runtimeState).then(() => true, () => false))) await runOk([helperPath(OCI_RUNTIME), '--root', join(ctx.cfg.execRoot, OCI_RUNTIME), 'delete', '--force', sb.id]).catch(() => undefined);
     this.children.delete(sb.id);
     this.readiness.delete(sb.id);
-    timer.mark('kill');
+    timer.mark('runtime delete');
     const wasEndpoints = sb.endpoints;
     sb.endpoints = {};
     sb.ports = [];
@@ -539,9 +573,11 @@ export class Sandboxes {
     return this.wait(id, 'not-running');
   }
 
-  async stop(ref: string, timeoutSec = 10): Promise<void> {
+  /** `removing`: rm -f, the record goes right after; the user's stop need not be persisted. */
+  async stop(ref: string, timeoutSec = 10, removing = false): Promise<void> {
     const sb = this.ctx.sandbox(ref);
-    await this.markStoppedByUser(sb.id);
+    if (removing) this.manuallyStopped.add(sb.id);
+    else await this.markStoppedByUser(sb.id);
     if (sb.state.status !== 'running') return;
     const generation = sb.generation;
     const exited = this.waitExit(sb.id);
@@ -549,7 +585,13 @@ export class Sandboxes {
     if (sb.state.pid) signalProcess({ pid: sb.state.pid, startTime: sb.state.pidStartTime }, 'SIGTERM');
     const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutSec * 1000))]);
     if (timedOut) {
-      await this.killAll(sb, 'SIGKILL');
+      // An image sandbox: its init's death ends its whole PID namespace, and runc, left running,
+      // then removes its own state and cgroup, so release need not run `runc delete` (a Go
+      // program's start: tens of ms on a busy machine). Everything is killed if runc has not
+      // ended within 2 s, or at once for a sandbox without its own PID namespace.
+      const initKilled = Boolean(sb.config.image && sb.state.pid && signalProcess({ pid: sb.state.pid, startTime: sb.state.pidStartTime }, 'SIGKILL'));
+      if (!initKilled || (await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 2000))]))) await this.killAll(sb, 'SIGKILL');
+      this.ctx.log('debug', `stop ${sb.name}: killed; waiting for the exit`);
       // A sandbox that never got a process (pid 0) has nothing to wait for: release it directly.
       await this.ctx.lock.run(async () => {
         const cur = this.ctx.state.sandboxes[sb.id];
@@ -573,16 +615,21 @@ export class Sandboxes {
 
   async remove(ref: string, force: boolean): Promise<void> {
     const sb = this.ctx.sandbox(ref);
+    const timer = new PhaseTimer();
     if (sb.state.status === 'running') {
       if (!force) throw new Conflict(`You cannot remove a running container ${sb.id}. Stop the container before attempting removal or force remove`);
-      await this.stop(sb.id, 0);
+      await this.stop(sb.id, 0, true);
+      timer.mark('stop');
     }
     await this.ctx.lock.run(async () => {
+      timer.mark('lock');
       const cur = this.ctx.state.sandboxes[sb.id];
       if (!cur) return; // removed by its --rm as it stopped
       if (cur.state.status === 'running') throw new Conflict(`sandbox ${cur.name} was started again while being removed`);
       await this.removeLocked(cur);
+      timer.mark('remove');
     });
+    this.ctx.log('debug', `rm ${sb.name}: ${timer}`);
   }
 
   /** Notices processes that ended while berthd was not their parent (after a restart). */

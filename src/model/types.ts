@@ -171,6 +171,10 @@ export interface DockerFields {
   workingDir: string;
   tty: boolean;
   openStdin: boolean;
+  /** The TTY's size at start (docker's HostConfig.ConsoleSize). */
+  consoleSize?: { rows: number; cols: number };
+  /** user[:group] the command runs as (image sandboxes): docker run --user, else the image's User. */
+  user?: string;
   binds: BindMount[];
   restartPolicy: { name: string; maximumRetryCount: number };
 }

@@ -10,6 +10,7 @@ export interface OciInput {
   cwd: string;
   hostname: string;
   terminal: boolean;
+  user: { uid: number; gid: number; additionalGids: number[] };
   /** undefined: share berthd's network namespace (host mode). */
   netnsPath: string | undefined;
   /** Directory holding the sandbox's hosts, resolv.conf and hostname. */
@@ -34,7 +35,7 @@ export function ociConfig(i: OciInput): Record<string, unknown> {
     ociVersion: '1.0.2',
     process: {
       terminal: i.terminal,
-      user: { uid: 0, gid: 0 },
+      user: { uid: i.user.uid, gid: i.user.gid, ...(i.user.additionalGids.length ? { additionalGids: i.user.additionalGids } : {}) },
       args: i.args,
       env: i.env,
       cwd: i.cwd || '/',

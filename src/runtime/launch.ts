@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Internal } from '../model/errors.js';
 import { helperPath } from '../kernel/binaries.js';
 import { nsOf, startTimeOf } from './proc.js';
+import { LOG_RELAY, python3, relayArgv, sandboxSizeFile, TTY_RELAY } from './tty.js';
 
 const INIT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/sandbox-init');
 const LAUNCH_HELPERS = ['nsenter', 'unshare', 'sh', 'env', 'chroot', 'mount', 'hostname', 'mkdir', 'mv'] as const;
@@ -39,6 +40,8 @@ export interface LaunchSpec {
   oci?: OciLaunch;
   /** The command's stdin is a pipe from berthd (docker run -i); else /dev/null. */
   stdinPipe?: boolean;
+  /** The command runs on a pseudo-terminal of its own (docker run -t): runtime/tty.ts. */
+  tty?: boolean;
 }
 
 export interface Launched {
@@ -81,12 +84,16 @@ export function shimArgv(spec: Omit<LaunchSpec, 'stateDir' | 'logPath'> & { stat
     // The OCI runtime (by absolute path, like every helper) joins the network namespace itself
     // (config.json names it by path) and takes the command's environment from config.json.
     const argv = [bins.unshare, '--mount', '--propagation', 'private', bins.sh, OCI_INIT, spec.stateDir, o.merged, o.lower, o.upper, o.work, o.runtime, o.runtimeRoot, o.bundle, o.id];
-    return { argv, env: { PATH: DEFAULT_PATH, BERTH_MOUNT: bins.mount, BERTH_MKDIR: bins.mkdir, BERTH_MV: bins.mv } };
+    // A TTY's relay, or else the relay that keeps stdout and stderr apart (runtime/tty.ts).
+    const tty: Record<string, string> = spec.tty ? { BERTH_PYTHON: python3(), BERTH_TTY_RELAY: TTY_RELAY } : { BERTH_PYTHON: python3(), BERTH_LOG_RELAY: LOG_RELAY };
+    return { argv, env: { PATH: DEFAULT_PATH, BERTH_MOUNT: bins.mount, BERTH_MKDIR: bins.mkdir, BERTH_MV: bins.mv, ...tty } };
   }
   const argv = [
     ...(spec.netnsPath ? [bins.nsenter, `--net=${spec.netnsPath}`] : []),
     bins.unshare, '--mount', '--uts', '--propagation', 'private',
-    bins.sh, INIT, spec.stateDir, spec.rootfs, spec.hostname, '--', ...commandArgv(spec.cmd, spec.env, spec.rootfs, bins),
+    bins.sh, INIT, spec.stateDir, spec.rootfs, spec.hostname, '--',
+    ...(spec.tty ? relayArgv(sandboxSizeFile(spec.stateDir)) : []),
+    ...commandArgv(spec.cmd, spec.env, spec.rootfs, bins),
   ];
   const env = { PATH: DEFAULT_PATH, BERTH_MOUNT: bins.mount, BERTH_HOSTNAME: bins.hostname, BERTH_MKDIR: bins.mkdir, BERTH_MV: bins.mv };
   return { argv, env };

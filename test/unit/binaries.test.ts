@@ -67,6 +67,18 @@ test('shimArgv of an image sandbox: oci-init and the OCI runtime by absolute pat
   assert.ok(argv.every((a) => !a.includes('/opt/app/bin') && !a.includes('/x.so')), argv.join(' '));
   assert.ok(argv.filter((a) => !a.startsWith('-') && a !== 'private' && a !== 'abc').every((a) => a.startsWith('/')), argv.join(' '));
   assert.ok(argv.includes('/b/runc'), argv.join(' '));
-  assert.deepEqual(Object.keys(env).sort(), ['BERTH_MKDIR', 'BERTH_MOUNT', 'BERTH_MV', 'PATH']);
+  // Without a TTY, log-relay keeps stdout and stderr apart; with one, tty-relay makes the terminal.
+  assert.deepEqual(Object.keys(env).sort(), ['BERTH_LOG_RELAY', 'BERTH_MKDIR', 'BERTH_MOUNT', 'BERTH_MV', 'BERTH_PYTHON', 'PATH']);
   assert.equal(env['PATH'], DEFAULT_PATH);
+  assert.ok(env['BERTH_PYTHON']?.startsWith('/') && env['BERTH_LOG_RELAY']?.endsWith('/libexec/log-relay'));
+  const tty = shimArgv({ stateDir: '/s', netnsPath: '/run/ns', rootfs: '', hostname: 'h', cmd: ['sh'], env: {}, oci, tty: true }, BINS).env;
+  assert.deepEqual(Object.keys(tty).sort(), ['BERTH_MKDIR', 'BERTH_MOUNT', 'BERTH_MV', 'BERTH_PYTHON', 'BERTH_TTY_RELAY', 'PATH']);
+});
+
+test('shimArgv with a TTY (berth run -t): the command runs under tty-relay, its size file in the state directory', () => {
+  const { argv } = shimArgv({ stateDir: '/d', netnsPath: '/run/ns', rootfs: '', hostname: 'h', cmd: ['sh'], env: {}, tty: true }, BINS);
+  const rest = argv.slice(argv.indexOf('--') + 1);
+  assert.ok(rest[0]?.startsWith('/') && rest[0].includes('python3'), rest.join(' '));
+  assert.ok(rest[1]?.endsWith('/libexec/tty-relay'));
+  assert.deepEqual(rest.slice(2), ['/d/tty-size', '--', '/b/env', '-i', '--', 'sh']);
 });

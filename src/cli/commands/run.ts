@@ -7,10 +7,15 @@ import type { Client } from '../client.js';
 import { collect } from '../output.js';
 import { healthFlagsToApi, type HealthFlags } from '../../model/healthcheck.js';
 import { addHealthFlags, labelsOf } from '../health-flags.js';
+import { checkTty, consoleSize, relaySession } from '../terminal.js';
+import { DEFAULT_DETACH_KEYS } from '../../daemon/docker/detach-keys.js';
 
 export interface RunOptions extends HealthFlags {
   label: string[];
   detach?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
+  detachKeys?: string;
   rm?: boolean;
   name?: string;
   network: string[];
@@ -49,6 +54,10 @@ export function createBody(cmd: string[], o: RunOptions): Record<string, unknown
   return {
     Cmd: cmd,
     Env: o.env,
+    Tty: Boolean(o.tty),
+    OpenStdin: Boolean(o.interactive),
+    AttachStdin: Boolean(o.interactive && !o.detach),
+    StdinOnce: Boolean(o.interactive && !o.detach),
     Labels: labelsOf(o.label ?? []),
     ...(healthcheck ? { Healthcheck: healthcheck } : {}),
     Hostname: o.hostname ?? '',
@@ -64,6 +73,7 @@ export function createBody(cmd: string[], o: RunOptions): Record<string, unknown
       DnsSearch: o.dnsSearch,
       DnsOptions: o.dnsOption,
       AutoRemove: Boolean(o.rm),
+      ConsoleSize: o.tty ? consoleSize() : null,
     },
     NetworkingConfig: { EndpointsConfig: endpoints },
   };
@@ -74,6 +84,9 @@ export function runCommand(client: () => Client): Command {
     .description('Create and start a sandbox running CMD')
     .argument('<cmd...>', 'command and arguments (put them after --)')
     .option('-d, --detach', 'run in the background and print the sandbox ID')
+    .option('-i, --interactive', 'keep stdin open and attach it')
+    .option('-t, --tty', 'give the command a terminal (with -i: yours, resized with it)')
+    .option('--detach-keys <keys>', 'keys that detach from the terminal (default ctrl-p,ctrl-q)')
     .option('--rm', 'remove the sandbox when it exits')
     .option('--name <name>', 'name of the sandbox')
     .option('--network <net>', 'network: a name, bridge, host, none or container:NAME (repeatable)', collect, [] as string[])
@@ -94,6 +107,7 @@ export function runCommand(client: () => Client): Command {
     .addHelpText('after', '\nExamples:\n  berth run -d --name web --network my-net -p 8080:80 -- busybox httpd -f -p 80\n  berth run --rm --network my-net -- busybox wget -qO- http://web/\n  berth run -d --name api --network my-net --health-http 80/ --health-interval 2s -- busybox httpd -f -p 80')
     .action(async (rawCmd: string[], o: RunOptions) => {
       const cmd = rawCmd[0] === '--' ? rawCmd.slice(1) : rawCmd;
+      if (!o.detach) checkTty(o);
       const c = client();
       const body = createBody(cmd, o);
       const query = o.name ? `?name=${encodeURIComponent(o.name)}` : '';
@@ -107,19 +121,37 @@ export function runCommand(client: () => Client): Command {
       const waiter = o.detach ? undefined : await c.pending('POST', `/containers/${created.Id}/wait?condition=${o.rm ? 'removed' : 'next-exit'}`);
       const result = waiter ? c.read<{ StatusCode?: number }>(waiter.res) : undefined;
       result?.catch(() => undefined);
-      const output = o.detach ? undefined : await c.pending('POST', `/containers/${created.Id}/attach?stream=1`);
+      // With -i or -t the output comes over a hijacked connection that also takes our input.
+      const session = !o.detach && (o.interactive || o.tty);
+      const hijacked = session ? await c.upgrade('POST', `/containers/${created.Id}/attach?stream=1${o.interactive ? '&stdin=1' : ''}`) : undefined;
+      const output = o.detach || session ? undefined : await c.pending('POST', `/containers/${created.Id}/attach?stream=1`);
       try {
         await c.call('POST', `/containers/${created.Id}/start`);
       } catch (err) {
         waiter?.cancel();
         output?.cancel();
+        hijacked?.sock.destroy();
         throw err;
       }
-      if (!output || !result) {
+      if (!result) {
         process.stdout.write(`${created.Id}\n`);
         return;
       }
-      for await (const chunk of output.res) process.stdout.write(chunk as Buffer);
+      if (hijacked) {
+        const how = await relaySession(hijacked.sock, hijacked.head, {
+          tty: Boolean(o.tty),
+          stdin: Boolean(o.interactive),
+          detachKeys: o.detachKeys ?? DEFAULT_DETACH_KEYS,
+          resize: (h, w) => c.call('POST', `/containers/${created.Id}/resize?h=${h}&w=${w}`),
+        });
+        // Detached: the sandbox runs on; as `docker run -it`, say nothing and succeed.
+        if (how === 'detached') {
+          waiter?.cancel();
+          return;
+        }
+      } else if (output) {
+        for await (const chunk of output.res) process.stdout.write(chunk as Buffer);
+      }
       const res = await result;
       if (typeof res?.StatusCode !== 'number') throw new Error('berthd ended the wait without an exit code');
       process.exitCode = res.StatusCode;

@@ -4,6 +4,7 @@ import { helperPath } from '../../kernel/binaries.js';
 import type { Client } from '../client.js';
 import { jsonLines, table } from '../output.js';
 import { formatEach, formatList } from '../format.js';
+import { execWithTty } from './attach.js';
 
 interface Summary {
   Id: string;
@@ -160,8 +161,12 @@ export function execCommand(client: () => Client): Command {
     .argument('<name>')
     .argument('<cmd...>', 'command and arguments (put them after --)')
     .option('-e, --env <key=value>', 'environment variable (repeatable)', (v: string, a: string[]) => [...a, v], [] as string[])
-    .action(async (name: string, rawCmd: string[], o: { env: string[] }) => {
+    .option('-i, --interactive', 'attach stdin (without -t it is always passed on)')
+    .option('-t, --tty', 'run the command on a terminal of its own, through berthd (resized with yours)')
+    .option('--detach-keys <keys>', 'with -t: keys that detach (default ctrl-p,ctrl-q)')
+    .action(async (name: string, rawCmd: string[], o: { env: string[]; interactive?: boolean; tty?: boolean; detachKeys?: string }) => {
       const cmd = rawCmd[0] === '--' ? rawCmd.slice(1) : rawCmd;
+      if (o.tty) return execWithTty(client(), name, cmd, o);
       const t = await client().call<{ Pid: number; Rootfs: string; Env?: string[] }>('GET', `/containers/${encodeURIComponent(name)}/exec-target`);
       const { spawn } = await import('node:child_process');
       const argv = ['--target', String(t.Pid), '--net', '--mount', '--uts', ...(t.Rootfs ? ['--root', '--wd'] : []), '--', ...cmd];

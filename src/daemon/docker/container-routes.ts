@@ -9,11 +9,14 @@ import type { SandboxRecord } from '../../model/types.js';
 import type { Ctx } from '../context.js';
 import { HANDLED, type Router } from '../http.js';
 import type { Sandboxes } from '../sandboxes.js';
-import { attachQuery, dockerLogsQuery, killQuery, renameQuery, waitQuery } from '../schema/container-schemas.js';
+import { attachQuery, dockerLogsQuery, killQuery, renameQuery, resizeQuery, waitQuery } from '../schema/container-schemas.js';
 import { idParams } from '../schema/network-schemas.js';
 import { eventMatches, type DockerEvent, type EventBus } from './events.js';
 import { eventsQuery } from '../schema/misc-schemas.js';
-import { followFile, frame, openStream, sizeOf } from './streams.js';
+import { followFile, frame, openStream, pipeInput, sizeOf } from './streams.js';
+import { recordFramer, tailOffset } from './log-records.js';
+import { recordsFile } from '../../runtime/tty.js';
+import { existsSync } from 'node:fs';
 import { signalProcess } from '../../runtime/signal.js';
 
 function signalOf(s: string): NodeJS.Signals | number {
@@ -47,7 +50,10 @@ export function addContainerStreamRoutes(r: Router, ctx: Ctx, sandboxes: Sandbox
       q.upgrade?.socket.resume();
       throw new Conflict('You cannot attach to a stopped container, start it first');
     }
-    const path = logPath(sb);
+    // Docker clients get an image sandbox's stdout and stderr apart (log-relay's records).
+    const docker = q.query.stdout || q.query.stderr;
+    const records = Boolean(docker && !tty(sb) && sb.config.image);
+    const path = records ? recordsFile(ctx.sandboxDir(sb.id)) : logPath(sb);
     const from = q.query.logs ? 0 : await sizeOf(path);
     const gone = new AbortController();
     (q.upgrade?.socket ?? q.res).on('close', () => gone.abort());
@@ -55,45 +61,31 @@ export function addContainerStreamRoutes(r: Router, ctx: Ctx, sandboxes: Sandbox
     const stdin = q.query.stdin && q.upgrade ? sandboxes.stdinOf(sb.id) : undefined;
     // Docker clients name the streams and get frames (without a TTY); berth's own `run` names
     // none and gets the bytes as written, as with logs.
-    const docker = q.query.stdout || q.query.stderr;
     const out = openStream(q, docker ? 'application/vnd.docker.raw-stream' : 'application/octet-stream', Boolean(stdin));
+    let detached: Promise<void> = new Promise(() => undefined);
     if (stdin && q.upgrade) {
       // What the client types goes to the command once it runs; its half-close is stdin's end.
+      // With a TTY the detach keys end this attachment and leave the command running.
       const sock = q.upgrade.socket;
       const head = q.upgrade.head;
-      void stdin.then((w) => {
-        if (head.length) w.write(head);
-        sock.on('data', (b: Buffer) => w.write(b));
-        sock.on('end', () => w.end());
-        sock.resume();
-      });
+      detached = stdin.then((w) => pipeInput(sock, head, w, { detachKeys: tty(sb) ? q.query.detachKeys : undefined, endOnClose: !tty(sb) }));
     }
-    const send = tty(sb) || !docker ? (b: Buffer) => b : (b: Buffer) => frame(1, b);
-    await followFile(path, from, out, send, until, true);
+    const send = records ? recordFramer({ stdout: q.query.stdout, stderr: q.query.stderr, timestamps: false }) : tty(sb) || !docker ? (b: Buffer) => b : (b: Buffer) => frame(1, b);
+    await followFile(path, from, out, send, Promise.race([until, detached]), true);
     out.end();
     return HANDLED;
   });
 
   r.route({ method: 'GET', path: '/containers/{id}/logs', params: idParams, query: dockerLogsQuery }, async (q) => {
     const sb = ctx.sandbox(q.params.id);
-    const path = logPath(sb);
     // berth's own CLI asks without stdout/stderr and gets the bytes as written; Docker clients
-    // name the streams and get frames (without a TTY) as moby sends them.
+    // name the streams and get frames (without a TTY) as moby sends them: from log-relay's
+    // records when the sandbox has them (stdout and stderr apart, timestamps), else all as stdout.
     const docker = q.query.stdout || q.query.stderr;
-    const send = docker && !tty(sb) ? (b: Buffer) => frame(1, b) : (b: Buffer) => b;
-    let from = 0;
-    if (q.query.tail >= 0) {
-      const text = await readFile(path).catch(() => Buffer.alloc(0));
-      let pos = text.length;
-      let lines = q.query.tail;
-      if (pos > 0 && text[pos - 1] === 10) pos -= 1;
-      while (lines > 0 && pos > 0) {
-        pos = text.lastIndexOf(10, pos - 1);
-        if (pos < 0) break;
-        lines -= 1;
-      }
-      from = q.query.tail === 0 ? text.length : pos < 0 || lines > 0 ? 0 : pos + 1;
-    }
+    const records = docker && !tty(sb) && existsSync(recordsFile(ctx.sandboxDir(sb.id)));
+    const path = records ? recordsFile(ctx.sandboxDir(sb.id)) : logPath(sb);
+    const send = records ? recordFramer(q.query) : docker && !tty(sb) ? (b: Buffer) => frame(1, b) : (b: Buffer) => b;
+    const from = q.query.tail >= 0 ? tailOffset(await readFile(path).catch(() => Buffer.alloc(0)), q.query.tail) : 0;
     const out = openStream(q, docker ? 'application/vnd.docker.raw-stream' : 'application/octet-stream');
     const until = q.query.follow && sb.state.status === 'running' ? sandboxes.wait(sb.id, 'not-running') : Promise.resolve();
     await followFile(path, from, out, send, until);
@@ -131,8 +123,10 @@ export function addContainerStreamRoutes(r: Router, ctx: Ctx, sandboxes: Sandbox
     return undefined;
   });
 
-  r.route({ method: 'POST', path: '/containers/{id}/resize', params: idParams }, async (q) => {
-    ctx.sandbox(q.params.id);
+  r.route({ method: 'POST', path: '/containers/{id}/resize', params: idParams, query: resizeQuery }, async (q) => {
+    const sb = ctx.sandbox(q.params.id);
+    if (sb.state.status !== 'running') throw new Conflict(`Container ${sb.id} is not running`);
+    sandboxes.resize(sb.id, q.query.h, q.query.w);
     return {};
   });
 

@@ -1,6 +1,8 @@
 // Streams of the Docker API: hijacked connections (101 UPGRADED) or plain chunked answers, and
 // the 8-byte multiplexed frames used when a container has no TTY.
 import { open, stat } from 'node:fs/promises';
+import type { Duplex, Writable } from 'node:stream';
+import { DetachFilter } from './detach-keys.js';
 import type { Request } from '../http.js';
 import { DOCKER_HEADERS } from './system-routes.js';
 
@@ -78,4 +80,33 @@ export async function followFile(path: string, from: number, out: OutStream, sen
 
 export async function sizeOf(path: string): Promise<number> {
   return stat(path).then((s) => s.size, () => 0);
+}
+
+/**
+ * What a hijacked client types, to a command's stdin: the bytes read with the request (head)
+ * first. The client's half-close ends stdin when endOnClose (no TTY); with a TTY it ends only this
+ * attachment, as do Docker's detach keys: the command goes on, its stdin open for the next
+ * `docker attach` (moby closes a TTY's stdin never), and the returned promise settles.
+ */
+export function pipeInput(sock: Duplex, head: Buffer, stdin: Writable, o: { detachKeys?: Buffer; endOnClose: boolean }): Promise<void> {
+  const filter = o.detachKeys ? new DetachFilter(o.detachKeys) : undefined;
+  return new Promise<void>((detached) => {
+    const onData = (b: Buffer) => {
+      const r = filter ? filter.feed(b) : { pass: b, detached: false };
+      if (r.pass.length) stdin.write(r.pass);
+      if (r.detached) {
+        sock.off('data', onData);
+        sock.off('end', onEnd);
+        detached();
+      }
+    };
+    const onEnd = () => {
+      if (o.endOnClose) stdin.end();
+      else detached();
+    };
+    if (head.length) onData(head);
+    sock.on('data', onData);
+    sock.on('end', onEnd);
+    sock.resume();
+  });
 }

@@ -1,6 +1,7 @@
 // Schemas of the /containers routes (Docker Engine API shapes). Everything that ends up in a
 // sandbox's files, scripts or rules is parsed here: hostname, DNS settings, extra hosts, port
 // keys and bindings, addresses, aliases. sandbox-spec.ts then checks them against state.
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../docker/detach-keys.js';
 import { z } from 'zod';
 import { BadRequest } from '../../model/errors.js';
 import { validateDnsOption, validateDnsSearch, validateDnsServer } from '../../model/dns-options.js';
@@ -35,6 +36,12 @@ const portBinding = z
   .nullish()
   .transform((v) => v ?? { HostIp: '' as const, HostPort: '' });
 
+/** A TTY's size at start, [rows, columns] (the docker CLI sends the user's terminal's); [0, 0] is none. */
+const consoleSize = z
+  .tuple([z.number().int().min(0).max(65535), z.number().int().min(0).max(65535)])
+  .nullish()
+  .transform((v) => (v && v[0] > 0 && v[1] > 0 ? { rows: v[0], cols: v[1] } : undefined));
+
 const hostConfig = z
   .object({
     NetworkMode: text(300).optional().transform((v) => v ?? ''),
@@ -52,11 +59,12 @@ const hostConfig = z
       .object({ Name: z.enum(['', 'no', 'always', 'unless-stopped', 'on-failure']).nullish().transform((v) => v || 'no'), MaximumRetryCount: z.number().int().min(0).max(1_000_000).nullish().transform((v) => v ?? 0) })
       .nullish()
       .transform((v) => v ?? { Name: 'no' as const, MaximumRetryCount: 0 }),
+    ConsoleSize: consoleSize,
   })
   .nullish()
   .transform(
     (v) =>
-      v ?? { NetworkMode: '', PortBindings: {}, PublishAllPorts: false, Links: [], ExtraHosts: [], Dns: [], DnsSearch: [], DnsOptions: [], AutoRemove: false, Binds: [], Mounts: [], RestartPolicy: { Name: 'no' as const, MaximumRetryCount: 0 } },
+      v ?? { NetworkMode: '', PortBindings: {}, PublishAllPorts: false, Links: [], ExtraHosts: [], Dns: [], DnsSearch: [], DnsOptions: [], AutoRemove: false, Binds: [], Mounts: [], RestartPolicy: { Name: 'no' as const, MaximumRetryCount: 0 }, ConsoleSize: undefined },
   );
 
 /** Docker's StrSlice: a list of strings, or one string. */
@@ -72,6 +80,8 @@ const createSandboxFields = z.object({
   Labels: textMap(),
   Tty: z.boolean().nullish().transform(Boolean),
   OpenStdin: z.boolean().nullish().transform(Boolean),
+  /** user[:group], names or numbers (docker run --user). */
+  User: text(256).regex(/^[^:\s]*(:[^:\s]*)?$/, 'give user[:group]').nullish().transform((v) => v ?? ''),
   Cmd: cmd,
   Env: list(parsed(argText, parseEnv), 10_000),
   Hostname: optionalParsed(validateHostname, 253).transform((v) => v ?? ''),
@@ -101,7 +111,12 @@ export const logsQuery = z.object({ follow: queryBool });
 export const waitQuery = z.object({
   condition: z.enum(['', 'not-running', 'next-exit', 'removed']).optional().transform((v) => v || 'not-running'),
 });
-export const attachQuery = z.object({ stream: queryBool, stdout: queryBool, stderr: queryBool, stdin: queryBool, logs: queryBool });
+/** Docker's detach keys ("ctrl-p,ctrl-q" when not given), as bytes. */
+const detachKeys = parsed(text(256).nullish(), (v) => parseDetachKeys(v || DEFAULT_DETACH_KEYS));
+export const attachQuery = z.object({ stream: queryBool, stdout: queryBool, stderr: queryBool, stdin: queryBool, logs: queryBool, detachKeys });
+/** A terminal size (docker's resize): h rows, w columns. */
+const dimension = z.string().regex(/^\d{1,5}$/, 'give a number').transform(Number).refine((n) => n < 65536, 'at most 65535');
+export const resizeQuery = z.object({ h: dimension, w: dimension });
 export const killQuery = z.object({
   signal: text(16)
     .regex(/^(SIG)?[A-Z0-9+-]+$|^\d{1,2}$/, 'give a signal name (TERM, KILL, SIGHUP) or number')
@@ -137,6 +152,8 @@ export const execCreateBody = goBody(z.object({
   AttachStderr: z.boolean().nullish().transform(Boolean),
   Detach: z.boolean().nullish().transform(Boolean),
   Privileged: z.boolean().nullish().transform(Boolean),
+  DetachKeys: detachKeys,
+  ConsoleSize: consoleSize,
 }));
 export const execStartBody = z.object({ Detach: z.boolean().nullish().transform(Boolean), Tty: z.boolean().nullish().transform(Boolean) });
 export const execParams = z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'give an exec ID') });
