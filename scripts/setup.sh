@@ -16,7 +16,8 @@ say() { printf 'setup: %s\n' "$*"; }
 # docker.io: also the real Docker engine the parity suite (test/e2e/600-) and the bench compare berth with;
 # the tests never use a system dockerd: they start their own inside lab namespaces.
 # etcd-server, etcd-client: the multi-host suites run their own etcd members inside lab namespaces.
-packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk runc attr docker.io docker-compose etcd-server etcd-client)
+# gcc, libc6-dev: build berthd's netlink helper (native/berth-netlink.c, scripts/build-native.sh).
+packages=(gcc libc6-dev iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk runc attr docker.io docker-compose etcd-server etcd-client)
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

@@ -6,9 +6,22 @@ import { macFromIp, newId } from '../model/ids.js';
 import type { DomainName, EndpointRecord, IfName, Ipv4, NetworkRecord, SandboxRecord } from '../model/types.js';
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import { parseCidr } from '../ipam/ipv4.js';
-import { bridgeAttachBatch, bridgeHostBatch, bridgeSandboxBatch, linkDeleteBatch, p2pJoinBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../plan/link-plan.js';
+import {
+  bridgeAttachBatch,
+  bridgeHostBatch,
+  bridgeSandboxBatch,
+  linkDeleteBatch,
+  linkDeleteOps,
+  netnsDeleteOps,
+  p2pJoinBatch,
+  p2pSandboxBatch,
+  sandboxCreateBatch,
+  sandboxCreateOps,
+  type BridgePort,
+} from '../plan/link-plan.js';
 import { createNetnsWith, deleteNetns } from '../kernel/netns.js';
 import { deleteLink, ipBatch } from '../kernel/links.js';
+import { netlinkHelper } from '../kernel/netlink-helper.js';
 import type { Ctx } from './context.js';
 
 export const IP_ONLY_WITH_USER_SUBNET =
@@ -128,14 +141,24 @@ export async function setupNetwork(ctx: Ctx, sb: SandboxRecord): Promise<void> {
     ports.push(bridgePort(net, ep, !routed));
     routed = true;
   }
-  // Two processes: one creates the namespace and does everything inside it (the veths are made
-  // there, their host ends pushed out to berthd's namespace); one puts the host ends on bridges.
+  const nl = netlinkHelper();
   try {
-    await createNetnsWith(ns, sandboxCreateBatch(`/proc/${process.pid}/ns/net`, ports));
-    await ipBatch(bridgeAttachBatch(ports));
+    if (nl) {
+      // One request to the long-lived helper: the namespace, everything inside it, the host ends
+      // on their bridges; no process is started.
+      await nl.run(sandboxCreateOps(ns, ports));
+    } else {
+      // Two processes: one creates the namespace and does everything inside it (the veths are
+      // made there, their host ends pushed out to berthd's namespace); one puts the host ends on bridges.
+      await createNetnsWith(ns, sandboxCreateBatch(`/proc/${process.pid}/ns/net`, ports));
+      await ipBatch(bridgeAttachBatch(ports));
+    }
   } catch (err) {
     // A half-made namespace must not keep its veths: remove them with it.
-    for (const p of ports) await deleteLink(p.hostIf);
+    for (const p of ports) {
+      if (nl) await nl.run(linkDeleteOps(p.hostIf)).catch(() => undefined);
+      else await deleteLink(p.hostIf);
+    }
     throw err;
   }
   for (const ep of Object.values(sb.endpoints)) {
@@ -164,7 +187,9 @@ export async function teardownNetwork(ctx: Ctx, sb: SandboxRecord): Promise<void
   // Unmounting releases the namespace (its processes are gone by now); the kernel then destroys
   // its veth pairs, host sides included, without the ~20 ms a `link del` costs per pair. Any
   // straggler with berth's names is removed by the next reconcile.
-  await deleteNetns(ctx.netnsPath(sb.id));
+  const nl = netlinkHelper();
+  if (nl) await nl.run(netnsDeleteOps(ctx.netnsPath(sb.id)));
+  else await deleteNetns(ctx.netnsPath(sb.id));
 }
 
 /** Connects a running sandbox to one more network. */
