@@ -1,4 +1,4 @@
-// Entry point: `npm run bench -- [--quick] [--only setup,seq,run,ports,dns,mem,pall,services,lb,catalog] [--systems ...]`.
+// Entry point: `npm run bench -- [--quick] [--only setup,seq,scale,run,ports,dns,mem,pall,services,lb,catalog] [--systems ...]`.
 // Installs missing packages, cleans up what an earlier run left, runs each metric in its own labs,
 // and writes BENCHMARKS.md (raw results in bench/out/).
 import { Command } from 'commander';
@@ -13,6 +13,7 @@ import { renderMarkdown, METRIC_ORDER, type Machine, type RunRecord } from './li
 import type { MetricResult } from './lib/result.js';
 import { FULL, QUICK, errText, type MetricContext, type Sizes } from './metrics/common.js';
 import { metricSetup, metricSequential } from './metrics/netsetup.js';
+import { metricScale } from './metrics/scale.js';
 import { metricRun } from './metrics/run-detached.js';
 import { metricPorts } from './metrics/ports.js';
 import { metricDns } from './metrics/dns.js';
@@ -153,6 +154,13 @@ async function main(): Promise<void> {
         { key: 'cni', s: new CniSystem('CNI bridge+portmap+firewall', 'cni') },
       ]).map((x) => x.s);
       return metricSequential(ctx, sys, ['berth (API)']);
+    },
+    scale: () => {
+      const sys = pick([
+        { key: 'berth', s: berthApi() },
+        { key: 'netavark', s: new NetavarkSystem('netavark', 'nv', true) },
+      ]).map((x) => x.s);
+      return metricScale(ctx, sys, ['berth (API)']);
     },
     run: () => {
       const sys = pick([

@@ -21,11 +21,18 @@
 //   master DEV BRIDGE            put DEV into BRIDGE and set it up
 //   hairpin DEV                  hairpin mode on the bridge port DEV
 //   del DEV                      delete link DEV
+//   listeners                    the reply's words after "ok": PROTO IP PORT for every listening TCP
+//                                and bound UDP socket of berthd's namespace (sock_diag: only the
+//                                listening table is walked, where /proc/net/tcp walks every
+//                                connection of the machine: 260 ms on a busy host here)
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -43,6 +50,21 @@ static int host_nl = -1;  // rtnetlink socket in it
 static int cur_nl = -1;   // socket of the namespace the current ops act in
 static unsigned seq_no;
 static char errbuf[512];
+static char *out;         // words for the reply after "ok" (listeners)
+static size_t out_len, out_cap;
+
+static void out_add(const char *w) {
+  size_t n = strlen(w);
+  if (out_len + n + 2 > out_cap) {
+    out_cap = (out_len + n + 2) * 2;
+    out = realloc(out, out_cap);
+    if (!out) abort();
+  }
+  out[out_len++] = ' ';
+  memcpy(out + out_len, w, n);
+  out_len += n;
+  out[out_len] = 0;
+}
 
 struct msg {
   struct nlmsghdr n;
@@ -251,6 +273,73 @@ static int op_del(const char *dev) {
   return talk(cur_nl, &m.n);
 }
 
+/** One sock_diag dump (family, protocol, states); appends "PROTO IP PORT" per socket, once each. */
+static int diag_dump(int fd, int family, int protocol, unsigned states, const char *proto) {
+  struct {
+    struct nlmsghdr n;
+    struct inet_diag_req_v2 r;
+  } req;
+  memset(&req, 0, sizeof req);
+  req.n.nlmsg_len = sizeof req;
+  req.n.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.n.nlmsg_seq = ++seq_no;
+  req.r.sdiag_family = family;
+  req.r.sdiag_protocol = protocol;
+  req.r.idiag_states = states;
+  struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+  if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&sa, sizeof sa) < 0) return -errno;
+  static char buf[65536];
+  char last[80] = "";
+  for (;;) {
+    ssize_t len = recv(fd, buf, sizeof buf, 0);
+    if (len < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (unsigned)len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_seq != seq_no) continue;
+      if (h->nlmsg_type == NLMSG_DONE) return 0;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        struct nlmsgerr *e = NLMSG_DATA(h);
+        // A family the kernel has no diag module for (no IPv6) has no sockets to report.
+        return e->error == -ENOENT ? 0 : e->error;
+      }
+      struct inet_diag_msg *m = NLMSG_DATA(h);
+      unsigned char *a = (unsigned char *)m->id.idiag_src;
+      char ip[INET_ADDRSTRLEN];
+      if (family == AF_INET) {
+        inet_ntop(AF_INET, a, ip, sizeof ip);
+      } else {
+        static const unsigned char zero[16], mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        // As /proc/net/*6 is read: the any-address counts as 0.0.0.0, v4-mapped as its v4 address,
+        // any other IPv6 address is no IPv4 listener.
+        if (memcmp(a, zero, 16) == 0) snprintf(ip, sizeof ip, "0.0.0.0");
+        else if (memcmp(a, mapped, 12) == 0) inet_ntop(AF_INET, a + 12, ip, sizeof ip);
+        else continue;
+      }
+      char word[80];
+      snprintf(word, sizeof word, "%s %s %u", proto, ip, ntohs(m->id.idiag_sport));
+      if (strcmp(word, last) == 0) continue;
+      snprintf(last, sizeof last, "%s", word);
+      out_add(word);
+    }
+  }
+}
+
+static int op_listeners(void) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return -errno;
+  int e = 0;
+  const unsigned listen = 1u << 10; // TCP_LISTEN
+  if (!e) e = diag_dump(fd, AF_INET, IPPROTO_TCP, listen, "tcp");
+  if (!e) e = diag_dump(fd, AF_INET6, IPPROTO_TCP, listen, "tcp");
+  if (!e) e = diag_dump(fd, AF_INET, IPPROTO_UDP, ~0u, "udp");
+  if (!e) e = diag_dump(fd, AF_INET6, IPPROTO_UDP, ~0u, "udp");
+  close(fd);
+  return e;
+}
+
 static int back_home(void) {
   if (cur_nl != host_nl) close(cur_nl);
   cur_nl = host_nl;
@@ -317,6 +406,7 @@ static int run_op(char *op) {
   if (IS("master", 2)) return op_master(w[1], w[2]);
   if (IS("hairpin", 1)) return op_hairpin(w[1]);
   if (IS("del", 1)) return op_del(w[1]);
+  if (IS("listeners", 0)) return op_listeners();
 #undef IS
   snprintf(errbuf, sizeof errbuf, "unknown op");
   return -EINVAL;
@@ -345,6 +435,8 @@ int main(void) {
     if (!id) continue;
     int k = 0, e = 0;
     char what[64] = "";
+    out_len = 0;
+    if (out) out[0] = 0;
     for (char *op = strtok_r(NULL, "\t", &save); op; op = strtok_r(NULL, "\t", &save), k++) {
       snprintf(what, sizeof what, "%s", op);
       errbuf[0] = 0;
@@ -358,7 +450,7 @@ int main(void) {
     } else if (home < 0) {
       printf("%s err %d cannot return to berthd's namespace: %s\n", id, k, strerror(-home));
     } else {
-      printf("%s ok\n", id);
+      printf("%s ok%s\n", id, out_len ? out : "");
     }
   }
   return 0;

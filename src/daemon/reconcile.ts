@@ -6,7 +6,7 @@
 import { parseIfName } from '../model/net-values.js';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { deleteNetns, listNetns, netnsExists } from '../kernel/netns.js';
+import { deleteNetns, listNetns, mountPoints, netnsExists } from '../kernel/netns.js';
 import { deleteLink, listLinks } from '../kernel/links.js';
 import { findShim, isAlive, nsOf, startTimeOf } from '../runtime/proc.js';
 import type { SandboxRecord } from '../model/types.js';
@@ -23,12 +23,13 @@ export async function reconcile(ctx: Ctx, sandboxes: Sandboxes): Promise<void> {
     ensureBuiltins(ctx);
     await ensureBridges(ctx);
     let links = new Set((await listLinks()).map((l) => l.ifname));
+    const mounts = await mountPoints();
 
     for (const sb of Object.values(ctx.state.sandboxes)) {
       if (sb.state.status !== 'running') continue;
       await findLaunched(ctx, sb);
       const alive = sb.state.pid > 0 && (await isAlive(sb.state.pid, sb.state.pidStartTime));
-      const nsOk = !ownsNetns(sb) || (await netnsExists(ctx.netnsPath(sb.id)));
+      const nsOk = !ownsNetns(sb) || (await netnsExists(ctx.netnsPath(sb.id), mounts));
       if (alive && nsOk) {
         await repairEndpoints(ctx, sb, links);
         ctx.log('info', `sandbox ${sb.name} is still running (pid ${sb.state.pid}): adopted`);

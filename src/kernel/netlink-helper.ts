@@ -15,7 +15,7 @@ const REPLY_TIMEOUT_MS = 15_000;
 
 interface Pending {
   ops: NlOps;
-  resolve: () => void;
+  resolve: (words: string) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -33,12 +33,16 @@ export class NetlinkHelper {
     return this.child?.pid;
   }
 
-  /** Runs the ops in order; rejects with the failing op and the kernel's message (the ops before it were done). */
-  run(ops: NlOps): Promise<void> {
-    if (ops.length === 0) return Promise.resolve();
+  /**
+   * Runs the ops in order; resolves with what the helper answered after "ok" (only `listeners`
+   * answers anything), rejects with the failing op and the kernel's message (the ops before it
+   * were done).
+   */
+  run(ops: NlOps): Promise<string> {
+    if (ops.length === 0) return Promise.resolve('');
     const child = this.ensure();
     const id = String(this.nextId++);
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new Internal(`berth-netlink did not answer in ${REPLY_TIMEOUT_MS / 1000} s (${ops[0]} ...)`));
@@ -96,14 +100,14 @@ export class NetlinkHelper {
     for (let nl = this.buf.indexOf('\n'); nl >= 0; nl = this.buf.indexOf('\n')) {
       const line = this.buf.slice(0, nl);
       this.buf = this.buf.slice(nl + 1);
-      const [id = '', verdict, k, ...rest] = line.split(' ');
+      const [id = '', verdict, ...rest] = line.split(' ');
       const p = this.pending.get(id);
       if (!p) continue;
       this.pending.delete(id);
       clearTimeout(p.timer);
       if (this.pending.size === 0 && this.child) this.hold(this.child, false);
-      if (verdict === 'ok') p.resolve();
-      else p.reject(new Internal(`${(rest.join(' ') || `op ${k}`).trim()}`));
+      if (verdict === 'ok') p.resolve(rest.join(' '));
+      else p.reject(new Internal(rest.slice(1).join(' ').trim() || `berth-netlink refused op ${rest[0]}`));
     }
   }
 }

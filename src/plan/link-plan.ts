@@ -209,3 +209,8 @@ export function netnsDeleteOps(netns: string): NlOps {
 export function linkDeleteOps(name: IfName): NlOps {
   return ops([`del ${dev(name)}`]);
 }
+
+/** Asks for the listening TCP and bound UDP sockets of berthd's namespace (kernel/host-listeners.ts). */
+export function listenersOps(): NlOps {
+  return ops(['listeners']);
+}
