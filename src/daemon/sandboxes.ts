@@ -563,7 +563,12 @@ export class Sandboxes {
     const watch = this.children.has(sb.id) ? undefined : this.watchExit(sb, generation);
     const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutSec * 1000))]);
     if (timedOut) {
-      await this.killAll(sb, 'SIGKILL');
+      // The command and its shim: enough for the exit to come; whatever else is left of the
+      // sandbox is found and killed when the exit is recorded (releaseLocked: one /proc pass,
+      // not two per `rm -f`).
+      for (const id of [{ pid: sb.state.pid, startTime: sb.state.pidStartTime }, { pid: sb.state.shimPid, startTime: sb.state.shimStartTime ?? '' }]) {
+        if (id.pid > 0) signalProcess(id, 'SIGKILL');
+      }
       // A sandbox that never got a process (pid 0) has nothing to wait for: release it directly.
       await this.ctx.lock.run(async () => {
         const cur = this.ctx.state.sandboxes[sb.id];
