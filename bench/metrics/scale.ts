@@ -18,7 +18,7 @@ export async function metricScale(ctx: MetricContext, systems: NetSetupSystem[],
       `takes 1,024 ports). Growth: the setup time of sandbox #10 and #${n}, each as the median of ten around it ` +
       `(#6-#15 and #${n - 9}-#${n}), and their ratio. For berth, berthd is then stopped (SIGTERM: the sandboxes ` +
       `keep running) and started again: the time from its start until its API answers, with all ${n} adopted. ` +
-      `Then all are removed one after another. One series per system.`,
+      `Then all are removed one after another. berth only (see bench/README.md, 2b).`,
     systems: systems.map((s) => s.name),
     berthSystems: berth,
     command: ctx.commandFor('scale'),

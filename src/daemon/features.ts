@@ -101,6 +101,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
 
   // Host ports: checked against every other mapping and against sockets bound on the host.
   const nl = netlinkHelper();
+  nl?.warm(); // sandboxes' namespaces and links go through it: started before the first one
   const listeners = () => (nl ? readHostListenersVia(nl) : readHostListeners());
   ctx.ports = {
     allocate: async (state, sb, previous) => {

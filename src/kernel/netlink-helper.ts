@@ -54,6 +54,11 @@ export class NetlinkHelper {
     });
   }
 
+  /** Starts the helper now (at berthd's start), so the first sandbox does not wait for it. */
+  warm(): void {
+    this.ensure();
+  }
+
   /** Stops the helper (berthd's shutdown, tests); a later run() starts another. */
   close(): void {
     this.child?.stdin.end();

@@ -70,6 +70,11 @@ export class NftChannel {
     });
   }
 
+  /** Starts nft now (at berthd's start), so the first change does not wait for it. */
+  warm(): void {
+    this.ensure();
+  }
+
   close(): void {
     this.child?.stdin.end();
     this.child = undefined;

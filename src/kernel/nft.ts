@@ -78,6 +78,11 @@ export class Nft {
     }
   }
 
+  /** Starts the long-lived nft ahead of the first change (no-op without one). */
+  warm(): void {
+    this.channel?.warm();
+  }
+
   /** Ends the long-lived nft, if one runs (berthd's shutdown, tests). */
   close(): void {
     this.channel?.close();
