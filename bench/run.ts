@@ -1,4 +1,4 @@
-// Entry point: `npm run bench -- [--quick] [--only setup,seq,run,ports,dns,mem,pall,services,lb,catalog,compose] [--systems ...]`.
+// Entry point: `npm run bench -- [--quick] [--only setup,seq,scale,run,ports,dns,mem,pall,services,lb,catalog,compose] [--systems ...]`.
 // Installs missing packages, cleans up what an earlier run left, runs each metric in its own labs,
 // and writes BENCHMARKS.md (raw results in bench/out/).
 import { Command } from 'commander';
@@ -13,6 +13,7 @@ import { renderMarkdown, METRIC_ORDER, type Machine, type RunRecord } from './li
 import type { MetricResult } from './lib/result.js';
 import { FULL, QUICK, errText, type MetricContext, type Sizes } from './metrics/common.js';
 import { metricSetup, metricSequential } from './metrics/netsetup.js';
+import { metricScale } from './metrics/scale.js';
 import { metricRun } from './metrics/run-detached.js';
 import { metricCompose } from './metrics/compose.js';
 import { metricPorts } from './metrics/ports.js';
@@ -156,6 +157,9 @@ async function main(): Promise<void> {
       ]).map((x) => x.s);
       return metricSequential(ctx, sys, ['berth (API)']);
     },
+    // berth alone: netavark's setup grows to ~1 s per sandbox by #300 here (its iptables chains),
+    // so 1,000 of them would take most of an hour (bench/README.md, 2b).
+    scale: () => metricScale(ctx, pick([{ key: 'berth', s: berthApi() }]).map((x) => x.s), ['berth (API)']),
     run: () => {
       const sys = pick([
         { key: 'berth', s: berthCli() },

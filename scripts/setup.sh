@@ -18,7 +18,8 @@ say() { printf 'setup: %s\n' "$*"; }
 # python3: libexec/tty-relay makes the pseudo-terminal of docker run -t / exec -t (Node has no pty
 # API); tmux: the TTY suites type into a real terminal and read its screen, as a person would.
 # etcd-server, etcd-client: the multi-host suites run their own etcd members inside lab namespaces.
-packages=(iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk runc attr docker.io docker-compose etcd-server etcd-client python3 tmux)
+# gcc, libc6-dev: build berthd's netlink helper (native/berth-netlink.c, scripts/build-native.sh).
+packages=(gcc libc6-dev iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk runc attr docker.io docker-compose etcd-server etcd-client python3 tmux)
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

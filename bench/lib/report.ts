@@ -24,7 +24,7 @@ export interface RunRecord {
   result: MetricResult;
 }
 
-export const METRIC_ORDER = ['setup', 'seq', 'run', 'ports', 'dns', 'mem', 'pall', 'services', 'lb', 'catalog', 'compose'];
+export const METRIC_ORDER = ['setup', 'seq', 'scale', 'run', 'ports', 'dns', 'mem', 'pall', 'services', 'lb', 'catalog', 'compose'];
 
 function ratio(berth: number | undefined, peer: number | undefined): string {
   if (berth === undefined || peer === undefined || peer === 0) return '—';

@@ -8,6 +8,8 @@ export interface Sizes {
   /** Metric 2: sandboxes per series, and series per system. */
   seqCount: number;
   seqRepeats: number;
+  /** Metric 2b: sandboxes on one host (a Linux bridge takes 1,024 ports). */
+  scaleCount: number;
   /** Metric 3: run -d -p iterations per system. */
   runIters: number;
   /** Metric 4: published-port counts for the data path, wrk seconds per round, rounds; ports for the RSS cost. */
@@ -46,6 +48,7 @@ export const FULL: Sizes = {
   setupIters: 15,
   seqCount: 100,
   seqRepeats: 2,
+  scaleCount: 1000,
   runIters: 8,
   portCounts: [1, 1000, 5000],
   wrkSeconds: 4,
@@ -71,6 +74,7 @@ export const QUICK: Sizes = {
   setupIters: 2,
   seqCount: 10,
   seqRepeats: 1,
+  scaleCount: 20,
   runIters: 2,
   portCounts: [1, 50],
   wrkSeconds: 1,

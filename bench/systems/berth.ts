@@ -108,6 +108,12 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
     await this.lab.create();
     mkdirSync(this.dataRoot, { recursive: true });
     mkdirSync(this.execRoot, { recursive: true });
+    await this.spawnDaemon();
+  }
+
+  /** berthd in the lab, until GET /_ping answers (polled every pollMs); ms from spawn to that answer. */
+  private async spawnDaemon(pollMs = 100): Promise<number> {
+    const t0 = performance.now();
     this.daemon = startDaemon(
       this.lab.nsCmd(this.lab.host, [
         process.execPath,
@@ -123,11 +129,26 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
     try {
       await waitFor('berthd /_ping', async () => {
         if (!procInfo(this.daemon!.pid)) throw new Error('berthd exited');
-        return (await unixRequest(this.sock, 'GET', '/_ping', undefined, 2000)).status === 200;
-      }, 20_000, 100);
+        return (await unixRequest(this.sock, 'GET', '/_ping', undefined, 2000).catch(() => ({ status: 0 }))).status === 200;
+      }, 20_000, pollMs);
     } catch (e) {
       throw new Error(`berthd did not come up (${e instanceof Error ? e.message : String(e)}): ${this.logTail()}`);
     }
+    return performance.now() - t0;
+  }
+
+  /**
+   * Stops berthd (SIGTERM: its sandboxes keep running) and starts it again: ms from the new
+   * berthd's spawn until its API answers, and how many sandboxes it then lists as running.
+   */
+  async restartDaemon(): Promise<{ ms: number; running: number }> {
+    const d = this.daemon;
+    if (!d) throw new Error('berthd is not running');
+    process.kill(d.pid, 'SIGTERM');
+    await Promise.race([d.exited, new Promise((_, rej) => setTimeout(() => rej(new Error('berthd did not stop in 30 s')), 30_000))]);
+    const ms = await this.spawnDaemon(5);
+    const list = (await this.api('GET', '/containers/json')) as { State?: string }[];
+    return { ms, running: list.filter((c) => c.State === 'running').length };
   }
 
   private async createNetwork(): Promise<void> {

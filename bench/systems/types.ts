@@ -30,6 +30,8 @@ export interface NetSetupSystem extends SystemBase {
    * and the network part of it. Only for systems with a daemon that reports it.
    */
   daemonSide?(i: number, kind: 'setup' | 'teardown'): { total: number; net: number } | undefined;
+  /** Stop the daemon (its sandboxes keep running) and start it again: ms until it answers, sandboxes it lists as running. */
+  restartDaemon?(): Promise<{ ms: number; running: number }>;
 }
 
 /** Metric 3: `run -d -p HOST:80` end to end through the system's CLI. */

@@ -45,10 +45,28 @@ function catalogState(ctx: Ctx): CatalogState {
   return (ctx.state.catalog ??= { services: {}, checks: {} });
 }
 
-/** The berth host as the catalog's node. */
+const nodes = new WeakMap<Ctx, NodeInfo>();
+
+/**
+ * The berth host as the catalog's node: one per berthd, its address found when first asked for
+ * (listing the host's interfaces takes 0.2 s with a thousand sandboxes' veths, too long for
+ * berthd's start and for every DNS sync).
+ */
 export function catalogNode(ctx: Ctx): NodeInfo {
+  const known = nodes.get(ctx);
+  if (known) return known;
   const name = hostname();
-  return { id: nodeId(name, ctx.cfg.dataRoot), name, address: nodeAddress(ctx), datacenter: 'dc1' };
+  let address: string | undefined;
+  const node: NodeInfo = {
+    id: nodeId(name, ctx.cfg.dataRoot),
+    name,
+    get address() {
+      return (address ??= nodeAddress(ctx));
+    },
+    datacenter: 'dc1',
+  };
+  nodes.set(ctx, node);
+  return node;
 }
 
 export async function wireCatalog(ctx: Ctx): Promise<CatalogService> {

@@ -1,7 +1,8 @@
 // Wiring of the firewall, host-port allocation and the embedded DNS into the daemon. The
 // firewall and DNS follow the state (StateFollower); ports are allocated when a sandbox starts.
 import { run } from '../kernel/exec.js';
-import { readEphemeralRange, readHostListeners } from '../kernel/host-listeners.js';
+import { readEphemeralRange, readHostListeners, readHostListenersVia } from '../kernel/host-listeners.js';
+import { netlinkHelper } from '../kernel/netlink-helper.js';
 import { allocateHostPorts } from '../ipam/host-ports.js';
 import { parseHostServices, type HostService } from '../model/host-service.js';
 import { Conflict, NotFound } from '../model/errors.js';
@@ -99,6 +100,9 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   }
 
   // Host ports: checked against every other mapping and against sockets bound on the host.
+  const nl = netlinkHelper();
+  nl?.warm(); // sandboxes' namespaces and links go through it: started before the first one
+  const listeners = () => (nl ? readHostListenersVia(nl) : readHostListeners());
   ctx.ports = {
     allocate: async (state, sb, previous) => {
       if (sb.config.portRequests.length === 0 && !sb.config.publishAll) return [];
@@ -113,7 +117,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
         taken,
         // berthd's own DNS sockets on gateways are not in the way of a published port 53: the
         // ruleset keeps queries from sandboxes to their gateway for the embedded DNS.
-        listeners: (await readHostListeners()).filter((l) => !(l.port === 53 && dnsIps.has(l.ip))),
+        listeners: (await listeners()).filter((l) => !(l.port === 53 && dnsIps.has(l.ip))),
         ephemeral: await readEphemeralRange(),
         defaultBindIp: target?.hostBindingIpv4 ?? cfg.defaultBindIp,
         internal: sb.config.networks.length > 0 && !target,

@@ -135,6 +135,7 @@ export class Firewall {
     }
     this.applied = view;
     this.appliedEls = elementsOf(view);
+    this.nft.warm(); // the deltas that follow go through one long-lived nft
     this.log('info', `firewall: table ${FAMILY} ${TABLE} rebuilt`);
     try {
       await this.liveWithOthers();

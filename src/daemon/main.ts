@@ -6,10 +6,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DataRootBusy, lockDataRoot } from '../store/data-root-lock.js';
 import { RecordStore } from '../store/record-store.js';
-import { ClusterStore } from '../store/cluster-store.js';
-import { Overlay } from './overlay.js';
-import { ClusterServices } from './cluster-services.js';
-import { Mesh } from './mesh.js';
+import type { ClusterStore } from '../store/cluster-store.js';
 import { StoreDamaged } from '../store/store.js';
 import { recheckSandboxValues } from '../model/state-check.js';
 import { buildApi } from './api.js';
@@ -93,14 +90,18 @@ async function main(): Promise<void> {
   await ctx.lock.run(() => lbs.reconcile(ctx.state));
 
   // Multi-host: join through etcd (only with --cluster-store; single-host berth needs no etcd).
-  const cluster = cfg.cluster ? new ClusterStore(cfg.cluster, log) : undefined;
+  // etcd3 and gRPC take most of a second to load here: only a berthd with --cluster-store loads them.
+  const cluster: ClusterStore | undefined = cfg.cluster ? new (await import('../store/cluster-store.js')).ClusterStore(cfg.cluster, log) : undefined;
   await cluster?.start();
   if (cluster) {
+    const { Overlay } = await import('./overlay.js');
     const overlay = new Overlay(ctx, cluster);
     ctx.overlay = overlay;
     ctx.remoteNames = () => overlay.remote();
     ctx.followers.push(overlay);
     // Services across hosts: mirrored from the store after the networks, placed by the leader.
+    const { ClusterServices } = await import('./cluster-services.js');
+    const { Mesh } = await import('./mesh.js');
     const across = new ClusterServices(ctx, cluster);
     across.onChange = () => services.manager.kick();
     across.remember = (k, v) => overlay.remember(k, v);

@@ -6,9 +6,22 @@ import { macFromIp, newId } from '../model/ids.js';
 import type { DomainName, EndpointRecord, IfName, Ipv4, NetworkRecord, SandboxRecord } from '../model/types.js';
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import { parseCidr } from '../ipam/ipv4.js';
-import { bridgeAttachBatch, bridgeHostBatch, bridgeSandboxBatch, linkDeleteBatch, p2pJoinBatch, p2pSandboxBatch, sandboxCreateBatch, type BridgePort } from '../plan/link-plan.js';
+import {
+  bridgeAttachBatch,
+  bridgeHostBatch,
+  bridgeSandboxBatch,
+  linkDeleteBatch,
+  linkDeleteOps,
+  netnsDeleteOps,
+  p2pJoinBatch,
+  p2pSandboxBatch,
+  sandboxCreateBatch,
+  sandboxCreateOps,
+  type BridgePort,
+} from '../plan/link-plan.js';
 import { createNetnsWith, deleteNetns } from '../kernel/netns.js';
 import { deleteLink, ipBatch } from '../kernel/links.js';
+import { netlinkHelper } from '../kernel/netlink-helper.js';
 import type { Ctx } from './context.js';
 
 export const IP_ONLY_WITH_USER_SUBNET =
@@ -130,26 +143,34 @@ export async function setupNetwork(ctx: Ctx, sb: SandboxRecord): Promise<void> {
     routed = true;
     overlay ||= Boolean(net.overlay);
   }
+  const nl = netlinkHelper();
   try {
-    if (!overlay) {
-      // Two processes: one creates the namespace and does everything inside it (the veths are
-      // made there, their host ends pushed out to berthd's namespace); one puts the host ends on
-      // bridges.
-      await createNetnsWith(ns, sandboxCreateBatch(`/proc/${process.pid}/ns/net`, ports));
-      await ipBatch(bridgeAttachBatch(ports));
-    } else {
+    if (overlay) {
       // On an overlay network other hosts have the address, and its MAC through the VXLAN
       // proxy, from the claim on: peers may be sending before this start wires it. The side that
       // comes up second has its queue made live at once, the first one only when the kernel
       // gets to it; a reply (an ARP request) sent in between is lost and its retry costs ~1 s
-      // (BENCHMARKS.md §11). So the sandbox's side comes up last, at one process more.
+      // (BENCHMARKS.md §11). So the sandbox's side comes up last, in three processes (the
+      // netlink helper's one request brings the sandbox's side up first).
       await createNetnsWith(ns, sandboxCreateBatch(`/proc/${process.pid}/ns/net`, []));
       await ipBatch(bridgeHostBatch(ns, ports));
       await ipBatch(bridgeSandboxBatch(ports), ns);
+    } else if (nl) {
+      // One request to the long-lived helper: the namespace, everything inside it, the host ends
+      // on their bridges; no process is started.
+      await nl.run(sandboxCreateOps(ns, ports));
+    } else {
+      // Two processes: one creates the namespace and does everything inside it (the veths are
+      // made there, their host ends pushed out to berthd's namespace); one puts the host ends on bridges.
+      await createNetnsWith(ns, sandboxCreateBatch(`/proc/${process.pid}/ns/net`, ports));
+      await ipBatch(bridgeAttachBatch(ports));
     }
   } catch (err) {
     // A half-made namespace must not keep its veths: remove them with it.
-    for (const p of ports) await deleteLink(p.hostIf);
+    for (const p of ports) {
+      if (nl) await nl.run(linkDeleteOps(p.hostIf)).catch(() => undefined);
+      else await deleteLink(p.hostIf);
+    }
     throw err;
   }
   for (const ep of Object.values(sb.endpoints)) {
@@ -178,7 +199,9 @@ export async function teardownNetwork(ctx: Ctx, sb: SandboxRecord): Promise<void
   // Unmounting releases the namespace (its processes are gone by now); the kernel then destroys
   // its veth pairs, host sides included, without the ~20 ms a `link del` costs per pair. Any
   // straggler with berth's names is removed by the next reconcile.
-  await deleteNetns(ctx.netnsPath(sb.id));
+  const nl = netlinkHelper();
+  if (nl) await nl.run(netnsDeleteOps(ctx.netnsPath(sb.id)));
+  else await deleteNetns(ctx.netnsPath(sb.id));
 }
 
 /** Connects a running sandbox to one more network. */

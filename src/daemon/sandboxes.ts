@@ -19,7 +19,8 @@ import { ociConfig } from '../plan/oci-spec.js';
 import { layerPath, type ImageStore } from '../images/store.js';
 import { runOk } from '../kernel/exec.js';
 import { helperPath } from '../kernel/binaries.js';
-import { isAlive, nsOf, pidsInNs, startTimeOf } from '../runtime/proc.js';
+import { isAlive, nsOf, startTimeOf, startTimeSync } from '../runtime/proc.js';
+import { pidsInEitherNs } from '../kernel/proc-scan.js';
 import { signalProcess, type ProcessIdentity } from '../runtime/signal.js';
 import type { Ctx } from './context.js';
 import { randomName } from './names-gen.js';
@@ -57,6 +58,14 @@ class StartRefused extends BerthError {
   ) {
     super(status, message);
   }
+}
+
+/** Adopted sandboxes the exit poller looks at per tick (every 250 ms). */
+const ADOPTED_PER_TICK = 64;
+
+/** isAlive without the promise (runtime/proc.ts): one read of /proc/PID/stat. */
+function isAliveSync(pid: number, startTime: string): boolean {
+  return startTimeSync(pid) === startTime;
 }
 
 export class Sandboxes {
@@ -362,14 +371,16 @@ export class Sandboxes {
     const mntNs = mainAlive && sb.state.mntNs && (await nsOf(sb.state.pid, 'mnt')) === sb.state.mntNs ? sb.state.mntNs : '';
     const targets = new Map<number, ProcessIdentity>();
     const add = (id: ProcessIdentity) => targets.set(id.pid, id);
-    if (mntNs && mntNs !== own) for (const p of await pidsInNs('mnt', mntNs)) add(p);
+    // Also whatever joined only its network namespace (nsenter --net), or when the mount
+    // namespace is not known yet (berthd stopped before the shim reported). One pass over /proc
+    // for both namespaces.
+    let netNs = '';
     if (ownsNetns(sb)) {
-      // Also whatever joined only its network namespace (nsenter --net), or when the mount
-      // namespace is not known yet (berthd stopped before the shim reported).
       const ino = await stat(this.ctx.netnsPath(sb.id)).then((st) => st.ino).catch(() => 0);
-      const netNs = ino ? `net:[${ino}]` : '';
-      if (netNs && netNs !== (await nsOf(process.pid, 'net'))) for (const p of await pidsInNs('net', netNs)) add(p);
+      netNs = ino ? `net:[${ino}]` : '';
+      if (netNs === (await nsOf(process.pid, 'net'))) netNs = '';
     }
+    for (const p of await pidsInEitherNs(mntNs && mntNs !== own ? mntNs : '', netNs)) add(p);
     if (sb.state.pid) add({ pid: sb.state.pid, startTime: sb.state.pidStartTime });
     if (sb.state.shimPid) add({ pid: sb.state.shimPid, startTime: sb.state.shimStartTime ?? '' });
     // Each one's start time is checked again right before its signal (runtime/signal.ts).
@@ -583,14 +594,25 @@ export class Sandboxes {
     const exited = this.waitExit(sb.id);
     if (!sb.state.pid) await this.waitReady(sb.id);
     if (sb.state.pid) signalProcess({ pid: sb.state.pid, startTime: sb.state.pidStartTime }, 'SIGTERM');
+    // An adopted sandbox (no child of this berthd) is watched alone, not at the poller's pace
+    // over every sandbox: its exit is recorded within milliseconds.
+    const watch = this.children.has(sb.id) ? undefined : this.watchExit(sb, generation);
     const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutSec * 1000))]);
     if (timedOut) {
       // An image sandbox: its init's death ends its whole PID namespace, and runc, left running,
       // then removes its own state and cgroup, so release need not run `runc delete` (a Go
       // program's start: tens of ms on a busy machine). Everything is killed if runc has not
-      // ended within 2 s, or at once for a sandbox without its own PID namespace.
+      // ended within 2 s. Any other sandbox: the command and its shim, enough for the exit to
+      // come; whatever else is left of it is found and killed when the exit is recorded
+      // (releaseLocked: one /proc pass, not two per `rm -f`).
       const initKilled = Boolean(sb.config.image && sb.state.pid && signalProcess({ pid: sb.state.pid, startTime: sb.state.pidStartTime }, 'SIGKILL'));
-      if (!initKilled || (await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 2000))]))) await this.killAll(sb, 'SIGKILL');
+      if (initKilled) {
+        if (await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 2000))])) await this.killAll(sb, 'SIGKILL');
+      } else {
+        for (const id of [{ pid: sb.state.pid, startTime: sb.state.pidStartTime }, { pid: sb.state.shimPid, startTime: sb.state.shimStartTime ?? '' }]) {
+          if (id.pid > 0) signalProcess(id, 'SIGKILL');
+        }
+      }
       this.ctx.log('debug', `stop ${sb.name}: killed; waiting for the exit`);
       // A sandbox that never got a process (pid 0) has nothing to wait for: release it directly.
       await this.ctx.lock.run(async () => {
@@ -599,6 +621,18 @@ export class Sandboxes {
       });
       await exited;
     }
+    if (watch) clearInterval(watch);
+  }
+
+  /** Checks one sandbox's command every few ms until it has ended, then records its exit. */
+  private watchExit(sb: SandboxRecord, generation: number): NodeJS.Timeout {
+    const timer: NodeJS.Timeout = setInterval(() => {
+      if (sb.generation !== generation || sb.state.status !== 'running') return clearInterval(timer);
+      if (!sb.state.pid || (sb.state.pidStartTime && isAliveSync(sb.state.pid, sb.state.pidStartTime))) return;
+      clearInterval(timer);
+      this.onExit(sb.id, generation).catch((e: Error) => this.ctx.log('error', `recording the exit of ${sb.name}: ${e.message}`));
+    }, 5);
+    return timer;
   }
 
   async restart(ref: string, timeoutSec = 10): Promise<void> {
@@ -641,9 +675,20 @@ export class Sandboxes {
     this.poller?.stop();
   }
 
+  /** Where the poller goes on among adopted sandboxes (a slice of them per tick). */
+  private pollCursor = 0;
+
   private async poll(): Promise<void> {
-    for (const sb of Object.values(this.ctx.state.sandboxes)) {
-      if (sb.state.status !== 'running') continue;
+    const running = Object.values(this.ctx.state.sandboxes).filter((sb) => sb.state.status === 'running');
+    // A shim berthd started tells its end by itself (its exit status is only read here). An
+    // adopted one (after a restart) is checked through /proc: at most ADOPTED_PER_TICK of them
+    // per tick, in turn, so a thousand adopted sandboxes cost a few reads per tick, not a
+    // thousand (a stop watches its own sandbox closely: see watchExit).
+    const adopted = running.filter((sb) => !this.children.has(sb.id));
+    const start = adopted.length ? this.pollCursor % adopted.length : 0;
+    const slice = adopted.length <= ADOPTED_PER_TICK ? adopted : [...adopted, ...adopted].slice(start, start + ADOPTED_PER_TICK);
+    this.pollCursor = start + slice.length;
+    for (const sb of [...running.filter((x) => this.children.has(x.id)), ...slice]) {
       const child = this.children.get(sb.id);
       try {
         // A shim berthd started: its own exit status says it all (and catches an exit whose

@@ -18,19 +18,22 @@ export async function deleteNetns(path: string): Promise<void> {
   await rm(path, { force: true });
 }
 
-export async function netnsExists(path: string): Promise<boolean> {
+/** Is there a namespace mounted at path? `mounts` (from mountPoints()) saves reading mountinfo again. */
+export async function netnsExists(path: string, mounts?: ReadonlySet<string>): Promise<boolean> {
   try {
     const st = await stat(path);
     // An unmounted placeholder is a plain empty file: only a mount point is a namespace.
-    return st.ino !== 0 && (await isMountPoint(path));
+    return st.ino !== 0 && (mounts ?? (await mountPoints())).has(path);
   } catch {
     return false;
   }
 }
 
-async function isMountPoint(path: string): Promise<boolean> {
+/** Every mount point of berthd's mount namespace, read once (a check per sandbox at start would
+ * read the whole table once per sandbox: quadratic with a thousand namespaces mounted). */
+export async function mountPoints(): Promise<Set<string>> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((l) => l.split(' ')[4] === path);
+  return new Set(info.split('\n').map((l) => l.split(' ')[4] ?? ''));
 }
 
 export async function listNetns(dir: string): Promise<string[]> {

@@ -5,6 +5,7 @@
 import { Internal } from '../model/errors.js';
 import { FAMILY, TABLE, type ExistingObjects } from '../plan/nft-ruleset.js';
 import { run, type RunOptions, type RunResult, type Runner } from './exec.js';
+import { NftChannel, oneLine } from './nft-channel.js';
 
 export type { Runner, RunResult, RunOptions } from './exec.js';
 
@@ -40,13 +41,19 @@ export class NftError extends Internal {
 }
 
 export class Nft {
+  /** berth's own changes through one long-lived `nft -i` (real runner only; BERTH_NFT_CHANNEL=0: none). */
+  private readonly channel: NftChannel | undefined;
+
   constructor(
     private readonly runner: Runner = run,
     private readonly netns?: string,
     private readonly bin = 'nft',
     /** Called with the PID of every nft process that changes the ruleset (see kernel/nft-monitor.ts). */
     private readonly onSpawn?: (pid: number) => void,
-  ) {}
+  ) {
+    const wanted = runner === run && process.env['BERTH_NFT_CHANNEL'] !== '0';
+    this.channel = wanted ? new NftChannel(inNetns(netns, [bin, '-i'])) : undefined;
+  }
 
   private exec(args: readonly string[], opts?: RunOptions): Promise<RunResult> {
     return this.runner(inNetns(this.netns, [this.bin, ...args]), opts);
@@ -55,11 +62,30 @@ export class Nft {
   /** Applies a script as one transaction: all of it, or (on any error) none of it. */
   async apply(script: string): Promise<void> {
     if (script.trim() === '') return;
+    const line = this.channel ? oneLine(script) : undefined;
+    if (this.channel && line !== undefined) {
+      const err = await this.channel.apply(line, this.onSpawn);
+      if (err.includes('Error')) {
+        const msg = err.trim().split('\n').slice(0, 6).join('\n');
+        throw new NftError(`nft refused berth's ruleset change: ${msg}`, script, err);
+      }
+      return;
+    }
     const r = await this.exec(['-f', '-'], { input: script, timeoutMs: 60_000, ...(this.onSpawn ? { onSpawn: this.onSpawn } : {}) });
     if (r.code !== 0) {
       const msg = (r.stderr || r.stdout).trim().split('\n').slice(0, 6).join('\n');
       throw new NftError(`nft refused berth's ruleset change: ${msg}`, script, r.stderr);
     }
+  }
+
+  /** Starts the long-lived nft ahead of the first change (no-op without one). */
+  warm(): void {
+    this.channel?.warm();
+  }
+
+  /** Ends the long-lived nft, if one runs (berthd's shutdown, tests). */
+  close(): void {
+    this.channel?.close();
   }
 
   /** `nft list table inet berth`, or undefined when the table does not exist. */

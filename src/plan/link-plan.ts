@@ -37,6 +37,7 @@ function mac(m: string): string {
   if (!MAC_RE.test(m)) throw new Internal(`refusing to put MAC address "${m}" in an ip batch`);
   return m;
 }
+// Also keeps the helper's words whole: PATH_RE has no space or tab.
 function nsPath(p: string): string {
   if (!PATH_RE.test(p) || p.includes('..')) throw new Internal(`refusing to put namespace path "${p}" in an ip batch`);
   return p;
@@ -218,4 +219,48 @@ export function meshRouteBatch(drop: readonly number[], add: ReadonlyArray<{ mar
     lines.push(`route replace default via ${addr(a.via)} dev ${dev(a.dev)} table ${a.mark}`);
   }
   return batch(lines);
+}
+
+// ---- ops for berthd's netlink helper (kernel/netlink-helper.ts, native/berth-netlink.c) ----------
+
+/** Ops for one request to the netlink helper; made only by the functions of this module. */
+export type NlOps = readonly string[] & { readonly __nlOps: unique symbol };
+
+const ops = (lines: string[]): NlOps => lines as unknown as NlOps;
+
+/**
+ * A new sandbox namespace at `netns` with everything in it, then the host ends on their bridges:
+ * the same result as sandboxCreateBatch + bridgeAttachBatch, in one request. The veths are made
+ * inside the namespace with their host ends put into berthd's.
+ */
+export function sandboxCreateOps(netns: string, ports: BridgePort[]): NlOps {
+  const p = nsPath(netns);
+  return ops([
+    `nsadd ${p}`,
+    `ns ${p}`,
+    'up lo',
+    ...ports.flatMap((x) => [
+      `veth ${dev(x.ifName)} ${mtu(x.mtu)} ${mac(x.mac)} ${dev(x.hostIf)} ${mtu(x.mtu)}`,
+      `addr ${addr(x.ip)} ${prefix(x.prefixLen)} ${dev(x.ifName)}`,
+      `up ${dev(x.ifName)}`,
+      ...(x.defaultRouteVia ? [`defroute ${addr(x.defaultRouteVia)} ${dev(x.ifName)}`] : []),
+    ]),
+    'ns -',
+    ...ports.flatMap((x) => [`master ${dev(x.hostIf)} ${dev(x.bridge)}`, `hairpin ${dev(x.hostIf)}`]),
+  ]);
+}
+
+/** Unmounts a sandbox namespace (its veths go with it once the kernel frees it) and removes its file. */
+export function netnsDeleteOps(netns: string): NlOps {
+  return ops([`nsdel ${nsPath(netns)}`]);
+}
+
+/** Deletes one link in berthd's namespace (a veth's host end left by a failed start). */
+export function linkDeleteOps(name: IfName): NlOps {
+  return ops([`del ${dev(name)}`]);
+}
+
+/** Asks for the listening TCP and bound UDP sockets of berthd's namespace (kernel/host-listeners.ts). */
+export function listenersOps(): NlOps {
+  return ops(['listeners']);
 }

@@ -7,7 +7,7 @@
 // See docs/firewall.md for the walk of a packet through these chains.
 import { isIpv4 } from '../model/ip-literal.js';
 import { Internal } from '../model/errors.js';
-import type { FirewallView } from './firewall-view.js';
+import type { FirewallView, FwPublished } from './firewall-view.js';
 import { VIP_SLOTS } from './service-view.js';
 
 // The set match comes first so that the counter moves only for the flows it spreads: any other
@@ -344,21 +344,7 @@ export function* elementSteps(view: FirewallView, opts: ElementOptions = {}): Ge
     if (b.masquerade && !b.internal) put('masq-subnets', { key: cidr(b.subnet), comment: what });
     if (b.resolver) put('resolvers', { key: ip(b.resolver), comment: `${what}: DNS` });
   }
-  let n = 0;
-  for (const p of view.published) {
-    if (++n % STEP === 0) yield;
-    const target = `${ip(p.targetIp)} . ${port(p.targetPort)}`;
-    const what = `${p.sandbox}: ${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetPort}`;
-    if (p.hostIp === '0.0.0.0') {
-      put('published-any', { key: `${proto(p.proto)} . ${port(p.hostPort)}`, value: target, comment: what });
-    } else {
-      put('published-addr', { key: `${ip(p.hostIp)} . ${proto(p.proto)} . ${port(p.hostPort)}`, value: target, comment: what });
-    }
-    put('published-targets', { key: `${ip(p.targetIp)} . ${proto(p.proto)} . ${port(p.targetPort)}`, comment: `${p.sandbox}: ${p.targetPort}/${p.proto}` });
-    put('hairpin', { key: `${p.targetIp} . ${p.targetIp}`, comment: p.sandbox });
-  }
-  // VIPs and service ports: planned once per content (see planGroup), the same element objects
-  // as in the last plan, which deltaSteps skips by identity.
+  // Groups planned once per content (see planGroup): published ports, VIPs, service ports.
   const used = new Map<string, Group>();
   const putGroup = (g: Group | Array<[string, Element]>): void => {
     if (!isGroup(g)) {
@@ -373,6 +359,26 @@ export function* elementSteps(view: FirewallView, opts: ElementOptions = {}): Ge
       }
     }
   };
+  let n = 0;
+  // Published ports, one group per sandbox (firewallView lists a sandbox's ports one after
+  // another): planned once per content, so while a sandbox's ports do not change its elements
+  // are the same objects as in the last plan, which deltaSteps skips by identity. A change then
+  // costs a lookup per sandbox, not the planning and comparing of every element.
+  const pubs = view.published;
+  for (let i = 0; i < pubs.length; ) {
+    let j = i + 1;
+    while (j < pubs.length && pubs[j]!.sandbox === pubs[i]!.sandbox) j++;
+    const mine = pubs.slice(i, j);
+    i = j;
+    n += mine.length;
+    if (n >= STEP) {
+      n = 0;
+      yield;
+    }
+    const key = `pub\n${mine.map((p) => `${p.sandbox} ${p.hostIp} ${p.hostPort} ${p.proto} ${p.targetIp} ${p.targetPort}`).join('\n')}`;
+    putGroup(planGroup(opts.cache === false ? undefined : used, key, () => mine.flatMap(publishedElements)));
+  }
+  // VIPs and service ports: grouped the same way.
   for (const v of view.vips ?? []) {
     if (++n % STEP === 0) yield;
     putGroup(
@@ -422,6 +428,21 @@ export function* elementSteps(view: FirewallView, opts: ElementOptions = {}): Ge
 }
 
 /** The elements one VIP or service port contributes, per set in first-put order, one per key. */
+/** The elements of one published port: the mapping, its target, the hairpin of its sandbox. */
+function publishedElements(p: FwPublished): Array<[string, Element]> {
+  const target = `${ip(p.targetIp)} . ${port(p.targetPort)}`;
+  const what = `${p.sandbox}: ${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetPort}`;
+  const mapping: [string, Element] =
+    p.hostIp === '0.0.0.0'
+      ? ['published-any', { key: `${proto(p.proto)} . ${port(p.hostPort)}`, value: target, comment: what }]
+      : ['published-addr', { key: `${ip(p.hostIp)} . ${proto(p.proto)} . ${port(p.hostPort)}`, value: target, comment: what }];
+  return [
+    mapping,
+    ['published-targets', { key: `${ip(p.targetIp)} . ${proto(p.proto)} . ${port(p.targetPort)}`, comment: `${p.sandbox}: ${p.targetPort}/${p.proto}` }],
+    ['hairpin', { key: `${p.targetIp} . ${p.targetIp}`, comment: p.sandbox }],
+  ];
+}
+
 type Group = Array<[string, Element[]]>;
 
 /**

@@ -39,6 +39,9 @@ const META_HINT =
   'it holds the host services added with berth host-service add. Restore it from a backup, ' +
   'or write {"format":2,"hostServices":[]} into it to start without them.';
 
+/** Record files read at once when the store is loaded. */
+const LOAD_AT_ONCE = 32;
+
 export class RecordStore implements Store {
   readonly dir: string;
   private readonly netDir: string;
@@ -122,8 +125,19 @@ export class RecordStore implements Store {
       // A write a crash cut off before its rename: the record file itself is untouched.
       else if (f.endsWith('.json.tmp')) await rm(join(dir, f), { force: true });
     }
+    // Read LOAD_AT_ONCE files at a time (one after another took 0.5 s for 1,000 records on a busy
+    // host: berthd's restart waits for it); the records and notes keep the sorted order.
+    const sorted = [...ids].sort();
     const out = new Map<string, T>();
-    for (const id of [...ids].sort()) out.set(id, await this.loadFile(join(dir, `${id}.json`), (v) => check(v, id), notes, RECORD_HINT, (v) => checkPrev(v, id)));
+    for (let i = 0; i < sorted.length; i += LOAD_AT_ONCE) {
+      const chunk = sorted.slice(i, i + LOAD_AT_ONCE);
+      const each = chunk.map(() => [] as string[]);
+      const values = await Promise.all(chunk.map((id, k) => this.loadFile(join(dir, `${id}.json`), (v) => check(v, id), each[k]!, RECORD_HINT, (v) => checkPrev(v, id))));
+      chunk.forEach((id, k) => {
+        out.set(id, values[k]!);
+        notes.push(...each[k]!);
+      });
+    }
     return out;
   }
 

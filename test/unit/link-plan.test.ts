@@ -11,9 +11,12 @@ import {
   bridgeHostBatch,
   bridgeSandboxBatch,
   linkDeleteBatch,
+  linkDeleteOps,
+  netnsDeleteOps,
   p2pJoinBatch,
   p2pSandboxBatch,
   sandboxCreateBatch,
+  sandboxCreateOps,
   type BridgePort,
 } from '../../src/plan/link-plan.js';
 import { macFromIp } from '../../src/model/ids.js';
@@ -82,4 +85,17 @@ test('a value that is not what it claims (a cast past the brand) never reaches a
   assert.throws(() => bridgeSandboxBatch([{ ...web, prefixLen: 33 }]), /refusing to put prefix length 33/);
   assert.throws(() => bridgeHostBatch('/run/netns/x; reboot', [web]), /refusing to put namespace path/);
   assert.throws(() => bridgeCreateBatch(ifn('berth0'), ip('172.17.0.1'), 16, 1500, 'not-a-mac'), /refusing to put MAC address/);
+});
+
+test('start through the netlink helper: one request makes the namespace, its veths, addresses and route, and the bridge ports', () => {
+  golden('start,networks=2,helper.ops', sandboxCreateOps('/run/berth/netns/0123456789ab', [web, second]));
+  golden('remove,helper.ops', [...netnsDeleteOps('/run/berth/netns/0123456789ab'), ...linkDeleteOps(ifn('bv0123456789ab'))]);
+});
+
+test('a value that would split the netlink helper\'s words or lines never reaches it', () => {
+  const cast = <T>(v: string) => v as unknown as T;
+  assert.throws(() => netnsDeleteOps('/run/berth/netns/a b'), /refusing to put namespace path/);
+  assert.throws(() => netnsDeleteOps('/run/berth/netns/a\tnsdel /etc'), /refusing to put namespace path/);
+  assert.throws(() => linkDeleteOps(cast('eth1\n2\tdel eth0')), /refusing to put interface name/);
+  assert.throws(() => sandboxCreateOps('/run/berth/netns/x', [{ ...web, ip: cast('172.17.0.2 1') }]), /refusing to put address/);
 });

@@ -66,6 +66,9 @@ test('cached and uncached planning give the same elements, deltas and full rules
     // The cache was used: the VIP elements of services that did not change are the same objects.
     const before = prevCached.get('vip-backends')!;
     assert.ok([...cached.get('vip-backends')!].some(([k, e]) => before.get(k) === e), `cache used at change ${step}`);
+    // Published ports too: a sandbox whose ports did not change keeps its element objects.
+    const pubBefore = prevCached.get('published-any')!;
+    if (pubBefore.size > 1) assert.ok([...cached.get('published-any')!].some(([k, e]) => pubBefore.get(k) === e), `published ports reused at change ${step}`);
     prevCached = cached;
     prevPlain = plain;
   }
