@@ -110,6 +110,11 @@ test("services across hosts: rolling update, no failed connection from a third h
       assert.equal(s!.UpdateStatus, undefined, `${h.name}: no update in progress`);
       assert.ok(s!.Spec.TaskTemplate.ContainerSpec.Env.includes("VERSION=2"), `${h.name}: ${JSON.stringify(s!.Spec.TaskTemplate.ContainerSpec.Env)}`);
     }
+    // service logs on h2: its replica's output; for h1's replicas, where they run.
+    const logs = await h2.berthOk(["service", "logs", "web"]);
+    const h2Slot = after.find((r) => r.Node === "h2")!.Name;
+    assert.match(logs, new RegExp(`^${h2Slot.replace(".", "\\.")}@h2 +\\| ready 80$`, "m"), logs);
+    for (const r of after.filter((x) => x.Node === "h1")) assert.ok(logs.includes(`${r.Name}@h1    | (runs on host h1: its output is kept there`), logs);
     // Each host replaced its own slots, one batch of one each time (parallelism 1).
     const replaced = [h1, h2].flatMap((h) => h.berthdLog().split("\n").filter((l) => /service web: rolling update, slots \d+ replaced/.test(l)));
     assert.equal(replaced.length, 3, `three batches of one:\n${replaced.join("\n")}`);
