@@ -3,9 +3,11 @@
 // token in etcd), the new one in rotation on every host before the next old one leaves. A client
 // on h3 (no replica) connecting to the VIP without pause sees no failed connection, h3's VIP map
 // never holds fewer than K-P replicas, and the update ends with every replica on the new spec.
+// Then a second update with a delay: the host holding the update token dies during its delay;
+// its lease takes the token, the other host goes on, and every slot ends on the newest spec.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { eventually, withCluster } from "./cluster-lab.js";
+import { type Cluster, eventually, withCluster } from "./cluster-lab.js";
 import { ipOn } from "./foundation.js";
 import { fixturePath, type Lab } from "./lab.js";
 import { addrsOn, localOf, type TaskRow } from "./svc-helpers.js";
@@ -42,7 +44,16 @@ async function backendsInMap(h: Lab, vip: string): Promise<Set<string>> {
   return new Set(JSON.stringify(els).match(/"10\.\d+\.\d+\.\d+"/g)?.filter((a) => a !== `"${vip}"`) ?? []);
 }
 
-test("services across hosts: rolling update, no failed connection from a third host", async (t) => {
+/** The rolling-update tokens in etcd: key -> holder. */
+async function tokens(c: Cluster): Promise<Map<string, string>> {
+  const r = await c.etcdctl(["get", "--prefix", "/berth/updating/"]);
+  const lines = r.stdout.trim().split("\n").filter(Boolean);
+  const out = new Map<string, string>();
+  for (let i = 0; i + 1 < lines.length; i += 2) out.set(lines[i]!, (JSON.parse(lines[i + 1]!) as { node: string }).node);
+  return out;
+}
+
+test("services across hosts: rolling update, no failed connection from a third host; the token holder dies", async (t) => {
   await withCluster("mu", { hosts: 3 }, async (c) => {
     const [h1, h2, h3] = c.hosts as [Lab, Lab, Lab];
     await h1.berthOk(["network", "create", "-d", "overlay", "--attachable", "--subnet", "10.76.0.0/24", "ov"]);
@@ -72,10 +83,19 @@ test("services across hosts: rolling update, no failed connection from a third h
     let minInMap = Infinity;
     let samples = 0;
     let updating = true;
+    let maxTokens = 0;
+    let tokenSamples = 0;
     const sampler = (async () => {
       while (updating) {
         minInMap = Math.min(minInMap, (await backendsInMap(h3, vip)).size);
         samples++;
+      }
+    })();
+    const tokenSampler = (async () => {
+      while (updating) {
+        const n = (await tokens(c)).size;
+        maxTokens = Math.max(maxTokens, n);
+        if (n) tokenSamples++;
       }
     })();
     const t0 = Date.now();
@@ -84,6 +104,7 @@ test("services across hosts: rolling update, no failed connection from a third h
     const tDone = Date.now();
     updating = false;
     await sampler;
+    await tokenSampler;
     const after = await waitHealthy(h3, "web", 3, (rows) => rows.every((r) => !before.some((b) => b.ID === r.ID)));
     // Connections made after the update returned, for a while, then the loop stops.
     await new Promise((r) => setTimeout(r, 2000));
@@ -94,6 +115,8 @@ test("services across hosts: rolling update, no failed connection from a third h
     assert.ok(conns.length > 50, `the loop ran throughout (${conns.length} connections in ${updateMs} ms of update)`);
     assert.deepEqual(conns.filter((x) => !x.ok), [], "no connection through the VIP from h3 failed during the update");
     assert.ok(samples > 3, `h3's VIP map was sampled during the update (${samples})`);
+    assert.ok(tokenSamples > 0 && maxTokens === 1, `one update token at a time cluster-wide (max ${maxTokens}, seen in ${tokenSamples} samples)`);
+    assert.equal((await tokens(c)).size, 0, "every token given back");
     assert.ok(minInMap >= 2, `never fewer than K-P=2 replicas in h3's VIP map (min ${minInMap})`);
     assert.deepEqual(after.map((r) => r.Node).sort(), ["h1", "h1", "h2"], `the slots stayed on their hosts: ${JSON.stringify(after)}`);
     const newAddrs = addrsOn(after, "ov");
@@ -118,5 +141,25 @@ test("services across hosts: rolling update, no failed connection from a third h
     // Each host replaced its own slots, one batch of one each time (parallelism 1).
     const replaced = [h1, h2].flatMap((h) => h.berthdLog().split("\n").filter((l) => /service web: rolling update, slots \d+ replaced/.test(l)));
     assert.equal(replaced.length, 3, `three batches of one:\n${replaced.join("\n")}`);
+
+    // ---- the token holder dies during its --update-delay -----------------------------------
+    const upd = h3.berth(["service", "update", "web", "-e", "VERSION=3", "--update-delay", "15s"]);
+    const holder = await eventually("a host holds the update token", 30_000, async () => [...(await tokens(c)).values()][0]);
+    assert.match(holder, /^h[12]$/);
+    const survivorNode = holder === "h1" ? "h2" : "h1";
+    const survivor = holder === "h1" ? h2 : h1;
+    const killedAt = Date.now();
+    await c.killHost(Number(holder.slice(1)) - 1);
+    const next = await eventually(`${survivorNode} takes the token after ${holder}'s lease expired`, 40_000, async () =>
+      [...(await tokens(c)).values()].includes(survivorNode) ? Date.now() : undefined,
+    );
+    t.diagnostic(`token holder ${holder} killed: ${survivorNode} took the token ${next - killedAt} ms later (lease TTL 5 s)`);
+    const done = await upd;
+    assert.equal(done.code, 0, `update from h3 with ${holder} dead: ${done.stderr}`);
+    const last = await waitHealthy(h3, "web", 3, (rows) => rows.every((r) => r.Node === survivorNode));
+    for (const r of last) {
+      const [j] = await survivor.berthJson<Array<{ Config: { Env: string[] } }>>(["inspect", r.Name]);
+      assert.ok(j!.Config.Env.includes("VERSION=3"), `${r.Name} on ${survivorNode} runs the newest spec: ${JSON.stringify(j!.Config.Env)}`);
+    }
   });
 });
