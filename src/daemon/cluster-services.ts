@@ -8,17 +8,19 @@
 //   /berth/assign/<service id>           {slot: node}: written only by the leader
 //   /berth/tasks/<svc id>/<slot>/<node>  each replica as its host reports it, on that host's lease
 //   /berth/leader                        the node that places, on its lease (CAS)
+//   /berth/updating/<svc id>/<i>         a rolling update's tokens (i < parallelism), on the holder's lease
 //
 // Placement is the leader's (cluster-leader.ts), reporting this host's replicas the reporter's
 // (cluster-tasks.ts). A dead host's lease takes its node record, its replicas' records and (if it
 // led) the leader key with it: the next placement moves its slots.
 import { BadRequest, Conflict } from '../model/errors.js';
 import { replicasOf as parseReplicas } from '../model/service-spec.js';
+import { applyUpdate, type UpdateRequest } from '../model/service-update.js';
 import type { Ipv4, NetworkRecord, RemoteTask, ServiceRecord, ServiceSpec } from '../model/types.js';
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import type { OverlayEndpoint } from '../plan/overlay-plan.js';
 import { type Assignment, sameAssignment } from '../plan/placement.js';
-import { ASSIGN_PREFIX, type ClusterStore, endpointKey, parseUnder, SERVICES_PREFIX, TASKS_PREFIX } from '../store/cluster-store.js';
+import { ASSIGN_PREFIX, type ClusterStore, endpointKey, parseUnder, SERVICES_PREFIX, TASKS_PREFIX, UPDATING_PREFIX } from '../store/cluster-store.js';
 import { Leader } from './cluster-leader.js';
 import { TaskReporter } from './cluster-tasks.js';
 import type { Ctx } from './context.js';
@@ -28,6 +30,14 @@ import { usedAddresses } from './sandbox-net.js';
 export interface ClusterServiceHooks {
   create(name: string, spec: ServiceSpec, id: string): Promise<ServiceRecord>;
   scale(svc: ServiceRecord, replicas: number): Promise<void>;
+  /** Writes the updated spec to etcd (CAS on the record): every host then rolls its own slots. */
+  update(svc: ServiceRecord, req: UpdateRequest): Promise<{ roll: boolean } | undefined>;
+  /** Takes up to `want` of the service's update tokens (parallelism of them cluster-wide);
+   * [] when all are held elsewhere. */
+  takeUpdateTokens(svc: ServiceRecord, want: number): Promise<string[]>;
+  giveBackUpdateTokens(tokens: readonly string[]): Promise<void>;
+  /** Resolves when etcd holds this host's replicas as they are now (rotation changes included). */
+  reported(): Promise<boolean>;
   remove(svc: ServiceRecord): Promise<void>;
   /** Slots this host runs; undefined while the placement is not known (nothing is touched then). */
   slotsHere(svc: ServiceRecord): number[] | undefined;
@@ -38,6 +48,8 @@ export interface ClusterServiceHooks {
 
 export class ClusterServices implements ClusterServiceHooks {
   private assigned = new Map<string, Assignment>();
+  /** Each service's record as etcd holds it (by name): the expected value of a CAS update. */
+  private raw = new Map<string, string>();
   private known = false;
   private tick: NodeJS.Timeout | undefined;
   private readonly leader: Leader;
@@ -83,6 +95,7 @@ export class ClusterServices implements ClusterServiceHooks {
     let changed = false;
     const ids = new Set<string>();
     const services = (ctx.state.services ??= {});
+    this.raw = new Map([...kvs].filter(([k]) => k.startsWith(SERVICES_PREFIX)).map(([k, v]) => [k.slice(SERVICES_PREFIX.length), v]));
     for (const [, rec] of parseUnder<ServiceRecord>(kvs, SERVICES_PREFIX)) {
       ids.add(rec.id);
       if (!rec.spec.networks.every((id) => ctx.state.networks[id])) continue; // the network comes with the next apply
@@ -153,6 +166,7 @@ export class ClusterServices implements ClusterServiceHooks {
       }
       if (!(await this.store.createOnce(SERVICES_PREFIX + name, JSON.stringify(rec)))) throw new Conflict(`service ${name} already exists`);
       this.remember(SERVICES_PREFIX + name, JSON.stringify(rec));
+      this.raw.set(name, JSON.stringify(rec));
     } catch (e) {
       if (claimed.length) await this.store.deleteAll(claimed).catch(() => undefined);
       throw e;
@@ -185,17 +199,59 @@ export class ClusterServices implements ClusterServiceHooks {
     const next: ServiceRecord = { ...svc, spec: { ...svc.spec, replicas: parseReplicas(replicas) }, updated: new Date().toISOString() };
     delete next.cluster;
     await this.store.put(SERVICES_PREFIX + svc.name, JSON.stringify(next));
-    this.remember(SERVICES_PREFIX + svc.name, JSON.stringify(next));
+    await this.wrote(next);
+  }
+
+  /** Read-modify-write of the record in etcd, guarded by its value: an update made meanwhile on
+   * another host is never overwritten (a conflict the user retries). */
+  async update(svc: ServiceRecord, req: UpdateRequest): Promise<{ roll: boolean } | undefined> {
+    const key = SERVICES_PREFIX + svc.name;
+    const raw = this.raw.get(svc.name);
+    if (!raw) throw new Conflict(`service ${svc.name} is not known to the cluster store yet; try again`);
+    const cur = JSON.parse(raw) as ServiceRecord;
+    const change = applyUpdate(cur.spec, req);
+    if (!change) return undefined;
+    const next: ServiceRecord = { ...cur, spec: change.spec, version: cur.version + (change.roll ? 1 : 0), updated: new Date().toISOString() };
+    if (!(await this.store.replaceIf(key, raw, JSON.stringify(next)))) throw new Conflict(`service ${svc.name} was changed on another host meanwhile; try again`);
+    await this.wrote(next);
+    return { roll: change.roll };
+  }
+
+  private async wrote(next: ServiceRecord): Promise<void> {
+    this.remember(SERVICES_PREFIX + next.name, JSON.stringify(next));
+    this.raw.set(next.name, JSON.stringify(next));
     const mirror: ServiceRecord = { ...next, cluster: true };
-    this.ctx.state.services![svc.id] = mirror;
+    this.ctx.state.services![next.id] = mirror;
+    this.ctx.touch(mirror);
     await this.ctx.persist(mirror);
+  }
+
+  async takeUpdateTokens(svc: ServiceRecord, want: number): Promise<string[]> {
+    const p = svc.spec.update.parallelism;
+    if (p === 0) return Array.from({ length: want }, () => ''); // 0: all at once, no budget
+    const got: string[] = [];
+    const value = JSON.stringify({ node: this.self, version: svc.version });
+    for (let i = 0; i < p && got.length < want; i++) {
+      const key = `${UPDATING_PREFIX}${svc.id}/${i}`;
+      if (await this.store.createOnLease(key, value)) got.push(key);
+    }
+    return got;
+  }
+
+  async giveBackUpdateTokens(tokens: readonly string[]): Promise<void> {
+    const keys = tokens.filter(Boolean);
+    if (keys.length) await this.store.deleteAll(keys);
+  }
+
+  reported(): Promise<boolean> {
+    return this.reporter.settled(3000);
   }
 
   /** Removes the record, its placement and its VIPs from the cluster; every host's mirror then
    * goes and each takes its own replicas down. */
   async remove(svc: ServiceRecord): Promise<void> {
     const vipKeys = Object.entries(svc.vips).map(([net, ip]) => endpointKey(net, ip));
-    await this.store.deleteAll([SERVICES_PREFIX + svc.name, ASSIGN_PREFIX + svc.id, ...vipKeys]);
+    await this.store.deleteAll([SERVICES_PREFIX + svc.name, ASSIGN_PREFIX + svc.id, ...vipKeys], [`${UPDATING_PREFIX}${svc.id}/`]);
     for (const k of [SERVICES_PREFIX + svc.name, ASSIGN_PREFIX + svc.id, ...vipKeys]) this.remember(k, undefined);
   }
 }

@@ -3,7 +3,7 @@
 // written in the background (a start or a health change never waits for etcd), retried every
 // second while etcd fails. The other hosts' VIP maps, DNS, catalog and mesh follow these records.
 import type { Ipv4, RemoteTask, SandboxRecord } from '../model/types.js';
-import { inRotation, LABEL_SERVICE_ID, slotOf } from '../plan/service-view.js';
+import { inRotation, LABEL_SERVICE_ID, LABEL_SERVICE_VERSION, slotOf } from '../plan/service-view.js';
 import { type ClusterStore, TASKS_PREFIX } from '../store/cluster-store.js';
 import type { Ctx, StateFollower } from './context.js';
 
@@ -54,11 +54,24 @@ export class TaskReporter implements StateFollower {
         ...(sb.state.health ? { health: sb.state.health.status } : {}),
         inRotation: inRotation(sb),
         startedAt: sb.state.startedAt ?? sb.created,
+        version: Number(sb.config.labels?.[LABEL_SERVICE_VERSION] ?? 0),
       };
       want.set(`${TASKS_PREFIX}${svc.id}/${task.slot}/${this.self}`, JSON.stringify(task));
     }
     this.wanted = want;
     void this.publish();
+  }
+
+  /** Resolves when etcd holds what this host last wanted reported (the other hosts see it a watch
+   * event later), or after `timeoutMs`: a rolling update waits for it before it goes on. */
+  async settled(timeoutMs = 5000): Promise<boolean> {
+    await this.sync();
+    const limit = Date.now() + timeoutMs;
+    while (Date.now() < limit) {
+      if (!this.publishing && [...this.wanted].every(([k, v]) => this.published.get(k) === v) && [...this.published.keys()].every((k) => this.wanted.has(k))) return true;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return false;
   }
 
   /** Brings the replica records in etcd in line with `wanted`. */

@@ -2,7 +2,8 @@
 // that need state (networks, names, link targets) and the rootfs on disk. Nothing is changed here.
 import { statSync } from 'node:fs';
 import { BadRequest, Conflict, NotFound } from '../model/errors.js';
-import { validateAlias } from '../model/names.js';
+import { validateAlias, validateName } from '../model/names.js';
+import { sandboxIdOf } from '../model/ids.js';
 import type { LinkRecord, NetworkId, SandboxConfig } from '../model/types.js';
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import { formatExtraHost } from '../model/extra-hosts.js';
@@ -111,6 +112,10 @@ export function buildConfig(ctx: Ctx, name: string, req: CreateSandboxInput, ima
       try {
         return ctx.sandbox(target.replace(/^\//, ''));
       } catch {
+        // On an overlay network the target may run on another host: a link there is a DNS
+        // alias of this sandbox for the target's address on that network (as on any user network).
+        const remote = ctx.remoteNames().find((r) => r.name === target.replace(/^\//, '') && networks.some((n) => n.networkId === r.networkId));
+        if (remote) return { id: sandboxIdOf(remote.sandboxId), name: validateName('container', remote.name) };
         throw new NotFound(`could not get container for ${target}: No such container: ${target}`);
       }
     })();

@@ -146,7 +146,8 @@ export class Sandboxes {
     }
     for (const l of sb.config.links) {
       const t = ctx.state.sandboxes[l.targetId];
-      if (!t || t.state.status !== 'running') throw new Conflict(`Cannot link to a non running container: /${l.targetName} AS /${sb.name}/${l.alias}`);
+      const remote = !t && ctx.remoteNames().some((r) => r.sandboxId === l.targetId); // another host's, on an overlay
+      if (!remote && (!t || t.state.status !== 'running')) throw new Conflict(`Cannot link to a non running container: /${l.targetName} AS /${sb.name}/${l.alias}`);
     }
     const previous = sb.state.status;
     const timer = new PhaseTimer();

@@ -157,6 +157,13 @@ export function registerServiceRoutes(r: Router, ctx: Ctx, mgr: ServiceManager):
         await fh.close();
       }
     }
+    // Across hosts a replica's output stays on its host (berthd has no API between hosts): say
+    // where each other replica runs, so the user can ask that host.
+    if (svc.cluster) {
+      for (const t of (ctx.state.remoteTasks ?? []).filter((x) => x.serviceId === svc.id).sort((a, b) => a.slot - b.slot)) {
+        q.res.write(`${t.name}@${t.node}    | (runs on host ${t.node}: its output is kept there; run berth service logs ${svc.name} on ${t.node})\n`);
+      }
+    }
     q.res.end();
     return HANDLED;
   });

@@ -335,4 +335,6 @@ export interface RemoteTask {
   health?: string;
   inRotation: boolean;
   startedAt: string;
+  /** The service version it runs (label com.berth.service.version): a rolling update's progress. */
+  version?: number;
 }

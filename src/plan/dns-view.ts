@@ -171,6 +171,7 @@ class View implements DnsView {
       idx.ptr.set(r.ip, `${r.name}.${idx.net.name}`);
       addName(idx, r.name, r.ip);
       addName(idx, shortId(r.sandboxId), r.ip);
+      idx.ipOf.set(r.sandboxId, r.ip); // a link to it from this host (--link on an overlay)
       for (const a of r.aliases) addName(idx, a, r.ip);
     }
 

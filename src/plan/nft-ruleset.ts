@@ -9,6 +9,7 @@ import { isIpv4 } from '../model/ip-literal.js';
 import { Internal } from '../model/errors.js';
 import type { FirewallView, FwPublished } from './firewall-view.js';
 import { VIP_SLOTS } from './service-view.js';
+import { HOST_BRIDGE_MAC_PREFIX } from './overlay-plan.js';
 
 // The set match comes first so that the counter moves only for the flows it spreads: any other
 // new flow (a sandbox's outbound connection, VXLAN datagrams of other hosts) would otherwise
@@ -133,6 +134,12 @@ export const CHAINS: readonly ChainDef[] = [
     rules: [
       { rule: `${PUBLISHED_MATCH} accept`, comment: 'published port reached through a host address (hairpin)' },
       { rule: 'ip saddr . ip daddr . meta l4proto . th dport @links accept', comment: 'link: linking sandbox to an exposed port of its target' },
+      {
+        // Bridged from the VXLAN port: not DNATed here, but by the host that sent it. Only a
+        // published port's target, which any sandbox reaches anyway through a host address.
+        rule: `ether saddr & ff:ff:00:00:00:00 == ${HOST_BRIDGE_MAC_PREFIX}:00:00:00:00 ip daddr . meta l4proto . th dport @published-targets accept`,
+        comment: 'routing mesh: from the bridge of another host (MAC 02:4d:...) to a published service replica here',
+      },
       { rule: 'drop', comment: 'ICC disabled on this network' },
     ],
   },

@@ -51,11 +51,13 @@ export interface OverlayEndpoint {
   kind?: 'vip' | 'mesh';
 }
 
+export const HOST_BRIDGE_MAC_PREFIX = '02:4d';
+
 /** The MAC of a host's bridge of an overlay network: 02:4d + its underlay address, so that each
  * host's bridge is told apart by replicas on other hosts (the routing mesh's return path).
  * Sandbox MACs are 02:42 + their address, so the two never meet. */
 export function hostBridgeMac(advertiseAddr: Ipv4): string {
-  return ['02', '4d', ...advertiseAddr.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+  return [...HOST_BRIDGE_MAC_PREFIX.split(':'), ...advertiseAddr.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
 }
 
 export function vxlanNameFor(networkId: string): IfName {

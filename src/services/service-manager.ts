@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { BadRequest, Conflict, NotFound } from '../model/errors.js';
 import { healthcheckToApi } from '../model/healthcheck.js';
-import { replicasOf as parseReplicas, serviceSpecFromApi } from '../model/service-spec.js';
+import { serviceSpecFromApi } from '../model/service-spec.js';
+import { applyUpdate, type UpdateRequest } from '../model/service-update.js';
 import type { NetworkId, SandboxRecord, ServiceRecord, ServiceSpec } from '../model/types.js';
 import { allocateAddress, planSubnet } from '../ipam/allocator.js';
 import type { Ctx } from '../daemon/context.js';
@@ -42,13 +43,10 @@ function newServiceId(): string {
   return [...randomBytes(25)].map((b) => alphabet[b % 36]).join('');
 }
 
-export interface UpdateRequest {
-  replicas?: number;
-  /** KEY=VALUE pairs added or replaced in the environment (rolls the replicas). */
-  envAdd?: string[];
-  parallelism?: number;
-  delayMs?: number;
-}
+export type { UpdateRequest };
+
+const versionOf = (r: SandboxRecord): number => Number(r.config.labels?.[LABEL_SERVICE_VERSION] ?? 0);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class ServiceManager {
   /** One reconcile pass or rolling step at a time. */
@@ -174,48 +172,37 @@ export class ServiceManager {
    * Changes the spec. A change of replicas only is a scale; a change of what replicas run
    * (environment) bumps the version and rolls the replicas, P at a time: P old ones are taken
    * down, P new ones made, and the next batch waits until those are in rotation (and the delay):
-   * at least K-P replicas stay in rotation throughout.
+   * at least K-P replicas stay in rotation throughout. Across hosts the spec changes in etcd and
+   * every host rolls its own slots (clusterRoll); the request returns when all slots run it.
    */
   async update(ref: string, req: UpdateRequest): Promise<void> {
     const ctx = this.ctx;
-    const svcId = await ctx.lock.run(async () => {
+    const res = await ctx.lock.run(async () => {
       const svc = this.service(ref);
       if (svc.cluster) {
-        if (req.envAdd?.length || req.parallelism !== undefined || req.delayMs !== undefined) {
-          throw new BadRequest(`service ${svc.name} runs across hosts: only its replicas can be changed (service scale); remove and create it to change what it runs`);
-        }
-        if (req.replicas !== undefined && req.replicas !== svc.spec.replicas) await this.cluster!.scale(svc, req.replicas);
-        return undefined;
+        const change = await this.cluster!.update(svc, req);
+        return change ? { id: svc.id, roll: change.roll } : undefined;
       }
-      const before = JSON.stringify(svc.spec);
-      if (req.replicas !== undefined) svc.spec.replicas = parseReplicas(req.replicas);
-      if (req.parallelism !== undefined) {
-        if (!Number.isInteger(req.parallelism) || req.parallelism < 0) throw new BadRequest('invalid --update-parallelism: give a whole number (0: all at once)');
-        svc.spec.update.parallelism = req.parallelism;
-      }
-      if (req.delayMs !== undefined) svc.spec.update.delayMs = req.delayMs;
-      let roll = false;
-      for (const kv of req.envAdd ?? []) {
-        const i = kv.indexOf('=');
-        if (i <= 0) throw new BadRequest(`invalid environment variable "${kv}": expected KEY=VALUE`);
-        const key = kv.slice(0, i + 1);
-        const next = [...svc.spec.env.filter((e) => !e.startsWith(key)), kv];
-        if (JSON.stringify(next) !== JSON.stringify(svc.spec.env)) roll = true;
-        svc.spec.env = next;
-      }
-      if (JSON.stringify(svc.spec) === before) return undefined;
-      if (roll) svc.version += 1;
+      const change = applyUpdate(svc.spec, req);
+      if (!change) return undefined;
+      svc.spec = change.spec;
+      if (change.roll) svc.version += 1;
       svc.updated = new Date().toISOString();
       await ctx.persist(svc);
-      return { id: svc.id, roll };
+      return { id: svc.id, roll: change.roll };
     });
-    if (!svcId) return;
-    if (!svcId.roll) {
+    if (!res) return;
+    if (!res.roll) {
       this.kick();
       await this.passLock.run(async () => undefined); // the pass that scales has run
       return;
     }
-    await this.rollingUpdate(svcId.id);
+    if (ctx.state.services?.[res.id]?.cluster) {
+      this.kick(); // this host's pass starts its own slots' roll
+      await this.waitRolledOut(res.id);
+      return;
+    }
+    await this.rollingUpdate(res.id);
   }
 
   private async rollingUpdate(id: string): Promise<void> {
@@ -224,22 +211,91 @@ export class ServiceManager {
       for (;;) {
         const svc = this.ctx.state.services?.[id];
         if (!svc || this.stopped) return;
-        const old = this.replicas(svc).filter((r) => Number(r.config.labels?.[LABEL_SERVICE_VERSION] ?? 0) < svc.version);
+        const old = this.replicas(svc).filter((r) => versionOf(r) < svc.version);
         if (old.length === 0) return;
-        const p = svc.spec.update.parallelism || old.length;
-        const batch = old.slice(0, p);
-        const slots = batch.map(slotOf);
-        await this.passLock.run(async () => {
-          for (const r of batch) await this.takeDown(r);
-          await this.pass();
-        });
-        this.ctx.log('info', `service ${svc.name}: rolling update, slots ${slots.join(',')} replaced`);
-        await this.waitInRotation(id, slots);
-        if (svc.spec.update.delayMs) await new Promise((r) => setTimeout(r, svc.spec.update.delayMs));
+        await this.rollBatch(svc, old.slice(0, svc.spec.update.parallelism || old.length));
+        if (svc.spec.update.delayMs) await sleep(svc.spec.update.delayMs);
       }
     } finally {
       this.rolling.delete(id);
     }
+  }
+
+  /** Replaces these replicas in their slots and waits until the new ones are in rotation. */
+  private async rollBatch(svc: ServiceRecord, batch: SandboxRecord[]): Promise<void> {
+    const slots = batch.map(slotOf);
+    await this.passLock.run(async () => {
+      for (const r of batch) await this.takeDown(r);
+      await this.pass();
+    });
+    this.ctx.log('info', `service ${svc.name}: rolling update, slots ${slots.join(',')} replaced`);
+    await this.waitInRotation(svc.id, slots);
+  }
+
+  /**
+   * A service across hosts: this host's slots running an older version are replaced, one batch
+   * per set of tokens taken in etcd (at most `parallelism` cluster-wide, on the holder's lease:
+   * a host that dies gives them back). A token is given back only when the new replicas are in
+   * rotation and etcd holds that (so every host has them in its VIP maps), after the delay.
+   */
+  private async clusterRoll(id: string): Promise<void> {
+    try {
+      for (;;) {
+        const svc = this.ctx.state.services?.[id];
+        if (!svc?.cluster || !this.cluster || this.stopped) return;
+        const here = new Set(this.cluster.slotsHere(svc) ?? []);
+        const old = this.replicas(svc).filter((r) => here.has(slotOf(r)) && versionOf(r) < svc.version);
+        if (old.length === 0) return;
+        let tokens: string[];
+        try {
+          tokens = await this.cluster.takeUpdateTokens(svc, old.length);
+        } catch (e) {
+          this.ctx.log('warn', `service ${svc.name}: rolling update waits for the cluster store (${(e as Error).message})`);
+          await sleep(1000);
+          continue;
+        }
+        if (!tokens.length) {
+          await sleep(250); // another host's batch is under way
+          continue;
+        }
+        try {
+          await this.rollBatch(svc, old.slice(0, tokens.length));
+          await this.cluster.reported();
+          if (svc.spec.update.delayMs) await sleep(svc.spec.update.delayMs);
+        } finally {
+          await this.cluster.giveBackUpdateTokens(tokens).catch((e: Error) => this.ctx.log('warn', `service ${svc.name}: giving back update tokens: ${e.message} (they go with this host's lease)`));
+        }
+      }
+    } finally {
+      this.rolling.delete(id);
+    }
+  }
+
+  /** Across hosts: whether some replica, here or on another host, runs an older version. */
+  private hasOldReplicas(svc: ServiceRecord): boolean {
+    return (
+      this.replicas(svc).some((r) => versionOf(r) < svc.version) ||
+      (this.ctx.state.remoteTasks ?? []).some((t) => t.serviceId === svc.id && (t.version ?? 0) < svc.version)
+    );
+  }
+
+  /** Across hosts: waits until every slot runs the current version, in rotation, wherever it runs. */
+  private async waitRolledOut(id: string): Promise<void> {
+    const svc = this.ctx.state.services?.[id];
+    if (!svc) return;
+    const h = svc.spec.healthcheck;
+    const perBatch = 30_000 + (h ? h.startPeriodMs + (h.intervalMs + h.timeoutMs) * (h.retries + 1) : 0) + svc.spec.update.delayMs;
+    const limit = Date.now() + perBatch * Math.ceil(svc.spec.replicas / (svc.spec.update.parallelism || svc.spec.replicas));
+    while (Date.now() < limit && !this.stopped) {
+      const cur = this.ctx.state.services?.[id];
+      if (!cur || cur.version !== svc.version) return; // removed, or a newer update took over
+      const done = new Set<number>();
+      for (const r of this.replicas(cur)) if (versionOf(r) === cur.version && inRotation(r)) done.add(slotOf(r));
+      for (const t of this.ctx.state.remoteTasks ?? []) if (t.serviceId === id && t.version === cur.version && t.inRotation) done.add(t.slot);
+      if (Array.from({ length: cur.spec.replicas }, (_, i) => i + 1).every((slot) => done.has(slot))) return;
+      await sleep(200);
+    }
+    this.ctx.log('warn', `service ${svc.name}: the rolling update across hosts did not finish in time; it goes on in the background`);
   }
 
   /** Waits until the replicas of these slots (of the current version) are in rotation. */
@@ -252,7 +308,7 @@ export class ServiceManager {
       const cur = this.ctx.state.services?.[id];
       if (!cur) return;
       const ready = slots.every((slot) =>
-        this.replicas(cur).some((r) => slotOf(r) === slot && Number(r.config.labels?.[LABEL_SERVICE_VERSION] ?? 0) === cur.version && inRotation(r)),
+        this.replicas(cur).some((r) => slotOf(r) === slot && versionOf(r) === cur.version && inRotation(r)),
       );
       if (ready) return;
       await new Promise((r) => setTimeout(r, 100));
@@ -290,7 +346,11 @@ export class ServiceManager {
           await this.ctx.follow();
           return true;
         });
-        if (left) await new Promise((resolve) => setTimeout(resolve, DRAIN_MS));
+        // Across hosts the other hosts take it out of their VIP maps once etcd has it: the drain
+        // starts then.
+        const across = this.ctx.state.services?.[r.config.labels?.[LABEL_SERVICE_ID] ?? '']?.cluster;
+        if (left && across) await this.cluster?.reported();
+        if (left) await sleep(DRAIN_MS);
       }
       await this.sandboxes.stop(r.id, STOP_GRACE_S);
       await this.sandboxes.remove(r.id, true);
@@ -334,6 +394,10 @@ export class ServiceManager {
           await this.takeDown(r);
           changed = true;
         }
+      }
+      if (svc.cluster && !this.rolling.has(svc.id) && reps.some((r) => wanted.has(slotOf(r)) && versionOf(r) < svc.version)) {
+        this.rolling.add(svc.id);
+        void this.clusterRoll(svc.id); // outside this pass: it takes the pass lock per batch
       }
       const have = new Set((changed ? this.replicas(svc) : reps).map(slotOf));
       for (const slot of slots) {
@@ -388,6 +452,7 @@ export class ServiceManager {
 
   /** Whether a rolling update is under way (service inspect's UpdateStatus). */
   isRolling(id: string): boolean {
-    return this.rolling.has(id);
+    const svc = this.ctx.state.services?.[id];
+    return this.rolling.has(id) || (!!svc?.cluster && this.hasOldReplicas(svc));
   }
 }

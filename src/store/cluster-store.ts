@@ -31,6 +31,7 @@ export const ASSIGN_PREFIX = '/berth/assign/';
 export const TASKS_PREFIX = '/berth/tasks/';
 export const LEADER_KEY = '/berth/leader';
 export const NETLOCK_KEY = '/berth/netlock';
+export const UPDATING_PREFIX = '/berth/updating/';
 const NETLOCK = NETLOCK_KEY;
 
 export function endpointKey(networkId: string, ip: string): string {
@@ -303,6 +304,20 @@ export class ClusterStore {
   /** Creates a key only if it does not exist (a service's name is its key: unique). */
   async createOnce(key: string, value: string): Promise<boolean> {
     const txn = await this.call('create', () => this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value)).commit());
+    return txn.succeeded;
+  }
+
+  /** Creates a key on this host's lease only if it does not exist (a rolling-update token: it
+   * goes with the host). Not kept in `owned`: after a new lease the token is simply gone. */
+  async createOnLease(key: string, value: string): Promise<boolean> {
+    const leaseId = this.requireLease();
+    const txn = await this.call('create', () => this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value).lease(leaseId)).commit());
+    return txn.succeeded;
+  }
+
+  /** Replaces a key's value only if it still holds `expected` (a read-modify-write of a service). */
+  async replaceIf(key: string, expected: string, value: string): Promise<boolean> {
+    const txn = await this.call('put', () => this.client.if(key, 'Value', '==', expected).then(this.client.put(key).value(value)).commit());
     return txn.succeeded;
   }
 

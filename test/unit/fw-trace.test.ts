@@ -46,6 +46,10 @@ test('ICC off: dropped, except links to exposed ports, published ports via the h
   assert.equal(verdict(s, pkt('berth0', 'berth0', '172.17.0.2', '172.17.0.3', 80)), 'drop', 'a link opens one way');
   assert.equal(verdict(s, pkt('berth0', 'berth0', '172.17.0.3', '172.17.0.2', 80, { proto: 'udp' })), 'drop', 'tcp only was exposed');
   assert.equal(verdict(s, pkt('berth0', 'berth0', '172.17.0.4', '172.17.0.2', 80, { dnat: true })), 'accept', 'hairpin to a published port');
+  // The routing mesh: bridged in from another host's bridge (MAC 02:4d + its address), DNATed there.
+  assert.equal(verdict(s, pkt('berth0', 'berth0', '10.99.0.7', '172.17.0.2', 80, { smac: '02:4d:0a:63:00:17' })), 'accept', 'mesh flow to a published target');
+  assert.equal(verdict(s, pkt('berth0', 'berth0', '10.99.0.7', '172.17.0.2', 81, { smac: '02:4d:0a:63:00:17' })), 'drop', 'mesh: published targets only');
+  assert.equal(verdict(s, pkt('berth0', 'berth0', '172.17.0.4', '172.17.0.2', 80, { smac: '02:42:ac:11:00:04' })), 'drop', 'a sandbox is not the mesh');
   assert.equal(verdict(s, pkt('berth0', 'berth0', '172.17.0.2', '172.17.0.4', 5555, { ct: 'established' })), 'accept');
   assert.equal(verdict(s, pkt('berth0', 'up0', '172.17.0.4', '10.99.0.2', 9000)), 'accept', 'outbound');
   assert.equal(verdict(s, pkt('up0', 'berth0', '10.99.0.2', '172.17.0.2', 80, { dnat: true })), 'accept', 'published');

@@ -17,6 +17,8 @@ export interface Packet {
   /** The connection's destination was rewritten by DNAT (a published port). */
   dnat?: boolean;
   mark?: number;
+  /** Source MAC of a bridged packet (default: a sandbox's, 02:42:...). */
+  smac?: string;
 }
 
 export type Verdict = 'accept' | 'drop';
@@ -110,6 +112,13 @@ function runRule(rule: string, els: Elements, p: Packet, user: UserRules, matche
     if (w[i] === 'ct' && w[i + 1] === 'state') {
       if (!w[i + 2]!.split(',').includes(p.ct)) return 'continue';
       i += 3;
+      continue;
+    }
+    if (w[i] === 'ether' && w[i + 1] === 'saddr' && w[i + 2] === '&' && w[i + 4] === '==') {
+      const bytes = (mac: string): number[] => mac.split(':').map((h) => parseInt(h, 16));
+      const [mac, mask, want] = [bytes(p.smac ?? '02:42:00:00:00:00'), bytes(w[i + 3]!), bytes(w[i + 5]!)];
+      if (!mac.every((b, k) => (b & mask[k]!) === want[k])) return 'continue';
+      i += 6;
       continue;
     }
     if (w[i] === 'ct' && w[i + 1] === 'status' && w[i + 2] === 'dnat') {
