@@ -40,9 +40,17 @@ async function session(lab: Lab, t: Tmux, cli: string, start: string, prompt: Re
   await t.waitFor(/^30 100\s*$/m);
   await t.waitFor(/^\/dev\/pts\/\d+\s*$/m);
   // The user's terminal grows: the program sees it.
+  // The new size travels tmux -> the CLI's SIGWINCH -> a resize request -> berthd -> the relay's
+  // ioctl; on a busy machine a command typed at once can run before it lands, so ask again
+  // until the program sees it (as a person would), within 30 s.
   await t.resize(40, 120);
-  await t.type("stty size");
-  await t.waitFor(/^40 120\s*$/m);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    await t.type("stty size");
+    const seen = await t.waitFor(/^40 120\s*$/m, 3_000).catch((e: Error) => e);
+    if (!(seen instanceof Error)) break;
+    if (Date.now() > deadline) throw seen;
+  }
   // ctrl-p ctrl-q: back at the user's shell, the sandbox runs on.
   await t.keys("C-p", "C-q");
   assert.equal(await lastCode(t, 1), 0, "detaching from run -it succeeds");

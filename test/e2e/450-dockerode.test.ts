@@ -11,6 +11,7 @@ import { test } from "node:test";
 import Docker from "dockerode";
 import { HOST_IP, withLab } from "./lab.js";
 import { runOk } from "./lab-exec.js";
+import { waitFor } from "./wait.js";
 
 function collect(s: PassThrough): () => string {
   let out = "";
@@ -82,7 +83,9 @@ test("dockerode: version, importImage, networks, containers, published port, exe
       const runText = collect(runOut);
       const [result, ran] = (await docker.run("bb:1", ["sh", "-c", "echo run-out; exit 2"], [runOut, new PassThrough()], { Tty: false })) as [{ StatusCode: number }, Docker.Container];
       assert.equal(result.StatusCode, 2);
-      assert.equal(runText(), "run-out\n");
+      // run() resolves on the wait's answer; the attached output is a second stream that may
+      // arrive after it on a busy machine (with dockerd too): it must arrive, in full.
+      await waitFor("run()'s attached output", () => runText() === "run-out\n", { timeoutMs: 10_000, describe: () => JSON.stringify(runText()) });
       await ran.remove();
 
       // Docker's status codes, as the SDK sees them.
