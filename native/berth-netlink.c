@@ -26,7 +26,9 @@
 //   fdbdel MAC DEV DST           removes it (`bridge fdb del ... self`); one already gone is done
 //   neighset IP MAC DEV          permanent neighbour entry (`ip neigh replace IP lladdr MAC dev DEV
 //                                nud permanent`)
-//   neighdel IP DEV              removes it; one already gone is done (as `ip neigh flush to IP`)
+//   neighdel IP DEV              removes IP's entry on DEV; one already gone is done (as `ip neigh
+//                                flush to IP`; unlike that flush, whatever its state: on berth's
+//                                VXLAN devices, with no address and no learning, all are permanent)
 //   listeners                    the reply's words after "ok": PROTO IP PORT for every listening TCP
 //                                and bound UDP socket of berthd's namespace (sock_diag: only the
 //                                listening table is walked, where /proc/net/tcp walks every
