@@ -21,6 +21,14 @@
 //   master DEV BRIDGE            put DEV into BRIDGE and set it up
 //   hairpin DEV                  hairpin mode on the bridge port DEV
 //   del DEV                      delete link DEV
+//   fdbset MAC DEV DST           static FDB entry on the VXLAN device DEV: MAC is behind the VTEP DST
+//                                (`bridge fdb replace MAC dev DEV dst DST self permanent`)
+//   fdbdel MAC DEV DST           removes it (`bridge fdb del ... self`); one already gone is done
+//   neighset IP MAC DEV          permanent neighbour entry (`ip neigh replace IP lladdr MAC dev DEV
+//                                nud permanent`)
+//   neighdel IP DEV              removes IP's entry on DEV; one already gone is done (as `ip neigh
+//                                flush to IP`; unlike that flush, whatever its state: on berth's
+//                                VXLAN devices, with no address and no learning, all are permanent)
 //   listeners                    the reply's words after "ok": PROTO IP PORT for every listening TCP
 //                                and bound UDP socket of berthd's namespace (sock_diag: only the
 //                                listening table is walked, where /proc/net/tcp walks every
@@ -30,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
@@ -273,6 +282,62 @@ static int op_del(const char *dev) {
   return talk(cur_nl, &m.n);
 }
 
+/** An RTM_NEWNEIGH/RTM_DELNEIGH for DEV: family AF_BRIDGE (FDB) or AF_INET (neighbour table). */
+static int neigh_msg(struct msg *m, int type, int flags, int family, const char *devname, unsigned short state, unsigned char ntf) {
+  int i = ifindex(devname);
+  if (i < 0) return i;
+  memset(m, 0, sizeof *m);
+  m->n.nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg));
+  m->n.nlmsg_type = type;
+  m->n.nlmsg_flags = flags;
+  struct ndmsg *nd = NLMSG_DATA(&m->n);
+  nd->ndm_family = family;
+  nd->ndm_ifindex = i;
+  nd->ndm_state = state;
+  nd->ndm_flags = ntf;
+  return 0;
+}
+
+/** A removal that finds nothing to remove (entry or device already gone) has done its job. */
+static int gone_is_done(int e) { return e == -ENOENT || e == -ENODEV ? 0 : e; }
+
+static int op_fdb(int add, const char *mac, const char *devname, const char *dst) {
+  unsigned char hw[6];
+  struct in_addr a;
+  if (parse_mac(mac, hw) < 0 || inet_pton(AF_INET, dst, &a) != 1) return -EINVAL;
+  struct msg m;
+  // As bridge(8) sends them: NOARP, plus PERMANENT for an addition; on the device itself (self).
+  int e = neigh_msg(&m, add ? RTM_NEWNEIGH : RTM_DELNEIGH, add ? NLM_F_CREATE | NLM_F_REPLACE : 0, AF_BRIDGE, devname,
+                    add ? NUD_NOARP | NUD_PERMANENT : NUD_NOARP, NTF_SELF);
+  if (e < 0) return add ? e : gone_is_done(e);
+  attr(&m.n, NDA_LLADDR, hw, 6);
+  attr(&m.n, NDA_DST, &a, 4);
+  e = talk(cur_nl, &m.n);
+  return add ? e : gone_is_done(e);
+}
+
+static int op_neighset(const char *ip, const char *mac, const char *devname) {
+  unsigned char hw[6];
+  struct in_addr a;
+  if (parse_mac(mac, hw) < 0 || inet_pton(AF_INET, ip, &a) != 1) return -EINVAL;
+  struct msg m;
+  int e = neigh_msg(&m, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, AF_INET, devname, NUD_PERMANENT, 0);
+  if (e < 0) return e;
+  attr(&m.n, NDA_DST, &a, 4);
+  attr(&m.n, NDA_LLADDR, hw, 6);
+  return talk(cur_nl, &m.n);
+}
+
+static int op_neighdel(const char *ip, const char *devname) {
+  struct in_addr a;
+  if (inet_pton(AF_INET, ip, &a) != 1) return -EINVAL;
+  struct msg m;
+  int e = neigh_msg(&m, RTM_DELNEIGH, 0, AF_INET, devname, 0, 0);
+  if (e < 0) return gone_is_done(e);
+  attr(&m.n, NDA_DST, &a, 4);
+  return gone_is_done(talk(cur_nl, &m.n));
+}
+
 /** One sock_diag dump (family, protocol, states); appends "PROTO IP PORT" per socket, once each. */
 static int diag_dump(int fd, int family, int protocol, unsigned states, const char *proto) {
   struct {
@@ -406,6 +471,10 @@ static int run_op(char *op) {
   if (IS("master", 2)) return op_master(w[1], w[2]);
   if (IS("hairpin", 1)) return op_hairpin(w[1]);
   if (IS("del", 1)) return op_del(w[1]);
+  if (IS("fdbset", 3)) return op_fdb(1, w[1], w[2], w[3]);
+  if (IS("fdbdel", 3)) return op_fdb(0, w[1], w[2], w[3]);
+  if (IS("neighset", 3)) return op_neighset(w[1], w[2], w[3]);
+  if (IS("neighdel", 2)) return op_neighdel(w[1], w[2]);
   if (IS("listeners", 0)) return op_listeners();
 #undef IS
   snprintf(errbuf, sizeof errbuf, "unknown op");

@@ -264,3 +264,19 @@ export function linkDeleteOps(name: IfName): NlOps {
 export function listenersOps(): NlOps {
   return ops(['listeners']);
 }
+
+/**
+ * A remote endpoint's entries on an overlay's VXLAN device, as helper ops: the same entries as
+ * peerFdbBatch + peerNeighBatch, without a `bridge` and an `ip` process at every change. For
+ * removals the helper counts an entry (or device) already gone as done, as the batches do
+ * (`-force`, `neigh flush`).
+ */
+export function peerOps(verb: 'del' | 'replace', peers: readonly PeerLine[]): NlOps {
+  return ops(
+    peers.flatMap((p) =>
+      verb === 'del'
+        ? [`fdbdel ${mac(p.mac)} ${dev(p.vxlan)} ${addr(p.vtep)}`, `neighdel ${addr(p.ip)} ${dev(p.vxlan)}`]
+        : [`fdbset ${mac(p.mac)} ${dev(p.vxlan)} ${addr(p.vtep)}`, `neighset ${addr(p.ip)} ${mac(p.mac)} ${dev(p.vxlan)}`],
+    ),
+  );
+}
