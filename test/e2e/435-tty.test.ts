@@ -31,6 +31,24 @@ async function lastCode(t: Tmux, n: number): Promise<number> {
   return Number((await t.waitFor(new RegExp(`rc-${n}=(\\d+)`)))[1]);
 }
 
+/**
+ * Resizes the user's terminal and waits until the program in it sees the new size. The size
+ * travels tmux -> the CLI's SIGWINCH -> a resize request -> berthd -> the relay's ioctl; on a busy
+ * machine a command typed at once can run before it lands, so ask again (as a person would)
+ * until it shows, within 30 s.
+ */
+async function resizeAndSee(t: Tmux, rows: number, cols: number): Promise<void> {
+  await t.resize(rows, cols);
+  const want = new RegExp(`^${rows} ${cols}\\s*$`, "m");
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    await t.type("stty size");
+    const seen = await t.waitFor(want, 3_000).catch((e: Error) => e);
+    if (!(seen instanceof Error)) return;
+    if (Date.now() > deadline) throw seen;
+  }
+}
+
 /** The checks both CLIs pass; `cli` is "docker" or berth's path, `run` what starts the shell. */
 async function session(lab: Lab, t: Tmux, cli: string, start: string, prompt: RegExp, name: string): Promise<void> {
   await t.type(start);
@@ -40,17 +58,7 @@ async function session(lab: Lab, t: Tmux, cli: string, start: string, prompt: Re
   await t.waitFor(/^30 100\s*$/m);
   await t.waitFor(/^\/dev\/pts\/\d+\s*$/m);
   // The user's terminal grows: the program sees it.
-  // The new size travels tmux -> the CLI's SIGWINCH -> a resize request -> berthd -> the relay's
-  // ioctl; on a busy machine a command typed at once can run before it lands, so ask again
-  // until the program sees it (as a person would), within 30 s.
-  await t.resize(40, 120);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    await t.type("stty size");
-    const seen = await t.waitFor(/^40 120\s*$/m, 3_000).catch((e: Error) => e);
-    if (!(seen instanceof Error)) break;
-    if (Date.now() > deadline) throw seen;
-  }
+  await resizeAndSee(t, 40, 120);
   // ctrl-p ctrl-q: back at the user's shell, the sandbox runs on.
   await t.keys("C-p", "C-q");
   assert.equal(await lastCode(t, 1), 0, "detaching from run -it succeeds");
@@ -79,9 +87,7 @@ async function session(lab: Lab, t: Tmux, cli: string, start: string, prompt: Re
   await typeAndWait(t, "tty", 1);
   const ttys = (await t.screen()).match(/\/dev\/pts\/\d+/g) ?? [];
   assert.equal(ttys.length, 1);
-  await t.resize(25, 90);
-  await t.type("stty size");
-  await t.waitFor(/^25 90\s*$/m);
+  await resizeAndSee(t, 25, 90);
   await t.type("exit 7");
   assert.equal(await lastCode(t, 3), 7, "exec -it exits with the command's code");
 
