@@ -148,7 +148,7 @@ class View implements DnsView {
 
     // Services: NAME (and its aliases) -> the VIP, or the replicas in rotation (dnsrr);
     // tasks.NAME -> the replicas in rotation; _NAME._tcp.NAME -> SRV of replica ports.
-    for (const s of hasAny(state.services) ? servicesOnNetworks(state) : []) {
+    for (const s of servicesOnNetworks(state)) {
       const idx = nets.get(s.networkId);
       if (!idx) continue;
       const ips = s.tasks.map((t) => t.ip);
@@ -315,11 +315,6 @@ class View implements DnsView {
 function orderScope(nets: NetIndex[], listen: NetIndex): NetIndex[] {
   if (nets[0] === listen) return nets; // the usual case (one network): no copy per query
   return nets.includes(listen) ? [listen, ...nets.filter((n) => n !== listen)] : nets;
-}
-
-function hasAny(o: object | undefined): boolean {
-  for (const _ in o) return true;
-  return false;
 }
 
 /**
