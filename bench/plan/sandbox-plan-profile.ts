@@ -1,11 +1,12 @@
 // Planner cost of one sandbox starting or going with N already on one network, each publishing one
 // port (not a test: prints timings): what berthd computes at every change besides the kernel work,
-// firewallView + elementsOf + deltaOfElements against the applied elements, and dnsView.
+// firewallView + elementsOf + deltaOfElements against the applied elements, and the DNS view:
+// rebuilt whole (dnsView) and made by the DnsViewBuilder berthd keeps (only the changed sandbox).
 //   npm run build && node dist/bench/plan/sandbox-plan-profile.js 10 100 1000
 import { performance } from 'node:perf_hooks';
 import { firewallView } from '../../src/plan/firewall-view.js';
 import { deltaOfElements, elementsOf } from '../../src/plan/nft-ruleset.js';
-import { dnsView } from '../../src/plan/dns-view.js';
+import { dnsView, DnsViewBuilder } from '../../src/plan/dns-view.js';
 import type { SandboxRecord } from '../../src/model/types.js';
 import { ANY_IPV4, parseIpv4 } from '../../src/model/net-values.js';
 import { network, sandbox, stateOf } from '../../test/unit/fw-fixture.js';
@@ -23,6 +24,9 @@ for (const n of process.argv.slice(2).map(Number).filter((x) => x > 0).concat(pr
   let applied = elementsOf(firewallView(without));
   const fw: number[] = [];
   const dns: number[] = [];
+  const inc: number[] = [];
+  const views = new DnsViewBuilder();
+  views.view(without);
   for (let k = 0; k < ROUNDS; k++) {
     const st = k % 2 === 0 ? withOne : without; // sandbox N+1 starts, then goes
     let t = performance.now();
@@ -33,6 +37,10 @@ for (const n of process.argv.slice(2).map(Number).filter((x) => x > 0).concat(pr
     t = performance.now();
     dnsView(st);
     dns.push(performance.now() - t);
+    t = performance.now();
+    views.view(st);
+    inc.push(performance.now() - t);
+    if (views.lastApplied !== 1) throw new Error(`the DNS view re-applied ${views.lastApplied} sandboxes for one change`);
   }
-  console.log(`${n} sandboxes, median of ${ROUNDS} changes (ms): firewall view + elements + delta ${med(fw)}, dnsView ${med(dns)}`);
+  console.log(`${n} sandboxes, median of ${ROUNDS} changes (ms): firewall view + elements + delta ${med(fw)}, dnsView (whole) ${med(dns)}, DnsViewBuilder (incremental) ${med(inc)}`);
 }

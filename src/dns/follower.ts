@@ -1,12 +1,15 @@
-// The glue berthd uses: on every state change build a new DNS view and listen on the gateways of
+// The glue berthd uses: on every state change make a new DNS view (incrementally) and listen on the gateways of
 // the DNS-enabled networks. It has the shape of the daemon's StateFollower (sync/reconcile).
 import type { BerthState } from '../model/types.js';
 import type { HostService } from '../model/host-service.js';
-import { dnsAddresses, dnsView, type DnsViewOptions } from '../plan/dns-view.js';
+import { dnsAddresses, DnsViewBuilder, type DnsViewOptions } from '../plan/dns-view.js';
 import type { DnsServer } from './server.js';
 import type { LogFn } from './upstreams.js';
 
 export class DnsFollower {
+  /** Keeps the sandboxes' names between changes: a change costs what it touches. */
+  private readonly views = new DnsViewBuilder();
+
   constructor(
     private readonly server: DnsServer,
     private readonly hostServices: readonly HostService[] = [],
@@ -22,7 +25,7 @@ export class DnsFollower {
    */
   async sync(state: BerthState): Promise<void> {
     const opts = this.opts();
-    await this.server.setView(dnsView(state, this.hostServices, opts), { state, hostServices: this.hostServices, opts });
+    await this.server.setView(this.views.view(state, this.hostServices, opts), { state, hostServices: this.hostServices, opts });
     const r = await this.server.setAddresses(dnsAddresses(state));
     for (const f of r.failed) this.log('warn', `dns: not yet listening on ${f.ip}: ${f.error} (retrying)`);
   }

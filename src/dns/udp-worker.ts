@@ -1,7 +1,7 @@
 // A UDP worker of the embedded DNS server: a child process of berthd that reads queries from the
 // same UDP sockets as berthd (it gets a copy of each bound socket, child.send(msg, socket)) and
 // answers the ones the view answers, through the same code (answer.ts) from a view it builds from
-// the same inputs (dnsView(state, hostServices, opts), sent by udp-workers.ts after each change;
+// the same inputs (a DnsViewBuilder's view(state, hostServices, opts), sent by udp-workers.ts after each change;
 // between a change and the new view it hands every query to berthd).
 // Two readers of one socket: the kernel hands each datagram to one of them, so the per-datagram
 // cost of Node (most of a query's cost, docs/dns.md) is spread over two cores.
@@ -9,11 +9,13 @@
 // so do names with several records (their rotation cursor is berthd's alone).
 // It exits when berthd's end of the IPC channel closes (berthd stopped or died).
 import type dgram from 'node:dgram';
-import { dnsView, type DnsView } from '../plan/dns-view.js';
+import { DnsViewBuilder, type DnsView } from '../plan/dns-view.js';
 import { answerQuery, ROTATED, type AnswerCounts, type RatedLog } from './answer.js';
 import type { ToWorker } from './udp-workers.js';
 
 let view: DnsView | undefined;
+/** Same views as berthd's (the state arrives whole, its sandboxes are re-applied only when changed). */
+const views = new DnsViewBuilder();
 /** The view's number, and the latest number berthd announced: below it, the view is stale. */
 let viewSeq = 0;
 let latestSeq = 0;
@@ -69,7 +71,7 @@ process.on('message', (m: ToWorker, handle: unknown) => {
     latestSeq = Math.max(latestSeq, m.seq);
     send({ t: 'stale', seq: m.seq });
   } else if (m.t === 'view') {
-    view = dnsView(m.input.state, m.input.hostServices, m.input.opts);
+    view = views.view(m.input.state, m.input.hostServices, m.input.opts);
     viewSeq = m.seq;
     latestSeq = Math.max(latestSeq, m.seq);
     send({ t: 'view', seq: m.seq });

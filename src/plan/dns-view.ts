@@ -1,5 +1,6 @@
 // What berth's embedded DNS answers, as an immutable snapshot of state (grpc-js Picker style):
-// berthd builds a new view on every state change and swaps it into the server in one assignment,
+// berthd makes a new view on every state change (DnsViewBuilder: only the changed sandboxes are
+// re-applied, dns-sandbox-index.ts) and swaps it into the server in one assignment,
 // so there is never a moment without answers. Pure: no I/O. The only mutable part is the
 // rotation cursor of names with several addresses (like a round-robin picker's index).
 //
@@ -9,10 +10,10 @@
 // an address on a network it is not on (Docker's behaviour).
 import { catalogView, type NodeInfo } from '../catalog/view.js';
 import { ConsulZone } from '../catalog/dns-zone.js';
-import type { BerthState, EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+import type { BerthState } from '../model/types.js';
+import { SandboxDnsIndex, type Asker, type IndexedNet } from './dns-sandbox-index.js';
 import type { HostService } from '../model/host-service.js';
 import { shortId } from '../model/ids.js';
-import { userNdots } from '../model/dns-options.js';
 import { ipv4InCidr, isIpv4 } from '../model/ip-literal.js';
 import { servicesOnNetworks } from './service-view.js';
 
@@ -57,30 +58,15 @@ export interface DnsView {
   answer(listenIp: string, askerIp: string, qname: string, qtype: number): DnsDecision;
 }
 
+/** A DNS-enabled network as one view answers for it: the sandboxes' names (copied from the index)
+ * plus other hosts' sandboxes and services. */
 interface NetIndex {
-  /** Copied from the record: a view must not change when state is edited in place later. */
-  net: Readonly<Pick<NetworkRecord, 'id' | 'name' | 'subnet' | 'internal'>>;
-  /** lower-case name -> addresses on this network, in a stable order. */
-  names: Map<string, string[]>;
-  /** address -> "name.network" for PTR. */
+  net: IndexedNet['net'];
+  names: Map<string, readonly string[]>;
   ptr: Map<string, string>;
-  /** sandbox id -> its address on this network. */
   ipOf: Map<string, string>;
   /** Services' SRV names (_N._tcp.N, _N._udp.N) -> one entry per replica in rotation and port. */
   srv: Map<string, Array<{ target: string; port: number; ip: string }>>;
-}
-
-interface Asker {
-  /** The sandbox's --dns servers (copied: the view must not follow later edits of state). */
-  dns: readonly string[];
-  /** The asker's DNS-enabled networks, in interface order. */
-  nets: NetIndex[];
-  /** network id -> link alias (lower case) -> target sandbox id. */
-  linkAliases: Map<string, Map<string, string>>;
-  /** May names that are not berth's be forwarded? (false when all its networks are internal) */
-  external: boolean;
-  /** The user set ndots > 0 (Docker then answers unknown single-label names with no data instead of forwarding). */
-  ndotsSet: boolean;
 }
 
 export interface DnsViewOptions {
@@ -96,17 +82,13 @@ function lc(s: string): string {
   return s.toLowerCase();
 }
 
+/** Add a name without changing the list in place: lists are shared with the index and other views. */
 function addName(idx: NetIndex, name: string, ip: string): void {
   if (!name) return;
   const key = lc(name);
   const list = idx.names.get(key);
   if (!list) idx.names.set(key, [ip]);
-  else if (!list.includes(ip)) list.push(ip);
-}
-
-function ifIndex(ep: EndpointRecord): number {
-  const m = /(\d+)$/.exec(ep.ifName);
-  return m ? Number(m[1]) : Number.MAX_SAFE_INTEGER;
+  else if (!list.includes(ip)) idx.names.set(key, [...list, ip]);
 }
 
 /** "4.3.2.1.in-addr.arpa" -> "1.2.3.4", or undefined. */
@@ -126,7 +108,6 @@ class View implements DnsView {
   readonly addresses: readonly string[];
   private readonly byGateway = new Map<string, NetIndex>();
   private readonly byNetName = new Map<string, NetIndex>();
-  private readonly askers = new Map<string, Asker>();
   private readonly services = new Map<string, string>();
   private readonly servicePtr = new Map<string, string>();
   private readonly subnets: string[] = [];
@@ -135,34 +116,24 @@ class View implements DnsView {
   private readonly single = new Map<string, DnsRecord[]>();
   private readonly consul: ConsulZone | undefined;
 
-  constructor(state: BerthState, hostServices: readonly HostService[], opts: DnsViewOptions = {}) {
+  /** asker -> its networks in this view, made at its first question. */
+  private readonly scopes = new Map<Asker, NetIndex[]>();
+  private readonly nets = new Map<string, NetIndex>();
+  private readonly askers: ReadonlyMap<string, Asker>;
+
+  constructor(index: SandboxDnsIndex, state: BerthState, hostServices: readonly HostService[], opts: DnsViewOptions) {
     this.consul = opts.consul ? new ConsulZone(catalogView(state, opts.consul)) : undefined;
-    const nets = new Map<string, NetIndex>();
-    for (const net of Object.values(state.networks)) {
-      if (!net.dns || !net.gateway) continue;
-      const copy = Object.freeze({ id: net.id, name: net.name, subnet: net.subnet, internal: net.internal });
-      const idx: NetIndex = { net: copy, names: new Map(), ptr: new Map(), ipOf: new Map(), srv: new Map() };
-      nets.set(net.id, idx);
-      this.byGateway.set(net.gateway, idx);
-      this.byNetName.set(lc(net.name), idx);
-      if (net.subnet) this.subnets.push(net.subnet);
+    const nets = this.nets;
+    for (const n of index.nets) {
+      // Copies (native, cheap): the index changes with the next state, this view must not.
+      const idx: NetIndex = { net: n.net, names: new Map(n.names), ptr: new Map(n.ptr), ipOf: new Map(n.ipOf), srv: new Map() };
+      nets.set(n.net.id, idx);
+      this.byGateway.set(n.gateway, idx);
+      this.byNetName.set(lc(n.net.name), idx);
+      if (n.net.subnet) this.subnets.push(n.net.subnet);
     }
     this.addresses = [...this.byGateway.keys()].sort();
-
-    // Sorted by name so that answers with several addresses come in a stable order.
-    const sandboxes = Object.values(state.sandboxes).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const sb of sandboxes) {
-      for (const ep of Object.values(sb.endpoints)) {
-        const idx = nets.get(ep.networkId);
-        if (!idx || !ep.ip) continue;
-        idx.ipOf.set(sb.id, ep.ip);
-        idx.ptr.set(ep.ip, `${sb.name}.${idx.net.name}`);
-        addName(idx, sb.name, ep.ip);
-        addName(idx, shortId(sb.id), ep.ip);
-        if (sb.config.userHostname && sb.config.hostname) addName(idx, sb.config.hostname, ep.ip);
-        for (const a of ep.aliases) addName(idx, a, ep.ip);
-      }
-    }
+    this.askers = new Map(index.askers);
 
     // Sandboxes on other hosts (overlay networks): their names, aliases and PTR, never askers.
     for (const r of [...(opts.remote ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
@@ -191,40 +162,6 @@ class View implements DnsView {
       }
     }
 
-    const byName = new Map<string, SandboxRecord>(Object.values(state.sandboxes).map((s) => [s.name, s]));
-    for (const sb of sandboxes) {
-      const eps = Object.values(sb.endpoints)
-        .filter((e) => e.ip)
-        .sort((a, b) => ifIndex(a) - ifIndex(b));
-      const dnsNets = eps.map((e) => nets.get(e.networkId)).filter((n): n is NetIndex => n !== undefined);
-      if (dnsNets.length === 0) continue;
-      const linkAliases = new Map<string, Map<string, string>>();
-      for (const ep of eps) {
-        const idx = nets.get(ep.networkId);
-        if (!idx) continue;
-        const m = new Map<string, string>();
-        for (const l of sb.config.links) m.set(lc(l.alias), l.targetId);
-        for (const l of ep.links) {
-          const [target, alias] = l.split(':', 2) as [string, string | undefined];
-          const t = state.sandboxes[target] ?? byName.get(target.replace(/^\//, ''));
-          if (t) m.set(lc(alias ?? t.name), t.id); // link text recorded by berth from validated names
-        }
-        if (m.size) linkAliases.set(idx.net.id, m);
-      }
-      const nd = userNdots(sb.config.dnsOptions);
-      const asker: Asker = {
-        dns: Object.freeze([...sb.config.dns]),
-        nets: dnsNets,
-        linkAliases,
-        external: eps.some((e) => {
-          const n = state.networks[e.networkId];
-          return n !== undefined && !n.internal;
-        }),
-        ndotsSet: nd !== undefined && nd > 0,
-      };
-      for (const ep of eps) this.askers.set(ep.ip!, asker);
-    }
-
     for (const s of hostServices) {
       if (!this.services.has(lc(s.name))) this.services.set(lc(s.name), s.ip);
       if (!this.servicePtr.has(s.ip)) this.servicePtr.set(s.ip, s.name);
@@ -244,7 +181,7 @@ class View implements DnsView {
       if (!fromHost && !inNet) return { kind: 'refuse', why: `${askerIp} is not on a berth network` };
       asker = undefined;
     }
-    const scope = asker ? orderScope(asker.nets, listen) : [listen];
+    const scope = asker ? orderScope(this.scopeOf(asker), listen) : [listen];
     const external = asker ? asker.external : !listen.net.internal;
     const name = lc(qname.endsWith('.') ? qname.slice(0, -1) : qname);
 
@@ -294,6 +231,15 @@ class View implements DnsView {
     return { kind: 'forward', upstreams: dns.length > 0 ? dns : 'host' };
   }
 
+  private scopeOf(asker: Asker): NetIndex[] {
+    let nets = this.scopes.get(asker);
+    if (!nets) {
+      nets = asker.netIds.map((id) => this.nets.get(id)!);
+      this.scopes.set(asker, nets);
+    }
+    return nets;
+  }
+
   /** _N._tcp.N, or _N._tcp.N.NETWORK for a network in scope. */
   private srvLookup(scope: NetIndex[], name: string): Array<{ target: string; port: number; ip: string }> | undefined {
     for (const idx of scope) {
@@ -311,8 +257,8 @@ class View implements DnsView {
     return undefined;
   }
 
-  private lookup(asker: Asker | undefined, scope: NetIndex[], name: string): { key: string; list: string[] } | undefined {
-    const inNet = (idx: NetIndex, n: string): { key: string; list: string[] } | undefined => {
+  private lookup(asker: Asker | undefined, scope: NetIndex[], name: string): { key: string; list: readonly string[] } | undefined {
+    const inNet = (idx: NetIndex, n: string): { key: string; list: readonly string[] } | undefined => {
       const target = asker?.linkAliases.get(idx.net.id)?.get(n);
       const linked = target !== undefined ? idx.ipOf.get(target) : undefined;
       if (linked) return { key: `${idx.net.id}|link|${n}`, list: [linked] };
@@ -343,7 +289,7 @@ class View implements DnsView {
     return undefined;
   }
 
-  private rotate(key: string, list: string[]): DnsRecord[] {
+  private rotate(key: string, list: readonly string[]): DnsRecord[] {
     if (list.length === 1) {
       // One address (the usual case): the same frozen record each time, nothing allocated per query.
       const ip = list[0]!;
@@ -372,11 +318,26 @@ function orderScope(nets: NetIndex[], listen: NetIndex): NetIndex[] {
 }
 
 /**
- * Build the DNS view of a state. Cheap enough to call on every change (one pass over the
- * sandboxes' endpoints); the result is immutable apart from its rotation cursor.
+ * Build the DNS view of a state from scratch. The daemon keeps a DnsViewBuilder instead, whose
+ * views are the same at a cost proportional to the change.
  */
 export function dnsView(state: BerthState, hostServices: readonly HostService[] = [], opts: DnsViewOptions = {}): DnsView {
-  return new View(state, hostServices, opts);
+  return new DnsViewBuilder().view(state, hostServices, opts);
+}
+
+/**
+ * Views of successive states: keeps the sandboxes' part (dns-sandbox-index.ts) and re-applies
+ * only the sandboxes whose DNS inputs changed. Each view is as immutable as dnsView's.
+ */
+export class DnsViewBuilder {
+  private readonly index = new SandboxDnsIndex();
+  /** Sandboxes re-applied or taken out by the last view (the bench checks it). */
+  lastApplied = 0;
+
+  view(state: BerthState, hostServices: readonly HostService[] = [], opts: DnsViewOptions = {}): DnsView {
+    this.lastApplied = this.index.update(state);
+    return new View(this.index, state, hostServices, opts);
+  }
 }
 
 /** Gateway addresses berth's DNS server must listen on for this state. */

@@ -45,6 +45,13 @@ export function inRotation(sb: SandboxRecord): boolean {
 /** Every service on every network it is attached to, with its replicas in rotation there. */
 export function servicesOnNetworks(state: BerthState): ServiceOnNetwork[] {
   const out: ServiceOnNetwork[] = [];
+  // No services (the usual host): skip the pass over every sandbox, which runs at every change.
+  let any = false;
+  for (const _ in state.services) {
+    any = true;
+    break;
+  }
+  if (!any) return out;
   const services = Object.values(state.services ?? {}).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // One pass over the sandboxes (not one per service): this runs at every state change.
   const byService = new Map<string, SandboxRecord[]>();
