@@ -40,11 +40,20 @@ export class Tmux {
     return (await runOk(["tmux", "-L", this.server, "capture-pane", "-p", "-J", "-S", "-200", "-t", this.session])).replace(/\n+$/, "");
   }
 
-  /** Clears the screen and its history once the user's shell shows only its prompt. */
+  /**
+   * Clears the screen and its history once the user's shell shows only its prompt. `clear` is
+   * typed once the shell's prompt is back (typed earlier, while a CLI that had the terminal in raw
+   * mode was still ending, it can be swallowed), and again every 5 s until the screen is clear.
+   */
   async clear(): Promise<void> {
-    await this.type("clear");
+    await this.waitFor(/tt\$ ?$/);
     const deadline = Date.now() + 30_000;
+    let typedAt = 0;
     for (;;) {
+      if (Date.now() - typedAt > 5_000) {
+        await this.type("clear");
+        typedAt = Date.now();
+      }
       const visible = (await runOk(["tmux", "-L", this.server, "capture-pane", "-p", "-t", this.session])).trim();
       if (visible === "tt$") break;
       if (Date.now() > deadline) assert.fail(`the screen was not cleared; it shows:\n${visible}`);
