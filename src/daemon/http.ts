@@ -19,7 +19,7 @@
 // - `rawBody: true` routes (image load/import: tar streams) read req.raw themselves; no 1 MiB cap.
 // - Requests with `Connection: Upgrade` (docker attach, exec start) arrive through handleUpgrade:
 //   the same routes, with req.upgrade holding the hijacked socket; req.res is then undefined.
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import { BadRequest, BerthError, statusOf } from '../model/errors.js';
@@ -54,7 +54,7 @@ export interface Request<P, Q, B> {
   query: Q;
   body: B;
   raw: IncomingMessage;
-  /** The response; on an upgraded request it is a placeholder whose use is a bug. */
+  /** The response; on an upgraded request one bound to no socket (the handler writes to `upgrade.socket`). */
   res: ServerResponse;
   upgrade: Upgrade | undefined;
 }
@@ -184,7 +184,7 @@ export class Router {
       const text = buf.subarray(0, length).toString('utf8');
       const rest = buf.subarray(length);
       const { params, query, body } = this.parts(route, url, text);
-      await route.handler({ params, query, body, raw, res: undefined as unknown as ServerResponse, upgrade: { socket, head: rest } });
+      await route.handler({ params, query, body, raw, res: new ServerResponse(raw), upgrade: { socket, head: rest } });
     } catch (err) {
       const status = statusOf(err);
       const message = err instanceof Error ? err.message : String(err);
