@@ -9,6 +9,7 @@ import { accessSync, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Internal } from '../model/errors.js';
 import type { NlOps } from '../plan/link-plan.js';
+import { holdChild } from './child-hold.js';
 
 /** A request the helper did not answer in this time is failed and the helper replaced. */
 const REPLY_TIMEOUT_MS = 15_000;
@@ -87,17 +88,8 @@ export class NetlinkHelper {
     return child;
   }
 
-  /** An idle helper does not keep berthd (or a test) alive; one with a request in flight does. */
   private hold(child: ChildProcessWithoutNullStreams, on: boolean): void {
-    // The pipes are sockets (ref/unref), typed as plain streams.
-    const pipes = [child.stdout, child.stderr, child.stdin] as unknown as Array<{ ref?: () => void; unref?: () => void }>;
-    if (on) {
-      child.ref();
-      pipes[0]?.ref?.();
-    } else {
-      child.unref();
-      for (const p of pipes) p.unref?.();
-    }
+    holdChild(child, on, 'stdout');
   }
 
   private onData(d: string): void {

@@ -8,6 +8,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { Internal } from '../model/errors.js';
 import { absoluteArgv } from './binaries.js';
+import { holdChild } from './child-hold.js';
 
 /** Longer changes (thousands of elements) go through `nft -f -`: one process is then nothing. */
 const MAX_LINE = 256 * 1024;
@@ -102,16 +103,8 @@ export class NftChannel {
     return child;
   }
 
-  /** An idle channel does not keep berthd (or a test) alive; one with a change in flight does. */
   private hold(child: ChildProcessWithoutNullStreams, on: boolean): void {
-    const pipes = [child.stderr, child.stdout, child.stdin] as unknown as Array<{ ref?: () => void; unref?: () => void }>;
-    if (on) {
-      child.ref();
-      pipes[0]?.ref?.();
-    } else {
-      child.unref();
-      for (const p of pipes) p.unref?.();
-    }
+    holdChild(child, on, 'stderr');
   }
 
   /**
