@@ -5,6 +5,7 @@ import { NotFound, BadRequest } from '../model/errors.js';
 import type { BerthState, EndpointRecord, NetworkRecord, PortBinding, SandboxRecord, ServiceRecord } from '../model/types.js';
 import { metaOf, type Store, type StoreChange } from '../store/store.js';
 import { catalogRecordOf, type CatalogRecord } from '../model/catalog.js';
+import { durablePartOf } from '../model/durable-part.js';
 import type { DaemonConfig } from './config.js';
 import type { Logger } from './log.js';
 import { Mutex } from './mutex.js';
@@ -59,6 +60,8 @@ export class Ctx {
   private readonly dirtyCatalog = new Set<string>();
   /** What the store holds, as written: a write is skipped when a record did not change. */
   private readonly written = new Map<string, string>();
+  /** Each sandbox's durable part (model/durable-part.ts) as last written durably. */
+  private readonly durableWritten = new Map<string, string>();
   /** BERTH_STORE_VERIFY=1: every persist also checks that no changed record was left unmarked. */
   verifyPersist = false;
   followers: StateFollower[] = [];
@@ -78,7 +81,10 @@ export class Ctx {
   /** Remembers the store's content as loaded, so the first persist writes only changes. */
   loaded(): void {
     for (const n of Object.values(this.state.networks)) this.written.set(`n/${n.id}`, JSON.stringify(n));
-    for (const s of Object.values(this.state.sandboxes)) this.written.set(`s/${s.id}`, JSON.stringify(s));
+    for (const s of Object.values(this.state.sandboxes)) {
+      this.written.set(`s/${s.id}`, JSON.stringify(s));
+      this.durableWritten.set(s.id, durablePartOf(s));
+    }
     for (const v of Object.values(this.state.services ?? {})) this.written.set(`v/${v.id}`, JSON.stringify(v));
     for (const id of Object.keys(this.state.catalog?.services ?? {})) this.written.set(`c/${id}`, JSON.stringify(catalogRecordOf(this.state.catalog, id)));
     this.written.set('meta', JSON.stringify(metaOf(this.state)));
@@ -106,7 +112,8 @@ export class Ctx {
 
   /**
    * Writes the records marked with touch (and those given here) and the meta record if it
-   * changed: only what changed, each file atomically and durably, before the caller answers.
+   * changed: only what changed, each file atomically and durably, before the caller answers
+   * (a change of a sandbox's runtime state alone skips the directory's fsync: model/durable-part.ts).
    */
   async persist(...recs: Rec[]): Promise<void> {
     this.touch(...recs);
@@ -135,6 +142,10 @@ export class Ctx {
       after.set('meta', meta);
     }
     if (after.size === 0) return;
+    // A sandbox whose durable part is as last written durably changed only its runtime state:
+    // a reboot ends that anyway, so the store may skip the directory's fsync.
+    const durableParts = new Map(change.putSandboxes.map((sb) => [sb.id, durablePartOf(sb)]));
+    change.runtimeOnly = new Set([...durableParts].filter(([id, part]) => this.durableWritten.get(id) === part).map(([id]) => id));
     let stats;
     try {
       stats = await this.store.apply(change);
@@ -144,6 +155,8 @@ export class Ctx {
       throw err;
     }
     for (const [k, v] of after) if (v === undefined) this.written.delete(k); else this.written.set(k, v);
+    for (const [id, part] of durableParts) this.durableWritten.set(id, part);
+    for (const id of change.deleteSandboxes) this.durableWritten.delete(id);
     this.log('debug', `store: wrote ${stats.files} file(s), ${stats.bytes} bytes, ${stats.fsyncs} fsyncs`);
   }
 

@@ -83,6 +83,8 @@ export class Sandboxes {
   private readonly waiters = new Map<string, Waiter[]>();
   /** Sandboxes being restarted: their stop does not remove them (--rm). */
   private readonly restarting = new Set<string>();
+  /** Sandboxes being stopped by rm -f: their record goes right after their exit. */
+  private readonly removing = new Set<string>();
   private poller: Ticker | undefined;
 
   constructor(private readonly ctx: Ctx) {}
@@ -354,9 +356,7 @@ export class Sandboxes {
       return;
     }
     const files = sandboxFiles(ctx.state, sb, ctx.host);
-    await writeFile(join(dir, 'hosts'), files.hosts);
-    await writeFile(join(dir, 'resolv.conf'), files.resolvConf);
-    await writeFile(join(dir, 'hostname'), files.hostname);
+    await Promise.all([writeFile(join(dir, 'hosts'), files.hosts), writeFile(join(dir, 'resolv.conf'), files.resolvConf), writeFile(join(dir, 'hostname'), files.hostname)]);
   }
 
   /** Kills the sandbox's processes: the main one and every other in its mount namespace. */
@@ -510,7 +510,11 @@ export class Sandboxes {
     if (follow) await ctx.follow().catch((e: Error) => ctx.log('error', `firewall/DNS update after ${sb.name} exited: ${e.message}`));
     await netnsGone;
     timer.mark('links+firewall+dns');
-    await ctx.persist(sb);
+    // A sandbox being removed (rm -f, --rm) loses its record right after: its exit is not
+    // written first (a crash in between leaves the record saying running, which reconcile repairs).
+    const goes = this.removing.has(sb.id) || (sb.config.autoRemove && !this.restarting.has(sb.id));
+    if (goes) ctx.touch(sb);
+    else await ctx.persist(sb);
     timer.mark('persist');
     ctx.log('debug', `release ${sb.name}: ${timer}`);
     ctx.log('info', `sandbox ${sb.name} exited with ${sb.state.exitCode}`);
@@ -653,7 +657,12 @@ export class Sandboxes {
     const timer = new PhaseTimer();
     if (sb.state.status === 'running') {
       if (!force) throw new Conflict(`You cannot remove a running container ${sb.id}. Stop the container before attempting removal or force remove`);
-      await this.stop(sb.id, 0, true);
+      this.removing.add(sb.id);
+      try {
+        await this.stop(sb.id, 0, true);
+      } finally {
+        this.removing.delete(sb.id);
+      }
       timer.mark('stop');
     }
     await this.ctx.lock.run(async () => {

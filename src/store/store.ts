@@ -27,6 +27,12 @@ export interface StoreChange {
   deleteCatalog?: string[];
   /** Present when the meta record changed. */
   meta?: StoreMeta;
+  /**
+   * Ids in putSandboxes whose change since their last durable write is runtime state only
+   * (model/durable-part.ts): the file is still fsynced before its rename, but the directory is
+   * not, so a power loss may bring back the previous version (never a damaged one).
+   */
+  runtimeOnly?: ReadonlySet<string>;
 }
 
 export interface Loaded {

@@ -147,6 +147,16 @@ test('ctx.persist: writes only the records marked as changed, skips unchanged on
   logs.length = 0;
   a.state.pid = 5;
   await ctx.persist(a);
+  // Runtime state only (model/durable-part.ts): the file is fsynced, the directory is not.
+  assert.deepEqual(logs, ['store: wrote 1 file(s), ' + Buffer.byteLength(JSON.stringify(a)) + ' bytes, 1 fsyncs']);
+  logs.length = 0;
+  a.state.stoppedByUser = true; // must survive a reboot: the directory too
+  await ctx.persist(a);
+  assert.deepEqual(logs, ['store: wrote 1 file(s), ' + Buffer.byteLength(JSON.stringify(a)) + ' bytes, 2 fsyncs']);
+  logs.length = 0;
+  a.config.cmd = ['sleep', '61'];
+  a.state.exitCode = 3;
+  await ctx.persist(a);
   assert.deepEqual(logs, ['store: wrote 1 file(s), ' + Buffer.byteLength(JSON.stringify(a)) + ' bytes, 2 fsyncs']);
   assert.equal(readFileSync(join(root, 'store', 'sandboxes', `${b.id}.json`), 'utf8'), mtimeB);
   logs.length = 0;
