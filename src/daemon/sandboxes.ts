@@ -2,7 +2,6 @@
 // start is a transaction: reserve in state, persist, build the kernel side, launch; any
 // failure undoes what was done and leaves the sandbox "created" with the error recorded.
 import { validateName } from '../model/names.js';
-import type { ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,7 +10,7 @@ import { initialHealth } from '../model/healthcheck.js';
 import { newSandboxId } from '../model/ids.js';
 import type { DomainName, SandboxRecord, SandboxState } from '../model/types.js';
 import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
-import { DEFAULT_PATH, launch, type OciLaunch } from '../runtime/launch.js';
+import { DEFAULT_PATH, launch, type Launched, type OciLaunch } from '../runtime/launch.js';
 import { commandInLayers, fileInLayers } from '../runtime/look-path.js';
 import { resolveUser, type ResolvedUser } from '../model/user-spec.js';
 import { sandboxSizeFile, writeSize } from '../runtime/tty.js';
@@ -77,7 +76,8 @@ export class Sandboxes {
   private readonly manuallyStopped = new Set<string>();
   /** Hooks for the Docker API's events (create, start, die, destroy). */
   onEvent: (action: string, sb: SandboxRecord, extra?: Record<string, string>) => void = () => undefined;
-  private readonly children = new Map<string, ChildProcess>();
+  /** Sandboxes whose shim this berthd started (not adopted after a restart). */
+  private readonly children = new Map<string, Launched>();
   /** Settles when a just-started sandbox's command PID is known. */
   private readonly readiness = new Map<string, Promise<unknown>>();
   private readonly waiters = new Map<string, Waiter[]>();
@@ -213,10 +213,11 @@ export class Sandboxes {
       // 3. Record. The command's PID follows as soon as the shim reports it.
       sb.state = { ...sb.state, shimPid: launched.shimPid, shimStartTime: await startTimeOf(launched.shimPid) };
       timer.mark('launch');
-      this.children.set(sb.id, launched.child);
-      if (launched.child.stdin) {
-        launched.child.stdin.on('error', () => undefined);
-        for (const w of this.stdinWaiters.get(sb.id) ?? []) w(launched.child.stdin);
+      this.children.set(sb.id, launched);
+      const stdin = launched.stdin;
+      if (stdin) {
+        stdin.on('error', () => undefined);
+        for (const w of this.stdinWaiters.get(sb.id) ?? []) w(stdin);
         this.stdinWaiters.delete(sb.id);
       }
       this.readiness.set(sb.id, launched.ready);
@@ -601,7 +602,7 @@ export class Sandboxes {
     if (sb.state.pid) signalProcess({ pid: sb.state.pid, startTime: sb.state.pidStartTime }, 'SIGTERM');
     // An adopted sandbox (no child of this berthd) is watched alone, not at the poller's pace
     // over every sandbox: its exit is recorded within milliseconds.
-    const watch = this.children.has(sb.id) ? undefined : this.watchExit(sb, generation);
+    const watch = this.heard(sb.id) ? undefined : this.watchExit(sb, generation);
     const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutSec * 1000))]);
     if (timedOut) {
       // An image sandbox: its init's death ends its whole PID namespace, and runc, left running,
@@ -676,6 +677,11 @@ export class Sandboxes {
     this.ctx.log('debug', `rm ${sb.name}: ${timer}`);
   }
 
+  /** Whether this berthd hears the end of the sandbox's shim by itself (else: adopted, polled). */
+  private heard(id: string): boolean {
+    return this.children.get(id)?.heard() ?? false;
+  }
+
   /** Notices processes that ended while berthd was not their parent (after a restart). */
   startPolling(intervalMs = 250): void {
     this.poller = every('exit poll', intervalMs, () => this.poll(), this.ctx.log);
@@ -694,18 +700,18 @@ export class Sandboxes {
     // adopted one (after a restart) is checked through /proc: at most ADOPTED_PER_TICK of them
     // per tick, in turn, so a thousand adopted sandboxes cost a few reads per tick, not a
     // thousand (a stop watches its own sandbox closely: see watchExit).
-    const adopted = running.filter((sb) => !this.children.has(sb.id));
+    const adopted = running.filter((sb) => !this.heard(sb.id));
     const start = adopted.length ? this.pollCursor % adopted.length : 0;
     const slice = adopted.length <= ADOPTED_PER_TICK ? adopted : [...adopted, ...adopted].slice(start, start + ADOPTED_PER_TICK);
     this.pollCursor = start + slice.length;
-    for (const sb of [...running.filter((x) => this.children.has(x.id)), ...slice]) {
-      const child = this.children.get(sb.id);
+    for (const sb of [...running.filter((x) => this.heard(x.id)), ...slice]) {
+      const child = this.heard(sb.id) ? this.children.get(sb.id) : undefined;
       try {
         // A shim berthd started: its own exit status says it all (and catches an exit whose
         // event was somehow missed). An adopted one: its command's PID and start time; an empty
         // start time means the command had already ended when berth looked.
         const ended = child
-          ? child.exitCode !== null || child.signalCode !== null
+          ? child.ended()
           : sb.state.pid > 0 && (!sb.state.pidStartTime || !(await isAlive(sb.state.pid, sb.state.pidStartTime)));
         if (ended) await this.onExit(sb.id, sb.generation);
       } catch (err) {

@@ -15,10 +15,27 @@ import { holdChild } from './child-hold.js';
 const REPLY_TIMEOUT_MS = 15_000;
 
 interface Pending {
-  ops: NlOps;
+  ops: readonly string[];
   resolve: (words: string) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  /** A spawn: its exit is watched from the moment its reply is read. */
+  spawn?: boolean;
+}
+
+/** A program the helper started (spawn). */
+export interface Spawned {
+  pid: number;
+  /**
+   * Settles when it ends, with its code as sh gives it (status, or 128 + signal); with undefined
+   * when the helper was lost first (its children then live on, parentless: watch them otherwise).
+   */
+  exited: Promise<number | undefined>;
+}
+
+/** "x" + hex: how spawn's words carry any byte but NUL through the line protocol. */
+function word(value: string): string {
+  return `x${Buffer.from(value, 'utf8').toString('hex')}`;
 }
 
 export class NetlinkHelper {
@@ -26,6 +43,8 @@ export class NetlinkHelper {
   private readonly pending = new Map<string, Pending>();
   private nextId = 1;
   private buf = '';
+  /** Programs started here that have not ended, by PID, with the helper process that started them. */
+  private readonly running = new Map<number, { by: ChildProcessWithoutNullStreams; settle: (code: number | undefined) => void }>();
 
   constructor(private readonly bin: string) {}
 
@@ -40,6 +59,28 @@ export class NetlinkHelper {
    * were done).
    */
   run(ops: NlOps): Promise<string> {
+    return this.request(ops, false);
+  }
+
+  /**
+   * Starts argv (argv[0] an absolute path) in a session of its own with exactly env, stdin
+   * /dev/null and stdout/stderr appended to logPath; resolves once it is exec'd. No value may
+   * hold a NUL (the kernel's argv cannot either).
+   */
+  async spawn(argv: readonly string[], env: Readonly<Record<string, string>>, logPath: string): Promise<Spawned> {
+    const words = [logPath, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].map(word);
+    const reply = await this.request([`spawn ${words.join(' ')} - ${argv.map(word).join(' ')}`], true);
+    const pid = Number(reply.trim());
+    // Made when the reply was read (the exit may have been heard since): taken once, here.
+    const exited = this.exits.get(pid)!;
+    this.exits.delete(pid);
+    return { pid, exited };
+  }
+
+  /** Exit promises of spawned programs, made when their spawn's reply is read. */
+  private readonly exits = new Map<number, Promise<number | undefined>>();
+
+  private request(ops: readonly string[], spawn: boolean): Promise<string> {
     if (ops.length === 0) return Promise.resolve('');
     const child = this.ensure();
     const id = String(this.nextId++);
@@ -49,7 +90,7 @@ export class NetlinkHelper {
         reject(new Internal(`berth-netlink did not answer in ${REPLY_TIMEOUT_MS / 1000} s (${ops[0]} ...)`));
         this.child?.kill('SIGKILL');
       }, REPLY_TIMEOUT_MS);
-      this.pending.set(id, { ops, resolve, reject, timer });
+      this.pending.set(id, { ops, resolve, reject, timer, spawn });
       if (this.pending.size === 1) this.hold(child, true);
       child.stdin.write(`${id}\t${ops.join('\t')}\n`);
     });
@@ -70,7 +111,7 @@ export class NetlinkHelper {
     if (this.child) return this.child;
     const child = spawn(this.bin, [], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => this.onData(d));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => this.onData(d, child));
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-500)));
     child.stdin.on('error', () => undefined);
@@ -80,6 +121,12 @@ export class NetlinkHelper {
         this.pending.delete(id);
         clearTimeout(p.timer);
         p.reject(new Internal(`berth-netlink ${why}${stderr ? `: ${stderr.trim()}` : ''}`));
+      }
+      // Its children live on without it: their ends are no longer heard here.
+      for (const [pid, r] of this.running) {
+        if (r.by !== child) continue;
+        r.settle(undefined);
+        this.running.delete(pid);
       }
     };
     child.on('error', (e) => lost(`cannot run: ${e.message}`));
@@ -92,14 +139,25 @@ export class NetlinkHelper {
     holdChild(child, on, 'stdout');
   }
 
-  private onData(d: string): void {
+  private onData(d: string, from: ChildProcessWithoutNullStreams): void {
     this.buf += d;
     for (let nl = this.buf.indexOf('\n'); nl >= 0; nl = this.buf.indexOf('\n')) {
       const line = this.buf.slice(0, nl);
       this.buf = this.buf.slice(nl + 1);
       const [id = '', verdict, ...rest] = line.split(' ');
+      if (id === '0' && verdict === 'exit') {
+        const pid = Number(rest[0]);
+        this.running.get(pid)?.settle(Number(rest[1]));
+        this.running.delete(pid);
+        continue;
+      }
       const p = this.pending.get(id);
       if (!p) continue;
+      if (p.spawn && verdict === 'ok') {
+        // Before anything else is read: its exit event may be the very next line.
+        const pid = Number(rest[0]);
+        this.exits.set(pid, new Promise((settle) => this.running.set(pid, { by: from, settle })));
+      }
       this.pending.delete(id);
       clearTimeout(p.timer);
       if (this.pending.size === 0 && this.child) this.hold(this.child, false);

@@ -1,11 +1,13 @@
 // Starting a sandbox's process: detached from berthd (so it survives a berthd restart), in
 // its own mount and UTS namespaces, inside its network namespace, output to its log file.
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { open, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Internal } from '../model/errors.js';
 import { helperPath } from '../kernel/binaries.js';
+import { netlinkHelper, type NetlinkHelper, type Spawned } from '../kernel/netlink-helper.js';
 import { nsOf, startTimeOf } from './proc.js';
 import { LOG_RELAY, python3, relayArgv, sandboxSizeFile, TTY_RELAY } from './tty.js';
 
@@ -45,9 +47,17 @@ export interface LaunchSpec {
 }
 
 export interface Launched {
-  child: ChildProcess;
+  /** The command's stdin, a pipe from berthd (docker run -i). */
+  stdin?: Writable;
   /** Settles when the shim ends; made at spawn so an early exit is never missed. */
   exited: Promise<void>;
+  /**
+   * False when berthd can no longer hear the shim's end (its starter, the netlink helper, was
+   * lost): the sandbox is then watched like one adopted after a restart.
+   */
+  heard: () => boolean;
+  /** True once the shim has ended (as far as berthd heard). */
+  ended: () => boolean;
   shimPid: number;
   /** Settles once the shim has put the sandbox's files in place and started the command. */
   ready: Promise<Running>;
@@ -100,10 +110,14 @@ export function shimArgv(spec: Omit<LaunchSpec, 'stateDir' | 'logPath'> & { stat
 }
 
 export async function launch(spec: LaunchSpec): Promise<Launched> {
-  await rm(join(spec.stateDir, 'pid'), { force: true });
-  await rm(join(spec.stateDir, 'exitcode'), { force: true });
+  await Promise.all([rm(join(spec.stateDir, 'pid'), { force: true }), rm(join(spec.stateDir, 'exitcode'), { force: true })]);
   const bins = Object.fromEntries(LAUNCH_HELPERS.map((n) => [n, helperPath(n)])) as HelperPaths;
   const shim = shimArgv(spec, bins);
+  const helper = process.env['BERTH_HELPER_SPAWN'] === '0' ? undefined : netlinkHelper();
+  // The netlink helper starts the shim when it can (no stdin pipe to hand over): a fork of that
+  // small process instead of berthd's (kernel/netlink-helper.ts spawn). BERTH_HELPER_SPAWN=0
+  // keeps Node's spawn, for comparison.
+  if (helper && !spec.stdinPipe) return launchByHelper(helper, spec, shim);
   const log = await open(spec.logPath, 'a');
   let child: ChildProcess;
   let spawnError: Error | undefined;
@@ -135,8 +149,45 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
     await exitedP;
     throw new Internal(`could not start the sandbox process: ${spawnError?.message ?? 'no PID'}`);
   }
-  // The shim writes the command's PID once the sandbox's files are in place. berthd does not
-  // wait for it: the network is ready before the spawn, and whoever needs the PID awaits ready.
+  const ended = () => exited || child.exitCode !== null || child.signalCode !== null;
+  const ready = readyOf(spec, shimPid, ended, () => child.kill('SIGKILL'));
+  return { ...(child.stdin ? { stdin: child.stdin } : {}), exited: exitedP, heard: () => true, ended, shimPid, ready };
+}
+
+async function launchByHelper(helper: NetlinkHelper, spec: LaunchSpec, shim: { argv: string[]; env: Record<string, string> }): Promise<Launched> {
+  let spawned: Spawned;
+  try {
+    spawned = await helper.spawn(shim.argv, shim.env, spec.logPath);
+  } catch (e) {
+    throw new Internal(`could not start the sandbox process: ${(e as Error).message}`);
+  }
+  let ended = false;
+  let heard = true;
+  // Settles only on a real end: a lost helper says nothing of the shim, which lives on.
+  const exited = new Promise<void>((resolve) => {
+    void spawned.exited.then((code) => {
+      if (code === undefined) heard = false;
+      else {
+        ended = true;
+        resolve();
+      }
+    });
+  });
+  const ready = readyOf(spec, spawned.pid, () => ended, () => {
+    try {
+      process.kill(spawned.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  });
+  return { exited, heard: () => heard, ended: () => ended, shimPid: spawned.pid, ready };
+}
+
+/**
+ * The shim writes the command's PID once the sandbox's files are in place. berthd does not wait
+ * for it: the network is ready before the spawn, and whoever needs the PID awaits this.
+ */
+function readyOf(spec: LaunchSpec, shimPid: number, ended: () => boolean, kill: () => void): Promise<Running> {
   const ready = (async (): Promise<Running> => {
     const deadline = Date.now() + 10_000;
     for (;;) {
@@ -145,14 +196,14 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
         const pid = Number(pidText.trim());
         return { pid, pidStartTime: await startTimeOf(pid), mntNs: await nsOf(shimPid, 'mnt') };
       }
-      if (exited || Date.now() > deadline) {
+      if (ended() || Date.now() > deadline) {
         const tail = (await readFile(spec.logPath, 'utf8').catch(() => '')).split('\n').slice(-5).join('\n').trim();
-        if (!exited) child.kill('SIGKILL');
+        if (!ended()) kill();
         throw new Internal(`the sandbox process did not start${tail ? `: ${tail}` : ''}`);
       }
       await new Promise((r) => setTimeout(r, 2));
     }
   })();
   ready.catch(() => undefined);
-  return { child, exited: exitedP, shimPid, ready };
+  return ready;
 }
