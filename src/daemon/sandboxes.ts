@@ -20,7 +20,7 @@ import { runOk } from '../kernel/exec.js';
 import { helperPath } from '../kernel/binaries.js';
 import { isAlive, nsOf, startTimeOf, startTimeSync } from '../runtime/proc.js';
 import { pidsInEitherNs } from '../kernel/proc-scan.js';
-import { signalProcess, type ProcessIdentity } from '../runtime/signal.js';
+import { signalGroup, signalProcess, type ProcessIdentity } from '../runtime/signal.js';
 import type { Ctx } from './context.js';
 import { randomName } from './names-gen.js';
 import { PhaseTimer } from './phase-timer.js';
@@ -231,7 +231,8 @@ export class Sandboxes {
             await ctx.persist(cur);
             ctx.log('info', `sandbox ${sb.name} running (pid ${r.pid})`);
           }),
-        (e: Error) => ctx.log('warn', `sandbox ${sb.name}: ${e.message}`),
+        // Not worth a warning when it was stopped (or removed) before its command's PID came.
+        (e: Error) => ctx.log(ctx.state.sandboxes[sb.id]?.generation === generation && sb.state.status === 'running' ? 'warn' : 'debug', `sandbox ${sb.name}: ${e.message}`),
       );
       // Not written now: the command's PID follows within milliseconds and is written with it.
       // A crash before then is repaired from the intent already on disk (status running): the
@@ -598,6 +599,15 @@ export class Sandboxes {
     if (sb.state.status !== 'running') return;
     const generation = sb.generation;
     const exited = this.waitExit(sb.id);
+    // rm -f or stop -t 0 of a sandbox whose shim this berthd hears: the shim leads a process
+    // group holding the command, so one SIGKILL to the group ends both without waiting for the
+    // shim to report the command's PID (a just-started one may not have yet). Whatever left the
+    // group is found when the exit is recorded (releaseLocked).
+    if (timeoutSec === 0 && !sb.config.image && this.heard(sb.id) && signalGroup({ pid: sb.state.shimPid, startTime: sb.state.shimStartTime ?? '' }, 'SIGKILL')) {
+      this.ctx.log('debug', `stop ${sb.name}: killed its process group; waiting for the exit`);
+      await exited;
+      return;
+    }
     if (!sb.state.pid) await this.waitReady(sb.id);
     if (sb.state.pid) signalProcess({ pid: sb.state.pid, startTime: sb.state.pidStartTime }, 'SIGTERM');
     // An adopted sandbox (no child of this berthd) is watched alone, not at the poller's pace

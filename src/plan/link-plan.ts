@@ -143,7 +143,11 @@ export function sandboxCreateBatch(hostNsPath: string, ports: BridgePort[]): IpB
 /** The host side of veths made by sandboxCreateBatch: into the bridge, up, hairpin. */
 export function bridgeAttachBatch(ports: BridgePort[]): IpBatch {
   return batch(
-    ports.flatMap((p) => [`link set ${dev(p.hostIf)} master ${dev(p.bridge)} up`, `link set dev ${dev(p.hostIf)} type bridge_slave hairpin on`]),
+    ports.flatMap((p) => [
+      `link set ${dev(p.hostIf)} master ${dev(p.bridge)} up`,
+      `link set dev ${dev(p.hostIf)} type bridge_slave hairpin on`,
+      `neigh flush to ${addr(p.ip)} dev ${dev(p.bridge)}`, // as sandboxCreateOps: no stale entry for the address
+    ]),
   );
 }
 
@@ -246,7 +250,9 @@ export function sandboxCreateOps(netns: string, ports: BridgePort[]): NlOps {
       ...(x.defaultRouteVia ? [`defroute ${addr(x.defaultRouteVia)} ${dev(x.ifName)}`] : []),
     ]),
     'ns -',
-    ...ports.flatMap((x) => [`master ${dev(x.hostIf)} ${dev(x.bridge)}`, `hairpin ${dev(x.hostIf)}`]),
+    // The host's neighbour entry for the address, left by its previous holder (FAILED after a
+    // probe once it was gone), would refuse packets to the new sandbox for a while: dropped.
+    ...ports.flatMap((x) => [`master ${dev(x.hostIf)} ${dev(x.bridge)}`, `hairpin ${dev(x.hostIf)}`, `neighdel ${addr(x.ip)} ${dev(x.bridge)}`]),
   ]);
 }
 

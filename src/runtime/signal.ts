@@ -23,3 +23,19 @@ export function signalProcess(id: ProcessIdentity, signal: NodeJS.Signals | numb
     return false; // ended in between
   }
 }
+
+/**
+ * Sends `signal` to the process group `leader` leads (a sandbox's shim, started in a session of
+ * its own), if the leader is still the one recorded: the shim and every process of the command
+ * that stayed in its group, without knowing their PIDs.
+ */
+export function signalGroup(leader: ProcessIdentity, signal: NodeJS.Signals | number): boolean {
+  if (!Number.isInteger(leader.pid) || leader.pid <= 1 || !leader.startTime) return false;
+  if (startTimeSync(leader.pid) !== leader.startTime) return false;
+  try {
+    process.kill(-leader.pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
