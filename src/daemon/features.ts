@@ -110,6 +110,8 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
       // Ports land on the network the firewall publishes through (first non-internal bridge).
       const target = publishNetwork(state, sb);
       const dnsIps = resolverIps(state);
+      // Both read the kernel: asked at once.
+      const [bound, ephemeral] = await Promise.all([listeners(), readEphemeralRange()]);
       const res = allocateHostPorts({
         requests: sb.config.portRequests,
         exposed: sb.config.exposedPorts,
@@ -117,8 +119,8 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
         taken,
         // berthd's own DNS sockets on gateways are not in the way of a published port 53: the
         // ruleset keeps queries from sandboxes to their gateway for the embedded DNS.
-        listeners: (await listeners()).filter((l) => !(l.port === 53 && dnsIps.has(l.ip))),
-        ephemeral: await readEphemeralRange(),
+        listeners: bound.filter((l) => !(l.port === 53 && dnsIps.has(l.ip))),
+        ephemeral,
         defaultBindIp: target?.hostBindingIpv4 ?? cfg.defaultBindIp,
         internal: sb.config.networks.length > 0 && !target,
         ...(previous ? { previous } : {}),

@@ -3,6 +3,7 @@
 // failure undoes what was done and leaves the sandbox "created" with the error recorded.
 import { validateName } from '../model/names.js';
 import type { Writable } from 'node:stream';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, Conflict } from '../model/errors.js';
@@ -97,7 +98,7 @@ export class Sandboxes {
       const { config, warnings } = buildConfig(ctx, finalName, req, image);
       const id = newSandboxId();
       const sb: SandboxRecord = { id, name: finalName, created: new Date().toISOString(), config, state: idleState(), endpoints: {}, ports: [], generation: 0 };
-      await mkdir(ctx.sandboxDir(id), { recursive: true });
+      mkdirSync(ctx.sandboxDir(id), { recursive: true }); // synchronous: see store/durable-file.ts
       ctx.state.sandboxes[id] = sb;
       await ctx.persist(sb);
       return { sb, warnings };
@@ -184,7 +185,7 @@ export class Sandboxes {
     try {
       // 2. Apply: files, namespace and interfaces, firewall and DNS, then the process.
       const dir = ctx.sandboxDir(sb.id);
-      await mkdir(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
       await this.writeFiles(sb);
       timer.mark('files');
       // The interfaces and the firewall/DNS elements do not depend on each other: build both at
@@ -354,11 +355,14 @@ export class Sandboxes {
     if (source) {
       // Sharing a network namespace means sharing its names too, as in Docker.
       const sdir = ctx.sandboxDir(source.id);
-      for (const f of ['hosts', 'resolv.conf', 'hostname']) await writeFile(join(dir, f), await readFile(join(sdir, f), 'utf8'));
+      for (const f of ['hosts', 'resolv.conf', 'hostname']) writeFileSync(join(dir, f), readFileSync(join(sdir, f), 'utf8'));
       return;
     }
     const files = sandboxFiles(ctx.state, sb, ctx.host);
-    await Promise.all([writeFile(join(dir, 'hosts'), files.hosts), writeFile(join(dir, 'resolv.conf'), files.resolvConf), writeFile(join(dir, 'hostname'), files.hostname)]);
+    // Three small files, synchronously (microseconds each; a thread-pool round trip costs more).
+    writeFileSync(join(dir, 'hosts'), files.hosts);
+    writeFileSync(join(dir, 'resolv.conf'), files.resolvConf);
+    writeFileSync(join(dir, 'hostname'), files.hostname);
   }
 
   /** Kills the sandbox's processes: the main one and every other in its mount namespace. */

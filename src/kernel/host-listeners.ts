@@ -2,6 +2,7 @@
 // namespace (berthd's), and the kernel's ephemeral port range. Parsing is pure; reading is thin.
 import { ANY_IPV4 } from '../model/net-values.js';
 import type { Ipv4 } from '../model/types.js';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import type { HostListener, PortRange } from '../ipam/host-ports.js';
@@ -78,7 +79,9 @@ export function parseEphemeralRange(text: string): PortRange {
 
 export async function readEphemeralRange(path = '/proc/sys/net/ipv4/ip_local_port_range'): Promise<PortRange> {
   try {
-    return parseEphemeralRange(await readFile(path, 'utf8'));
+    // Synchronous: a one-line /proc file read in microseconds, where readFile's four thread-pool
+    // round trips cost a millisecond or more on a busy host (on every start that publishes).
+    return parseEphemeralRange(readFileSync(path, 'utf8'));
   } catch {
     return DEFAULT_EPHEMERAL;
   }

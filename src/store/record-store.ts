@@ -19,7 +19,7 @@
 // previous copy, the damaged one kept as <file>.damaged, and the load says so (berthd logs it).
 // With no good copy berthd refuses to start, naming the file: it may describe running
 // sandboxes, and starting without it would forget them.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BerthState } from '../model/types.js';
@@ -163,8 +163,9 @@ export class RecordStore implements Store {
 
   async apply(change: StoreChange): Promise<WriteStats> {
     const stats = newWriteStats();
-    await mkdir(this.netDir, { recursive: true, mode: 0o700 });
-    await mkdir(this.sbDir, { recursive: true, mode: 0o700 });
+    // Synchronous: a stat when they exist (see durable-file.ts for why not the thread pool).
+    mkdirSync(this.netDir, { recursive: true, mode: 0o700 });
+    mkdirSync(this.sbDir, { recursive: true, mode: 0o700 });
     const dirs = new Set<string>();
     // Networks before the sandboxes that may refer to them; removals in the opposite order.
     for (const n of change.putNetworks) {
@@ -180,7 +181,7 @@ export class RecordStore implements Store {
       await removeFileDurable(join(this.sbDir, `${id}.json`));
       dirs.add(this.sbDir);
     }
-    if (change.putServices?.length || change.deleteServices?.length) await mkdir(this.svcDir, { recursive: true, mode: 0o700 });
+    if (change.putServices?.length || change.deleteServices?.length) mkdirSync(this.svcDir, { recursive: true, mode: 0o700 });
     for (const v of change.putServices ?? []) {
       await writeFileDurable(join(this.svcDir, `${v.id}.json`), JSON.stringify(v), true, stats);
       dirs.add(this.svcDir);
@@ -189,7 +190,7 @@ export class RecordStore implements Store {
       await removeFileDurable(join(this.svcDir, `${id}.json`));
       dirs.add(this.svcDir);
     }
-    if (change.putCatalog?.length || change.deleteCatalog?.length) await mkdir(this.catDir, { recursive: true, mode: 0o700 });
+    if (change.putCatalog?.length || change.deleteCatalog?.length) mkdirSync(this.catDir, { recursive: true, mode: 0o700 });
     for (const c of change.putCatalog ?? []) {
       await writeFileDurable(join(this.catDir, `${c.service.id}.json`), JSON.stringify(c), true, stats);
       dirs.add(this.catDir);
