@@ -14,14 +14,7 @@ export interface ProcessIdentity {
 /** Sends `signal` if the process is still the one recorded; true when the signal went out. An
  * identity without a start time is refused: berth does not signal a PID it cannot tell apart. */
 export function signalProcess(id: ProcessIdentity, signal: NodeJS.Signals | number): boolean {
-  if (!Number.isInteger(id.pid) || id.pid <= 1 || !id.startTime) return false;
-  if (startTimeSync(id.pid) !== id.startTime) return false;
-  try {
-    process.kill(id.pid, signal);
-    return true;
-  } catch {
-    return false; // ended in between
-  }
+  return killIfSame(id, id.pid, signal);
 }
 
 /**
@@ -30,12 +23,16 @@ export function signalProcess(id: ProcessIdentity, signal: NodeJS.Signals | numb
  * that stayed in its group, without knowing their PIDs.
  */
 export function signalGroup(leader: ProcessIdentity, signal: NodeJS.Signals | number): boolean {
-  if (!Number.isInteger(leader.pid) || leader.pid <= 1 || !leader.startTime) return false;
-  if (startTimeSync(leader.pid) !== leader.startTime) return false;
+  return killIfSame(leader, -leader.pid, signal);
+}
+
+function killIfSame(id: ProcessIdentity, target: number, signal: NodeJS.Signals | number): boolean {
+  if (!Number.isInteger(id.pid) || id.pid <= 1 || !id.startTime) return false;
+  if (startTimeSync(id.pid) !== id.startTime) return false;
   try {
-    process.kill(-leader.pid, signal);
+    process.kill(target, signal);
     return true;
   } catch {
-    return false;
+    return false; // ended in between
   }
 }
