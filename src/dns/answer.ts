@@ -30,7 +30,11 @@ export const ROTATED = Symbol('rotated');
 /** Rate-limited logging: at most one line per key per 10 s. */
 export type RatedLog = (level: 'debug' | 'warn', key: string, msg: string) => void;
 
-/** A response now, undefined (dropped), the forwarding to do, or (with handBackRotated) ROTATED. */
+/**
+ * A response now, undefined (dropped), the forwarding to do, or (with handBackRotated) ROTATED.
+ * `note.fixed` is set when the response is a local answer that the same query would get again
+ * from this view (not rotated): response-cache.ts keeps only those.
+ */
 export function answerQuery(
   view: DnsView | undefined,
   msg: Buffer,
@@ -40,6 +44,7 @@ export function answerQuery(
   counts: AnswerCounts,
   log: RatedLog,
   handBackRotated = false,
+  note?: { fixed: boolean },
 ): Buffer | undefined | ToForward | typeof ROTATED {
   counts.queries++;
   const p = parseQuery(msg);
@@ -66,6 +71,7 @@ export function answerQuery(
   if (d.kind === 'local') {
     if (handBackRotated && d.records.length > 1) return ROTATED;
     counts.local++;
+    if (note && d.records.length <= 1) note.fixed = true;
     const limit = proto === 'udp' ? udpLimit(q.edns) : 65535;
     return localResponse(msg, q, d.rcode === 'NXDOMAIN' ? RCODE.NXDOMAIN : RCODE.NOERROR, d.records, limit, d.additional);
   }
