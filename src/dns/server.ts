@@ -17,6 +17,7 @@ import { Forwarder, type ForwardOptions, type Upstream } from './forwarder.js';
 import { UdpWorkers, type ViewInput } from './udp-workers.js';
 import type { LogFn } from './upstreams.js';
 import { answerQuery, ROTATED, type AnswerCounts, type RatedLog, type ToForward } from './answer.js';
+import { ResponseCache } from './response-cache.js';
 import { errorResponse, RCODE, truncatedResponse, udpLimit } from './wire.js';
 
 export interface DnsServerOptions {
@@ -74,6 +75,8 @@ const MAX_TCP_QUERY = 4096;
 
 export class DnsServer {
   private view: DnsView | undefined;
+  /** Local answers of the current view, kept for repeated UDP queries (response-cache.ts). */
+  private readonly answers = new ResponseCache();
   private readonly listeners = new Map<string, Listener>();
   private readonly binding = new Map<string, Promise<string | undefined>>();
   private wanted = new Set<string>();
@@ -327,7 +330,7 @@ export class DnsServer {
 
   /** One query: a response now (local answers), a promise (forwarded), or undefined (dropped). */
   private handle(msg: Buffer, listenIp: string, askerIp: string, proto: 'udp' | 'tcp'): Buffer | undefined | Promise<Buffer | undefined> {
-    const r = answerQuery(this.view, msg, listenIp, askerIp, proto, this.stats, this.ratedLog);
+    const r = proto === 'udp' ? this.answers.answer(this.view, msg, listenIp, askerIp, this.stats, this.ratedLog) : answerQuery(this.view, msg, listenIp, askerIp, proto, this.stats, this.ratedLog);
     if (!r || Buffer.isBuffer(r) || r === ROTATED) return r === ROTATED ? undefined : r;
     return this.forward(msg, r, proto);
   }

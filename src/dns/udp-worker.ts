@@ -10,7 +10,8 @@
 // It exits when berthd's end of the IPC channel closes (berthd stopped or died).
 import type dgram from 'node:dgram';
 import { DnsViewBuilder, type DnsView } from '../plan/dns-view.js';
-import { answerQuery, ROTATED, type AnswerCounts, type RatedLog } from './answer.js';
+import { ROTATED, type AnswerCounts, type RatedLog, type answerQuery } from './answer.js';
+import { ResponseCache } from './response-cache.js';
 import type { ToWorker } from './udp-workers.js';
 
 let view: DnsView | undefined;
@@ -22,6 +23,8 @@ let latestSeq = 0;
 const sockets = new Map<string, dgram.Socket>();
 const counts: AnswerCounts = { queries: 0, local: 0, refused: 0, malformed: 0, dropped: 0 };
 const rate = new Map<string, number>();
+/** Local answers of the current view, kept for repeated queries. */
+const answers = new ResponseCache();
 
 const send = (m: unknown, onError?: () => void): void => {
   if (process.connected) process.send!(m, undefined, {}, (e) => e && onError?.());
@@ -47,7 +50,7 @@ function serve(ip: string, sock: dgram.Socket): void {
     if (!view || viewSeq < latestSeq) return toBerthd();
     let r: ReturnType<typeof answerQuery>;
     try {
-      r = answerQuery(view, msg, ip, asker, 'udp', counts, log, true);
+      r = answers.answer(view, msg, ip, asker, counts, log, true);
     } catch (e) {
       log('warn', 'internal', `dns worker: internal error: ${(e as Error).stack ?? String(e)}`);
       return;
