@@ -1,6 +1,7 @@
 // Starting a sandbox's process: detached from berthd (so it survives a berthd restart), in
 // its own mount and UTS namespaces, inside its network namespace, output to its log file.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,28 @@ import { LOG_RELAY, python3, relayArgv, sandboxSizeFile, TTY_RELAY } from './tty
 const INIT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/sandbox-init');
 const LAUNCH_HELPERS = ['nsenter', 'unshare', 'sh', 'env', 'chroot', 'mount', 'hostname', 'mkdir', 'mv'] as const;
 const OCI_INIT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/oci-init');
+/** native/berth-init.c, built by scripts/build-native.sh next to the netlink helper. */
+const NATIVE_INIT = fileURLToPath(new URL('../kernel/berth-init', import.meta.url));
+
+let nativeInitPath: string | undefined;
+let nativeInitLooked = false;
+
+/**
+ * The native shim's path, or undefined for the shell chain (nsenter, unshare, sh sandbox-init):
+ * when it was not built (no C compiler) or BERTH_NATIVE_INIT=0 asks for the chain. Looked up once.
+ */
+export function nativeInit(): string | undefined {
+  if (nativeInitLooked) return nativeInitPath;
+  nativeInitLooked = true;
+  if (process.env['BERTH_NATIVE_INIT'] === '0') return undefined;
+  try {
+    accessSync(NATIVE_INIT, constants.X_OK);
+    nativeInitPath = NATIVE_INIT;
+  } catch {
+    nativeInitPath = undefined;
+  }
+  return nativeInitPath;
+}
 
 /** A sandbox made from an image: the OCI runtime runs it from a bundle berth wrote. */
 export interface OciLaunch {
@@ -77,8 +100,11 @@ export function commandArgv(cmd: readonly string[], env: Readonly<Record<string,
   return [bins.env, '-i', '--', ...assignments, ...program];
 }
 
-/** The shim's own argv and environment: nothing in them comes from the sandbox's environment. */
-export function shimArgv(spec: Omit<LaunchSpec, 'stateDir' | 'logPath'> & { stateDir: string }, bins: HelperPaths): { argv: string[]; env: Record<string, string> } {
+/**
+ * The shim's own argv and environment: nothing in them comes from the sandbox's environment.
+ * With `init` (the native shim's path) one exec does what nsenter, unshare and sandbox-init do.
+ */
+export function shimArgv(spec: Omit<LaunchSpec, 'stateDir' | 'logPath'> & { stateDir: string }, bins: HelperPaths, init?: string): { argv: string[]; env: Record<string, string> } {
   const o = spec.oci;
   if (o) {
     // The OCI runtime (by absolute path, like every helper) joins the network namespace itself
@@ -88,12 +114,14 @@ export function shimArgv(spec: Omit<LaunchSpec, 'stateDir' | 'logPath'> & { stat
     const tty: Record<string, string> = spec.tty ? { BERTH_PYTHON: python3(), BERTH_TTY_RELAY: TTY_RELAY } : { BERTH_PYTHON: python3(), BERTH_LOG_RELAY: LOG_RELAY };
     return { argv, env: { PATH: DEFAULT_PATH, BERTH_MOUNT: bins.mount, BERTH_MKDIR: bins.mkdir, BERTH_MV: bins.mv, ...tty } };
   }
+  const program = [...(spec.tty ? relayArgv(sandboxSizeFile(spec.stateDir)) : []), ...commandArgv(spec.cmd, spec.env, spec.rootfs, bins)];
+  // PATH only for tty-relay's python, which runs before env -i; the shim itself looks nothing up.
+  if (init) return { argv: [init, spec.stateDir, spec.rootfs, spec.hostname, spec.netnsPath ?? '', '--', ...program], env: { PATH: DEFAULT_PATH } };
   const argv = [
     ...(spec.netnsPath ? [bins.nsenter, `--net=${spec.netnsPath}`] : []),
     bins.unshare, '--mount', '--uts', '--propagation', 'private',
     bins.sh, INIT, spec.stateDir, spec.rootfs, spec.hostname, '--',
-    ...(spec.tty ? relayArgv(sandboxSizeFile(spec.stateDir)) : []),
-    ...commandArgv(spec.cmd, spec.env, spec.rootfs, bins),
+    ...program,
   ];
   const env = { PATH: DEFAULT_PATH, BERTH_MOUNT: bins.mount, BERTH_HOSTNAME: bins.hostname, BERTH_MKDIR: bins.mkdir, BERTH_MV: bins.mv };
   return { argv, env };
@@ -103,7 +131,7 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
   await rm(join(spec.stateDir, 'pid'), { force: true });
   await rm(join(spec.stateDir, 'exitcode'), { force: true });
   const bins = Object.fromEntries(LAUNCH_HELPERS.map((n) => [n, helperPath(n)])) as HelperPaths;
-  const shim = shimArgv(spec, bins);
+  const shim = shimArgv(spec, bins, spec.oci ? undefined : nativeInit());
   const log = await open(spec.logPath, 'a');
   let child: ChildProcess;
   let spawnError: Error | undefined;

@@ -60,6 +60,18 @@ test("shimArgv: the shim's argv and environment hold nothing of the sandbox's en
   assert.equal(shimArgv({ stateDir: '/d', netnsPath: undefined, rootfs: '', hostname: '', cmd: ['x'], env: {} }, BINS).argv[0], '/b/unshare');
 });
 
+test('shimArgv with the native shim: one program, the state directory right after it (findShim), the netns last of its four', () => {
+  const { argv, env } = shimArgv({ stateDir: '/d', netnsPath: '/run/ns', rootfs: '/r', hostname: 'h', cmd: ['sleep', '1'], env: { PATH: '/opt/app/bin' } }, BINS, '/x/berth-init');
+  assert.deepEqual(argv, ['/x/berth-init', '/d', '/r', 'h', '/run/ns', '--', '/b/env', '-i', '--', 'PATH=/opt/app/bin', '/b/chroot', '/r', 'sleep', '1']);
+  assert.deepEqual(env, { PATH: DEFAULT_PATH });
+  // Host mode: no namespace to join, the hostname kept.
+  assert.deepEqual(shimArgv({ stateDir: '/d', netnsPath: undefined, rootfs: '', hostname: '', cmd: ['x'], env: {} }, BINS, '/x/berth-init').argv.slice(0, 6), ['/x/berth-init', '/d', '', '', '', '--']);
+  // A TTY: tty-relay between the shim and env, as with the shell chain.
+  const tty = shimArgv({ stateDir: '/d', netnsPath: '/run/ns', rootfs: '', hostname: 'h', cmd: ['sh'], env: {}, tty: true }, BINS, '/x/berth-init').argv;
+  assert.ok(tty[7]?.endsWith('/libexec/tty-relay'), tty.join(' '));
+  assert.deepEqual(tty.slice(8), ['/d/tty-size', '--', '/b/env', '-i', '--', 'sh']);
+});
+
 test('shimArgv of an image sandbox: oci-init and the OCI runtime by absolute path, the launcher in berthd\'s minimal environment', () => {
   const oci = { runtime: '/b/runc', runtimeRoot: '/run/berth/runc', bundle: '/s', id: 'abc', merged: '/s/rootfs', lower: '/l2:/l1', upper: '/s/upper', work: '/s/work' };
   const { argv, env } = shimArgv({ stateDir: '/s', netnsPath: '/run/ns', rootfs: '', hostname: 'h', cmd: ['sh'], env: { PATH: '/opt/app/bin', LD_PRELOAD: '/x.so' }, oci }, BINS);
