@@ -1,8 +1,9 @@
 // Starting a sandbox's process: detached from berthd (so it survives a berthd restart), in
 // its own mount and UTS namespaces, inside its network namespace, output to its log file.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { open, readFile, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { accessSync, closeSync, constants, openSync, readFileSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Internal } from '../model/errors.js';
@@ -15,6 +16,10 @@ const LAUNCH_HELPERS = ['nsenter', 'unshare', 'sh', 'env', 'chroot', 'mount', 'h
 const OCI_INIT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/oci-init');
 /** native/berth-init.c, built by scripts/build-native.sh next to the netlink helper. */
 const NATIVE_INIT = fileURLToPath(new URL('../kernel/berth-init', import.meta.url));
+
+/** The native shim writes the command's PID to this descriptor as well as to STATE_DIR/pid. */
+const PID_FD = 3;
+const PID_FD_VAR = 'BERTH_INIT_PID_FD';
 
 let nativeInitPath: string | undefined;
 let nativeInitLooked = false;
@@ -116,7 +121,8 @@ export function shimArgv(spec: Omit<LaunchSpec, 'stateDir' | 'logPath'> & { stat
   }
   const program = [...(spec.tty ? relayArgv(sandboxSizeFile(spec.stateDir)) : []), ...commandArgv(spec.cmd, spec.env, spec.rootfs, bins)];
   // PATH only for tty-relay's python, which runs before env -i; the shim itself looks nothing up.
-  if (init) return { argv: [init, spec.stateDir, spec.rootfs, spec.hostname, spec.netnsPath ?? '', '--', ...program], env: { PATH: DEFAULT_PATH } };
+  // BERTH_INIT_PID_FD: the pipe launch() adds as fd 3, where the shim reports the command's PID.
+  if (init) return { argv: [init, spec.stateDir, spec.rootfs, spec.hostname, spec.netnsPath ?? '', '--', ...program], env: { PATH: DEFAULT_PATH, [PID_FD_VAR]: String(PID_FD) } };
   const argv = [
     ...(spec.netnsPath ? [bins.nsenter, `--net=${spec.netnsPath}`] : []),
     bins.unshare, '--mount', '--uts', '--propagation', 'private',
@@ -127,18 +133,51 @@ export function shimArgv(spec: Omit<LaunchSpec, 'stateDir' | 'logPath'> & { stat
   return { argv, env };
 }
 
+/** The first line a stream gives ('' when it ends, fails or stays silent for timeoutMs); then it is closed. */
+function firstLine(stream: Readable, timeoutMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const done = () => {
+      clearTimeout(timer);
+      stream.destroy();
+      const nl = text.indexOf('\n');
+      resolve(nl >= 0 ? text.slice(0, nl) : '');
+    };
+    const timer = setTimeout(done, timeoutMs);
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('\n')) done();
+    });
+    stream.once('end', done);
+    stream.once('error', done);
+  });
+}
+
+function readPidFile(stateDir: string): string {
+  try {
+    return readFileSync(join(stateDir, 'pid'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 export async function launch(spec: LaunchSpec): Promise<Launched> {
-  await rm(join(spec.stateDir, 'pid'), { force: true });
-  await rm(join(spec.stateDir, 'exitcode'), { force: true });
+  // The state directory's few small files are handled synchronously (microseconds each), as
+  // proc.ts reads /proc: a round trip through libuv's thread pool costs a millisecond or more
+  // per call on a busy machine, and a start makes five of them here.
+  rmSync(join(spec.stateDir, 'pid'), { force: true });
+  rmSync(join(spec.stateDir, 'exitcode'), { force: true });
   const bins = Object.fromEntries(LAUNCH_HELPERS.map((n) => [n, helperPath(n)])) as HelperPaths;
   const shim = shimArgv(spec, bins, spec.oci ? undefined : nativeInit());
-  const log = await open(spec.logPath, 'a');
+  const log = openSync(spec.logPath, 'a');
   let child: ChildProcess;
   let spawnError: Error | undefined;
   let exited = false;
   let exitedP: Promise<void>;
   try {
-    child = spawn(shim.argv[0]!, shim.argv.slice(1), { detached: true, stdio: [spec.stdinPipe ? 'pipe' : 'ignore', log.fd, log.fd], env: shim.env });
+    const stdin = spec.stdinPipe ? 'pipe' : 'ignore';
+    child = spawn(shim.argv[0]!, shim.argv.slice(1), { detached: true, stdio: PID_FD_VAR in shim.env ? [stdin, log, log, 'pipe'] : [stdin, log, log], env: shim.env });
     // Listeners before any await: a shim that ends at once (a command that does not exist, on a
     // busy machine) must not end unheard while the log file closes. And without an 'error'
     // listener a failed spawn (ENOENT, EAGAIN) is an uncaught error that ends berthd; it is
@@ -155,7 +194,7 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
       child.once('error', done);
     });
   } finally {
-    await log.close();
+    closeSync(log);
   }
   child.unref();
   const shimPid = child.pid ?? 0;
@@ -165,10 +204,17 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
   }
   // The shim writes the command's PID once the sandbox's files are in place. berthd does not
   // wait for it: the network is ready before the spawn, and whoever needs the PID awaits ready.
+  // The native shim reports it on a pipe too, heard at once; the shell chain only writes the file,
+  // polled for (so is the file when the pipe closes without a PID: the shim failed).
+  const pidPipe = child.stdio[PID_FD] as Readable | null | undefined;
   const ready = (async (): Promise<Running> => {
     const deadline = Date.now() + 10_000;
+    if (pidPipe) {
+      const reported = await firstLine(pidPipe, 10_000);
+      if (reported) return { pid: Number(reported), pidStartTime: await startTimeOf(Number(reported)), mntNs: await nsOf(shimPid, 'mnt') };
+    }
     for (;;) {
-      const pidText = await readFile(join(spec.stateDir, 'pid'), 'utf8').catch(() => '');
+      const pidText = readPidFile(spec.stateDir);
       if (pidText.trim()) {
         const pid = Number(pidText.trim());
         return { pid, pidStartTime: await startTimeOf(pid), mntNs: await nsOf(shimPid, 'mnt') };
