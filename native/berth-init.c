@@ -52,55 +52,56 @@ static void die(const char *what, const char *arg) {
   exit(FAIL);
 }
 
-static void path_of(char *buf, const char *a, const char *b, const char *c) {
-  if ((size_t)snprintf(buf, PATH_MAX, "%s%s%s", a, b, c) >= PATH_MAX) {
-    errno = ENAMETOOLONG;
-    die("path too long:", a);
-  }
+// A + B + C in a new string. Paths are built to their size, not in PATH_MAX buffers: every page
+// this process touches stays resident for as long as the sandbox runs (one shim per sandbox).
+static char *join3(const char *a, const char *b, const char *c) {
+  size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+  char *p = malloc(la + lb + lc + 1);
+  if (!p) die("out of memory for", a);
+  memcpy(p, a, la);
+  memcpy(p + la, b, lb);
+  memcpy(p + la + lb, c, lc + 1);
+  return p;
 }
 
 // mkdir -p: every missing directory on the way, mode 0777 less the umask as mkdir(1) makes it.
-static int mkdir_p(const char *path) {
-  char buf[PATH_MAX];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1; *p; p++) {
+static int mkdir_p(char *path) {
+  for (char *p = path + 1; *p; p++) {
     if (*p != '/') continue;
     *p = 0;
-    if (mkdir(buf, 0777) < 0 && errno != EEXIST) return -1;
+    int e = mkdir(path, 0777) < 0 && errno != EEXIST;
     *p = '/';
+    if (e) return -1;
   }
-  return mkdir(buf, 0777) < 0 && errno != EEXIST ? -1 : 0;
+  return mkdir(path, 0777) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-// STATE_DIR/NAME and the NAME.tmp it is written through, made before the command starts (a path
-// too long ends the shim then, never after the command runs).
+// STATE_DIR/NAME and the NAME.tmp it is written through, made before the command starts (no
+// allocation can fail after it runs).
 struct record {
-  char dst[PATH_MAX], tmp[PATH_MAX];
+  char *dst, *tmp;
 };
 
-static void record_at(struct record *r, const char *state, const char *name) {
-  path_of(r->dst, state, "/", name);
-  path_of(r->tmp, r->dst, ".tmp", "");
+static struct record record_at(const char *state, const char *name) {
+  char *dst = join3(state, "/", name);
+  return (struct record){dst, join3(dst, ".tmp", "")};
 }
 
 // Writes "VALUE\n" to the .tmp file and renames it over the record; a failure is said, not fatal
 // (the script's `echo > tmp && mv` goes on too: berthd then notices the missing file).
-static void write_record(const struct record *r, long value) {
-  const char *tmp = r->tmp, *dst = r->dst;
+static void write_record(struct record r, long value) {
   char text[32];
   int n = snprintf(text, sizeof text, "%ld\n", value);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0 || write(fd, text, n) != n || close(fd) < 0 || rename(tmp, dst) < 0) fprintf(stderr, "sandbox-init: cannot write %s: %s\n", dst, strerror(errno));
+  int fd = open(r.tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0 || write(fd, text, n) != n || close(fd) < 0 || rename(r.tmp, r.dst) < 0) fprintf(stderr, "sandbox-init: cannot write %s: %s\n", r.dst, strerror(errno));
 }
 
 // The sandbox's hosts, resolv.conf and hostname over the root filesystem's (the script's loop).
 static void place_files(const char *state, const char *rootfs) {
   static const char *const files[] = {"hosts", "resolv.conf", "hostname"};
-  char etc[PATH_MAX], src[PATH_MAX], target[PATH_MAX];
-  path_of(etc, rootfs, "/etc", "");
+  char *etc = join3(rootfs, "/etc", "");
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-    path_of(target, etc, "/", files[i]);
-    path_of(src, state, "/", files[i]);
+    char *target = join3(etc, "/", files[i]), *src = join3(state, "/", files[i]);
     struct stat st;
     // `[ ! -e T ] && mkdir -p ETC && : > T`: a failure here shows as the mount's failure below.
     if (stat(target, &st) < 0 && mkdir_p(etc) == 0) {
@@ -111,7 +112,10 @@ static void place_files(const char *state, const char *rootfs) {
       fprintf(stderr, "sandbox-init: cannot mount %s on %s: %s\n", src, target, strerror(errno));
       exit(FAIL);
     }
+    free(target);
+    free(src);
   }
+  free(etc);
 }
 
 // The descriptor named by BERTH_INIT_PID_FD, kept from the command (close-on-exec), the variable
@@ -176,9 +180,7 @@ int main(int argc, char **argv) {
     return FAIL;
   }
   int pid_fd = take_pid_fd();
-  static struct record pid_record, exit_record;
-  record_at(&pid_record, state, "pid");
-  record_at(&exit_record, state, "exitcode");
+  struct record pid_record = record_at(state, "pid"), exit_record = record_at(state, "exitcode");
   enter_namespaces(netns, hostname);
   place_files(state, rootfs);
 
@@ -206,11 +208,11 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGWINCH, &sa, NULL);
-  write_record(&pid_record, pid);
+  write_record(pid_record, pid);
   report_pid(pid_fd, pid);
   sigprocmask(SIG_SETMASK, &old, NULL);
 
   int code = wait_child(&fwd);
-  write_record(&exit_record, code);
+  write_record(exit_record, code);
   return code;
 }
