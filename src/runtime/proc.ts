@@ -79,9 +79,15 @@ export function findShim(stateDir: string): number {
     } catch {
       continue;
     }
-    for (let i = 0; i + 1 < argv.length; i++) {
-      if (argv[i + 1] === stateDir && SHIM_NAMES.some((n) => argv[i]!.endsWith(n))) return Number(entry);
-    }
+    if (isShimOf(argv, stateDir)) return Number(entry);
   }
   return 0;
+}
+
+/** Whether a process's argv is a shim's for stateDir (the shell shim's argv[0] is sh). Pure. */
+export function isShimOf(argv: readonly string[], stateDir: string): boolean {
+  for (let i = 0; i + 1 < argv.length; i++) {
+    if (argv[i + 1] === stateDir && SHIM_NAMES.some((n) => argv[i]!.endsWith(n))) return true;
+  }
+  return false;
 }
