@@ -125,9 +125,9 @@ static int take_pid_fd(void) {
   if (!v) return -1;
   char *end;
   long fd = strtol(v, &end, 10);
+  int ok = *v && !*end && fd >= 3 && fd <= INT_MAX;
   unsetenv("BERTH_INIT_PID_FD");
-  if (*v == 0 || *end || fd < 3 || fd > INT_MAX || fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0) return -1;
-  return (int)fd;
+  return ok && fcntl((int)fd, F_SETFD, FD_CLOEXEC) == 0 ? (int)fd : -1;
 }
 
 // One line to berthd; it may be gone (a crash): no SIGPIPE for us then, the file is what counts.
