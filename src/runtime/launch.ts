@@ -121,8 +121,7 @@ export function shimArgv(spec: Omit<LaunchSpec, 'stateDir' | 'logPath'> & { stat
   }
   const program = [...(spec.tty ? relayArgv(sandboxSizeFile(spec.stateDir)) : []), ...commandArgv(spec.cmd, spec.env, spec.rootfs, bins)];
   // PATH only for tty-relay's python, which runs before env -i; the shim itself looks nothing up.
-  // BERTH_INIT_PID_FD: the pipe launch() adds as fd 3, where the shim reports the command's PID.
-  if (init) return { argv: [init, spec.stateDir, spec.rootfs, spec.hostname, spec.netnsPath ?? '', '--', ...program], env: { PATH: DEFAULT_PATH, [PID_FD_VAR]: String(PID_FD) } };
+  if (init) return { argv: [init, spec.stateDir, spec.rootfs, spec.hostname, spec.netnsPath ?? '', '--', ...program], env: { PATH: DEFAULT_PATH } };
   const argv = [
     ...(spec.netnsPath ? [bins.nsenter, `--net=${spec.netnsPath}`] : []),
     bins.unshare, '--mount', '--uts', '--propagation', 'private',
@@ -169,7 +168,11 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
   rmSync(join(spec.stateDir, 'pid'), { force: true });
   rmSync(join(spec.stateDir, 'exitcode'), { force: true });
   const bins = Object.fromEntries(LAUNCH_HELPERS.map((n) => [n, helperPath(n)])) as HelperPaths;
-  const shim = shimArgv(spec, bins, spec.oci ? undefined : nativeInit());
+  const init = spec.oci ? undefined : nativeInit();
+  const shim = shimArgv(spec, bins, init);
+  // The native shim also reports the command's PID on a pipe berthd reads (fd 3), named to it by
+  // BERTH_INIT_PID_FD: only here, where that pipe is made.
+  const env = init ? { ...shim.env, [PID_FD_VAR]: String(PID_FD) } : shim.env;
   const log = openSync(spec.logPath, 'a');
   let child: ChildProcess;
   let spawnError: Error | undefined;
@@ -177,7 +180,7 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
   let exitedP: Promise<void>;
   try {
     const stdin = spec.stdinPipe ? 'pipe' : 'ignore';
-    child = spawn(shim.argv[0]!, shim.argv.slice(1), { detached: true, stdio: PID_FD_VAR in shim.env ? [stdin, log, log, 'pipe'] : [stdin, log, log], env: shim.env });
+    child = spawn(shim.argv[0]!, shim.argv.slice(1), { detached: true, stdio: init ? [stdin, log, log, 'pipe'] : [stdin, log, log], env });
     // Listeners before any await: a shim that ends at once (a command that does not exist, on a
     // busy machine) must not end unheard while the log file closes. And without an 'error'
     // listener a failed spawn (ENOENT, EAGAIN) is an uncaught error that ends berthd; it is

@@ -64,7 +64,7 @@ test("shimArgv: the shim's argv and environment hold nothing of the sandbox's en
 test('shimArgv with the native shim: one program, the state directory right after it (findShim), the netns last of its four', () => {
   const { argv, env } = shimArgv({ stateDir: '/d', netnsPath: '/run/ns', rootfs: '/r', hostname: 'h', cmd: ['sleep', '1'], env: { PATH: '/opt/app/bin' } }, BINS, '/x/berth-init');
   assert.deepEqual(argv, ['/x/berth-init', '/d', '/r', 'h', '/run/ns', '--', '/b/env', '-i', '--', 'PATH=/opt/app/bin', '/b/chroot', '/r', 'sleep', '1']);
-  assert.deepEqual(env, { PATH: DEFAULT_PATH, BERTH_INIT_PID_FD: '3' });
+  assert.deepEqual(env, { PATH: DEFAULT_PATH });
   // Host mode: no namespace to join, the hostname kept.
   assert.deepEqual(shimArgv({ stateDir: '/d', netnsPath: undefined, rootfs: '', hostname: '', cmd: ['x'], env: {} }, BINS, '/x/berth-init').argv.slice(0, 6), ['/x/berth-init', '/d', '', '', '', '--']);
   // A TTY: tty-relay between the shim and env, as with the shell chain.
