@@ -15,10 +15,8 @@
 //   2. the hostname; ROOTFS/etc/{hosts,resolv.conf,hostname} created when missing, then
 //      STATE_DIR's own files bind-mounted onto them. Any failure: a message, exit 127.
 //   3. the program started with our stdin (a pipe from berthd for run -i, else /dev/null), its PID
-//      written to STATE_DIR/pid (via pid.tmp and rename(2), so a reader never sees half of it),
-//      and then, when BERTH_INIT_PID_FD names a descriptor (a pipe berthd spawned us with), also
-//      as one line to that descriptor, which is closed after: berthd hears of it at once instead
-//      of polling for the file (the file stays for a berthd that restarts and adopts the sandbox)
+//      written to STATE_DIR/pid (via pid.tmp and rename(2), so a reader never sees half of it;
+//      berthd hears the rename through inotify)
 //   4. TERM, INT and WINCH forwarded to it (WINCH: a TTY's new size, for tty-relay)
 //   5. when it ends: STATE_DIR/exitcode written the same way, with the code sh gives (its exit
 //      status, or 128 + the signal that killed it), and the same exit code for this process.
@@ -27,7 +25,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -118,28 +115,6 @@ static void place_files(const char *state, const char *rootfs) {
   free(etc);
 }
 
-// The descriptor named by BERTH_INIT_PID_FD, kept from the command (close-on-exec), the variable
-// kept from its environment (tty-relay inherits ours); -1 when there is none.
-static int take_pid_fd(void) {
-  const char *v = getenv("BERTH_INIT_PID_FD");
-  if (!v) return -1;
-  char *end;
-  long fd = strtol(v, &end, 10);
-  int ok = *v && !*end && fd >= 3 && fd <= INT_MAX;
-  unsetenv("BERTH_INIT_PID_FD");
-  return ok && fcntl((int)fd, F_SETFD, FD_CLOEXEC) == 0 ? (int)fd : -1;
-}
-
-// One line to berthd; it may be gone (a crash): no SIGPIPE for us then, the file is what counts.
-static void report_pid(int fd, pid_t pid) {
-  if (fd < 0) return;
-  char text[32];
-  int n = snprintf(text, sizeof text, "%d\n", (int)pid);
-  signal(SIGPIPE, SIG_IGN);
-  if (write(fd, text, n) != n && errno != EPIPE) fprintf(stderr, "sandbox-init: cannot report the PID to berthd: %s\n", strerror(errno));
-  close(fd);
-}
-
 static void enter_namespaces(const char *netns, const char *hostname) {
   if (*netns) {
     int fd = open(netns, O_RDONLY | O_CLOEXEC);
@@ -179,7 +154,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "sandbox-init: the program must be given by absolute path\n");
     return FAIL;
   }
-  int pid_fd = take_pid_fd();
   struct record pid_record = record_at(state, "pid"), exit_record = record_at(state, "exitcode");
   enter_namespaces(netns, hostname);
   place_files(state, rootfs);
@@ -209,7 +183,6 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGWINCH, &sa, NULL);
   write_record(pid_record, pid);
-  report_pid(pid_fd, pid);
   sigprocmask(SIG_SETMASK, &old, NULL);
 
   int code = wait_child(&fwd);

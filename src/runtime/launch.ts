@@ -1,8 +1,7 @@
 // Starting a sandbox's process: detached from berthd (so it survives a berthd restart), in
 // its own mount and UTS namespaces, inside its network namespace, output to its log file.
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
-import { accessSync, closeSync, constants, openSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,10 +15,6 @@ const LAUNCH_HELPERS = ['nsenter', 'unshare', 'sh', 'env', 'chroot', 'mount', 'h
 const OCI_INIT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../libexec/oci-init');
 /** native/berth-init.c, built by scripts/build-native.sh next to the netlink helper. */
 const NATIVE_INIT = fileURLToPath(new URL('../kernel/berth-init', import.meta.url));
-
-/** The native shim writes the command's PID to this descriptor as well as to STATE_DIR/pid. */
-const PID_FD = 3;
-const PID_FD_VAR = 'BERTH_INIT_PID_FD';
 
 let nativeInitPath: string | undefined;
 let nativeInitLooked = false;
@@ -132,27 +127,6 @@ export function shimArgv(spec: Omit<LaunchSpec, 'stateDir' | 'logPath'> & { stat
   return { argv, env };
 }
 
-/** The first line a stream gives ('' when it ends, fails or stays silent for timeoutMs); then it is closed. */
-function firstLine(stream: Readable, timeoutMs: number): Promise<string> {
-  return new Promise((resolve) => {
-    let text = '';
-    const done = () => {
-      clearTimeout(timer);
-      stream.destroy();
-      const nl = text.indexOf('\n');
-      resolve(nl >= 0 ? text.slice(0, nl) : '');
-    };
-    const timer = setTimeout(done, timeoutMs);
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      text += chunk;
-      if (text.includes('\n')) done();
-    });
-    stream.once('end', done);
-    stream.once('error', done);
-  });
-}
-
 function readPidFile(stateDir: string): string {
   try {
     return readFileSync(join(stateDir, 'pid'), 'utf8');
@@ -168,19 +142,14 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
   rmSync(join(spec.stateDir, 'pid'), { force: true });
   rmSync(join(spec.stateDir, 'exitcode'), { force: true });
   const bins = Object.fromEntries(LAUNCH_HELPERS.map((n) => [n, helperPath(n)])) as HelperPaths;
-  const init = spec.oci ? undefined : nativeInit();
-  const shim = shimArgv(spec, bins, init);
-  // The native shim also reports the command's PID on a pipe berthd reads (fd 3), named to it by
-  // BERTH_INIT_PID_FD: only here, where that pipe is made.
-  const env = init ? { ...shim.env, [PID_FD_VAR]: String(PID_FD) } : shim.env;
+  const shim = shimArgv(spec, bins, spec.oci ? undefined : nativeInit());
   const log = openSync(spec.logPath, 'a');
   let child: ChildProcess;
   let spawnError: Error | undefined;
   let exited = false;
   let exitedP: Promise<void>;
   try {
-    const stdin = spec.stdinPipe ? 'pipe' : 'ignore';
-    child = spawn(shim.argv[0]!, shim.argv.slice(1), { detached: true, stdio: init ? [stdin, log, log, 'pipe'] : [stdin, log, log], env });
+    child = spawn(shim.argv[0]!, shim.argv.slice(1), { detached: true, stdio: [spec.stdinPipe ? 'pipe' : 'ignore', log, log], env: shim.env });
     // Listeners before any await: a shim that ends at once (a command that does not exist, on a
     // busy machine) must not end unheard while the log file closes. And without an 'error'
     // listener a failed spawn (ENOENT, EAGAIN) is an uncaught error that ends berthd; it is
@@ -205,31 +174,78 @@ export async function launch(spec: LaunchSpec): Promise<Launched> {
     await exitedP;
     throw new Internal(`could not start the sandbox process: ${spawnError?.message ?? 'no PID'}`);
   }
-  // The shim writes the command's PID once the sandbox's files are in place. berthd does not
-  // wait for it: the network is ready before the spawn, and whoever needs the PID awaits ready.
-  // The native shim reports it on a pipe too, heard at once; the shell chain only writes the file,
-  // polled for (so is the file when the pipe closes without a PID: the shim failed).
-  const pidPipe = child.stdio[PID_FD] as Readable | null | undefined;
+  const ready = readyOf(spec, shimPid, () => exited, () => child.kill('SIGKILL'));
+  return { child, exited: exitedP, shimPid, ready };
+}
+
+/**
+ * Wakes a waiter when NAME is created or renamed into DIR (an inotify watch through fs.watch), or
+ * after the waiter's own timeout. Without inotify (or when the watch fails) only the timeouts
+ * remain. An event that comes while nobody waits is kept for the next wait.
+ */
+function watchName(dir: string, name: string): { wait: (ms: number) => Promise<void>; close: () => void } {
+  let pending = false;
+  let wake: (() => void) | undefined;
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dir, (_event, file) => {
+      if (file !== name) return;
+      pending = true;
+      wake?.();
+    });
+    watcher.on('error', () => undefined);
+  } catch {
+    watcher = undefined;
+  }
+  return {
+    wait: (ms) =>
+      new Promise<void>((resolve) => {
+        if (pending) {
+          pending = false;
+          return resolve();
+        }
+        const done = () => {
+          clearTimeout(timer);
+          wake = undefined;
+          pending = false;
+          resolve();
+        };
+        const timer = setTimeout(done, watcher ? ms : Math.min(ms, 2));
+        wake = done;
+      }),
+    close: () => watcher?.close(),
+  };
+}
+
+/**
+ * The shim writes the command's PID once the sandbox's files are in place (pid.tmp renamed to
+ * pid). berthd does not wait for it: the network is ready before the spawn, and whoever needs the
+ * PID awaits this. The rename is heard through an inotify watch on the state directory, set
+ * before the first look at the file so that no rename falls in between; a look every 20 ms
+ * besides notices a shim that ended without a PID (every 2 ms without inotify).
+ */
+function readyOf(spec: LaunchSpec, shimPid: number, ended: () => boolean, kill: () => void): Promise<Running> {
   const ready = (async (): Promise<Running> => {
     const deadline = Date.now() + 10_000;
-    if (pidPipe) {
-      const reported = await firstLine(pidPipe, 10_000);
-      if (reported) return { pid: Number(reported), pidStartTime: await startTimeOf(Number(reported)), mntNs: await nsOf(shimPid, 'mnt') };
-    }
-    for (;;) {
-      const pidText = readPidFile(spec.stateDir);
-      if (pidText.trim()) {
-        const pid = Number(pidText.trim());
-        return { pid, pidStartTime: await startTimeOf(pid), mntNs: await nsOf(shimPid, 'mnt') };
+    const pidFile = watchName(spec.stateDir, 'pid');
+    try {
+      for (;;) {
+        const pidText = readPidFile(spec.stateDir);
+        if (pidText.trim()) {
+          const pid = Number(pidText.trim());
+          return { pid, pidStartTime: await startTimeOf(pid), mntNs: await nsOf(shimPid, 'mnt') };
+        }
+        if (ended() || Date.now() > deadline) {
+          const tail = (await readFile(spec.logPath, 'utf8').catch(() => '')).split('\n').slice(-5).join('\n').trim();
+          if (!ended()) kill();
+          throw new Internal(`the sandbox process did not start${tail ? `: ${tail}` : ''}`);
+        }
+        await pidFile.wait(20);
       }
-      if (exited || Date.now() > deadline) {
-        const tail = (await readFile(spec.logPath, 'utf8').catch(() => '')).split('\n').slice(-5).join('\n').trim();
-        if (!exited) child.kill('SIGKILL');
-        throw new Internal(`the sandbox process did not start${tail ? `: ${tail}` : ''}`);
-      }
-      await new Promise((r) => setTimeout(r, 2));
+    } finally {
+      pidFile.close();
     }
   })();
   ready.catch(() => undefined);
-  return { child, exited: exitedP, shimPid, ready };
+  return ready;
 }
