@@ -26,7 +26,7 @@ function readText(file: string): string {
  * command has ended and its shim still runs, this waits for the file, RECORDING_MS at most; a
  * command still running (a release for another reason), or a shim already gone, is not waited for.
  */
-export async function readExitCode(stateDir: string, command: ProcessIdentity, shim: ProcessIdentity): Promise<string> {
+export async function recordedExitCode(stateDir: string, command: ProcessIdentity, shim: ProcessIdentity): Promise<string> {
   const file = join(stateDir, 'exitcode');
   const deadline = Date.now() + RECORDING_MS;
   for (;;) {

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readExitCode } from '../../src/runtime/exit-record.js';
+import { recordedExitCode } from '../../src/runtime/exit-record.js';
 import { startTimeSync } from '../../src/runtime/proc.js';
 import type { ProcessIdentity } from '../../src/runtime/signal.js';
 
@@ -22,7 +22,7 @@ async function ended(): Promise<ProcessIdentity> {
   return s.id;
 }
 
-test('readExitCode: waits for a shim that is recording its ended command, not for one that is gone or a command still running', async () => {
+test('recordedExitCode: waits for a shim that is recording its ended command, not for one that is gone or a command still running', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-exit-'));
   const shim = sleeper();
   const command = sleeper();
@@ -30,12 +30,12 @@ test('readExitCode: waits for a shim that is recording its ended command, not fo
     const gone = await ended();
     // The command has ended, its shim lives and writes the file a little later: its code is read.
     setTimeout(() => writeFileSync(join(dir, 'exitcode'), '143\n'), 50);
-    assert.equal(await readExitCode(dir, gone, shim.id), '143');
+    assert.equal(await recordedExitCode(dir, gone, shim.id), '143');
     // Nothing to wait for: the shim is gone, or the command still runs.
     rmSync(join(dir, 'exitcode'));
-    assert.equal(await readExitCode(dir, gone, await ended()), '');
-    assert.equal(await readExitCode(dir, command.id, shim.id), '');
-    assert.equal(await readExitCode(dir, { pid: 0, startTime: '' }, shim.id), '');
+    assert.equal(await recordedExitCode(dir, gone, await ended()), '');
+    assert.equal(await recordedExitCode(dir, command.id, shim.id), '');
+    assert.equal(await recordedExitCode(dir, { pid: 0, startTime: '' }, shim.id), '');
   } finally {
     shim.child.kill('SIGKILL');
     command.child.kill('SIGKILL');
