@@ -18,7 +18,8 @@ say() { printf 'setup: %s\n' "$*"; }
 # python3: libexec/tty-relay makes the pseudo-terminal of docker run -t / exec -t (Node has no pty
 # API); tmux: the TTY suites type into a real terminal and read its screen, as a person would.
 # etcd-server, etcd-client: the multi-host suites run their own etcd members inside lab namespaces.
-# gcc, libc6-dev: build berthd's netlink helper (native/berth-netlink.c, scripts/build-native.sh).
+# gcc, libc6-dev: build berthd's native helpers (native/berth-netlink.c, and the sandbox shim
+# native/berth-init.c, linked statically against libc6-dev's libc.a: scripts/build-native.sh).
 packages=(gcc libc6-dev iproute2 nftables iptables util-linux bind9-dnsutils socat curl busybox-static jq conntrack procps haproxy wrk runc attr docker.io docker-compose etcd-server etcd-client python3 tmux)
 missing=()
 for p in "${packages[@]}"; do

@@ -13,6 +13,7 @@ import type { DomainName, SandboxRecord, SandboxState } from '../model/types.js'
 import { sandboxFiles, sandboxHostname } from '../plan/sandbox-files.js';
 import { DEFAULT_PATH, launch, type Launched, type OciLaunch } from '../runtime/launch.js';
 import { commandInLayers, fileInLayers } from '../runtime/look-path.js';
+import { recordedExitCode } from '../runtime/exit-record.js';
 import { resolveUser, type ResolvedUser } from '../model/user-spec.js';
 import { sandboxSizeFile, writeSize } from '../runtime/tty.js';
 import { ociConfig } from '../plan/oci-spec.js';
@@ -489,7 +490,7 @@ export class Sandboxes {
   async releaseLocked(sb: SandboxRecord, errorText: string | undefined, follow = true): Promise<void> {
     const ctx = this.ctx;
     const timer = new PhaseTimer();
-    const codeText = readExitCode(ctx.sandboxDir(sb.id));
+    const codeText = await recordedExitCode(ctx.sandboxDir(sb.id), { pid: sb.state.pid, startTime: sb.state.pidStartTime }, { pid: sb.state.shimPid, startTime: sb.state.shimStartTime ?? '' });
     await this.killAll(sb, 'SIGKILL');
     timer.mark('kill');
     // runc removes its state itself when its container's init ends while it runs (see stop);
@@ -747,13 +748,4 @@ export class Sandboxes {
     }
   }
 
-}
-
-/** The exit code the shim wrote ('' if none): one small file, read synchronously. */
-function readExitCode(dir: string): string {
-  try {
-    return readFileSync(join(dir, 'exitcode'), 'utf8');
-  } catch {
-    return '';
-  }
 }

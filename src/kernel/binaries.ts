@@ -12,7 +12,8 @@ import { Internal } from '../model/errors.js';
 /** Where helpers are looked for after berthd's own PATH: a systemd unit or sudo may trim it. */
 export const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
-/** What the sandbox shim (libexec/sandbox-init) and the launcher run. */
+/** What the launcher and the shim run: env and chroot always, sh for a command word with "=" (and,
+ * with the shell chain, libexec/sandbox-init's own tools). */
 export const SHIM_HELPERS = ['sh', 'env', 'mount', 'hostname', 'mkdir', 'mv', 'chroot'] as const;
 /** Always needed: namespaces, links, sysctls, and the shim. */
 export const CORE_HELPERS = ['ip', 'nsenter', 'unshare', 'umount', 'sysctl', 'flock', ...SHIM_HELPERS] as const;

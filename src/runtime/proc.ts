@@ -58,12 +58,17 @@ export async function pidsInNs(kind: 'net' | 'mnt', ns: string): Promise<Array<{
   return found;
 }
 
+/** The programs whose argv names a sandbox's state directory right after their own path: the
+ * native shim (native/berth-init.c), and the shell shim and oci-init, which a berthd started with
+ * BERTH_NATIVE_INIT=0, without a C compiler, or before the native shim existed has left running. */
+const SHIM_NAMES = ['/berth-init', '/sandbox-init', '/oci-init'];
+
 /**
- * The shim (libexec/sandbox-init, or oci-init for image sandboxes) serving a sandbox's state directory, found by its argv:
- * `... sandbox-init STATE_DIR ...` from the moment berthd spawns it (nsenter and unshare exec
- * it, so its PID never changes). 0 when none runs. Used after a crash that came between the
- * spawn and the record of its PID, when nothing else (no namespace of its own, in host and
- * container: modes) leads to the sandbox's processes.
+ * The shim serving a sandbox's state directory, found by its argv: `... SHIM STATE_DIR ...`
+ * from the moment berthd spawns it (berth-init is spawned itself; nsenter and unshare exec
+ * sandbox-init, so its PID never changes either). 0 when none runs. Used after a crash that came
+ * between the spawn and the record of its PID, when nothing else (no namespace of its own, in
+ * host and container: modes) leads to the sandbox's processes.
  */
 export function findShim(stateDir: string): number {
   for (const entry of readdirSync('/proc')) {
@@ -74,9 +79,15 @@ export function findShim(stateDir: string): number {
     } catch {
       continue;
     }
-    for (let i = 0; i + 1 < argv.length; i++) {
-      if ((argv[i]!.endsWith('/sandbox-init') || argv[i]!.endsWith('/oci-init')) && argv[i + 1] === stateDir) return Number(entry);
-    }
+    if (isShimOf(argv, stateDir)) return Number(entry);
   }
   return 0;
+}
+
+/** Whether a process's argv is a shim's for stateDir (the shell shim's argv[0] is sh). Pure. */
+export function isShimOf(argv: readonly string[], stateDir: string): boolean {
+  for (let i = 0; i + 1 < argv.length; i++) {
+    if (argv[i + 1] === stateDir && SHIM_NAMES.some((n) => argv[i]!.endsWith(n))) return true;
+  }
+  return false;
 }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { absoluteArgv, findIn, requireHelpers, searchDirs, SYSTEM_DIRS } from '../../src/kernel/binaries.js';
 import { commandArgv, DEFAULT_PATH, shimArgv, type HelperPaths } from '../../src/runtime/launch.js';
+import { isShimOf } from '../../src/runtime/proc.js';
 
 const resolve = (n: string) => (n.startsWith('/') ? n : `/abs/${n}`);
 
@@ -58,6 +59,32 @@ test("shimArgv: the shim's argv and environment hold nothing of the sandbox's en
   assert.equal(env['BERTH_MOUNT'], '/b/mount');
   // Host mode: no nsenter, unshare first.
   assert.equal(shimArgv({ stateDir: '/d', netnsPath: undefined, rootfs: '', hostname: '', cmd: ['x'], env: {} }, BINS).argv[0], '/b/unshare');
+});
+
+test('shimArgv with the native shim: one program, the state directory right after it (findShim), the netns last of its four', () => {
+  const { argv, env } = shimArgv({ stateDir: '/d', netnsPath: '/run/ns', rootfs: '/r', hostname: 'h', cmd: ['sleep', '1'], env: { PATH: '/opt/app/bin' } }, BINS, '/x/berth-init');
+  assert.deepEqual(argv, ['/x/berth-init', '/d', '/r', 'h', '/run/ns', '--', '/b/env', '-i', '--', 'PATH=/opt/app/bin', '/b/chroot', '/r', 'sleep', '1']);
+  assert.deepEqual(env, { PATH: DEFAULT_PATH });
+  // Host mode: no namespace to join, the hostname kept.
+  assert.deepEqual(shimArgv({ stateDir: '/d', netnsPath: undefined, rootfs: '', hostname: '', cmd: ['x'], env: {} }, BINS, '/x/berth-init').argv.slice(0, 6), ['/x/berth-init', '/d', '', '', '', '--']);
+  // A TTY: tty-relay between the shim and env, as with the shell chain.
+  const tty = shimArgv({ stateDir: '/d', netnsPath: '/run/ns', rootfs: '', hostname: 'h', cmd: ['sh'], env: {}, tty: true }, BINS, '/x/berth-init').argv;
+  assert.ok(tty[7]?.endsWith('/libexec/tty-relay'), tty.join(' '));
+  assert.deepEqual(tty.slice(8), ['/d/tty-size', '--', '/b/env', '-i', '--', 'sh']);
+});
+
+test('isShimOf: reconcile finds the native shim, and the shell and OCI shims an older or BERTH_NATIVE_INIT=0 berthd started', () => {
+  const native = shimArgv({ stateDir: '/data/sandboxes/ab', netnsPath: '/run/ns', rootfs: '', hostname: 'h', cmd: ['sleep', '1'], env: {} }, BINS, '/x/berth-init').argv;
+  const shell = shimArgv({ stateDir: '/data/sandboxes/ab', netnsPath: '/run/ns', rootfs: '', hostname: 'h', cmd: ['sleep', '1'], env: {} }, BINS).argv;
+  // What /proc shows once nsenter and unshare have exec'd: sh and the script's path first.
+  const shellRunning = shell.slice(shell.indexOf('/b/sh'));
+  for (const argv of [native, shellRunning, ['/bin/sh', '/opt/berth/libexec/oci-init', '/data/sandboxes/ab', '/m']]) {
+    assert.equal(isShimOf(argv, '/data/sandboxes/ab'), true, argv.join(' '));
+    assert.equal(isShimOf(argv, '/data/sandboxes/a'), false, argv.join(' '));
+  }
+  // The command itself, or a process that merely names the directory, is not a shim.
+  assert.equal(isShimOf(['/bin/cat', '/data/sandboxes/ab'], '/data/sandboxes/ab'), false);
+  assert.equal(isShimOf(['/x/berth-init-other', '/data/sandboxes/ab'], '/data/sandboxes/ab'), false);
 });
 
 test('shimArgv of an image sandbox: oci-init and the OCI runtime by absolute path, the launcher in berthd\'s minimal environment', () => {
