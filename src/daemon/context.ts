@@ -19,6 +19,8 @@ export interface StateFollower {
   sync(state: BerthState): Promise<void>;
   /** At berthd start: rebuild in full (defaults to sync). */
   reconcile?(state: BerthState): Promise<void>;
+  /** Reads nothing another follower makes: may sync at the same time as its independent neighbours (Ctx.follow). */
+  independent?: boolean;
 }
 
 /** What sandboxes and networks need of the overlay (daemon/overlay.ts); absent on a single host. */
@@ -185,9 +187,29 @@ export class Ctx {
     if (missed.length) this.log('error', `store: changed without being marked (a berth bug; written anyway): ${missed.join(', ')}`);
   }
 
-  /** Lets the firewall and DNS follow the current state. */
+  /**
+   * Lets the firewall, the DNS and the other followers follow the current state, in the order they
+   * were added, except that followers marked `independent` next to each other run at once (the
+   * firewall and the DNS: neither reads what the other makes). Every sync of such a group is
+   * waited for before its first failure is thrown, so a rollback's follow() never overlaps one
+   * still running.
+   */
   async follow(): Promise<void> {
-    for (const f of this.followers) await f.sync(this.state);
+    let group: StateFollower[] = [];
+    const runGroup = async () => {
+      const results = await Promise.allSettled(group.map((f) => f.sync(this.state)));
+      group = [];
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+    };
+    for (const f of this.followers) {
+      if (f.independent) {
+        group.push(f);
+        continue;
+      }
+      if (group.length) await runGroup();
+      await f.sync(this.state);
+    }
+    if (group.length) await runGroup();
   }
 
   netnsPath(sandboxId: string): string {

@@ -73,6 +73,7 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   const keyOf = (s: Parameters<typeof firewallView>[0]) =>
     Object.values(s.networks).flatMap((n) => (n.bridge ? [n.bridge] : [])).sort().join(',');
   ctx.followers.push({
+    independent: true, // the firewall and the DNS below sync at once
     sync: async (s) => {
       const v = view(s);
       await fw.sync(v);

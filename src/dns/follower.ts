@@ -7,6 +7,8 @@ import type { DnsServer } from './server.js';
 import type { LogFn } from './upstreams.js';
 
 export class DnsFollower {
+  /** Syncs at the same time as the firewall (Ctx.follow): neither reads what the other makes. */
+  readonly independent = true;
   /** Keeps the sandboxes' names between changes: a change costs what it touches. */
   private readonly views = new DnsViewBuilder();
 
