@@ -7,7 +7,7 @@ import { allocateHostPorts } from '../ipam/host-ports.js';
 import { parseHostServices, type HostService } from '../model/host-service.js';
 import { Conflict, NotFound } from '../model/errors.js';
 import type { PortBinding } from '../model/types.js';
-import { type FirewallView, firewallView, publishNetwork } from '../plan/firewall-view.js';
+import { type FirewallView, type firewallView, FirewallViewBuilder, publishNetwork } from '../plan/firewall-view.js';
 import { changedUdpPorts } from '../plan/udp-flows.js';
 import { forgetUdpFlows } from '../kernel/conntrack.js';
 import { sandboxLinkEnv } from '../plan/sandbox-files.js';
@@ -58,7 +58,9 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   // own changes from others' in the nft monitor's stream.
   let guard: FirewallGuard | undefined;
   const fw = new Firewall({ mode: cfg.firewall, onSpawn: (pid) => guard?.own.add(pid) }, run, log);
-  const view = (s: Parameters<typeof firewallView>[0]) => firewallView(s, { hostServices, ipMasq: cfg.ipMasq });
+  // Each change makes the view again only for the sandboxes it touched (FirewallViewBuilder).
+  const views = new FirewallViewBuilder();
+  const view = (s: Parameters<typeof firewallView>[0]) => views.view(s, { hostServices, ipMasq: cfg.ipMasq });
   // After a UDP mapping changes, forget its conntrack entries (plan/udp-flows.ts says why).
   let published: FirewallView['published'] = [];
   const forgetStaleUdp = async (v: FirewallView) => {

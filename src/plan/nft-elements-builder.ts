@@ -5,8 +5,8 @@
 // at 6,000 elements. The builder keeps the elements of the applied view and each sandbox's
 // published ports with their group of elements; a new view whose only difference is in some
 // sandboxes' published ports costs one comparison per sandbox (a few fields, no allocation) and
-// the elements of the sandboxes that changed. The kept element maps are copied (native Map
-// copies), never changed, so the applied elements stay as they were until commit().
+// the elements of the sandboxes that changed. Nothing kept changes before commit(): a change the
+// kernel refuses leaves the builder as it was.
 //
 // Exactly what the full planner makes, or the full planner itself: whenever an element of a
 // changed sandbox is also another owner's (two owners of one key have their comments merged in
@@ -22,9 +22,8 @@ interface Kept {
   group: ReadonlyArray<readonly [string, readonly Element[]]>;
 }
 
-/** What a plan leads to: the elements of the view, the nft text from the applied ones, and how it was planned. */
+/** What a plan leads to: the nft text from the applied elements to the view's, and how it was planned. */
 export interface ElementsPlan {
-  els: Elements;
   delta: string;
   /** true when planned in full (elementSteps + deltaSteps). */
   full: boolean;
@@ -77,15 +76,15 @@ export class ElementsBuilder {
     const quick = cur.rest === restOf(view) ? incremental(cur, view) : undefined;
     if (quick) {
       this.pending = quick.commit;
-      return { els: quick.els, delta: quick.delta, full: false };
+      return { delta: quick.delta, full: false };
     }
     const els = yield* elementSteps(view);
     const delta = yield* deltaSteps(cur.els, els);
     this.pending = () => (this.state = stateOf(view, els));
-    return { els, delta, full: true };
+    return { delta, full: true };
   }
 
-  /** The last plan's view is now the applied one. */
+  /** The last plan's view is now the applied one (and its elements `applied`). */
   commit(): void {
     if (!this.pending) throw new Error('ElementsBuilder.commit without a plan');
     this.pending();
@@ -93,16 +92,19 @@ export class ElementsBuilder {
   }
 }
 
-/** Groups of consecutive published ports of one sandbox (firewallView lists them so), or undefined if a name comes twice. */
+/**
+ * Groups of consecutive published ports of one sandbox, as elementSteps groups them, or undefined
+ * when the sandboxes are not in name order (firewallView's order; a name could then come twice).
+ */
 function runs(pubs: readonly FwPublished[]): Array<[string, number, number]> | undefined {
   const out: Array<[string, number, number]> = [];
-  const seen = new Set<string>();
+  let prev: string | undefined;
   for (let i = 0; i < pubs.length; ) {
     const name = pubs[i]!.sandbox;
+    if (prev !== undefined && !(prev < name)) return undefined;
+    prev = name;
     let j = i + 1;
     while (j < pubs.length && pubs[j]!.sandbox === name) j++;
-    if (seen.has(name)) return undefined;
-    seen.add(name);
     out.push([name, i, j]);
     i = j;
   }
@@ -135,27 +137,35 @@ function stateOf(view: FirewallView, els: Elements): State {
 }
 
 /** The plan when only sandboxes' published ports changed and no element they touch is shared; else undefined. */
-function incremental(cur: State, view: FirewallView): { els: Elements; delta: string; commit: () => void } | undefined {
-  const groups = runs(view.published);
-  if (!groups) return undefined;
+function incremental(cur: State, view: FirewallView): { delta: string; commit: () => void } | undefined {
   const gone: Array<[string, Kept]> = [];
   const come: Array<[string, Kept]> = [];
+  const pubs = view.published;
   let kept = 0;
-  for (const [name, i, j] of groups) {
+  let prev: string | undefined;
+  for (let i = 0; i < pubs.length; ) {
+    const name = pubs[i]!.sandbox;
+    if (prev !== undefined && !(prev < name)) return undefined; // not in name order: see runs()
+    prev = name;
+    let j = i + 1;
+    while (j < pubs.length && pubs[j]!.sandbox === name) j++;
     const had = cur.bySandbox.get(name);
     if (had) kept++;
-    if (had && samePubs(had.pubs, view.published, i, j)) continue;
-    const pubs = view.published.slice(i, j);
-    const group = publishedGroup(pubs);
-    if (!group) return undefined;
-    if (had) gone.push([name, had]);
-    come.push([name, { pubs, group }]);
+    if (!had || !samePubs(had.pubs, pubs, i, j)) {
+      const mine = pubs.slice(i, j);
+      const group = publishedGroup(mine);
+      if (!group) return undefined;
+      if (had) gone.push([name, had]);
+      come.push([name, { pubs: mine, group }]);
+    }
+    i = j;
   }
   if (kept !== cur.bySandbox.size) {
-    const present = new Set(groups.map((g) => g[0]));
+    const present = new Set<string>();
+    for (const p of pubs) present.add(p.sandbox);
     for (const [name, had] of cur.bySandbox) if (!present.has(name)) gone.push([name, had]);
   }
-  if (gone.length === 0 && come.length === 0) return { els: cur.els, delta: '', commit: () => undefined };
+  if (gone.length === 0 && come.length === 0) return { delta: '', commit: () => undefined };
 
   // Owner counts after the change; every key touched must have had one owner at most and keep one at most.
   const owners = new Map<string, number>();
@@ -169,42 +179,21 @@ function incremental(cur: State, view: FirewallView): { els: Elements; delta: st
       }
     }
   }
+  // The elements after the change, of the keys touched: undefined where a key goes.
+  const after = new Map<string, Map<string, Element | undefined>>();
+  const touch = (set: string): Map<string, Element | undefined> => {
+    let m = after.get(set);
+    if (!m) after.set(set, (m = new Map()));
+    return m;
+  };
+  for (const [, g] of gone) for (const [set, list] of g.group) for (const e of list) touch(set).set(e.key, undefined);
   for (const [, g] of come) {
     for (const [set, list] of g.group) {
       for (const e of list) {
         const k = `${set}\n${e.key}`;
         if (count(k) !== 0) return undefined;
         owners.set(k, 1);
-      }
-    }
-  }
-
-  // New maps for the sets touched (copies), old keys out, new elements in.
-  const els: Elements = new Map(cur.els);
-  const touched = new Map<string, Set<string>>();
-  const mapOf = (set: string): Map<string, Element> => {
-    let t = touched.get(set);
-    if (!t) {
-      touched.set(set, (t = new Set()));
-      els.set(set, new Map(cur.els.get(set)!));
-    }
-    return els.get(set)!;
-  };
-  for (const [, g] of gone) {
-    for (const [set, list] of g.group) {
-      const m = mapOf(set);
-      for (const e of list) {
-        m.delete(e.key);
-        touched.get(set)!.add(e.key);
-      }
-    }
-  }
-  for (const [, g] of come) {
-    for (const [set, list] of g.group) {
-      const m = mapOf(set);
-      for (const e of list) {
-        m.set(e.key, e);
-        touched.get(set)!.add(e.key);
+        touch(set).set(e.key, e);
       }
     }
   }
@@ -213,15 +202,13 @@ function incremental(cur: State, view: FirewallView): { els: Elements; delta: st
   const dels: string[] = [];
   const adds: string[] = [];
   for (const s of SETS) {
-    const keys = touched.get(s.name);
+    const keys = after.get(s.name);
     if (!keys) continue;
     const before = cur.els.get(s.name)!;
-    const after = els.get(s.name)!;
     const del: string[] = [];
     const add: string[] = [];
-    for (const k of keys) {
+    for (const [k, now] of keys) {
       const was = before.get(k);
-      const now = after.get(k);
       if (was === now) continue;
       const differ = !was || !now || was.value !== now.value || was.comment !== now.comment;
       if (was && differ) del.push(k);
@@ -232,7 +219,7 @@ function incremental(cur: State, view: FirewallView): { els: Elements; delta: st
   }
   const lines = [...dels, ...adds];
 
-  // Kept as they are until the change is applied (the kernel may refuse it).
+  // Applied to what is kept only once the kernel took the change.
   const commit = (): void => {
     for (const [name] of gone) cur.bySandbox.delete(name);
     for (const [name, g] of come) cur.bySandbox.set(name, g);
@@ -240,7 +227,13 @@ function incremental(cur: State, view: FirewallView): { els: Elements; delta: st
       if (n === 0) cur.owners.delete(k);
       else cur.owners.set(k, n);
     }
-    cur.els = els;
+    for (const [set, keys] of after) {
+      const m = cur.els.get(set)!;
+      for (const [k, e] of keys) {
+        if (e) m.set(k, e);
+        else m.delete(k);
+      }
+    }
   };
-  return { els, delta: lines.length ? lines.join('\n') + '\n' : '', commit };
+  return { delta: lines.length ? lines.join('\n') + '\n' : '', commit };
 }
