@@ -142,8 +142,10 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   sandboxes.linkEnv = (sb) => sandboxLinkEnv(ctx.state, sb);
   ctx.followers.push({
     sync: async (state) => {
-      for (const sb of Object.values(state.sandboxes)) {
-        if (sb.state.status !== 'running' || sb.config.links.length === 0) continue;
+      // At every change: a pass without copying the sandboxes into an array (most have no links).
+      for (const id in state.sandboxes) {
+        const sb = state.sandboxes[id]!;
+        if (sb.config.links.length === 0 || sb.state.status !== 'running') continue;
         await sandboxes.writeFiles(sb).catch((e: Error) => log('warn', `rewriting /etc/hosts of ${sb.name}: ${e.message}`));
       }
     },
