@@ -9,17 +9,17 @@
 // returns no reader answers from an older view. The view's inputs follow later (scheduleViews), one
 // at a time per worker, the latest only; the worker answers again once it has built the latest. A
 // worker that does not confirm within ACK_MS is killed and restarted with the current view.
-// Only what changed since the worker's last inputs is sent: each sandbox record as JSON text,
-// compared with the text that worker has (records are edited in place: identity cannot tell),
-// and the rest of the state when it changed. With 1,000 sandboxes the whole state was 1 MB and
-// ~20 ms to serialize on berthd's thread at each send; now a send is one JSON.stringify per
-// sandbox and the few records that differ.
+// Only what changed since the worker's last inputs is sent: the records of the sandboxes whose DNS
+// inputs changed (berthd's DnsViewBuilder says which) and of service replicas, as JSON text
+// compared with the text that worker has, and the rest of the state when it changed. With 1,000
+// sandboxes the whole state was 1 MB and ~20 ms to serialize on berthd's thread at each send.
 import { fork, type ChildProcess } from 'node:child_process';
 import type dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import type { HostService } from '../model/host-service.js';
 import type { BerthState } from '../model/types.js';
 import type { DnsViewOptions } from '../plan/dns-view.js';
+import { LABEL_SERVICE_ID, LABEL_SERVICE_NAME } from '../plan/service-view.js';
 import type { AnswerCounts } from './answer.js';
 import type { LogFn } from './upstreams.js';
 
@@ -28,6 +28,12 @@ export interface ViewInput {
   state: BerthState;
   hostServices: readonly HostService[];
   opts: DnsViewOptions;
+  /**
+   * Ids of the sandboxes whose DNS inputs may have changed since the last view (DnsViewBuilder's
+   * lastChanged); absent: any may have. Service replicas are looked at whatever this says (the
+   * view's services and Consul names read more of them than their DNS inputs).
+   */
+  changed?: readonly string[];
 }
 
 /**
@@ -101,6 +107,10 @@ export class UdpWorkers {
   /** How long the last send of a view's inputs took (serializing them), in ms. */
   private serializeMs = 0;
   private snap: Snapshot | undefined;
+  /** Sandboxes to write as text again at the next snapshot (undefined: every one). */
+  private dirty: Set<string> | undefined;
+  /** Service replicas (the labels the view's services and Consul names read): written at every snapshot. */
+  private readonly replicas = new Set<string>();
 
   constructor(
     count: number,
@@ -154,6 +164,8 @@ export class UdpWorkers {
   /** Every live worker stops answering from its view, then gets this one (see the top of this file). */
   async setView(input: ViewInput): Promise<void> {
     this.input = input;
+    if (!input.changed) this.dirty = undefined;
+    else if (this.dirty) for (const id of input.changed) this.dirty.add(id);
     const seq = ++this.seq;
     await Promise.all(this.slots.map((s) => this.markStale(s, seq)));
     this.scheduleViews();
@@ -299,12 +311,35 @@ export class UdpWorkers {
     this.serializeMs = performance.now() - t0;
   }
 
-  /** The current inputs as text (once per view, whatever the number of workers). */
+  /**
+   * The current inputs as text (once per view, whatever the number of workers): the last
+   * snapshot's texts, written again for the sandboxes changed since and the service replicas.
+   */
   private snapshot(input: ViewInput): Snapshot {
     if (this.snap?.seq === this.seq) return this.snap;
     const { sandboxes, ...rest } = input.state;
-    const texts = new Map<string, string>();
-    for (const id in sandboxes) texts.set(id, JSON.stringify(sandboxes[id]));
+    const write = (texts: Map<string, string>, id: string): void => {
+      const sb = sandboxes[id];
+      if (!sb) {
+        texts.delete(id);
+        this.replicas.delete(id);
+        return;
+      }
+      texts.set(id, JSON.stringify(sb));
+      const labels = sb.config.labels;
+      if (labels?.[LABEL_SERVICE_ID] !== undefined || labels?.[LABEL_SERVICE_NAME] !== undefined) this.replicas.add(id);
+    };
+    let texts: Map<string, string>;
+    if (!this.snap || !this.dirty) {
+      texts = new Map();
+      this.replicas.clear();
+      for (const id in sandboxes) write(texts, id);
+    } else {
+      texts = new Map(this.snap.sandboxes);
+      for (const id of this.dirty) write(texts, id);
+      for (const id of [...this.replicas]) if (!this.dirty.has(id)) write(texts, id);
+    }
+    this.dirty = new Set();
     this.snap = { seq: this.seq, rest: JSON.stringify(rest), sandboxes: texts };
     return this.snap;
   }

@@ -323,7 +323,8 @@ export class FirewallViewBuilder {
       this.kept.clear();
       this.order = [];
     }
-    let reorder = false;
+    let removed = false;
+    let renamed = false;
     let stayed = 0;
     const came: string[] = [];
     for (const id in state.sandboxes) {
@@ -332,13 +333,13 @@ export class FirewallViewBuilder {
       if (!hasAny(sb.endpoints)) {
         if (had) {
           this.kept.delete(id);
-          reorder = true;
+          removed = true;
         }
         continue;
       }
       if (had) stayed++;
       if (had && sameSandbox(had, sb)) continue;
-      if (had && had.name !== sb.name) reorder = true;
+      if (had && had.name !== sb.name) renamed = true;
       if (!had) came.push(id);
       this.kept.set(id, keep(state, sb));
     }
@@ -347,16 +348,13 @@ export class FirewallViewBuilder {
       for (const id of [...this.kept.keys()]) {
         if (id in state.sandboxes) continue;
         this.kept.delete(id);
-        reorder = true;
+        removed = true;
       }
     }
     const name = (id: string): string => this.kept.get(id)!.name;
-    if (reorder) {
-      const fresh = new Set(came);
-      this.order = this.order.filter((id) => this.kept.has(id) && !fresh.has(id));
-      // Renamed sandboxes move: sort again.
-      this.order.sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
-    }
+    if (removed) this.order = this.order.filter((id) => this.kept.has(id));
+    // Renamed sandboxes move: sort again.
+    if (renamed) this.order.sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
     for (const id of came) {
       // Binary search for the first name after it, as firewallView's sort by name places it.
       let lo = 0;

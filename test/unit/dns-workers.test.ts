@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { DnsServer } from '../../src/dns/server.js';
-import { dnsAddresses, dnsView } from '../../src/plan/dns-view.js';
+import { dnsAddresses, dnsView, DnsViewBuilder } from '../../src/plan/dns-view.js';
 import type { BerthState } from '../../src/model/types.js';
 import { StateBuilder, net } from './dns-fixture.js';
 import dnsPacket from 'dns-packet';
@@ -134,22 +134,32 @@ test('a new view is answered by every reader once setView has returned', async (
   for (const a of await burstToWorker('b', 50)) assert.deepEqual(a, [B]);
 });
 
-test('the worker follows changes made in place to one state (sent as the records that differ)', async () => {
+test('the worker follows changes made in place to one state (sent as the records that changed, as berthd\'s DNS follower says)', async () => {
   const b = new StateBuilder();
   b.network(net('wn', { subnet: '127.41.0.0/16', gateway: GW }));
   b.sandbox({ name: 'a', nets: [{ net: 'wn', ip: A }] });
   b.sandbox({ name: 'b', nets: [{ net: 'wn', ip: B, aliases: ['both'] }] });
   b.sandbox({ name: 'c', nets: [{ net: 'wn', ip: C, aliases: ['both'] }] });
-  await setWorld(b.state);
+  // As DnsFollower does: each view with the ids its builder found changed.
+  const views = new DnsViewBuilder();
+  const sync = async () => {
+    const view = views.view(b.state);
+    const changed = views.lastChanged;
+    await server.setView(view, { state: b.state, hostServices: [], opts: {}, ...(changed ? { changed } : {}) });
+  };
+  await sync();
   // A new sandbox, then an address edited in the same record object: the worker answers both.
   b.sandbox({ name: 'dnew', nets: [{ net: 'wn', ip: '127.41.0.7' }] });
-  await setWorld(b.state);
+  await sync();
   for (const a of await burstToWorker('dnew', 50)) assert.deepEqual(a, ['127.41.0.7']);
   const rec = Object.values(b.state.sandboxes).find((x) => x.name === 'dnew')!;
   Object.values(rec.endpoints)[0]!.ip = '127.41.0.8' as typeof rec.endpoints[string]['ip'];
-  await setWorld(b.state);
+  await sync();
   for (const a of await burstToWorker('dnew', 50)) assert.deepEqual(a, ['127.41.0.8']);
-  delete b.state.sandboxes[rec.id];
+  // Renamed in place: the worker answers the new name, from the new address.
+  rec.name = 'dlater' as typeof rec.name;
+  await sync();
+  for (const a of await burstToWorker('dlater', 50)) assert.deepEqual(a, ['127.41.0.8']);
   await setWorld(world(B));
 });
 
