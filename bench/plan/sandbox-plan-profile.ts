@@ -1,10 +1,12 @@
 // Planner cost of one sandbox starting or going with N already on one network, each publishing one
-// port (not a test: prints timings): what berthd computes at every change besides the kernel work,
-// firewallView + elementsOf + deltaOfElements against the applied elements, and the DNS view:
-// rebuilt whole (dnsView) and made by the DnsViewBuilder berthd keeps (only the changed sandbox).
+// port (not a test: prints timings): what berthd computes at every change besides the kernel work.
+// The firewall: in full (firewallView + elementsOf + deltaOfElements against the applied elements)
+// and as berthd does it (FirewallViewBuilder + ElementsBuilder: only the changed sandbox); the DNS
+// view: rebuilt whole (dnsView) and made by the DnsViewBuilder berthd keeps.
 //   npm run build && node dist/bench/plan/sandbox-plan-profile.js 10 100 1000
 import { performance } from 'node:perf_hooks';
-import { firewallView } from '../../src/plan/firewall-view.js';
+import { firewallView, FirewallViewBuilder } from '../../src/plan/firewall-view.js';
+import { ElementsBuilder } from '../../src/plan/nft-elements-builder.js';
 import { deltaOfElements, elementsOf } from '../../src/plan/nft-ruleset.js';
 import { dnsView, DnsViewBuilder } from '../../src/plan/dns-view.js';
 import type { SandboxRecord } from '../../src/model/types.js';
@@ -23,6 +25,11 @@ for (const n of process.argv.slice(2).map(Number).filter((x) => x > 0).concat(pr
   const withOne = stateOf([net], all);
   let applied = elementsOf(firewallView(without));
   const fw: number[] = [];
+  const fwInc: number[] = [];
+  const fwViews = new FirewallViewBuilder();
+  const fwEls = new ElementsBuilder();
+  const v0 = fwViews.view(without);
+  fwEls.reset(v0, elementsOf(v0));
   const dns: number[] = [];
   const inc: number[] = [];
   const views = new DnsViewBuilder();
@@ -35,6 +42,11 @@ for (const n of process.argv.slice(2).map(Number).filter((x) => x > 0).concat(pr
     applied = els;
     fw.push(performance.now() - t);
     t = performance.now();
+    const r = fwEls.plan(fwViews.view(st)).next();
+    if (!r.done || r.value.full || r.value.delta === '') throw new Error('the firewall builders planned a change in full, or no delta');
+    fwEls.commit();
+    fwInc.push(performance.now() - t);
+    t = performance.now();
     dnsView(st);
     dns.push(performance.now() - t);
     t = performance.now();
@@ -42,5 +54,5 @@ for (const n of process.argv.slice(2).map(Number).filter((x) => x > 0).concat(pr
     inc.push(performance.now() - t);
     if (views.lastApplied !== 1) throw new Error(`the DNS view re-applied ${views.lastApplied} sandboxes for one change`);
   }
-  console.log(`${n} sandboxes, median of ${ROUNDS} changes (ms): firewall view + elements + delta ${med(fw)}, dnsView (whole) ${med(dns)}, DnsViewBuilder (incremental) ${med(inc)}`);
+  console.log(`${n} sandboxes, median of ${ROUNDS} changes (ms): firewall view + elements + delta ${med(fw)} in full, ${med(fwInc)} by the builders; dnsView (whole) ${med(dns)}, DnsViewBuilder (incremental) ${med(inc)}`);
 }

@@ -4,7 +4,7 @@
 // the docker CLI against its Docker Engine API ("docker": the same /usr/bin/docker and busybox image the
 // dockerd peer is measured with).
 // Written against docs/internals.md; a berth that is not built yet is reported as not measured.
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, LAB_NET, procsInNetns } from '../lib/lab.js';
 import { run, startDaemon, waitFor, readText, type Daemon } from '../lib/proc.js';
@@ -117,6 +117,8 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
     this.daemon = startDaemon(
       this.lab.nsCmd(this.lab.host, [
         process.execPath,
+        // Profiling berthd in a bench run, e.g. BENCH_BERTHD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+        ...(process.env['BENCH_BERTHD_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''),
         this.berthd,
         '--data-root', this.dataRoot,
         '--exec-root', this.execRoot,
@@ -373,6 +375,13 @@ export class BerthSystem implements NetSetupSystem, RunSystem, PublishSystem, Dn
     }
     this.daemon = undefined;
     this.ids.clear();
+    // BENCH_BERTHD_LOG_DIR=DIR keeps each berthd's log (its phase lines) as DIR/berthd-N.log.
+    const keep = process.env['BENCH_BERTHD_LOG_DIR'];
+    if (keep) {
+      mkdirSync(keep, { recursive: true });
+      const log = join(this.lab.dir, 'berthd.log');
+      if (existsSync(log)) copyFileSync(log, join(keep, `berthd-${readdirSync(keep).length + 1}.log`));
+    }
     const netnsDir = join(this.execRoot, 'netns');
     const files = existsSync(netnsDir) ? readdirSync(netnsDir).map((f) => join(netnsDir, f)) : [];
     await this.lab.destroy(files);

@@ -230,13 +230,42 @@ export class Ctx {
     throw new NotFound(`network ${ref} not found`);
   }
 
+  /**
+   * name -> id of the sandboxes, for lookups by name without a pass over every sandbox per API
+   * call. Not kept up to date by the code that adds, renames or removes sandboxes: each hit is
+   * checked against the state, and a miss rebuilds it once (one pass) before it is believed.
+   */
+  private sandboxNames = new Map<string, string>();
+
+  private sandboxByName(name: string): SandboxRecord | undefined {
+    const hit = this.sandboxNames.get(name);
+    const rec = hit !== undefined ? this.state.sandboxes[hit] : undefined;
+    if (rec?.name === name) return rec;
+    this.sandboxNames = new Map();
+    let found: SandboxRecord | undefined;
+    for (const id in this.state.sandboxes) {
+      const s = this.state.sandboxes[id]!;
+      // The first of a name wins, as the scan it replaces did (names are unique anyway).
+      if (!this.sandboxNames.has(s.name)) this.sandboxNames.set(s.name, id);
+      if (s.name === name) found ??= s;
+    }
+    return found;
+  }
+
   sandbox(ref: string): SandboxRecord {
-    const all = Object.values(this.state.sandboxes);
-    const name = ref.startsWith('/') ? ref.slice(1) : ref;
-    const exact = all.find((s) => s.id === ref) ?? all.find((s) => s.name === name);
+    const byId = Object.hasOwn(this.state.sandboxes, ref) ? this.state.sandboxes[ref] : undefined;
+    if (byId?.id === ref) return byId;
+    const exact = this.sandboxByName(ref.startsWith('/') ? ref.slice(1) : ref);
     if (exact) return exact;
-    const byPrefix = /^[0-9a-f]+$/.test(ref) ? all.filter((s) => s.id.startsWith(ref)) : [];
-    if (byPrefix.length === 1) return byPrefix[0]!;
+    if (/^[0-9a-f]+$/.test(ref)) {
+      let only: SandboxRecord | undefined;
+      let count = 0;
+      for (const id in this.state.sandboxes) {
+        const s = this.state.sandboxes[id]!;
+        if (s.id.startsWith(ref) && count++ === 0) only = s;
+      }
+      if (count === 1) return only!;
+    }
     throw new NotFound(`No such container: ${ref}`);
   }
 }

@@ -7,7 +7,7 @@ import { allocateHostPorts } from '../ipam/host-ports.js';
 import { parseHostServices, type HostService } from '../model/host-service.js';
 import { Conflict, NotFound } from '../model/errors.js';
 import type { PortBinding } from '../model/types.js';
-import { type FirewallView, firewallView, publishNetwork } from '../plan/firewall-view.js';
+import { type FirewallView, type firewallView, FirewallViewBuilder, publishNetwork } from '../plan/firewall-view.js';
 import { changedUdpPorts } from '../plan/udp-flows.js';
 import { forgetUdpFlows } from '../kernel/conntrack.js';
 import { sandboxLinkEnv } from '../plan/sandbox-files.js';
@@ -58,7 +58,9 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   // own changes from others' in the nft monitor's stream.
   let guard: FirewallGuard | undefined;
   const fw = new Firewall({ mode: cfg.firewall, onSpawn: (pid) => guard?.own.add(pid) }, run, log);
-  const view = (s: Parameters<typeof firewallView>[0]) => firewallView(s, { hostServices, ipMasq: cfg.ipMasq });
+  // Each change makes the view again only for the sandboxes it touched (FirewallViewBuilder).
+  const views = new FirewallViewBuilder();
+  const view = (s: Parameters<typeof firewallView>[0]) => views.view(s, { hostServices, ipMasq: cfg.ipMasq });
   // After a UDP mapping changes, forget its conntrack entries (plan/udp-flows.ts says why).
   let published: FirewallView['published'] = [];
   const forgetStaleUdp = async (v: FirewallView) => {
@@ -143,8 +145,10 @@ export async function wireFeatures(ctx: Ctx, sandboxes: Sandboxes): Promise<Feat
   sandboxes.linkEnv = (sb) => sandboxLinkEnv(ctx.state, sb);
   ctx.followers.push({
     sync: async (state) => {
-      for (const sb of Object.values(state.sandboxes)) {
-        if (sb.state.status !== 'running' || sb.config.links.length === 0) continue;
+      // At every change: a pass without copying the sandboxes into an array (most have no links).
+      for (const id in state.sandboxes) {
+        const sb = state.sandboxes[id]!;
+        if (sb.config.links.length === 0 || sb.state.status !== 'running') continue;
         await sandboxes.writeFiles(sb).catch((e: Error) => log('warn', `rewriting /etc/hosts of ${sb.name}: ${e.message}`));
       }
     },

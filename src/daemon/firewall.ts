@@ -35,11 +35,9 @@ import {
   isForeignForwardChain,
 } from '../plan/foreign-rules.js';
 import { tableDrift } from '../plan/nft-drift.js';
+import { ElementsBuilder } from '../plan/nft-elements-builder.js';
 import {
-  deltaSteps,
-  elementSteps,
   elementsOf,
-  type Elements,
   FAMILY,
   FORWARD_PRIORITY,
   fullRuleset,
@@ -73,8 +71,8 @@ export class Firewall {
   private readonly iptables: Iptables;
   private readonly sysctls: Sysctl;
   private applied: FirewallView | undefined;
-  /** Elements of the applied view (planned once per change). */
-  private appliedEls: Elements | undefined;
+  /** Elements of the applied view, and the plan of the next from them (only what changed). */
+  private readonly elements = new ElementsBuilder();
   /** Bridges whose route_localnet is known to be 1. */
   private readonly localnet = new Set<IfName>();
   private foreign: ForeignRule[] = [];
@@ -116,7 +114,7 @@ export class Firewall {
       }
       await this.removeForeign();
       this.applied = view;
-      this.appliedEls = undefined;
+      this.elements.reset();
       return;
     }
     if (!(await this.sysctl('net.bridge.bridge-nf-call-iptables', '1', true))) {
@@ -134,7 +132,7 @@ export class Firewall {
       await this.apply(fullRuleset(view, { existing, recreate: true }));
     }
     this.applied = view;
-    this.appliedEls = elementsOf(view);
+    this.elements.reset(view, elementsOf(view));
     this.nft.warm(); // the deltas that follow go through one long-lived nft
     this.log('info', `firewall: table ${FAMILY} ${TABLE} rebuilt`);
     try {
@@ -183,10 +181,11 @@ export class Firewall {
    * nothing). Never throws: the next check tries again.
    */
   async verify(why: string): Promise<string[]> {
-    if (this.mode !== 'nftables' || !this.applied || !this.appliedEls) return [];
+    const planned = this.elements.applied;
+    if (this.mode !== 'nftables' || !this.applied || !planned) return [];
     let drift: string[];
     try {
-      drift = tableDrift(await this.nft.json(['list', 'table', FAMILY, TABLE]), this.appliedEls);
+      drift = tableDrift(await this.nft.json(['list', 'table', FAMILY, TABLE]), planned);
     } catch (err) {
       this.log('error', `firewall: cannot read table ${FAMILY} ${TABLE} (${why}): ${(err as Error).message}`);
       return [];
@@ -215,12 +214,12 @@ export class Firewall {
       this.applied = view;
       return;
     }
-    if (!this.applied || !this.appliedEls) return this.reconcile(view);
-    // Planned step by step with pauses: thousands of published ports must not stall the event
-    // loop, which also answers DNS. Validates everything before anything is touched.
-    const els = await stepwise(elementSteps(view));
+    if (!this.applied || !this.elements.applied) return this.reconcile(view);
+    // Only the sandboxes whose published ports changed are planned again (nft-elements-builder.ts);
+    // a full plan goes step by step with pauses: thousands of published ports must not stall the
+    // event loop, which also answers DNS. Validates everything before anything is touched.
+    const { delta } = await stepwise(this.elements.plan(view));
     await this.routeLocalnet(view);
-    const delta = await stepwise(deltaSteps(this.appliedEls, els));
     if (delta !== '') {
       try {
         await this.apply(delta);
@@ -236,7 +235,7 @@ export class Firewall {
       }
     }
     this.applied = view;
-    this.appliedEls = els;
+    this.elements.commit();
   }
 
   /** What `berth rules` prints: the table as the kernel holds it, and rules berth put elsewhere. */
@@ -256,7 +255,7 @@ export class Firewall {
     const existing = await this.nft.objects();
     if (existing) await this.apply(removalRuleset(existing, opts));
     this.applied = undefined;
-    this.appliedEls = undefined;
+    this.elements.reset();
     this.localnet.clear();
   }
 

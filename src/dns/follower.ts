@@ -27,7 +27,9 @@ export class DnsFollower {
    */
   async sync(state: BerthState): Promise<void> {
     const opts = this.opts();
-    await this.server.setView(this.views.view(state, this.hostServices, opts), { state, hostServices: this.hostServices, opts });
+    const view = this.views.view(state, this.hostServices, opts);
+    const changed = this.views.lastChanged;
+    await this.server.setView(view, { state, hostServices: this.hostServices, opts, ...(changed ? { changed } : {}) });
     const r = await this.server.setAddresses(dnsAddresses(state));
     for (const f of r.failed) this.log('warn', `dns: not yet listening on ${f.ip}: ${f.error} (retrying)`);
   }

@@ -1,7 +1,7 @@
 // A UDP worker of the embedded DNS server: a child process of berthd that reads queries from the
 // same UDP sockets as berthd (it gets a copy of each bound socket, child.send(msg, socket)) and
 // answers the ones the view answers, through the same code (answer.ts) from a view it builds from
-// the same inputs (a DnsViewBuilder's view(state, hostServices, opts), sent by udp-workers.ts after each change;
+// the same inputs (a DnsViewBuilder's view(state, hostServices, opts); udp-workers.ts sends what changed of them;
 // between a change and the new view it hands every query to berthd).
 // Two readers of one socket: the kernel hands each datagram to one of them, so the per-datagram
 // cost of Node (most of a query's cost, docs/dns.md) is spread over two cores.
@@ -12,11 +12,14 @@ import type dgram from 'node:dgram';
 import { DnsViewBuilder, type DnsView } from '../plan/dns-view.js';
 import { ROTATED, type AnswerCounts, type RatedLog, type answerQuery } from './answer.js';
 import { ResponseCache } from './response-cache.js';
-import type { ToWorker } from './udp-workers.js';
+import type { ToWorker, ViewDelta } from './udp-workers.js';
+import type { BerthState } from '../model/types.js';
 
 let view: DnsView | undefined;
-/** Same views as berthd's (the state arrives whole, its sandboxes are re-applied only when changed). */
+/** Same views as berthd's (its sandboxes are re-applied only when changed). */
 const views = new DnsViewBuilder();
+/** berthd's state as of the last view, kept up to date with the changes it sends (udp-workers.ts ViewDelta). */
+let state: BerthState = { version: 1, networks: {}, sandboxes: {} };
 /** The view's number, and the latest number berthd announced: below it, the view is stale. */
 let viewSeq = 0;
 let latestSeq = 0;
@@ -74,7 +77,8 @@ process.on('message', (m: ToWorker, handle: unknown) => {
     latestSeq = Math.max(latestSeq, m.seq);
     send({ t: 'stale', seq: m.seq });
   } else if (m.t === 'view') {
-    view = views.view(m.input.state, m.input.hostServices, m.input.opts);
+    apply(m.delta);
+    view = views.view(state, m.delta.hostServices, m.delta.opts);
     viewSeq = m.seq;
     latestSeq = Math.max(latestSeq, m.seq);
     send({ t: 'view', seq: m.seq });
@@ -90,4 +94,10 @@ process.on('message', (m: ToWorker, handle: unknown) => {
   }
 });
 process.on('disconnect', () => process.exit(0));
+
+function apply(d: ViewDelta): void {
+  if (d.rest !== undefined) state = { ...(JSON.parse(d.rest) as Omit<BerthState, 'sandboxes'>), sandboxes: state.sandboxes };
+  for (const [id, text] of d.put) state.sandboxes[id] = JSON.parse(text) as BerthState['sandboxes'][string];
+  for (const id of d.del) delete state.sandboxes[id];
+}
 send({ t: 'ready' });

@@ -165,10 +165,18 @@ export class SandboxDnsIndex {
   /** Ids of the sandboxes with --link text (Indexed.linker). */
   private linkers = new Set<string>();
 
+  /**
+   * Ids of the sandboxes the last update re-applied or took out (a superset of those whose DNS
+   * inputs changed); undefined when it started afresh (a network changed): any may have.
+   */
+  lastChanged: string[] | undefined;
+
   /** Bring the index to `state`; returns how many sandboxes were (re)applied or taken out, for the bench. */
   update(state: BerthState): number {
     const key = networksKey(state);
-    if (key !== this.netsKey) this.reset(state, key);
+    const fresh = key !== this.netsKey;
+    if (fresh) this.reset(state, key);
+    const gone: string[] = [];
     const changed: string[] = [];
     let identities = false; // a sandbox came, went or was renamed: --link text may resolve differently
     let kept = 0;
@@ -188,6 +196,7 @@ export class SandboxDnsIndex {
         this.sandboxes.delete(id);
         identities = true;
         removed++;
+        gone.push(id);
       }
     }
     if (identities) for (const id of this.linkers) if (!changed.includes(id)) changed.push(id);
@@ -198,6 +207,7 @@ export class SandboxDnsIndex {
       if (had) this.take(id, had);
       this.put(state, state.sandboxes[id]!, names);
     }
+    this.lastChanged = fresh ? undefined : [...changed, ...gone];
     return changed.length + removed;
   }
 

@@ -334,6 +334,11 @@ export class DnsViewBuilder {
   /** Sandboxes re-applied or taken out by the last view (the bench checks it). */
   lastApplied = 0;
 
+  /** Ids of the sandboxes whose DNS inputs the last view may have found changed (undefined: any). */
+  get lastChanged(): readonly string[] | undefined {
+    return this.index.lastChanged;
+  }
+
   view(state: BerthState, hostServices: readonly HostService[] = [], opts: DnsViewOptions = {}): DnsView {
     this.lastApplied = this.index.update(state);
     return new View(this.index, state, hostServices, opts);

@@ -148,7 +148,36 @@ function exposedOf(sb: SandboxRecord): Array<{ port: number; proto: PortProto }>
 const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 export function firewallView(state: BerthState, opts: FirewallViewOptions = {}): FirewallView {
+  const sandboxes = Object.values(state.sandboxes)
+    .filter((sb) => Object.keys(sb.endpoints).length > 0)
+    .sort(byName);
   const warnings: string[] = [];
+  const published: FwPublished[] = [];
+  for (const sb of sandboxes) {
+    const mine = publishedOf(state, sb);
+    if (typeof mine === 'string') warnings.push(mine);
+    else published.push(...mine);
+  }
+  return assemble(state, opts, sandboxes, published, warnings);
+}
+
+/** A sandbox's published ports as the firewall sees them, or the warning that says why they are ignored. */
+function publishedOf(state: BerthState, sb: SandboxRecord): readonly FwPublished[] | string {
+  if (sb.ports.length === 0) return [];
+  const target = publishTarget(state, sb);
+  if (!target) return `published ports of ${sb.name} are ignored: it is connected only to internal networks`;
+  return sb.ports.map((b) => ({
+    hostIp: b.hostIp || ANY_IPV4,
+    hostPort: b.hostPort,
+    proto: b.proto,
+    targetIp: target.ip,
+    targetPort: b.containerPort,
+    sandbox: sb.name,
+  }));
+}
+
+/** The view from its sandboxes' part (sandboxes with endpoints by name, their published ports and warnings). */
+function assemble(state: BerthState, opts: FirewallViewOptions, sandboxes: readonly SandboxRecord[], published: FwPublished[], warnings: string[]): FirewallView {
   const bridges: FwBridge[] = Object.values(state.networks)
     .filter(isBridge)
     .map((n) => ({
@@ -161,30 +190,6 @@ export function firewallView(state: BerthState, opts: FirewallViewOptions = {}):
       ...(n.dns && n.gateway ? { resolver: n.gateway } : {}),
     }))
     .sort(byName);
-
-  const sandboxes = Object.values(state.sandboxes)
-    .filter((sb) => Object.keys(sb.endpoints).length > 0)
-    .sort(byName);
-
-  const published: FwPublished[] = [];
-  for (const sb of sandboxes) {
-    if (sb.ports.length === 0) continue;
-    const target = publishTarget(state, sb);
-    if (!target) {
-      warnings.push(`published ports of ${sb.name} are ignored: it is connected only to internal networks`);
-      continue;
-    }
-    for (const b of sb.ports) {
-      published.push({
-        hostIp: b.hostIp || ANY_IPV4,
-        hostPort: b.hostPort,
-        proto: b.proto,
-        targetIp: target.ip,
-        targetPort: b.containerPort,
-        sandbox: sb.name,
-      });
-    }
-  }
 
   // Legacy links (Docker: default bridge only; on user networks a link is a DNS alias) matter only
   // where ICC is off: they open the target's exposed ports to the linking sandbox.
@@ -241,6 +246,145 @@ export function firewallView(state: BerthState, opts: FirewallViewOptions = {}):
   }
 
   return { bridges, published, links, hostServices, vips, servicePorts, warnings };
+}
+
+/** What the firewall takes from a network for a sandbox's published ports: a change of any of it starts the builder afresh. */
+function networksKey(state: BerthState): string {
+  let k = '';
+  for (const id in state.networks) {
+    const n = state.networks[id]!;
+    k += `${id}\0${n.driver}\0${n.bridge ?? ''}\0${n.subnet ?? ''}\0${n.internal ? 1 : 0}\n`;
+  }
+  return k;
+}
+
+/** What a sandbox's part of the view was made from, kept to compare with the next state. */
+interface KeptSandbox {
+  name: string;
+  ports: Array<[string, number, string, number]>;
+  /** Endpoints in record order: network id, address, interface name. */
+  eps: Array<[string, string | undefined, string]>;
+  /** Network ids in the order the sandbox asked for them. */
+  asked: string[];
+  part: readonly FwPublished[] | string;
+}
+
+function keep(state: BerthState, sb: SandboxRecord): KeptSandbox {
+  return {
+    name: sb.name,
+    ports: sb.ports.map((b) => [b.hostIp, b.hostPort, b.proto, b.containerPort]),
+    eps: Object.values(sb.endpoints).map((e) => [e.networkId, e.ip, e.ifName]),
+    asked: sb.config.networks.map((n) => n.networkId),
+    part: publishedOf(state, sb),
+  };
+}
+
+function hasAny(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
+/** Does `sb` still have what `k` was made from? No allocation when it does (the usual case). */
+function sameSandbox(k: KeptSandbox, sb: SandboxRecord): boolean {
+  if (k.name !== sb.name || k.ports.length !== sb.ports.length || k.asked.length !== sb.config.networks.length) return false;
+  for (let i = 0; i < k.ports.length; i++) {
+    const a = k.ports[i]!;
+    const b = sb.ports[i]!;
+    if (a[0] !== b.hostIp || a[1] !== b.hostPort || a[2] !== b.proto || a[3] !== b.containerPort) return false;
+  }
+  for (let i = 0; i < k.asked.length; i++) if (k.asked[i] !== sb.config.networks[i]!.networkId) return false;
+  let i = 0;
+  for (const id in sb.endpoints) {
+    const e = sb.endpoints[id]!;
+    const q = k.eps[i++];
+    if (!q || q[0] !== e.networkId || q[1] !== e.ip || q[2] !== e.ifName) return false;
+  }
+  return i === k.eps.length;
+}
+
+/**
+ * Views of successive states, the same as firewallView's, at a cost that grows with what changed:
+ * each sandbox's published ports (and warning) are kept with what they were made from and made
+ * again only when that differs (records are edited in place, so identity cannot tell); the
+ * sandboxes stay in name order between changes. Unchanged sandboxes keep their FwPublished
+ * objects, which the elements builder (nft-elements-builder.ts) compares by identity first.
+ * Links, bridges and services are made as firewallView makes them (few, or none).
+ */
+export class FirewallViewBuilder {
+  private netsKey: string | undefined;
+  private readonly kept = new Map<string, KeptSandbox>();
+  /** Ids of the sandboxes with endpoints, by name. */
+  private order: string[] = [];
+
+  view(state: BerthState, opts: FirewallViewOptions = {}): FirewallView {
+    const key = networksKey(state);
+    if (key !== this.netsKey) {
+      this.netsKey = key;
+      this.kept.clear();
+      this.order = [];
+    }
+    let removed = false;
+    let renamed = false;
+    let stayed = 0;
+    const came: string[] = [];
+    for (const id in state.sandboxes) {
+      const sb = state.sandboxes[id]!;
+      const had = this.kept.get(id);
+      if (!hasAny(sb.endpoints)) {
+        if (had) {
+          this.kept.delete(id);
+          removed = true;
+        }
+        continue;
+      }
+      if (had) stayed++;
+      if (had && sameSandbox(had, sb)) continue;
+      if (had && had.name !== sb.name) renamed = true;
+      if (!had) came.push(id);
+      this.kept.set(id, keep(state, sb));
+    }
+    if (stayed + came.length !== this.kept.size) {
+      // Some sandboxes were removed from the state.
+      for (const id of [...this.kept.keys()]) {
+        if (id in state.sandboxes) continue;
+        this.kept.delete(id);
+        removed = true;
+      }
+    }
+    const name = (id: string): string => this.kept.get(id)!.name;
+    if (removed) this.order = this.order.filter((id) => this.kept.has(id));
+    // Renamed sandboxes move: sort again.
+    if (renamed) this.order.sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+    for (const id of came) {
+      // Binary search for the first name after it, as firewallView's sort by name places it.
+      let lo = 0;
+      let hi = this.order.length;
+      const n = name(id);
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (name(this.order[mid]!) <= n) lo = mid + 1;
+        else hi = mid;
+      }
+      this.order.splice(lo, 0, id);
+    }
+    const sandboxes: SandboxRecord[] = [];
+    const published: FwPublished[] = [];
+    const warnings: string[] = [];
+    let last: string | undefined;
+    for (const id of this.order) {
+      const k = this.kept.get(id)!;
+      if (k.name === last) {
+        // Two sandboxes of one name (not a state berth makes): their order is the state's, as firewallView's.
+        this.netsKey = undefined;
+        return firewallView(state, opts);
+      }
+      last = k.name;
+      sandboxes.push(state.sandboxes[id]!);
+      if (typeof k.part === 'string') warnings.push(k.part);
+      else for (const p of k.part) published.push(p);
+    }
+    return assemble(state, opts, sandboxes, published, warnings);
+  }
 }
 
 /** An empty view: no networks, nothing published. */

@@ -382,8 +382,7 @@ export function* elementSteps(view: FirewallView, opts: ElementOptions = {}): Ge
       n = 0;
       yield;
     }
-    const key = `pub\n${mine.map((p) => `${p.sandbox} ${p.hostIp} ${p.hostPort} ${p.proto} ${p.targetIp} ${p.targetPort}`).join('\n')}`;
-    putGroup(planGroup(opts.cache === false ? undefined : used, key, () => mine.flatMap(publishedElements)));
+    putGroup(planGroup(opts.cache === false ? undefined : used, publishedKey(mine), () => mine.flatMap(publishedElements)));
   }
   // VIPs and service ports: grouped the same way.
   for (const v of view.vips ?? []) {
@@ -452,6 +451,21 @@ function publishedElements(p: FwPublished): Array<[string, Element]> {
 
 type Group = Array<[string, Element[]]>;
 
+/** What a sandbox's published ports' group is planned from (its key in the group cache). */
+function publishedKey(mine: readonly FwPublished[]): string {
+  return `pub\n${mine.map((p) => `${p.sandbox} ${p.hostIp} ${p.hostPort} ${p.proto} ${p.targetIp} ${p.targetPort}`).join('\n')}`;
+}
+
+/**
+ * The elements of one sandbox's published ports as elementSteps plans them (the same objects as
+ * the last plan's while they are the same), set by set, one per key; undefined when a comment
+ * needs sanitizing (then only the full planner merges them right). For ElementsBuilder.
+ */
+export function publishedGroup(mine: readonly FwPublished[]): Group | undefined {
+  const g = planGroup(new Map(), publishedKey(mine), () => mine.flatMap(publishedElements));
+  return isGroup(g) ? g : undefined;
+}
+
 /**
  * Groups of the last plan, by the content they came from (a FwVip or FwServicePort): with 1,000
  * services a change of one replica plans one VIP's 60 slots again, not 60,000 (BENCHMARKS.md 8c).
@@ -462,9 +476,10 @@ let groupCache = new Map<string, Group>();
 
 /**
  * The group for `key`, from the cache or from `plan` (the puts the plain planner would do, in
- * order). Repeated puts of one key inside a group carry the same comment, so keeping the first is
- * what put would do, as long as comments need no sanitizing; when they do, the puts themselves
- * are returned (not cached) and made one by one (put merges sanitized comments).
+ * order). Repeated puts of one key inside a group that carry the same comment are one element,
+ * as put makes them, as long as comments need no sanitizing; when they need it, or two puts of
+ * one key differ in comment, the puts themselves are returned (not cached) and made one by one
+ * (put merges their comments).
  */
 function planGroup(used: Map<string, Group> | undefined, key: string, plan: () => Array<[string, Element]>): Group | Array<[string, Element]> {
   if (!used) return plan();
@@ -479,7 +494,11 @@ function planGroup(used: Map<string, Group> | undefined, key: string, plan: () =
   for (const [set, e] of puts) {
     let m = bySet.get(set);
     if (!m) bySet.set(set, (m = new Map()));
-    if (!m.has(e.key)) m.set(e.key, e);
+    const prior = m.get(e.key);
+    // Two puts of one key with different comments (two host ports on one -p key, which the port
+    // allocator refuses anyway) are merged by put: not cached.
+    if (prior && prior.comment !== e.comment) return puts;
+    if (!prior) m.set(e.key, e);
   }
   const group: Group = [...bySet].map(([set, m]) => [set, [...m.values()]]);
   used.set(key, group);
@@ -488,14 +507,14 @@ function planGroup(used: Map<string, Group> | undefined, key: string, plan: () =
 
 const isGroup = (g: Group | Array<[string, Element]>): g is Group => g.length === 0 || Array.isArray(g[0]![1]);
 
-function elementText(e: Element): string {
+export function elementText(e: Element): string {
   return `${e.key} comment "${e.comment}"${e.value === undefined ? '' : ` : ${e.value}`}`;
 }
 
 /** At most this many elements per `add element` line, to keep lines readable and batches small. */
 const CHUNK = 256;
 
-function elementLines(verb: 'add' | 'delete', set: string, items: readonly string[]): string[] {
+export function elementLines(verb: 'add' | 'delete', set: string, items: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < items.length; i += CHUNK) {
     out.push(`${verb} element ${FAMILY} ${TABLE} ${set} { ${items.slice(i, i + CHUNK).join(', ')} }`);

@@ -112,17 +112,31 @@ function answers(v: DnsView): string {
   return JSON.stringify(out);
 }
 
-test('an incremental DNS view answers as a full rebuild after every change, and earlier views stay as they were', () => {
+test('an incremental DNS view answers as a full rebuild after every change, and earlier views stay as they were; lastChanged names every sandbox a copy must take again', () => {
   fc.assert(
     fc.property(fc.array(op, { minLength: 1, maxLength: 25 }), (ops) => {
       const b = world();
       const builder = new DnsViewBuilder();
+      // A DNS worker's copy of the state (udp-workers.ts): only the records lastChanged names are copied again.
+      const worker = new DnsViewBuilder();
+      let copy = structuredClone(b.state);
       let before: { inc: DnsView; full: DnsView } | undefined;
       for (const o of ops) {
         apply(b, o);
         const inc = builder.view(b.state);
         const full = dnsView(b.state);
         assert.equal(answers(inc), answers(full), `after ${JSON.stringify(o)}`);
+        const changed = builder.lastChanged;
+        if (!changed) copy = structuredClone(b.state);
+        else {
+          copy = { ...structuredClone({ ...b.state, sandboxes: {} }), sandboxes: copy.sandboxes };
+          for (const id of changed) {
+            const rec = b.state.sandboxes[id];
+            if (rec) copy.sandboxes[id] = structuredClone(rec);
+            else delete copy.sandboxes[id];
+          }
+        }
+        assert.equal(answers(worker.view(copy)), answers(full), `a copy kept up to date with lastChanged, after ${JSON.stringify(o)}`);
         if (before) assert.equal(answers(before.inc), answers(before.full), 'a view already handed out changed');
         before = { inc, full };
       }

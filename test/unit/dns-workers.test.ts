@@ -1,12 +1,12 @@
 // The embedded DNS server with a UDP worker process reading the same sockets (src/dns/udp-worker.ts),
 // over real sockets on loopback: the worker answers, its answers are berthd's, a new view reaches it
-// before setView returns, names with several addresses still rotate query after query, and a killed
+// before setView returns, changes made in place reach it, names with several addresses still rotate query after query, and a killed
 // worker is replaced while berthd goes on answering.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { DnsServer } from '../../src/dns/server.js';
-import { dnsAddresses, dnsView } from '../../src/plan/dns-view.js';
+import { dnsAddresses, dnsView, DnsViewBuilder } from '../../src/plan/dns-view.js';
 import type { BerthState } from '../../src/model/types.js';
 import { StateBuilder, net } from './dns-fixture.js';
 import dnsPacket from 'dns-packet';
@@ -132,6 +132,35 @@ test('a new view is answered by every reader once setView has returned', async (
   for (const a of await burstToWorker('b', 50)) assert.deepEqual(a, [moved]);
   await setWorld(world(B));
   for (const a of await burstToWorker('b', 50)) assert.deepEqual(a, [B]);
+});
+
+test('the worker follows changes made in place to one state (sent as the records that changed, as berthd\'s DNS follower says)', async () => {
+  const b = new StateBuilder();
+  b.network(net('wn', { subnet: '127.41.0.0/16', gateway: GW }));
+  b.sandbox({ name: 'a', nets: [{ net: 'wn', ip: A }] });
+  b.sandbox({ name: 'b', nets: [{ net: 'wn', ip: B, aliases: ['both'] }] });
+  b.sandbox({ name: 'c', nets: [{ net: 'wn', ip: C, aliases: ['both'] }] });
+  // As DnsFollower does: each view with the ids its builder found changed.
+  const views = new DnsViewBuilder();
+  const sync = async () => {
+    const view = views.view(b.state);
+    const changed = views.lastChanged;
+    await server.setView(view, { state: b.state, hostServices: [], opts: {}, ...(changed ? { changed } : {}) });
+  };
+  await sync();
+  // A new sandbox, then an address edited in the same record object: the worker answers both.
+  b.sandbox({ name: 'dnew', nets: [{ net: 'wn', ip: '127.41.0.7' }] });
+  await sync();
+  for (const a of await burstToWorker('dnew', 50)) assert.deepEqual(a, ['127.41.0.7']);
+  const rec = Object.values(b.state.sandboxes).find((x) => x.name === 'dnew')!;
+  Object.values(rec.endpoints)[0]!.ip = '127.41.0.8' as typeof rec.endpoints[string]['ip'];
+  await sync();
+  for (const a of await burstToWorker('dnew', 50)) assert.deepEqual(a, ['127.41.0.8']);
+  // Renamed in place: the worker answers the new name, from the new address.
+  rec.name = 'dlater' as typeof rec.name;
+  await sync();
+  for (const a of await burstToWorker('dlater', 50)) assert.deepEqual(a, ['127.41.0.8']);
+  await setWorld(world(B));
 });
 
 test('a name with two addresses rotates on consecutive queries (one cursor, berthd\'s)', async () => {
