@@ -107,13 +107,22 @@ export class ClusterStore {
     });
   }
 
-  /** Runs one etcd operation; any failure becomes ClusterUnavailable. */
+  /**
+   * Runs one etcd operation; any failure becomes ClusterUnavailable. A call the client could not
+   * even send (gRPC UNAVAILABLE "No connection established": the member it picked is down) is
+   * tried again, on another member, as long as the endpoints last: with one member of three
+   * down, a call must not fail because it was sent there first. Nothing was sent, so a write is
+   * never applied twice.
+   */
   async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (e) {
-      this.log('debug', `etcd ${what}: ${(e as Error).message}`);
-      throw new ClusterUnavailable(this.cfg.endpoints, e);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        this.log('debug', `etcd ${what}: ${(e as Error).message}`);
+        if (notSent(e) && attempt < this.cfg.endpoints.length) continue;
+        throw new ClusterUnavailable(this.cfg.endpoints, e);
+      }
     }
   }
 
@@ -397,4 +406,9 @@ export class ClusterStore {
     this.watcher?.cancel().catch(() => undefined);
     this.client.close();
   }
+}
+
+/** The client gave up before sending the request (no connection to the member it chose). */
+function notSent(e: unknown): boolean {
+  return e instanceof Error && /No connection established/.test(e.message);
 }
