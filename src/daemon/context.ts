@@ -5,7 +5,7 @@ import { NotFound, BadRequest } from '../model/errors.js';
 import type { BerthState, EndpointRecord, NetworkRecord, PortBinding, SandboxRecord, ServiceRecord } from '../model/types.js';
 import { metaOf, type Store, type StoreChange } from '../store/store.js';
 import { catalogRecordOf, type CatalogRecord } from '../model/catalog.js';
-import { durablePartOf } from '../model/durable-part.js';
+import { durablePartOf, needsDirSync } from '../model/durable-part.js';
 import type { DaemonConfig } from './config.js';
 import type { Logger } from './log.js';
 import { Mutex } from './mutex.js';
@@ -115,7 +115,8 @@ export class Ctx {
   /**
    * Writes the records marked with touch (and those given here) and the meta record if it
    * changed: only what changed, each file atomically and durably, before the caller answers
-   * (a change of a sandbox's runtime state alone skips the directory's fsync: model/durable-part.ts).
+   * (a new sandbox, or a change of its runtime state alone, skips the directory's fsync:
+   * model/durable-part.ts).
    */
   async persist(...recs: Rec[]): Promise<void> {
     this.touch(...recs);
@@ -144,10 +145,10 @@ export class Ctx {
       after.set('meta', meta);
     }
     if (after.size === 0) return;
-    // A sandbox whose durable part is as last written durably changed only its runtime state:
-    // a reboot ends that anyway, so the store may skip the directory's fsync.
+    // Sandboxes whose write need not fsync the directory: new ones, and those whose change is
+    // runtime state only (model/durable-part.ts says why).
     const durableParts = new Map(change.putSandboxes.map((sb) => [sb.id, durablePartOf(sb)]));
-    change.runtimeOnly = new Set([...durableParts].filter(([id, part]) => this.durableWritten.get(id) === part).map(([id]) => id));
+    change.noDirSync = new Set(change.putSandboxes.filter((sb) => !needsDirSync(this.durableWritten.get(sb.id), sb)).map((sb) => sb.id));
     let stats;
     try {
       stats = await this.store.apply(change);

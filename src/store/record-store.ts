@@ -174,8 +174,8 @@ export class RecordStore implements Store {
     }
     for (const s of change.putSandboxes) {
       await writeFileDurable(join(this.sbDir, `${s.id}.json`), JSON.stringify(s), true, stats);
-      // Runtime state only: no directory fsync (every name still points at flushed data).
-      if (!change.runtimeOnly?.has(s.id)) dirs.add(this.sbDir);
+      // New, or runtime state only: no directory fsync (every name still points at flushed data).
+      if (!change.noDirSync?.has(s.id)) dirs.add(this.sbDir);
     }
     for (const id of change.deleteSandboxes) {
       await removeFileDurable(join(this.sbDir, `${id}.json`));

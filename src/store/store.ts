@@ -28,11 +28,11 @@ export interface StoreChange {
   /** Present when the meta record changed. */
   meta?: StoreMeta;
   /**
-   * Ids in putSandboxes whose change since their last durable write is runtime state only
-   * (model/durable-part.ts): the file is still fsynced before its rename, but the directory is
-   * not, so a power loss may bring back the previous version (never a damaged one).
+   * Ids in putSandboxes written without the directory's fsync (model/durable-part.ts): the file is
+   * still fsynced before its rename, so a power loss may bring back the previous version (or, for
+   * a new record, none), never a damaged one.
    */
-  runtimeOnly?: ReadonlySet<string>;
+  noDirSync?: ReadonlySet<string>;
 }
 
 export interface Loaded {

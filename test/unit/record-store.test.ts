@@ -143,6 +143,8 @@ test('ctx.persist: writes only the records marked as changed, skips unchanged on
   ctx.state.sandboxes[a.id] = a;
   ctx.state.sandboxes[b.id] = b;
   await ctx.persist(a, b);
+  // New records: each file fsynced, the directory not (as Docker's container records).
+  assert.ok(logs.some((l) => /^store: wrote 2 file\(s\), \d+ bytes, 2 fsyncs$/.test(l)), logs.join('\n'));
   const mtimeB = readFileSync(join(root, 'store', 'sandboxes', `${b.id}.json`), 'utf8');
   logs.length = 0;
   a.state.pid = 5;
