@@ -225,7 +225,7 @@ export class ServiceManager {
   private async rollBatch(svc: ServiceRecord, batch: SandboxRecord[]): Promise<void> {
     const slots = batch.map(slotOf);
     await this.passLock.run(async () => {
-      for (const r of batch) await this.takeDown(r);
+      await this.takeDownAll(batch);
       await this.pass();
     });
     this.ctx.log('info', `service ${svc.name}: rolling update, slots ${slots.join(',')} replaced`);
@@ -328,35 +328,57 @@ export class ServiceManager {
       return s;
     });
     await this.passLock.run(async () => {
-      for (const r of replicasOf(ctx.state, svc)) await this.takeDown(r);
+      await this.takeDownAll(replicasOf(ctx.state, svc));
     });
     this.lastError.delete(svc.id);
     ctx.log('info', `service ${svc.name} removed`);
   }
 
   private async takeDown(r: SandboxRecord): Promise<void> {
+    await this.takeDownAll([r]);
+  }
+
+  /**
+   * Takes replicas down together: out of rotation (VIP maps, DNS) first, all in one change, so that
+   * no new flow goes to a replica that stops; one drain; then each is stopped and removed, at once
+   * (a service of N replicas is removed in one drain, not N one after another).
+   */
+  private async takeDownAll(rs: readonly SandboxRecord[]): Promise<void> {
+    const ctx = this.ctx;
+    let drained: SandboxRecord[] = [];
     try {
-      // Out of rotation (VIP maps, DNS) first, so that no new flow goes to a replica that stops.
-      if (r.state.status === 'running' && !r.state.draining) {
-        const left = await this.ctx.lock.run(async () => {
-          const cur = this.ctx.state.sandboxes[r.id];
-          if (!cur || cur.state.status !== 'running') return false;
+      drained = await ctx.lock.run(async () => {
+        const out: SandboxRecord[] = [];
+        for (const r of rs) {
+          const cur = ctx.state.sandboxes[r.id];
+          if (!cur || cur.state.status !== 'running' || cur.state.draining) continue;
           cur.state = { ...cur.state, draining: true };
-          this.ctx.touch(cur);
-          await this.ctx.follow();
-          return true;
-        });
-        // Across hosts the other hosts take it out of their VIP maps once etcd has it: the drain
-        // starts then.
-        const across = this.ctx.state.services?.[r.config.labels?.[LABEL_SERVICE_ID] ?? '']?.cluster;
-        if (left && across) await this.cluster?.reported();
-        if (left) await sleep(DRAIN_MS);
-      }
-      await this.sandboxes.stop(r.id, STOP_GRACE_S);
-      await this.sandboxes.remove(r.id, true);
+          ctx.touch(cur);
+          out.push(cur);
+        }
+        if (out.length) await ctx.follow();
+        return out;
+      });
     } catch (e) {
-      if (!(e instanceof NotFound)) this.ctx.log('warn', `removing replica ${r.name}: ${(e as Error).message}`);
+      ctx.log('warn', `taking ${rs.map((r) => r.name).join(', ')} out of rotation: ${(e as Error).message}`);
     }
+    if (drained.length) {
+      // Across hosts the other hosts take them out of their VIP maps once etcd has it: the drain
+      // starts then.
+      const across = drained.some((r) => ctx.state.services?.[r.config.labels?.[LABEL_SERVICE_ID] ?? '']?.cluster);
+      if (across) await this.cluster?.reported();
+      await sleep(DRAIN_MS);
+    }
+    await Promise.all(
+      rs.map(async (r) => {
+        try {
+          await this.sandboxes.stop(r.id, STOP_GRACE_S);
+          await this.sandboxes.remove(r.id, true);
+        } catch (e) {
+          if (!(e instanceof NotFound)) ctx.log('warn', `removing replica ${r.name}: ${(e as Error).message}`);
+        }
+      }),
+    );
   }
 
   /** One pass over every service: replace failed replicas, remove extra ones, make missing ones. */
