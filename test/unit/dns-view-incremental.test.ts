@@ -96,7 +96,12 @@ function apply(b: StateBuilder, o: Op): void {
 }
 
 /** Every answer a view gives to the questions this world can ask, in one fixed order. */
-function answers(v: DnsView): string {
+/**
+ * Every answer of the view to a fixed set of questions. `anyOrder`: the records of a name with
+ * several addresses are sorted — their order is the rotation's (which a DNS worker never serves:
+ * it hands such queries to berthd), and follows the order in which the view's index met them.
+ */
+function answers(v: DnsView, anyOrder = false): string {
   const listens = [...NETS.map((n) => n.gateway), '10.255.0.1'];
   const askers = [...NETS.flatMap((_, n) => HOSTS.map((h) => ipOf(n, h))), '127.0.0.1', '172.30.0.1', '10.1.2.3'];
   const labels = [...new Set([...NAMES, ...ALIASES.filter(Boolean), 'lk', 'lnk', 'z', 'hostx', ...NAMES.map((n) => shortId(hexId('sb-' + n)))])];
@@ -104,7 +109,10 @@ function answers(v: DnsView): string {
   const out: unknown[] = [v.addresses];
   for (const listen of listens) {
     for (const asker of askers) {
-      for (const q of qnames) out.push(v.answer(listen, asker, q, QTYPE.A));
+      for (const q of qnames) {
+        const d = v.answer(listen, asker, q, QTYPE.A);
+        out.push(anyOrder && d.kind === 'local' && d.records.length > 1 ? { ...d, records: [...d.records].sort((x, y) => x.data.localeCompare(y.data)) } : d);
+      }
       out.push(v.answer(listen, asker, 'single', QTYPE.AAAA));
       for (const n of NETS.keys()) for (const h of HOSTS) out.push(v.answer(listen, asker, ipv4ToPtr(ipOf(n, h)), QTYPE.PTR));
     }
@@ -136,7 +144,8 @@ test('an incremental DNS view answers as a full rebuild after every change, and 
             else delete copy.sandboxes[id];
           }
         }
-        assert.equal(answers(worker.view(copy)), answers(full), `a copy kept up to date with lastChanged, after ${JSON.stringify(o)}`);
+        // The worker's copy answers the same, names in rotation aside (their order, see answers()).
+        assert.equal(answers(worker.view(copy), true), answers(dnsView(b.state), true), `a copy kept up to date with lastChanged, after ${JSON.stringify(o)}`);
         if (before) assert.equal(answers(before.inc), answers(before.full), 'a view already handed out changed');
         before = { inc, full };
       }
@@ -144,6 +153,13 @@ test('an incremental DNS view answers as a full rebuild after every change, and 
     {
       numRuns: 60,
       examples: [
+        // A name and another sandbox's alias equal to it: two addresses in rotation (found by a CI run).
+        [
+          [
+            { t: 'add', name: 'Web', eps: [{ net: 1, host: 2, aliases: [], links: [], noIp: false }], hostname: '', ndots: false, dns: false, link: null },
+            { t: 'add', name: 'a', eps: [{ net: 1, host: 3, aliases: ['web'], links: [], noIp: false }], hostname: '', ndots: false, dns: false, link: null },
+          ],
+        ],
         // --link text resolved against sandboxes that come, are renamed and go after the linker.
         [
           [
