@@ -22,7 +22,10 @@ interface Conn {
 }
 
 async function connLoop(lab: Lab, ns: string, vip: string, ms: number, name: string): Promise<() => Promise<Conn[]>> {
-  const proc = await lab.spawnIn(ns, [process.execPath, fixturePath("conn-loop"), vip, "80", "--workers", "10", "--ms", String(ms)], { name, readyPattern: /^ready$/m });
+  // A 3 s connect timeout: a flow sent to a replica out of rotation never connects (it is caught
+  // whatever the timeout), while on a loaded machine (CI beside other suites, load 8) a healthy
+  // replica's answer once took more than the fixture's default 1 s.
+  const proc = await lab.spawnIn(ns, [process.execPath, fixturePath("conn-loop"), vip, "80", "--workers", "10", "--ms", String(ms), "--timeout", "3000"], { name, readyPattern: /^ready$/m });
   return async () => {
     await proc.exited;
     return proc
