@@ -115,3 +115,18 @@ export function absoluteArgv(argv: readonly string[], resolve: (name: string) =>
   }
   return out;
 }
+
+/**
+ * A program of berth's own built by scripts/build-native.sh (the netlink helper, the shim), or
+ * undefined when it was not built (no C compiler) or `offVar`=0 in berthd's environment asks for
+ * the fallback without it.
+ */
+export function nativeBinary(path: string, offVar: string): string | undefined {
+  if (process.env[offVar] === '0') return undefined;
+  try {
+    accessSync(path, constants.X_OK);
+    return path;
+  } catch {
+    return undefined;
+  }
+}

@@ -5,11 +5,11 @@
 // this module only carries them. Without the binary (no C compiler when built) netlinkHelper()
 // is undefined and callers run ip/unshare as before.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Internal } from '../model/errors.js';
 import type { NlOps } from '../plan/link-plan.js';
 import { holdChild } from './child-hold.js';
+import { nativeBinary } from './binaries.js';
 
 /** A request the helper did not answer in this time is failed and the helper replaced. */
 const REPLY_TIMEOUT_MS = 15_000;
@@ -177,13 +177,8 @@ let looked = false;
 export function netlinkHelper(): NetlinkHelper | undefined {
   if (looked) return shared;
   looked = true;
-  if (process.env['BERTH_NETLINK_HELPER'] === '0') return undefined;
-  const bin = fileURLToPath(new URL('./berth-netlink', import.meta.url));
-  try {
-    accessSync(bin, constants.X_OK);
-  } catch {
-    return undefined;
-  }
+  const bin = nativeBinary(fileURLToPath(new URL('./berth-netlink', import.meta.url)), 'BERTH_NETLINK_HELPER');
+  if (!bin) return undefined;
   shared = new NetlinkHelper(bin);
   return shared;
 }

@@ -2,12 +2,12 @@
 // its own mount and UTS namespaces, inside its network namespace, output to its log file.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { accessSync, closeSync, constants, openSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Internal } from '../model/errors.js';
-import { helperPath } from '../kernel/binaries.js';
+import { helperPath, nativeBinary } from '../kernel/binaries.js';
 import { netlinkHelper, type NetlinkHelper, type Spawned } from '../kernel/netlink-helper.js';
 import { nsOf, startTimeOf } from './proc.js';
 import { LOG_RELAY, python3, relayArgv, sandboxSizeFile, TTY_RELAY } from './tty.js';
@@ -28,13 +28,7 @@ let nativeInitLooked = false;
 export function nativeInit(): string | undefined {
   if (nativeInitLooked) return nativeInitPath;
   nativeInitLooked = true;
-  if (process.env['BERTH_NATIVE_INIT'] === '0') return undefined;
-  try {
-    accessSync(NATIVE_INIT, constants.X_OK);
-    nativeInitPath = NATIVE_INIT;
-  } catch {
-    nativeInitPath = undefined;
-  }
+  nativeInitPath = nativeBinary(NATIVE_INIT, 'BERTH_NATIVE_INIT');
   return nativeInitPath;
 }
 

@@ -11,13 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../src/kernel/berth-netlink', import.meta.url));
 
-/** The helper is not held while idle (berthd's server keeps the loop alive there): a timer does here. */
-function keepAlive(t: { after: (fn: () => void) => void }): void {
-  const timer = setInterval(() => undefined, 1000);
-  t.after(() => clearInterval(timer));
-}
-
-test('helper spawn: exact argv and env, output to the log, exit codes as sh gives them, exec errors', async (t) => {
+/** A helper of its own and a scratch directory, both gone after the test. */
+function withHelper(t: { after: (fn: () => void) => void }): { dir: string; helper: NetlinkHelper } {
   const dir = mkdtempSync(join(tmpdir(), 'berth-spawn-'));
   const helper = new NetlinkHelper(BIN);
   keepAlive(t);
@@ -25,6 +20,17 @@ test('helper spawn: exact argv and env, output to the log, exit codes as sh give
     helper.close();
     rmSync(dir, { recursive: true, force: true });
   });
+  return { dir, helper };
+}
+
+/** The helper is not held while idle (berthd's server keeps the loop alive there): a timer does here. */
+function keepAlive(t: { after: (fn: () => void) => void }): void {
+  const timer = setInterval(() => undefined, 1000);
+  t.after(() => clearInterval(timer));
+}
+
+test('helper spawn: exact argv and env, output to the log, exit codes as sh gives them, exec errors', async (t) => {
+  const { dir, helper } = withHelper(t);
   const log = join(dir, 'log');
   writeFileSync(log, 'before\n');
   const script = join(dir, 'show');
@@ -56,13 +62,7 @@ test('helper spawn: exact argv and env, output to the log, exit codes as sh give
 });
 
 test('helper spawn: a lost helper says so for its programs, which live on', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-spawn-'));
-  const helper = new NetlinkHelper(BIN);
-  keepAlive(t);
-  t.after(() => {
-    helper.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { dir, helper } = withHelper(t);
   const run = await helper.spawn(['/bin/sleep', '30'], {}, join(dir, 'log'));
   process.kill(helper.pid!, 'SIGKILL');
   assert.equal(await run.exited, undefined);
